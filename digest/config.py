@@ -1,0 +1,399 @@
+"""Read the YAML config, expand ${VAR}, validate it into typed, frozen settings.
+
+config.yaml ─► config ─► posts ─► ...; every error names the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
+_JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SiteSettings(_Model):
+    title: str
+    url: str
+    baseurl: str = ""
+    posts_dir: Path = Path("_posts")
+    timezone: str = "UTC"
+    permalink: str = "date"
+    excerpt_separator: str = "\n\n"
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL, like https://blog.example.com")
+        return value.rstrip("/")
+
+    @field_validator("baseurl")
+    @classmethod
+    def _baseurl(cls, value: str | None) -> str:
+        value = (value or "").strip().strip("/")
+        return f"/{value}" if value else ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def root_url(self) -> str:
+        """`url` + `baseurl`, without a trailing slash."""
+        return self.url + self.baseurl
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite:///digest.db"
+
+
+class SmtpSettings(_Model):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    ca_file: Path | None = None
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(30.0, gt=0)
+    max_connections: int = Field(4, ge=1, le=64)
+    rate_limit: float = Field(0.0, ge=0)
+
+
+class EmailSettings(_Model):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from digest.addresses import parse_from_address
+
+        parse_from_address(value)  # raises ValueError with the reason
+        return value
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from digest.addresses import normalise_email
+
+        address = value.removeprefix("mailto:")
+        normalise_email(address.split("?", 1)[0])
+        return f"mailto:{address}"
+
+
+class WebSettings(_Model):
+    base_url: str = "http://localhost:8080"
+    secret: SecretStr = SecretStr("")
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL, like https://news.example.com")
+        return value.rstrip("/")
+
+
+class DeliverySettings(_Model):
+    max_attempts: int = Field(5, ge=1, le=100)
+    retry_backoff: float = Field(60.0, ge=0)
+
+
+def parse_duration(value: object) -> timedelta:
+    """`6h`, `90m`, `1d12h`, `3600` (seconds) as a timedelta."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 6h, 30m or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    parts = _DURATION.findall(text)
+    if not parts or _DURATION.sub("", text).strip():
+        raise ValueError(f"{text!r} is not a duration like 6h, 30m or 1d")
+    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts))
+
+
+class DigestSettings(_Model):
+    name: str = ""
+    subject: str = "{{ site.title }}: {{ posts|length }} new posts"
+    schedule: str = "0 9 * * mon"
+    categories: tuple[str, ...] = ()
+    max_posts: int = Field(20, ge=1, le=500)
+    min_posts: int = Field(1, ge=0)
+    lookback_days: float = Field(7, gt=0)
+    misfire_grace: timedelta = timedelta(hours=6)
+    template: str = "digest"
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(value.split())
+        return value
+
+    @field_validator("misfire_grace", mode="before")
+    @classmethod
+    def _grace(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(
+                f"{value!r} is not a 5-field crontab (minute hour day month weekday), "
+                "like '0 9 * * mon'"
+            )
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_-]+$", value):
+            raise ValueError("must be a template name like 'digest' (letters, digits, - and _)")
+        return value
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(days=self.lookback_days)
+
+
+class Settings(_Model):
+    site: SiteSettings
+    templates_dir: Path | None = None
+    database: DatabaseSettings = DatabaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    email: EmailSettings
+    web: WebSettings = WebSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    digests: dict[str, DigestSettings] = Field(default_factory=dict)
+    # Where the settings came from; set by load_settings, not by the YAML.
+    source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_source_key(cls, data: object) -> object:
+        if isinstance(data, dict) and "source" in data and not isinstance(data["source"], Path):
+            raise ValueError("source: unknown key")
+        return data
+
+    @field_validator("digests", mode="before")
+    @classmethod
+    def _name_digests(cls, value: object) -> object:
+        if isinstance(value, dict):
+            named: dict[str, object] = {}
+            for name, body in value.items():
+                if not _DIGEST_NAME.match(str(name)):
+                    raise ValueError(
+                        f"digest name {name!r} must be letters, digits, - and _ (at most 64)"
+                    )
+                body = {} if body is None else body
+                if isinstance(body, dict):
+                    body = {**body, "name": str(name)}
+                named[str(name)] = body
+            return named
+        return value
+
+    def digest(self, name: str) -> DigestSettings:
+        """The digest called `name`, or an error listing the ones there are."""
+        from digest.errors import UnknownDigestError
+
+        try:
+            return self.digests[name]
+        except KeyError:
+            known = ", ".join(sorted(self.digests)) or "none"
+            raise UnknownDigestError(
+                f"unknown digest {name!r} in {self.source} (digests: {known})"
+            ) from None
+
+    @property
+    def config_dir(self) -> Path:
+        return self.source.parent
+
+
+@dataclass(frozen=True)
+class _Missing:
+    path: str
+    name: str
+
+
+def expand_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string scalar; $${VAR} stays literal."""
+    if isinstance(value, dict):
+        return {
+            k: expand_env(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_env(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, name, default = match.group(1), match.group(2), match.group(3)
+        if escaped:
+            return match.group(0)[1:]
+        if name in environ and (environ[name] != "" or default is None):
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path}: environment variable {name} is not set (write ${{{name}:-default}} "
+            "to give a default)"
+        )
+
+    return _VAR.sub(replace, value)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found",
+            hint="pass --config PATH, set DIGEST_CONFIG, or run `digest demo` for an example",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
+
+
+def _jekyll_site(posts_dir: Path) -> dict[str, Any]:
+    """The keys of a Jekyll `_config.yml` beside `_posts` (or one folder up) that we use."""
+    for folder in (posts_dir.parent, posts_dir.parent.parent):
+        candidate = folder / "_config.yml"
+        if candidate.is_file():
+            try:
+                data = yaml.safe_load(candidate.read_text(encoding="utf-8-sig"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                raise ConfigError(f"{candidate}: cannot read Jekyll config: {exc}") from exc
+            if not isinstance(data, dict):
+                return {}
+            return {k: data[k] for k in _JEKYLL_KEYS if data.get(k) is not None}
+    return {}
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if p != "__root__")
+    loc = loc.replace("from_", "from")
+    kind = error["type"]
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {message}" if loc else message
+
+
+def resolve_config_path(path: str | Path | None, environ: dict[str, str] | None = None) -> Path:
+    """--config, else $DIGEST_CONFIG, else ./config.yaml."""
+    env = os.environ if environ is None else environ
+    return Path(path or env.get("DIGEST_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read, expand and validate the config; relative paths resolve against its folder."""
+    source = resolve_config_path(path, environ).absolute()
+    raw = _read_yaml(source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys (site:, smtp:, ...)")
+    try:
+        data = expand_env(raw, os.environ if environ is None else environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}") from None
+
+    base = source.parent
+    site = data.get("site")
+    if isinstance(site, dict):
+        posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
+        site = {**_jekyll_site(posts_dir), **site, "posts_dir": posts_dir}
+        data["site"] = site
+    if data.get("templates_dir"):
+        data["templates_dir"] = base / Path(str(data["templates_dir"]))
+    smtp = data.get("smtp")
+    if isinstance(smtp, dict) and smtp.get("ca_file"):
+        smtp["ca_file"] = base / Path(str(smtp["ca_file"]))
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        database["url"] = _resolve_sqlite(database["url"], base)
+    elif database is None:
+        data["database"] = {"url": _resolve_sqlite("sqlite:///digest.db", base)}
+
+    try:
+        settings = Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
+
+    posts = settings.site.posts_dir
+    if not posts.is_dir():
+        raise ConfigError(f"{source}: site.posts_dir: folder {posts} does not exist")
+    if settings.templates_dir is not None and not settings.templates_dir.is_dir():
+        raise ConfigError(f"{source}: templates_dir: folder {settings.templates_dir} does not exist")
+    if settings.smtp.ca_file is not None and not settings.smtp.ca_file.is_file():
+        raise ConfigError(f"{source}: smtp.ca_file: file {settings.smtp.ca_file} does not exist")
+    return settings
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """sqlite:///relative.db resolves against the config folder; other URLs pass through."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str((base / rest).resolve())
+    return url

@@ -1,0 +1,79 @@
+"""The `DigestError` family: every expected failure, with a message, a hint and an exit code.
+
+The library raises these; only the doors (cli, scheduler, web) present them.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class DigestError(Exception):
+    """An expected failure: one clear message naming the thing at fault."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadInputError(DigestError):
+    """The user gave something we cannot use (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(BadInputError):
+    """The config file is unreadable or invalid; the message names the file and the key."""
+
+
+class UnknownDigestError(BadInputError):
+    """A digest name that the config does not define."""
+
+
+class InvalidAddressError(BadInputError):
+    """An email address (or a display name) that cannot be used."""
+
+
+class PostError(DigestError):
+    """One post file cannot be read; it is skipped and reported, the others go on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class NotFoundError(BadInputError):
+    """A subscriber, run or other record that does not exist."""
+
+
+class DatabaseError(DigestError):
+    """The database cannot be reached or used (exit 1)."""
+
+
+class SmtpError(DigestError):
+    """Talking to the SMTP server failed as a whole (unreachable, TLS, auth) (exit 1)."""
+
+
+class SmtpConnectError(SmtpError):
+    """The SMTP server cannot be reached or refused the session."""
+
+
+class SmtpAuthError(SmtpError):
+    """The SMTP server refused our credentials."""
+
+
+class DeliveryIncompleteError(DigestError):
+    """A send finished with deliveries still pending (exit 1)."""
+
+
+class SchedulerBusyError(DigestError):
+    """Another scheduler holds the lease on this database (exit 1)."""
