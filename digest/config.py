@@ -67,7 +67,9 @@ class SiteSettings(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)")
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/London)"
+            ) from None
         return value
 
     @property
@@ -383,7 +385,9 @@ def load_settings(
     if not posts.is_dir():
         raise ConfigError(f"{source}: site.posts_dir: folder {posts} does not exist")
     if settings.templates_dir is not None and not settings.templates_dir.is_dir():
-        raise ConfigError(f"{source}: templates_dir: folder {settings.templates_dir} does not exist")
+        raise ConfigError(
+            f"{source}: templates_dir: folder {settings.templates_dir} does not exist"
+        )
     if settings.smtp.ca_file is not None and not settings.smtp.ca_file.is_file():
         raise ConfigError(f"{source}: smtp.ca_file: file {settings.smtp.ca_file} does not exist")
     return settings

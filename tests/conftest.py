@@ -1,4 +1,4 @@
-"""Shared fixtures: a real aiosmtpd server on a free loopback port, real databases, a site on disk."""
+"""Shared fixtures: a real aiosmtpd server on a free loopback port and real databases."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def _pg_schema_url(base: str, schema: str) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: an SQLite file, and PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
+    """A fresh database: an SQLite file; PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'digest.db'}"
         return

@@ -7,7 +7,15 @@ import importlib
 from digest.cli.app import cli
 
 # Each module adds its commands to `cli` when imported.
-for _name in ("posts_cmds", "subscribers_cmds", "send_cmds", "schedule_cmds", "db_cmds"):
+for _name in (
+    "posts_cmds",
+    "preview_cmds",
+    "subscribers_cmds",
+    "send_cmds",
+    "schedule_cmds",
+    "db_cmds",
+    "demo_cmds",
+):
     try:
         importlib.import_module(f"digest.cli.{_name}")
     except ModuleNotFoundError as exc:  # a command family not written yet

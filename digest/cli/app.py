@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ import click
 from digest.config import Settings, load_settings
 from digest.errors import EXIT_FAILED, DigestError
 
-F = TypeVar("F")
+F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("digest")
 
 
@@ -145,7 +146,7 @@ def as_of_option(func: F) -> F:
         "as_of",
         metavar="T",
         help="ISO 8601 time to act as of; without offset it is in site.timezone (default: now).",
-    )(func)  # type: ignore[no-any-return,arg-type]
+    )(func)
 
 
 def echo_json(data: Any) -> None:
