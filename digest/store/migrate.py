@@ -1,16 +1,92 @@
-"""Create or migrate the schema (placeholder: create_all until the Alembic migrations land)."""
+"""Create or migrate the schema with the Alembic migrations shipped in digest/store/migrations.
+
+open_store() calls upgrade_schema() on every command start: a cheap revision check when current.
+"""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest.store import _db_errors
-from digest.store.models import Base
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from digest.errors import DatabaseError
+from digest.store import _db_errors, masked_url
 
 if TYPE_CHECKING:
     from digest.store import Store
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any constant will do: it only has to be the same in every digest process.
+_PG_LOCK_KEY = 0x64696765  # "dige"
 
-def upgrade_schema(store: Store) -> None:
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def head_revision() -> str:
+    """The newest revision this version of digest knows."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships 0001
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
+    return head
+
+
+def _known_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(store: Store) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with _db_errors(store.url), store.engine.connect() as connection:
+        return _revision(connection)
+
+
+def upgrade_schema(store: Store) -> str:
+    """Bring the schema to the newest revision (a no-op when it is there); return that revision.
+
+    Two processes starting on a fresh database at once must not both create the tables: the
+    upgrade runs under the SQLite write lock (BEGIN IMMEDIATE) or a PostgreSQL advisory lock,
+    and re-checks the revision once it holds the lock.
+    """
+    head = head_revision()
     with _db_errors(store.url):
-        Base.metadata.create_all(store.engine)
+        with store.engine.connect() as connection:
+            if _revision(connection) == head:
+                return head
+        # The write engine emits BEGIN IMMEDIATE on SQLite (see store._sqlite_engine).
+        locking = store.engine.execution_options(digest_write=True)
+        with locking.connect() as connection, connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                )
+            current = _revision(connection)
+            if current == head:
+                return head
+            if current is not None and current not in _known_revisions():
+                raise DatabaseError(
+                    f"database {masked_url(store.url)} is at schema revision {current}, "
+                    "which this version of digest does not know",
+                    hint="upgrade digest to the version that migrated this database",
+                )
+            # Alembic joins the transaction we opened (the lock holds until it commits).
+            command.upgrade(_config(connection), "head")
+    return head
