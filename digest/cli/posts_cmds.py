@@ -1,0 +1,110 @@
+"""`digest posts`: the posts that are new for a digest at a time, or every post with --all.
+
+cli door: load settings, make the library calls (load_posts, sent_post_ids, select_new), print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import click
+
+from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
+from digest.config import DigestSettings, Settings
+from digest.errors import BadInputError
+from digest.posts import Post, load_posts
+from digest.selection import select_new
+
+
+def default_digest(settings: Settings, name: str | None) -> DigestSettings:
+    """The digest called `name`; without a name, the first one the config defines."""
+    if name:
+        return settings.digest(name)
+    if not settings.digests:
+        raise BadInputError(
+            f"{settings.source}: no digests defined",
+            hint="add one under `digests:` or use `digest posts --all`",
+        )
+    return next(iter(settings.digests.values()))
+
+
+def new_posts(
+    settings: Settings, digest: DigestSettings, posts: Sequence[Post], as_of: datetime
+) -> list[Post]:
+    """The posts new for `digest` at `as_of`, leaving out those earlier runs already sent."""
+    from digest.store import open_store
+    from digest.store.queries import sent_post_ids
+
+    store = open_store(settings.database.url)
+    try:
+        with store.session() as session:
+            sent = sent_post_ids(session, digest.name)
+    finally:
+        store.dispose()
+    return select_new(posts, digest, as_of, sent)
+
+
+def _status(post: Post, as_of: datetime) -> str:
+    if post.draft:
+        return "draft"
+    if not post.published:
+        return "unpublished"
+    if post.date > as_of:
+        return "future"
+    return "published"
+
+
+@cli.command("posts")
+@click.option(
+    "--digest",
+    "digest_name",
+    metavar="NAME",
+    help="The digest (default: the first one in the config).",
+)
+@as_of_option
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Every post in _posts, with its status, not only the new ones.",
+)
+@click.option("--drafts", is_flag=True, help="With --all: also the posts in _drafts/.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@pass_state
+def posts_command(
+    state: State, digest_name: str | None, as_of: str | None, show_all: bool, drafts: bool, fmt: str
+) -> None:
+    """The posts that are new for a digest at time T (every parsed post with --all)."""
+    settings = state.settings
+    when = parse_as_of(as_of, settings.site.tz)
+    digest = None if show_all and not digest_name else default_digest(settings, digest_name)
+    loaded = load_posts(settings.site, include_drafts=show_all and drafts)
+    for problem in loaded.problems:
+        click.echo(f"warning: {problem.path}: {problem.reason}", err=True)
+
+    if show_all:
+        chosen = list(loaded.posts)
+    else:
+        assert digest is not None
+        chosen = new_posts(settings, digest, loaded.posts, when)
+
+    if fmt == "json":
+        rows = []
+        for post in chosen:
+            row = post.as_dict()
+            row["status"] = _status(post, when)
+            rows.append(row)
+        echo_json(rows)
+        return
+    if not chosen:
+        what = "posts" if show_all else f"new posts for digest {digest.name if digest else ''}"
+        click.echo(f"no {what} as of {when.isoformat(timespec='minutes')}")
+        return
+    for post in chosen:
+        categories = "[" + ", ".join(post.categories) + "]"
+        status = f"{_status(post, when)}  " if show_all else ""
+        click.echo(f"{status}{post.date:%Y-%m-%d %H:%M %z}  {categories}  {post.title}")
+        click.echo(f"    {post.url}")
