@@ -491,8 +491,8 @@ def import_csv(
     return report
 
 
-def export_csv(store: Store, out: TextIO) -> int:
-    """Write every subscriber as CSV (email,name,categories,status,created_at); the row count."""
+def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
+    """Write the subscribers as CSV (email,name,categories,status,created_at); the row count."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)
     count = 0
@@ -503,6 +503,8 @@ def export_csv(store: Store, out: TextIO) -> int:
         Subscriber.status,
         Subscriber.created_at,
     ).order_by(Subscriber.created_at, Subscriber.id)
+    if status is not None:
+        query = query.where(Subscriber.status == _check_status(status))
     with store.session() as session:
         for email, name, cats, status, created in session.execute(query):
             writer.writerow((email, name, ";".join(cats or ()), status, created.isoformat()))

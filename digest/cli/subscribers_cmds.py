@@ -1,0 +1,201 @@
+"""`digest subscribers ...`: the doors onto digest.store.subscribers.
+
+Each command opens the store (creating the schema on first use), makes one call, prints the result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from digest.cli.app import State, cli, echo_json, pass_state
+from digest.errors import BadInputError
+from digest.store import Store, open_store
+from digest.store.models import SUBSCRIBER_STATUSES
+from digest.store.subscribers import (
+    KEPT_STATUSES,
+    SubscriberRow,
+    add_subscriber,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+    unsubscribe,
+)
+
+
+@contextmanager
+def _store(state: State) -> Iterator[Store]:
+    store = open_store(state.settings.database.url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, remove, list, import and export subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", metavar="N", help="Display name (used in the greeting and To: header).")
+@click.option(
+    "--category",
+    "categories",
+    metavar="C",
+    multiple=True,
+    help="Only posts in this category (repeatable); replaces the subscriber's list.",
+)
+@click.option(
+    "--all-categories",
+    is_flag=True,
+    help="Clear the subscriber's categories: every post of the digest.",
+)
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Make an unsubscribed or bounced address active again.",
+)
+@pass_state
+def add_cmd(
+    state: State,
+    email: str,
+    name: str | None,
+    categories: tuple[str, ...],
+    all_categories: bool,
+    resubscribe: bool,
+) -> None:
+    """Add an active subscriber, or update the fields given of an existing one."""
+    if all_categories and categories:
+        raise click.UsageError("--category and --all-categories exclude each other")
+    cats: list[str] | None = [] if all_categories else list(categories) if categories else None
+    with _store(state) as store:
+        row, created = add_subscriber(
+            store, email, name=name, categories=cats, resubscribe=resubscribe
+        )
+    if created:
+        click.echo(f"added {row.email} ({row.status})")
+    elif row.status in KEPT_STATUSES and not resubscribe:
+        click.echo(f"updated {row.email}; status stays {row.status}")
+        click.echo("hint: add --resubscribe to mail them again", err=True)
+    else:
+        click.echo(f"updated {row.email} ({row.status})")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_state
+def remove_cmd(state: State, email: str) -> None:
+    """Erase a subscriber and their personal data."""
+    with _store(state) as store:
+        row = remove_subscriber(store, email)
+    click.echo(f"removed {row.email} and their personal data")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@pass_state
+def unsubscribe_cmd(state: State, email: str) -> None:
+    """Mark a subscriber unsubscribed (kept, never mailed)."""
+    with _store(state) as store:
+        row = unsubscribe(store, email, reason="cli")
+    click.echo(f"unsubscribed {row.email}")
+
+
+def _table(rows: list[SubscriberRow]) -> None:
+    header = ("EMAIL", "NAME", "STATUS", "CATEGORIES", "CREATED (UTC)")
+    lines = [
+        (
+            r.email,
+            r.name,
+            r.status,
+            ", ".join(r.categories) or "(all)",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *lines, strict=False)]
+    for line in (header, *lines):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    click.echo(f"{len(rows)} subscriber{'' if len(rows) == 1 else 's'}")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "csv", "json")),
+    default="table",
+    show_default=True,
+)
+@pass_state
+def list_cmd(state: State, status: str | None, fmt: str) -> None:
+    """List subscribers, oldest first."""
+    with _store(state) as store:
+        if fmt == "csv":
+            export_csv(store, sys.stdout, status=status)
+            return
+        rows = list_subscribers(store, status)
+    if fmt == "json":
+        echo_json([r.as_dict() for r in rows])
+    elif rows:
+        _table(rows)
+    else:
+        click.echo("no subscribers" + (f" with status {status}" if status else ""))
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@pass_state
+def import_cmd(state: State, file: str) -> None:
+    """Add or update subscribers from a CSV file (header: email[,name][,categories]).
+
+    Never resubscribes. Bad rows are reported on stderr by line and skipped; the others are
+    imported and the exit status is 0.
+    """
+    with _store(state) as store:
+        source = sys.stdin if file == "-" else Path(file)
+        report = import_csv(store, source)
+    for line, reason in report.skipped:
+        click.echo(f"line {line}: {reason}", err=True)
+    click.echo(
+        f"imported: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
+    )
+
+
+@subscribers.command("export")
+@click.option("--out", metavar="FILE", help="Write to FILE instead of stdout.")
+@pass_state
+def export_cmd(state: State, out: str | None) -> None:
+    """Write every subscriber as CSV: email,name,categories,status,created_at."""
+    with _store(state) as store:
+        if out is None:
+            export_csv(store, sys.stdout)
+            return
+        target = Path(out)
+        # Written beside the target and renamed: a failed export leaves no half-written file.
+        # mkstemp makes it 0600, which suits a file of personal data.
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as exc:
+            raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                count = export_csv(store, handle)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    click.echo(f"exported {count} subscribers to {target}")

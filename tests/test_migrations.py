@@ -1,0 +1,153 @@
+"""The Alembic migrations: they build exactly the models' schema, once, even when raced."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from digest.errors import DatabaseError
+from digest.store import open_store
+from digest.store.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade_schema
+from digest.store.models import Base
+
+
+def _diffs(engine: sa.Engine, metadata: sa.MetaData) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def test_migration_builds_exactly_the_models_schema(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        assert _diffs(store.engine, Base.metadata) == []
+        assert current_revision(store) == head_revision() == "0001"
+    finally:
+        store.dispose()
+
+
+def test_schema_comparison_sees_a_missing_column(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        changed = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+        for table in Base.metadata.tables.values():
+            table.to_metadata(changed)
+        changed.tables["subscribers"].append_column(sa.Column("nickname", sa.String(40)))
+        diffs = _diffs(store.engine, changed)
+        assert [d[0] for d in diffs] == ["add_column"]
+        assert diffs[0][3].name == "nickname"
+    finally:
+        store.dispose()
+
+
+def test_upgrade_at_head_runs_no_ddl(database_url: str) -> None:
+    store = open_store(database_url)
+    statements: list[str] = []
+    sa.event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, stmt, *_a: statements.append(stmt),
+    )
+    try:
+        assert upgrade_schema(store) == "0001"
+        assert upgrade_schema(store) == "0001"
+    finally:
+        store.dispose()
+    assert statements, "the revision check must reach the database"
+    assert not [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER"))]
+
+
+def test_open_store_without_upgrade_leaves_the_database_empty(database_url: str) -> None:
+    store = open_store(database_url, upgrade=False)
+    try:
+        assert current_revision(store) is None
+        assert sa.inspect(store.engine).get_table_names() == []
+        assert upgrade_schema(store) == "0001"
+        assert "subscribers" in sa.inspect(store.engine).get_table_names()
+    finally:
+        store.dispose()
+
+
+_RACER = """
+import sys
+from digest.store import open_store
+from digest.store.subscribers import add_subscriber
+store = open_store(sys.argv[1])
+add_subscriber(store, f"racer{sys.argv[2]}@example.com")
+store.dispose()
+"""
+
+
+def test_concurrent_first_use_does_not_crash(database_url: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, database_url, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(5)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+    assert [code for code, _ in results] == [0] * 5, results
+    store = open_store(database_url)
+    try:
+        with store.session() as session:
+            count = session.scalar(sa.text("SELECT count(*) FROM subscribers"))
+            versions = session.scalars(sa.text("SELECT version_num FROM alembic_version")).all()
+        assert count == 5
+        assert versions == ["0001"]
+    finally:
+        store.dispose()
+
+
+def test_unreachable_sqlite_file_names_the_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-folder' / 'digest.db'}"
+    with pytest.raises(DatabaseError) as info:
+        open_store(url)
+    assert "missing-folder/digest.db" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_unreachable_postgresql_masks_the_password() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port once the socket is closed.
+    url = f"postgresql://digest:s3cretpw@127.0.0.1:{port}/digest"
+    with pytest.raises(DatabaseError) as info:
+        open_store(url)
+    message = str(info.value)
+    assert f"127.0.0.1:{port}/digest" in message
+    assert "digest:***@" in message
+    assert "s3cretpw" not in message
+
+
+def test_a_newer_schema_is_refused(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        with store.session() as session:
+            session.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(DatabaseError, match="revision 9999"):
+            upgrade_schema(store)
+    finally:
+        store.dispose()
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    assert MIGRATIONS_DIR.parent.name == "store"
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
