@@ -1,0 +1,52 @@
+"""`digest schedule [--dry-run]`: run the scheduler in the foreground, or show the next fires.
+
+cli is a thin door: scheduler.Scheduler does the work; this wires config, store and logging.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import click
+
+from digest.cli.app import State, cli, pass_state
+from digest.scheduler import Scheduler, lease_ttl_from_env, upcoming_fires, validate_schedules
+from digest.store import open_store
+
+
+def _fire_log_at_info() -> None:
+    """One line per fire is the point of running it: show INFO even without -v."""
+    logger = logging.getLogger("digest.scheduler")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
+@cli.command("schedule")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print each digest and its next fire time, then exit (takes no lease, writes nothing).",
+)
+@pass_state
+def schedule_cmd(state: State, dry_run: bool) -> None:
+    """Run the scheduler: each digest fires on its crontab in site.timezone.
+
+    SIGTERM or SIGINT stops it cleanly. One scheduler per database: a second one refuses to start.
+    """
+    settings = state.settings
+    if dry_run:
+        for fire in upcoming_fires(settings, datetime.now(UTC)):
+            click.echo(
+                f"{fire.digest}  {fire.next_fire_at.isoformat()}  "
+                f"({fire.schedule}, {fire.timezone})"
+            )
+        return
+    validate_schedules(settings)
+    ttl = lease_ttl_from_env()
+    _fire_log_at_info()
+    store = open_store(settings.database.url)
+    try:
+        Scheduler(settings, store, lease_ttl=ttl).run(handle_signals=True)
+    finally:
+        store.dispose()
