@@ -67,6 +67,7 @@ _DATE_TEXT = re.compile(
     r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?\s*$",
     re.IGNORECASE,
 )
+_BOM = b"\xef\xbb\xbf"
 _FIX = ftfy.TextFixerConfig(
     # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
     unescape_html=False,
@@ -269,6 +270,11 @@ def read_post(
         raw = file.read_bytes()
     except OSError as exc:
         raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
+    if file.suffix.lower() not in _HTML_EXTS and not raw.removeprefix(_BOM).startswith(
+        (b"---", b"+++")
+    ):
+        log.debug("not a post (no front matter): %s", post_id)
+        return None  # an image or other static file that happens to match the name pattern
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
