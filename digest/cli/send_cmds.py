@@ -1,0 +1,254 @@
+"""`digest send`, `digest send-test` and `digest history`: thin doors onto delivery and outbox.
+
+cli ─► delivery.send_digest / plan_digest / send_test, store.outbox.history.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
+from digest.delivery import (
+    NOTHING_NEW,
+    TOO_FEW_POSTS,
+    Plan,
+    RunReport,
+    plan_digest,
+    send_digest,
+    send_test,
+)
+from digest.errors import EXIT_FAILED
+from digest.store import Store, open_store
+from digest.store.outbox import history
+
+PROGRESS_MIN = 50  # deliveries: fewer than this go by without a progress bar
+
+
+def _store(state: State) -> Store:
+    return open_store(state.settings.database.url)
+
+
+def _when(value: datetime, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).isoformat(timespec="seconds")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _Bar:
+    """A click progress bar on a TTY for big runs; called from the sending threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bar: Any = None
+        self.shown = 0
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= PROGRESS_MIN:
+            return
+        with self.lock:
+            if self.bar is None or self.bar.length != total:
+                self.close()
+                self.bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+                self.bar.__enter__()
+                self.shown = 0
+            if done > self.shown:
+                self.bar.update(done - self.shown)
+                self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _summary(report: RunReport, tz: ZoneInfo) -> list[str]:
+    name, when = report.digest, _when(report.as_of, tz)
+    if not report.run_id:
+        posts = _plural(report.posts, "new post")
+        if report.status == NOTHING_NEW:
+            return [f"{name}: no new posts as of {when}; nothing sent"]
+        if report.status == TOO_FEW_POSTS:
+            return [
+                f"{name}: {posts} as of {when}, fewer than min_posts: "
+                "nothing sent, the posts stay new"
+            ]
+        return [
+            f"{name}: {posts} as of {when} but no active subscriber's categories match: "
+            "nothing sent, the posts stay new"
+        ]
+    verb = "finished run" if report.resumed else "run"
+    failed = f"{report.failed} failed (bounced)" if report.failed else "0 failed"
+    line = (
+        f"{name}: {verb} {report.run_id} as of {when}: {_plural(report.posts, 'post')}, "
+        f"{report.sent} sent, {failed}, {report.pending} pending"
+    )
+    if report.skipped:
+        line += f", {report.skipped} skipped (unsubscribed meanwhile)"
+    lines = [line]
+    if report.vanished_posts:
+        lines.append(
+            f"{_plural(len(report.vanished_posts), 'post')} of run {report.run_id} "
+            f"no longer exist and were left out: {', '.join(report.vanished_posts)}"
+        )
+    if report.resent:
+        lines.append(
+            f"{report.resent} deliveries were in flight when a previous sender stopped "
+            "and were sent again (they may arrive twice)"
+        )
+    if report.pending:
+        lines.append(
+            f"{report.pending} deliveries of run {report.run_id} are still pending: "
+            f"run `digest send {name}` again to retry them"
+        )
+    return lines
+
+
+def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
+    when = _when(plan.as_of, tz)
+    click.echo(f"{plan.digest}: dry run as of {when}; nothing is sent or recorded")
+    for run in plan.unfinished:
+        click.echo(
+            f"would finish run {run.run_id} (as of {_when(run.as_of, tz)}): "
+            f"{run.pending} deliveries pending"
+        )
+    if plan.unfinished:
+        click.echo("new posts are looked at after the unfinished runs are finished")
+    click.echo(f"{_plural(len(plan.posts), 'new post')}:")
+    for post in plan.posts:
+        cats = ", ".join(post.categories) or "-"
+        click.echo(f"  {_when(post.date, tz)}  {post.title}  [{cats}]")
+    if len(plan.posts) < max(plan.min_posts, 1):
+        click.echo(f"fewer than min_posts ({plan.min_posts}): nothing would be sent")
+        return
+    for i, seg in enumerate(plan.segments, 1):
+        click.echo(
+            f"segment {i}: {_plural(len(seg.post_ids), 'post')} to "
+            f"{_plural(seg.recipients, 'subscriber')}"
+        )
+    click.echo(
+        f"would send {_plural(plan.recipients, 'message')}; "
+        f"{plan.empty_shares} active subscribers have no new posts in their categories"
+    )
+
+
+@cli.command("send")
+@click.argument("name")
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@pass_state
+@click.pass_context
+def send_cmd(ctx: click.Context, state: State, name: str, as_of: str | None, dry_run: bool) -> None:
+    """Send the digest NAME to every active subscriber with new posts.
+
+    Any unfinished run of NAME is finished first.
+    """
+    settings = state.settings
+    settings.digest(name)
+    tz = settings.site.tz
+    when = parse_as_of(as_of, tz)
+    store = _store(state)
+    try:
+        if dry_run:
+            _print_plan(plan_digest(settings, store, name, as_of=when), tz)
+            return
+        bar = _Bar()
+        try:
+            reports = send_digest(settings, store, name, as_of=when, progress=bar)
+        finally:
+            bar.close()
+    finally:
+        store.dispose()
+    for report in reports:
+        for line in _summary(report, tz):
+            click.echo(line)
+    if any(r.pending for r in reports):
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("send-test")
+@click.argument("name")
+@click.option("--to", "to", required=True, metavar="EMAIL", help="The one address to send to.")
+@as_of_option
+@pass_state
+def send_test_cmd(state: State, name: str, to: str, as_of: str | None) -> None:
+    """Send NAME as it would go out now to one address (Subject "[TEST] ..."); records nothing."""
+    settings = state.settings
+    settings.digest(name)
+    when = parse_as_of(as_of, settings.site.tz)
+    store = _store(state)
+    try:
+        result = send_test(settings, store, name, to, as_of=when)
+    finally:
+        store.dispose()
+    what = "latest posts (nothing is new)" if result.latest else "new posts"
+    click.echo(
+        f"{name}: test sent to {result.to}: {_plural(result.posts, 'post')} ({what}), "
+        f"subject {result.subject!r}"
+    )
+
+
+@cli.command("history")
+@click.argument("name", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@pass_state
+def history_cmd(state: State, name: str | None, fmt: str) -> None:
+    """Past runs, newest first."""
+    settings = state.settings
+    if name is not None:
+        settings.digest(name)
+    store = _store(state)
+    try:
+        with store.session() as session:
+            runs = history(session, name)
+    finally:
+        store.dispose()
+    if fmt == "json":
+        echo_json([r.as_dict() for r in runs])
+        return
+    if not runs:
+        click.echo("no runs yet")
+        return
+    tz = settings.site.tz
+    header = (
+        "id",
+        "digest",
+        "as_of",
+        "started_at",
+        "finished_at",
+        "status",
+        "posts",
+        "sent",
+        "failed",
+        "pending",
+        "skipped",
+    )
+    rows = [
+        (
+            str(r.id),
+            r.digest,
+            _when(r.as_of, tz),
+            _when(r.started_at, tz),
+            _when(r.finished_at, tz) if r.finished_at else "-",
+            r.status,
+            str(r.posts),
+            str(r.sent),
+            str(r.failed),
+            str(r.pending),
+            str(r.skipped),
+        )
+        for r in runs
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,539 @@
+"""The durable outbox: runs, their segments, one delivery row per message, posts used up, workers.
+
+delivery ─► store.outbox: every state change of a message is a committed row, so a killed
+sender resumes where it stopped (claims of a dead sender are taken over, never lost).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.store import Store, queries
+from digest.store.models import (
+    ACTIVE,
+    BOUNCED,
+    D_FAILED,
+    D_PENDING,
+    D_SENDING,
+    D_SENT,
+    D_SKIPPED,
+    RUN_FINISHED,
+    RUN_SENDING,
+    Delivery,
+    DigestState,
+    Run,
+    Segment,
+    SentPost,
+    Subscriber,
+    Worker,
+    utcnow,
+)
+
+# A sender that has not beaten its heartbeat for this long is taken for dead: its claimed
+# (in-flight) deliveries are taken over by the next sender.
+LEASE_TIMEOUT = timedelta(seconds=60)
+HEARTBEAT_EVERY = 10.0  # seconds
+HOST = socket.gethostname()
+
+_D: Table = Delivery.__table__  # type: ignore[assignment]
+_S: Table = Subscriber.__table__  # type: ignore[assignment]
+
+
+class Claim(NamedTuple):
+    """One delivery claimed by a sender: who gets it and from which segment."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    segment_id: int
+    reclaimed: bool  # taken over from a dead sender: it may have gone out already
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as `digest history` shows it."""
+
+    id: int
+    digest: str
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    trigger: str
+    posts: int
+    sent: int
+    failed: int
+    pending: int  # pending + in flight
+    skipped: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "digest": self.digest,
+            "as_of": self.as_of.isoformat(),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "status": self.status,
+            "trigger": self.trigger,
+            "posts": self.posts,
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending": self.pending,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What is left of a run for one sender that found nothing to claim just now."""
+
+    waiting: int  # pending rows this sender may still retry (not given up in this pass)
+    next_due: datetime | None  # the earliest next_attempt_at among them
+    others_sending: int  # rows in flight with another (live) sender
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def unfinished_runs(session: Session, digest: str) -> list[Run]:
+    """Runs of `digest` that still have deliveries to make, oldest first."""
+    stmt = select(Run).where(Run.digest == digest, Run.status == RUN_SENDING).order_by(Run.id)
+    return list(session.scalars(stmt))
+
+
+def get_run(session: Session, run_id: int) -> Run | None:
+    """The run with this id, or None."""
+    return session.get(Run, run_id)
+
+
+def run_segments(session: Session, run_id: int) -> list[tuple[int, list[str]]]:
+    """(segment id, post ids) of a run."""
+    stmt = select(Segment.id, Segment.post_ids).where(Segment.run_id == run_id)
+    return [(int(i), list(p)) for i, p in session.execute(stmt.order_by(Segment.id))]
+
+
+def sent_post_ids(session: Session, digest: str) -> set[str]:
+    """Ids of posts an earlier run of `digest` included (never new again)."""
+    return queries.sent_post_ids(session, digest)
+
+
+def _lock_digest(session: Session, store: Store, digest: str) -> None:
+    """Serialise run creation per digest (SQLite: BEGIN IMMEDIATE already holds the lock)."""
+    if store.dialect != "postgresql":
+        return
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    session.execute(
+        pg_insert(DigestState)
+        .values(digest=digest, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["digest"])
+    )
+    session.execute(
+        select(DigestState.digest).where(DigestState.digest == digest).with_for_update()
+    )
+
+
+def create_run(
+    store: Store,
+    digest: str,
+    as_of: datetime,
+    post_ids: Sequence[str],
+    segments: Sequence[tuple[Sequence[str], Sequence[int]]],
+    trigger: str = "manual",
+) -> int | None:
+    """Record a run, its segments, every delivery and its posts in one transaction.
+
+    Returns the new run id, or None when another sender got there first (an unfinished run of
+    the digest exists, or one of the posts was used up meanwhile): finish that one instead.
+    """
+    now = utcnow()
+    with store.write_transaction() as session:
+        _lock_digest(session, store, digest)
+        if unfinished_runs(session, digest):
+            return None
+        if sent_post_ids(session, digest).intersection(post_ids):
+            return None
+        run_id = session.execute(
+            insert(Run)
+            .values(
+                digest=digest,
+                as_of=as_of,
+                started_at=now,
+                status=RUN_SENDING,
+                post_ids=list(post_ids),
+                trigger=trigger,
+            )
+            .returning(Run.id)
+        ).scalar_one()
+        rows: list[dict[str, Any]] = []
+        for seg_posts, subscriber_ids in segments:
+            segment_id = session.execute(
+                insert(Segment)
+                .values(run_id=run_id, post_ids=list(seg_posts))
+                .returning(Segment.id)
+            ).scalar_one()
+            rows.extend(
+                {
+                    "run_id": run_id,
+                    "segment_id": segment_id,
+                    "subscriber_id": sid,
+                    "status": D_PENDING,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for sid in subscriber_ids
+            )
+        if rows:
+            session.execute(insert(Delivery), rows)
+        if post_ids:
+            session.execute(
+                insert(SentPost),
+                [{"digest": digest, "post_id": p, "run_id": run_id} for p in post_ids],
+            )
+        return int(run_id)
+
+
+def finish_run_if_done(store: Store, run_id: int) -> bool:
+    """Mark the run finished when no delivery is pending or in flight; True if it is finished."""
+    with store.write_transaction() as session:
+        left = session.execute(
+            select(func.count())
+            .select_from(_D)
+            .where(_D.c.run_id == run_id, _D.c.status.in_((D_PENDING, D_SENDING)))
+        ).scalar_one()
+        if left:
+            return False
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RUN_SENDING)
+            .values(status=RUN_FINISHED, finished_at=utcnow())
+        )
+        return True
+
+
+def run_counts(session: Session, run_id: int) -> dict[str, int]:
+    """Deliveries of a run by status (every status present, zero if none)."""
+    counts = dict.fromkeys((D_PENDING, D_SENDING, D_SENT, D_FAILED, D_SKIPPED), 0)
+    stmt = select(_D.c.status, func.count()).where(_D.c.run_id == run_id).group_by(_D.c.status)
+    for status, n in session.execute(stmt):
+        counts[str(status)] = int(n)
+    return counts
+
+
+def history(session: Session, digest: str | None = None) -> list[RunSummary]:
+    """Past runs, newest first, with their delivery counts."""
+    runs_stmt = select(Run).order_by(Run.started_at.desc(), Run.id.desc())
+    if digest is not None:
+        runs_stmt = runs_stmt.where(Run.digest == digest)
+    runs = list(session.scalars(runs_stmt))
+    counts: dict[int, dict[str, int]] = {}
+    count_stmt = select(_D.c.run_id, _D.c.status, func.count()).group_by(_D.c.run_id, _D.c.status)
+    if digest is not None:
+        count_stmt = count_stmt.where(_D.c.run_id.in_([r.id for r in runs]))
+    for run_id, status, n in session.execute(count_stmt):
+        counts.setdefault(int(run_id), {})[str(status)] = int(n)
+    out = []
+    for run in runs:
+        c = counts.get(run.id, {})
+        out.append(
+            RunSummary(
+                id=run.id,
+                digest=run.digest,
+                as_of=run.as_of,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                status=run.status,
+                trigger=run.trigger,
+                posts=len(run.post_ids or ()),
+                sent=c.get(D_SENT, 0),
+                failed=c.get(D_FAILED, 0),
+                pending=c.get(D_PENDING, 0) + c.get(D_SENDING, 0),
+                skipped=c.get(D_SKIPPED, 0),
+            )
+        )
+    return out
+
+
+# --- workers ----------------------------------------------------------------------------------
+
+
+def register_worker(store: Store, kind: str = "sender") -> str:
+    """Record this process as a live worker; returns its id (host:pid:random)."""
+    worker_id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    with store.write_transaction() as session:
+        # Rows of workers long dead only clutter the table; their claims are dead either way.
+        session.execute(delete(Worker).where(Worker.heartbeat_at < now - 10 * LEASE_TIMEOUT))
+        session.execute(
+            insert(Worker).values(
+                id=worker_id,
+                host=HOST,
+                pid=os.getpid(),
+                kind=kind,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+    return worker_id
+
+
+def heartbeat(store: Store, worker_id: str) -> None:
+    """Tell other senders this worker is alive (its claims hold)."""
+    with store.write_transaction() as session:
+        session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=utcnow()))
+
+
+def unregister_worker(store: Store, worker_id: str) -> None:
+    """Remove the worker row (its claims, if any are left, become takeable at once)."""
+    with store.write_transaction() as session:
+        session.execute(delete(Worker).where(Worker.id == worker_id))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_claimers(session: Session, run_id: int, worker_id: str, now: datetime) -> list[str]:
+    claimers = [
+        str(c)
+        for c in session.scalars(
+            select(_D.c.claimed_by)
+            .where(_D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by != worker_id)
+            .distinct()
+        )
+        if c is not None
+    ]
+    if not claimers:
+        return []
+    workers = {w.id: w for w in session.scalars(select(Worker).where(Worker.id.in_(claimers)))}
+    dead = []
+    for claimer in claimers:
+        w = workers.get(claimer)
+        if (
+            w is None
+            or w.heartbeat_at < now - LEASE_TIMEOUT
+            or (w.host == HOST and not _pid_alive(w.pid))
+        ):
+            dead.append(claimer)
+    return dead
+
+
+# --- claims and outcomes ----------------------------------------------------------------------
+
+
+def claim(
+    store: Store,
+    run_id: int,
+    worker_id: str,
+    limit: int,
+    *,
+    exclude: Collection[int] = (),
+) -> list[Claim]:
+    """Claim up to `limit` deliveries that are due (or held by a dead sender) for this worker.
+
+    Deliveries of subscribers who are no longer active (or were erased) become `skipped`.
+    """
+    while True:
+        now = utcnow()
+        with store.write_transaction() as session:
+            dead = _dead_claimers(session, run_id, worker_id, now)
+            due = and_(
+                _D.c.status == D_PENDING,
+                or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now),
+            )
+            cond = (
+                or_(due, and_(_D.c.status == D_SENDING, _D.c.claimed_by.in_(dead))) if dead else due
+            )
+            stmt = (
+                select(
+                    _D.c.id,
+                    _D.c.subscriber_id,
+                    _S.c.email,
+                    _S.c.name,
+                    _S.c.status,
+                    _D.c.segment_id,
+                    _D.c.status,
+                )
+                .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
+                .where(_D.c.run_id == run_id, cond)
+                .order_by(_D.c.id)
+                .limit(limit)
+            )
+            if exclude:
+                stmt = stmt.where(_D.c.id.not_in(list(exclude)))
+            if store.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=_D)
+            rows = session.execute(stmt).all()
+            claims: list[Claim] = []
+            skipped: list[tuple[int, str]] = []
+            for did, sid, email, name, sub_status, seg, d_status in rows:
+                if sid is None or sub_status != ACTIVE:
+                    skipped.append((did, f"subscriber is {sub_status or 'erased'}"))
+                else:
+                    claims.append(Claim(did, sid, email, name or "", seg, d_status == D_SENDING))
+            if claims:
+                session.execute(
+                    update(_D)
+                    .where(_D.c.id.in_([c.delivery_id for c in claims]))
+                    .values(status=D_SENDING, claimed_by=worker_id, claimed_at=now, updated_at=now)
+                )
+            for did, reason in skipped:
+                session.execute(
+                    update(_D)
+                    .where(_D.c.id == did)
+                    .values(status=D_SKIPPED, claimed_by=None, last_reply=reason, updated_at=now)
+                )
+        if claims or len(rows) < limit:
+            return claims
+
+
+def release_claims(
+    store: Store, run_id: int, worker_id: str, delivery_ids: Collection[int] | None = None
+) -> int:
+    """Put this worker's claimed, unsent deliveries back to pending (a stop, an abort)."""
+    stmt = update(_D).where(
+        _D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by == worker_id
+    )
+    if delivery_ids is not None:
+        if not delivery_ids:
+            return 0
+        stmt = stmt.where(_D.c.id.in_(list(delivery_ids)))
+    with store.write_transaction() as session:
+        result = session.execute(
+            stmt.values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_sent(store: Store, delivery_id: int, message_id: str, reply: str) -> None:
+    """The server accepted the message: record it at once (its own commit)."""
+    now = utcnow()
+    with store.write_transaction() as session:
+        session.execute(
+            update(_D)
+            .where(_D.c.id == delivery_id)
+            .values(
+                status=D_SENT,
+                attempts=_D.c.attempts + 1,
+                message_id=message_id,
+                last_reply=reply,
+                sent_at=now,
+                claimed_by=None,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+        )
+
+
+def mark_transient(store: Store, delivery_id: int, reply: str, retry_backoff: float) -> int:
+    """A 4xx (or a lost connection): back to pending, due after a doubling backoff.
+
+    Returns the delivery's attempt count after this one.
+    """
+    now = utcnow()
+    with store.write_transaction() as session:
+        attempts = int(
+            session.execute(
+                update(_D)
+                .where(_D.c.id == delivery_id)
+                .values(attempts=_D.c.attempts + 1)
+                .returning(_D.c.attempts)
+            ).scalar_one()
+        )
+        delay = retry_backoff * 2 ** max(attempts - 1, 0)
+        session.execute(
+            update(_D)
+            .where(_D.c.id == delivery_id)
+            .values(
+                status=D_PENDING,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_reply=reply,
+                claimed_by=None,
+                claimed_at=None,
+                updated_at=now,
+            )
+        )
+        return attempts
+
+
+def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply: str) -> None:
+    """A 5xx refusal: the delivery failed and the subscriber is bounced, in one transaction."""
+    now = utcnow()
+    with store.write_transaction() as session:
+        session.execute(
+            update(_D)
+            .where(_D.c.id == delivery_id)
+            .values(
+                status=D_FAILED,
+                attempts=_D.c.attempts + 1,
+                last_reply=reply,
+                claimed_by=None,
+                updated_at=now,
+            )
+        )
+        if subscriber_id is not None:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == subscriber_id, Subscriber.status == ACTIVE)
+                .values(
+                    status=BOUNCED,
+                    status_reason=reply,
+                    status_changed_at=now,
+                    updated_at=now,
+                )
+            )
+
+
+def skip_segment(store: Store, segment_id: int, reason: str) -> int:
+    """Skip every open delivery of a segment (its posts are gone); returns how many."""
+    with store.write_transaction() as session:
+        result = session.execute(
+            update(_D)
+            .where(_D.c.segment_id == segment_id, _D.c.status.in_((D_PENDING, D_SENDING)))
+            .values(status=D_SKIPPED, claimed_by=None, last_reply=reason, updated_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def outlook(
+    session: Session, run_id: int, worker_id: str, exclude: Collection[int] = ()
+) -> Outlook:
+    """What is left for a sender with nothing to claim: wait for retries, others, or stop."""
+    pending = select(func.count(), func.min(_D.c.next_attempt_at)).where(
+        _D.c.run_id == run_id, _D.c.status == D_PENDING
+    )
+    if exclude:
+        pending = pending.where(_D.c.id.not_in(list(exclude)))
+    waiting, next_due = session.execute(pending).one()
+    others = session.execute(
+        select(func.count()).where(
+            _D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by != worker_id
+        )
+    ).scalar_one()
+    if next_due is not None and next_due.tzinfo is None:
+        next_due = next_due.replace(tzinfo=utcnow().tzinfo)
+    return Outlook(int(waiting), next_due, int(others))
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    """Row counts of the outbox tables (for --dry-run checks and diagnostics)."""
+    return {
+        t.__tablename__: int(session.execute(select(func.count()).select_from(t)).scalar_one())
+        for t in (Run, Segment, Delivery, SentPost, Worker, DigestState, Subscriber)
+    }
