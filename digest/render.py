@@ -1,0 +1,530 @@
+"""Render a digest: Jinja templates, Markdown excerpts to safe HTML, CSS inlined, a text part.
+
+selection ─► render ─► message: one render (and one premailer run) per segment, then a cheap
+per-subscriber `personalise` that only fills placeholders.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.resources
+import logging
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import jinja2
+import nh3
+from lxml import etree  # type: ignore[import-untyped]
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from premailer import Premailer
+
+from digest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from digest.config import DigestSettings, Settings, SiteSettings
+    from digest.posts import Post
+
+# Per-subscriber parts of a rendered segment. They contain no character that Jinja escapes,
+# lxml re-encodes or premailer rewrites, so they come out of the pipeline exactly as written.
+NAME_PLACEHOLDER = "@@DIGEST_NAME@@"
+GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
+EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
+UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
+PLACEHOLDERS = (
+    NAME_PLACEHOLDER,
+    GREETING_NAME_PLACEHOLDER,
+    EMAIL_PLACEHOLDER,
+    UNSUBSCRIBE_URL_PLACEHOLDER,
+)
+# Used in "Hi there," when a subscriber has no name.
+ANONYMOUS_GREETING_NAME = "there"
+# Gmail hides the rest of an HTML part beyond about this many bytes (the unsubscribe link too).
+GMAIL_CLIP_BYTES = 102_400
+
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_EXCERPT_TAGS = {
+    "p", "br", "a", "em", "strong", "b", "i", "code", "pre", "ul", "ol", "li", "blockquote",
+    "h1", "h2", "h3", "h4", "h5", "h6", "img", "hr", "del", "s", "sup", "sub",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+_EXCERPT_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}}
+_URL_SCHEMES = {"http", "https", "mailto"}
+_LIQUID_URL = re.compile(
+    r"\{\{\s*(?:'([^']*)'|\"([^\"]*)\")\s*\|\s*(relative_url|absolute_url)\s*\}\}"
+)
+_LIQUID_SITE = re.compile(r"\{\{\s*site\.(baseurl|url)\s*\}\}")
+_PREHEADER_MAX = 110
+# Visible characters of one excerpt: 20 excerpts this long still keep the HTML under Gmail's clip.
+EXCERPT_MAX_CHARS = 2_000
+_VOID_TAGS = frozenset({"br", "img", "hr"})
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedSegment:
+    """One segment's email: html inlined by premailer once; per-recipient parts are placeholders."""
+
+    subject: str
+    html: str
+    text: str
+    preheader: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What a template sees as `subscriber`: placeholders, filled later by `personalise`."""
+
+    name: str = NAME_PLACEHOLDER
+    greeting_name: str = GREETING_NAME_PLACEHOLDER
+    email: str = EMAIL_PLACEHOLDER
+    unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
+
+
+def bundled_templates_dir() -> Path:
+    """The templates shipped with digest: inside the wheel, else the repo's templates/ folder."""
+    packaged = importlib.resources.files("digest") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def format_date(value: datetime, tz: Any = None, fmt: str | None = None) -> str:
+    """`27 November 2025` (or a strftime `fmt`) in zone `tz`, independent of the locale."""
+    when = value.astimezone(tz) if tz is not None and value.tzinfo is not None else value
+    if fmt:
+        return when.strftime(fmt)
+    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
+
+
+def one_line(text: str) -> str:
+    """Whitespace (CR/LF included) collapsed to single spaces: safe for a header."""
+    return " ".join(text.split())
+
+
+def make_preheader(posts: Sequence[Post], limit: int = _PREHEADER_MAX) -> str:
+    """The inbox preview line: the posts' titles, shortened to about `limit` characters."""
+    if not posts:
+        return "No new posts this time."
+    text = one_line(" · ".join(p.title for p in posts))
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
+
+
+def describe_categories(digest: DigestSettings) -> str:
+    """`all posts`, or `posts in News, Movies`, for the footer."""
+    if not digest.categories:
+        return "all posts"
+    return "posts in " + ", ".join(digest.categories)
+
+
+def digest_title(digest: DigestSettings) -> str:
+    """`weekly` -> `Weekly digest`; a name that already says digest is kept."""
+    words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
+    title = words[:1].upper() + words[1:]
+    return title if "digest" in words.lower() else f"{title} digest"
+
+
+class _TextFromHtml(HTMLParser):
+    """Sanitised excerpt HTML to readable plain text: paragraphs, list bullets, link targets."""
+
+    _BLOCKS = frozenset(
+        {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol"}
+        | {"table", "tr", "hr"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, str]] = []  # (kind, text); kind: "p", "pre", "li"
+        self._buf: list[str] = []
+        self._kind = "p"
+        self._pre = 0
+        self._links: list[tuple[str, int]] = []
+        self._lists: list[list[int]] = []  # per open list: [is_ordered, counter]
+
+    def _flush(self) -> None:
+        text = "".join(self._buf)
+        self._buf = []
+        if self._kind != "pre":
+            text = one_line(text)
+        if text.strip():
+            self.blocks.append((self._kind, text.strip("\n")))
+        self._kind = "p"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BLOCKS or tag == "li":
+            self._flush()
+        if tag == "pre":
+            self._pre += 1
+            self._kind = "pre"
+        elif tag in ("ul", "ol"):
+            self._lists.append([tag == "ol", 0])
+        elif tag == "li":
+            self._kind = "li"
+            marker = "-"
+            if self._lists and self._lists[-1][0]:
+                self._lists[-1][1] += 1
+                marker = f"{self._lists[-1][1]}."
+            self._buf.append(f"{marker} ")
+        elif tag == "br":
+            self._buf.append("\n" if self._pre else " ")
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href") or "", len("".join(self._buf))))
+        elif tag in ("td", "th"):
+            self._buf.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._links:
+            href, start = self._links.pop()
+            shown = "".join(self._buf)[start:].strip()
+            if href and href.rstrip("/") != shown.rstrip("/") and not href.startswith("mailto:"):
+                self._buf.append(f" ({href})")
+        elif tag == "pre":
+            self._pre = max(0, self._pre - 1)
+            self._flush()
+        elif tag in ("ul", "ol") and self._lists:
+            self._lists.pop()
+            self._flush()
+        elif tag in self._BLOCKS or tag == "li":
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        self._buf.append(data)
+
+    def text(self, width: int) -> str:
+        self._flush()
+        out: list[str] = []
+        for kind, block in self.blocks:
+            if kind == "pre":
+                out.append(textwrap.indent(block, "    "))
+            elif kind == "li":
+                out.append(
+                    textwrap.fill(
+                        block,
+                        width,
+                        subsequent_indent="  ",
+                        break_long_words=False,
+                        break_on_hyphens=False,
+                    )
+                )
+            else:
+                out.append(
+                    textwrap.fill(block, width, break_long_words=False, break_on_hyphens=False)
+                )
+        # List items sit together; other blocks are separated by a blank line.
+        joined = ""
+        for i, piece in enumerate(out):
+            if i:
+                tight = self.blocks[i][0] == "li" and self.blocks[i - 1][0] == "li"
+                joined += "\n" if tight else "\n\n"
+            joined += piece
+        return joined
+
+
+class _Truncator(HTMLParser):
+    """Re-emits well-formed (sanitised) HTML up to `limit` visible characters, closing tags."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.left = limit
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.cut = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.cut:
+            return
+        rendered = "".join(
+            f' {k}="{html.escape(v, quote=True)}"' if v is not None else f" {k}" for k, v in attrs
+        )
+        self.out.append(f"<{tag}{rendered}>")
+        if tag not in _VOID_TAGS:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.cut or tag in _VOID_TAGS:
+            return
+        if tag in self.open:
+            while self.open:
+                top = self.open.pop()
+                self.out.append(f"</{top}>")
+                if top == tag:
+                    break
+
+    def handle_data(self, data: str) -> None:
+        if self.cut:
+            return
+        if len(data) <= self.left:
+            self.left -= len(data)
+            self.out.append(html.escape(data, quote=False))
+            return
+        head = data[: self.left]
+        head = head.rsplit(None, 1)[0] if " " in head.strip() else head
+        self.out.append(html.escape(head.rstrip(" ,;:.-"), quote=False) + "…")
+        self.cut = True
+
+    def result(self) -> str:
+        self.close()
+        return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
+
+
+def truncate_html(fragment: str, limit: int) -> str:
+    """`fragment` cut after about `limit` visible characters, with an ellipsis, tags closed."""
+    parser = _Truncator(limit)
+    parser.feed(fragment)
+    return parser.result() if parser.cut else fragment
+
+
+def html_to_text(fragment: str, width: int = 72) -> str:
+    """Plain text of an HTML fragment, wrapped at `width` (URLs are never broken)."""
+    parser = _TextFromHtml()
+    parser.feed(fragment)
+    parser.close()
+    return parser.text(width)
+
+
+class ExcerptFormatter:
+    """Markdown excerpts to sanitised HTML (links and images made absolute) and to plain text."""
+
+    def __init__(self, site: SiteSettings) -> None:
+        self.site = site
+        self.base = site.root_url + "/"
+        self._md = MarkdownIt("commonmark", {"html": True}).enable("table")
+        self._cleaner = nh3.Cleaner(
+            tags=_EXCERPT_TAGS,
+            clean_content_tags={"script", "style"},
+            attributes=_EXCERPT_ATTRIBUTES,
+            attribute_filter=self._filter_attribute,
+            url_schemes=_URL_SCHEMES,
+            link_rel="noopener",
+        )
+        self._html_cache: dict[str, str] = {}
+        self._text_cache: dict[str, str] = {}
+
+    def _filter_attribute(self, tag: str, attribute: str, value: str) -> str | None:
+        if attribute in ("href", "src"):
+            return self.absolute(value)
+        return value
+
+    def absolute(self, url: str) -> str | None:
+        """`url` made absolute against the site root; None for a scheme we do not allow."""
+        url = url.strip()
+        if not url:
+            return None
+        joined = urljoin(self.base, url)
+        scheme = urlsplit(joined).scheme.lower()
+        return joined if scheme in _URL_SCHEMES else None
+
+    def _expand_liquid(self, source: str) -> str:
+        # The few Liquid URL forms Jekyll authors put in links; other Liquid stays as written.
+        def url(match: re.Match[str]) -> str:
+            path = match.group(1) if match.group(1) is not None else match.group(2)
+            path = "/" + path.lstrip("/")
+            if match.group(3) == "absolute_url":
+                return self.site.root_url + path
+            return self.site.baseurl + path
+
+        source = _LIQUID_URL.sub(url, source)
+        return _LIQUID_SITE.sub(
+            lambda m: self.site.baseurl if m.group(1) == "baseurl" else self.site.url, source
+        )
+
+    def to_html(self, markdown: str) -> str:
+        """Sanitised HTML of a Markdown excerpt (not yet marked safe)."""
+        cached = self._html_cache.get(markdown)
+        if cached is None:
+            rendered = self._md.render(self._expand_liquid(markdown))
+            cached = truncate_html(self._cleaner.clean(rendered).strip(), EXCERPT_MAX_CHARS)
+            self._html_cache[markdown] = cached
+        return cached
+
+    def to_text(self, markdown: str, width: int = 72) -> str:
+        """Plain text of a Markdown excerpt, for the text part."""
+        key = f"{width}\0{markdown}"
+        cached = self._text_cache.get(key)
+        if cached is None:
+            cached = html_to_text(self.to_html(markdown), width)
+            self._text_cache[key] = cached
+        return cached
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    """The line of `filename` where a render error happened (Jinja rewrites tracebacks so)."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line if isinstance(line, int) else None
+
+
+class Renderer:
+    """Renders segments for one config; keeps the Jinja environment and counts premailer runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.premailer_runs = 0
+        self.excerpts = ExcerptFormatter(settings.site)
+        self.search_path: list[Path] = []
+        if settings.templates_dir is not None:
+            self.search_path.append(Path(settings.templates_dir))
+        self.search_path.append(bundled_templates_dir())
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
+                default_for_string=True,
+                default=False,
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(self._filters())
+        # The subject is plain text: no escaping (the message layer encodes headers).
+        self.subject_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+        self.subject_env.filters.update(self._filters())
+
+    def _filters(self) -> dict[str, Callable[..., Any]]:
+        tz = self.settings.site.tz
+        return {
+            "date": lambda value, fmt=None: format_date(value, tz, fmt),
+            "markdown": lambda value: Markup(self.excerpts.to_html(str(value))),
+            "plaintext": lambda value, width=72: self.excerpts.to_text(str(value), width),
+            "absolute_url": lambda value: self.excerpts.absolute(str(value)) or "",
+            "one_line": one_line,
+        }
+
+    # -- the per-segment path (slow: Jinja + premailer) --------------------------------------
+
+    def context(
+        self, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+    ) -> dict[str, Any]:
+        """What templates (and the subject) see."""
+        site = self.settings.site
+        return {
+            "site": site,
+            "lang": getattr(site, "lang", None) or "en",
+            "digest": digest,
+            "digest_title": digest_title(digest),
+            "categories_text": describe_categories(digest),
+            "posts": list(posts),
+            "as_of": as_of,
+            "since": as_of - digest.lookback,
+            "subscriber": Recipient(),
+        }
+
+    def render_subject(self, digest: DigestSettings, context: dict[str, Any]) -> str:
+        """The digest's `subject` template rendered on one line."""
+        where = f"{self.settings.source}: digests.{digest.name}.subject"
+        try:
+            subject = one_line(self.subject_env.from_string(digest.subject).render(context))
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"{where}: {exc.message or exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        return subject or f"{self.settings.site.title}: {len(context['posts'])} new posts"
+
+    def render_template(self, name: str, context: dict[str, Any]) -> str:
+        """Render one template by name; any template problem is a ConfigError naming the file."""
+        try:
+            template = self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            where = ", ".join(str(p) for p in self.search_path)
+            raise ConfigError(
+                f"template {name} not found (looked in {where})",
+                hint="check the digest's `template` key and `templates_dir`",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}"
+            ) from exc
+        filename = template.filename or name
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc, template.filename)
+            at = f"{filename}:{line}" if line else filename
+            raise ConfigError(f"{at}: template error: {exc.message or exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            line = _template_line(exc, template.filename)
+            at = f"{filename}:{line}" if line else filename
+            raise ConfigError(f"{at}: template error: {type(exc).__name__}: {exc}") from exc
+
+    def inline_css(self, source: str, *, name: str = "html") -> str:
+        """Inline the CSS of the first <style>; <style data-premailer="ignore"> blocks stay."""
+        self.premailer_runs += 1
+        try:
+            inliner = Premailer(
+                source,
+                base_url=None,  # links are absolute already; placeholders must stay untouched
+                allow_network=False,
+                allow_loading_external_files=False,
+                keep_style_tags=False,
+                remove_classes=False,  # media queries select by class
+                strip_important=False,
+                disable_validation=True,
+                disable_basic_attributes=["width", "height"],  # the template sets those itself
+                cssutils_logging_level=logging.CRITICAL,
+                exclude_pseudoclasses=True,
+            )
+            return str(inliner.transform(pretty_print=False))
+        except (etree.LxmlError, ValueError) as exc:
+            raise ConfigError(f"{name}: the rendered HTML cannot be inlined: {exc}") from exc
+
+    def render_segment(
+        self, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+    ) -> RenderedSegment:
+        """Render one segment (the posts a group of subscribers gets): subject, html, text."""
+        context = self.context(digest, posts, as_of=as_of)
+        subject = self.render_subject(digest, context)
+        preheader = make_preheader(context["posts"])
+        context.update(subject=subject, preheader=preheader)
+        html_name = f"{digest.template}.html.j2"
+        source = self.render_template(html_name, context)
+        text = self.render_template(f"{digest.template}.txt.j2", context)
+        inlined = self.inline_css(source, name=html_name)
+        return RenderedSegment(subject=subject, html=inlined, text=text, preheader=preheader)
+
+    # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
+
+    def personalise(
+        self, segment: RenderedSegment, *, name: str, email: str, unsubscribe_url: str
+    ) -> tuple[str, str]:
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        raw = {
+            NAME_PLACEHOLDER: name,
+            GREETING_NAME_PLACEHOLDER: name or ANONYMOUS_GREETING_NAME,
+            EMAIL_PLACEHOLDER: email,
+            UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
+        }
+        escaped = {k: html.escape(v, quote=True) for k, v in raw.items()}
+        # One pass, so a value that happens to contain a placeholder is never expanded again.
+        html_part = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], segment.html)
+        text_part = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], segment.text)
+        return html_part, text_part
+
+
+def render_segment(
+    settings: Settings, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+) -> RenderedSegment:
+    """One-off convenience: a fresh Renderer rendering one segment."""
+    return Renderer(settings).render_segment(digest, posts, as_of=as_of)
