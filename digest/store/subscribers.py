@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import BadInputError, InvalidAddressError, NotFoundError
@@ -166,7 +167,13 @@ def _apply(
         sub.status, sub.status_reason, sub.status_changed_at = ACTIVE, "added", now
         changed = True
     if changed or sub.name != before[0] or list(sub.categories or ()) != before[1]:
-        sub.updated_at = now
+        _touch(sub, now)
+
+
+def _touch(sub: Subscriber, now: datetime) -> None:
+    sub.updated_at = now
+    # Even when equal to the old value: else the column's onupdate=utcnow would replace it.
+    flag_modified(sub, "updated_at")
 
 
 def add_subscriber(
@@ -263,7 +270,7 @@ def _set_status(sub: Subscriber, status: str, reason: str | None, now: datetime)
     if sub.status != status:
         sub.status, sub.status_changed_at = status, now
         sub.status_reason = reason
-        sub.updated_at = now
+        _touch(sub, now)
 
 
 def unsubscribe(
