@@ -292,13 +292,21 @@ def read_post(
         log.debug("not a post (no front matter): %s", post_id)
         return None
     try:
-        parsed = frontmatter.loads(text, handler=handler)
+        front, body = handler.split(text.strip())
+    except ValueError:
+        raise PostError(where, "front matter is not closed (no closing --- line)") from None
+    try:
+        data = handler.load(front)
     except yaml.YAMLError as exc:
         raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
-    except ValueError as exc:  # JSON/TOML front matter, or a non-mapping
+    except ValueError as exc:  # JSON or TOML front matter
         raise PostError(where, f"front matter cannot be read: {exc}") from exc
-    meta: dict[str, Any] = dict(parsed.metadata)
-    raw_scalars = _RawScalars(handler, text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
+    meta: dict[str, Any] = {str(k): v for k, v in data.items()}
+    raw_scalars = _RawScalars(front if isinstance(handler, YAMLHandler) else None)
 
     name = file.name
     match = DATE_FILENAME.match(name)
@@ -338,7 +346,8 @@ def read_post(
         ]
     )
 
-    content = _fix(parsed.content)
+    # Jekyll keeps the body as written; only the blank lines around it go.
+    content = _fix(body.strip("\n").rstrip())
     excerpt = _excerpt(meta, content, site.excerpt_separator, raw_scalars, where)
 
     permalink = meta.get("permalink")
@@ -388,21 +397,18 @@ def _fix(value: str) -> str:
 class _RawScalars:
     """The source text of YAML scalars, for values YAML turned into bool/int (`title: yes`)."""
 
-    def __init__(self, handler: Any, text: str) -> None:
-        self._handler = handler
-        self._text = text
+    def __init__(self, front: str | None) -> None:
+        self._front = front
         self._nodes: dict[str, yaml.Node] | None = None
 
     def _load(self) -> dict[str, yaml.Node]:
         if self._nodes is None:
             self._nodes = {}
-            if isinstance(self._handler, YAMLHandler):
-                front, _content = self._handler.split(self._text)
-                node = yaml.compose(front, Loader=yaml.SafeLoader)
-                if isinstance(node, yaml.MappingNode):
-                    for key, value in node.value:
-                        if isinstance(key, yaml.ScalarNode):
-                            self._nodes[str(key.value)] = value
+            node = yaml.compose(self._front, Loader=yaml.SafeLoader) if self._front else None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode):
+                        self._nodes[str(key.value)] = value
         return self._nodes
 
     def get(self, key: str, index: int | None = None) -> str | None:

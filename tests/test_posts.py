@@ -474,3 +474,34 @@ def test_jekyll_config_beside_posts_fills_site(tmp_path: Path) -> None:
     post = load_posts(settings.site).posts[0]
     assert post.url == "https://jekyll.example.org/b/news/2025/11/28/late/"
     assert post.date.tzinfo == TOKYO
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("---\ntitle: x\n", "not closed"),
+        ("---\n- a\n- b\n---\nbody\n", "keys and values"),
+        ("---\ndate: 2025\n---\nbody\n", "date 2025 is not a date"),
+    ],
+)
+def test_broken_front_matter_is_reported(tmp_path: Path, text: str, reason: str) -> None:
+    (tmp_path / "_posts").mkdir()
+    (tmp_path / "_posts/2025-01-01-x.md").write_text(text, encoding="utf-8")
+    loaded = load_posts(site(tmp_path))
+    assert loaded.posts == ()
+    assert reason in loaded.problems[0].reason
+
+
+def test_empty_front_matter_is_a_post(tmp_path: Path) -> None:
+    (tmp_path / "_posts").mkdir()
+    (tmp_path / "_posts/2025-01-02-empty.md").write_text("---\n---\n    code\n", encoding="utf-8")
+    post = only(tmp_path)
+    assert post.title == "Empty"
+    assert post.content == "    code"
+
+
+def test_loose_filename_date_and_unicode_slug(tmp_path: Path) -> None:
+    write(tmp_path, "_posts/25-1-6-café au lait.md", "title: Café")
+    post = only(tmp_path)
+    assert post.date == datetime(2025, 1, 6, tzinfo=LONDON)
+    assert post.url == "https://blog.example.com/2025/01/06/caf%C3%A9-au-lait.html"
