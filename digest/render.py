@@ -48,6 +48,8 @@ PLACEHOLDERS = (
 ANONYMOUS_GREETING_NAME = "there"
 # Gmail hides the rest of an HTML part beyond about this many bytes (the unsubscribe link too).
 GMAIL_CLIP_BYTES = 102_400
+# A segment's HTML aims below this, leaving room for the personalised name, email and link.
+HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
 
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _MONTHS = (
@@ -66,8 +68,9 @@ _LIQUID_URL = re.compile(
 )
 _LIQUID_SITE = re.compile(r"\{\{\s*site\.(baseurl|url)\s*\}\}")
 _PREHEADER_MAX = 110
-# Visible characters of one excerpt: 20 excerpts this long still keep the HTML under Gmail's clip.
+# Visible characters of one excerpt; lowered for a segment whose HTML would pass the budget.
 EXCERPT_MAX_CHARS = 2_000
+EXCERPT_MIN_CHARS = 200
 _VOID_TAGS = frozenset({"br", "img", "hr"})
 
 log = logging.getLogger(__name__)
@@ -154,12 +157,15 @@ class _TextFromHtml(HTMLParser):
         self._pre = 0
         self._links: list[tuple[str, int]] = []
         self._lists: list[list[int]] = []  # per open list: [is_ordered, counter]
+        self._quote = 0
 
     def _flush(self) -> None:
         text = "".join(self._buf)
         self._buf = []
         if self._kind != "pre":
             text = one_line(text)
+        if self._quote and self._kind == "p":
+            self._kind = "quote"
         if text.strip():
             self.blocks.append((self._kind, text.strip("\n")))
         self._kind = "p"
@@ -172,6 +178,8 @@ class _TextFromHtml(HTMLParser):
             self._kind = "pre"
         elif tag in ("ul", "ol"):
             self._lists.append([tag == "ol", 0])
+        elif tag == "blockquote":
+            self._quote += 1
         elif tag == "li":
             self._kind = "li"
             marker = "-"
@@ -198,6 +206,9 @@ class _TextFromHtml(HTMLParser):
         elif tag in ("ul", "ol") and self._lists:
             self._lists.pop()
             self._flush()
+        elif tag == "blockquote":
+            self._flush()
+            self._quote = max(0, self._quote - 1)
         elif tag in self._BLOCKS or tag == "li":
             self._flush()
 
@@ -210,6 +221,11 @@ class _TextFromHtml(HTMLParser):
         for kind, block in self.blocks:
             if kind == "pre":
                 out.append(textwrap.indent(block, "    "))
+            elif kind == "quote":
+                wrapped = textwrap.fill(
+                    block, width - 2, break_long_words=False, break_on_hyphens=False
+                )
+                out.append(textwrap.indent(wrapped, "> ", lambda line: True))
             elif kind == "li":
                 out.append(
                     textwrap.fill(
@@ -314,8 +330,9 @@ class ExcerptFormatter:
             url_schemes=_URL_SCHEMES,
             link_rel="noopener",
         )
-        self._html_cache: dict[str, str] = {}
-        self._text_cache: dict[str, str] = {}
+        self.limit = EXCERPT_MAX_CHARS
+        self._html_cache: dict[tuple[int, str], str] = {}
+        self._text_cache: dict[tuple[int, int, str], str] = {}
 
     def _filter_attribute(self, tag: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src"):
@@ -347,16 +364,17 @@ class ExcerptFormatter:
 
     def to_html(self, markdown: str) -> str:
         """Sanitised HTML of a Markdown excerpt (not yet marked safe)."""
-        cached = self._html_cache.get(markdown)
+        key = (self.limit, markdown)
+        cached = self._html_cache.get(key)
         if cached is None:
             rendered = self._md.render(self._expand_liquid(markdown))
-            cached = truncate_html(self._cleaner.clean(rendered).strip(), EXCERPT_MAX_CHARS)
-            self._html_cache[markdown] = cached
+            cached = truncate_html(self._cleaner.clean(rendered).strip(), self.limit)
+            self._html_cache[key] = cached
         return cached
 
     def to_text(self, markdown: str, width: int = 72) -> str:
         """Plain text of a Markdown excerpt, for the text part."""
-        key = f"{width}\0{markdown}"
+        key = (self.limit, width, markdown)
         cached = self._text_cache.get(key)
         if cached is None:
             cached = html_to_text(self.to_html(markdown), width)
@@ -499,9 +517,22 @@ class Renderer:
         preheader = make_preheader(context["posts"])
         context.update(subject=subject, preheader=preheader)
         html_name = f"{digest.template}.html.j2"
-        source = self.render_template(html_name, context)
-        text = self.render_template(f"{digest.template}.txt.j2", context)
-        inlined = self.inline_css(source, name=html_name)
+        self.excerpts.limit = EXCERPT_MAX_CHARS
+        try:
+            while True:
+                source = self.render_template(html_name, context)
+                text = self.render_template(f"{digest.template}.txt.j2", context)
+                inlined = self.inline_css(source, name=html_name)
+                size = len(inlined.encode("utf-8"))
+                if size <= HTML_BUDGET_BYTES or self.excerpts.limit <= EXCERPT_MIN_CHARS:
+                    break
+                # Rare: so much text that Gmail would clip the footer (and its unsubscribe
+                # link). Shorten every excerpt and render again.
+                shorter = int(self.excerpts.limit * HTML_BUDGET_BYTES / size * 0.85)
+                self.excerpts.limit = max(EXCERPT_MIN_CHARS, shorter)
+                log.info("digest HTML is %d bytes; excerpts cut to %d chars", size, shorter)
+        finally:
+            self.excerpts.limit = EXCERPT_MAX_CHARS
         return RenderedSegment(subject=subject, html=inlined, text=text, preheader=preheader)
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
