@@ -151,3 +151,25 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+
+
+def test_tables_made_before_the_migrations_are_adopted(database_url: str) -> None:
+    store = open_store(database_url, upgrade=False)
+    try:
+        Base.metadata.create_all(store.engine)
+        assert upgrade_schema(store) == "0001"
+        assert current_revision(store) == "0001"
+    finally:
+        store.dispose()
+
+
+def test_foreign_tables_without_revision_are_refused(database_url: str) -> None:
+    store = open_store(database_url, upgrade=False)
+    try:
+        with store.session() as session:
+            session.execute(sa.text("CREATE TABLE subscribers (id INTEGER PRIMARY KEY)"))
+        with pytest.raises(DatabaseError, match="no schema revision"):
+            upgrade_schema(store)
+        assert current_revision(store) is None
+    finally:
+        store.dispose()

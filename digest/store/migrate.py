@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from digest.errors import DatabaseError
 from digest.store import _db_errors, masked_url
+from digest.store.models import Base
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -51,6 +53,23 @@ def _known_revisions() -> set[str]:
 
 def _revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _has_digest_tables(connection: Connection) -> bool:
+    return bool(set(inspect(connection).get_table_names()) & set(Base.metadata.tables))
+
+
+def _adopt(connection: Connection, store: Store) -> None:
+    """Tables made by create_all before the migrations existed: stamp them if they match."""
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    diffs = compare_metadata(context, Base.metadata)
+    if diffs:
+        raise DatabaseError(
+            f"database {masked_url(store.url)} has digest tables but no schema revision, "
+            f"and they differ from this version's schema ({len(diffs)} differences)",
+            hint="move the old database aside and let digest create a new one",
+        )
+    command.stamp(_config(connection), "head")
 
 
 def current_revision(store: Store) -> str | None:
@@ -87,6 +106,9 @@ def upgrade_schema(store: Store) -> str:
                     "which this version of digest does not know",
                     hint="upgrade digest to the version that migrated this database",
                 )
+            if current is None and _has_digest_tables(connection):
+                _adopt(connection, store)
+                return head
             # Alembic joins the transaction we opened (the lock holds until it commits).
             command.upgrade(_config(connection), "head")
     return head
