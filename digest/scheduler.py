@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any, Protocol
 
@@ -27,8 +27,6 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
 
 from digest.config import DigestSettings, Settings
 from digest.errors import ConfigError, DatabaseError, DigestError, SchedulerBusyError
@@ -150,67 +148,61 @@ def parse_crontab(expression: str) -> Crontab:
     )
 
 
-def _join(values: frozenset[int], low: int, high: int) -> str:
-    if values == frozenset(range(low, high + 1)):
-        return "*"
-    return ",".join(str(v) for v in sorted(values))
-
-
-def _cron_triggers(tab: Crontab, tz: tzinfo) -> list[Any]:
-    """APScheduler CronTriggers for a crontab; two when day-of-month OR day-of-week applies."""
-    common = {
-        "minute": _join(tab.minutes, 0, 59),
-        "hour": _join(tab.hours, 0, 23),
-        "month": _join(tab.months, 1, 12),
-        "second": "0",
-        "timezone": tz,
-    }
-    # APScheduler numbers weekdays from Monday = 0; names avoid the off-by-one entirely.
-    weekdays = (
-        "*"
-        if len(tab.weekdays) == 7
-        else ",".join(_WEEKDAY_NAMES[d] for d in sorted(tab.weekdays, key=lambda d: (d + 6) % 7))
-    )
-    days = _join(tab.days, 1, 31)
+def _day_matches(tab: Crontab, day: date) -> bool:
+    cron_weekday = (day.weekday() + 1) % 7  # Python: Monday = 0; cron: Sunday = 0
+    if day.month not in tab.months:
+        return False
     if tab.days_restricted and tab.weekdays_restricted:
         # Standard (Vixie) cron: when both are restricted, a day matching EITHER one fires.
-        return [
-            CronTrigger(day=days, day_of_week="*", **common),
-            CronTrigger(day="*", day_of_week=weekdays, **common),
-        ]
-    return [CronTrigger(day=days, day_of_week=weekdays, **common)]
+        return day.day in tab.days or cron_weekday in tab.weekdays
+    return day.day in tab.days and cron_weekday in tab.weekdays
+
+
+# Long enough for "29 feb" on a Monday (28 years), short enough to end a search quickly.
+_SEARCH_DAYS = 366 * 30
 
 
 class DigestTrigger(BaseTrigger):  # type: ignore[misc]
     """A crontab trigger with standard semantics and sane daylight-saving behaviour.
 
+    Walks wall-clock dates itself rather than using APScheduler 3's CronTrigger, whose
+    increments shift by the DST offset (3.11.3: "0 0 1 * *" in Europe/London skips 1 April).
     A wall-clock time skipped by a spring change fires at the same offset after the change
     (01:30 becomes 02:30 BST), as `--as-of 01:30` reads; a time that happens twice (autumn)
     fires once, the first time. Fire times are real, normalised, strictly increasing instants.
     """
 
-    __slots__ = ("crontab", "inner", "timezone")
+    __slots__ = ("_hours", "_minutes", "crontab", "timezone")
 
     def __init__(self, crontab: Crontab, tz: tzinfo) -> None:
         self.crontab = crontab
         self.timezone = tz
-        triggers = _cron_triggers(crontab, tz)
-        self.inner: Any = triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
+        self._hours = sorted(crontab.hours)
+        self._minutes = sorted(crontab.minutes)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        probe_previous, probe_now = previous_fire_time, now
-        for _ in range(10_000):
-            candidate: datetime | None = self.inner.get_next_fire_time(probe_previous, probe_now)
-            if candidate is None:
-                return None
-            real = candidate.astimezone(UTC).astimezone(self.timezone)
-            repeated = real.fold == 1 and real.replace(fold=0).utcoffset() != real.utcoffset()
-            too_early = previous_fire_time is not None and real <= previous_fire_time
-            if not (repeated or too_early):
-                return real
-            probe_previous, probe_now = candidate, candidate
+        # APScheduler asks for the first fire after the previous one, or at/after now.
+        threshold = (
+            previous_fire_time + timedelta(microseconds=1)
+            if previous_fire_time is not None
+            else now
+        )
+        # A day early: near a change the wall clock and the instant differ by the offset.
+        day = threshold.astimezone(self.timezone).date() - timedelta(days=1)
+        for _ in range(_SEARCH_DAYS):
+            if _day_matches(self.crontab, day):
+                for hour in self._hours:
+                    for minute in self._minutes:
+                        # fold=0: the first of a repeated time; a skipped time maps past the gap.
+                        wall = datetime(
+                            day.year, day.month, day.day, hour, minute, tzinfo=self.timezone
+                        )
+                        real = wall.astimezone(UTC).astimezone(self.timezone)
+                        if real >= threshold:
+                            return real
+            day += timedelta(days=1)
         return None
 
     def __str__(self) -> str:
@@ -518,8 +510,9 @@ class Scheduler:
 
     # -- firing --
 
-    def _fire(self, name: str, scheduled: datetime) -> None:
-        if self.stop_event.is_set():
+    def _fire(self, name: str, scheduled: datetime | None = None) -> None:
+        # `scheduled` is always given by _FireExecutor; the default satisfies add_job's check.
+        if scheduled is None or self.stop_event.is_set():
             return
         digest = self.settings.digests[name]
         when = _iso(scheduled, self._tz)

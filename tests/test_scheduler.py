@@ -1,0 +1,570 @@
+"""The scheduler: crontab meaning, daylight saving, misfires after restarts, the lease."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError, SchedulerBusyError, SmtpConnectError
+from digest.scheduler import (
+    Scheduler,
+    build_trigger,
+    digest_trigger,
+    format_duration,
+    lease_ttl_from_env,
+    parse_crontab,
+    upcoming_fires,
+)
+from digest.store import Store, open_store
+from digest.store.leases import (
+    acquire_lease,
+    load_fire_state,
+    read_lease,
+    release_lease,
+    renew_lease,
+    save_fire_state,
+)
+
+LONDON = ZoneInfo("Europe/London")
+WAIT = 15.0  # seconds: an upper bound for events, never a timing assertion
+
+
+def fires(expression: str, start: datetime, count: int, tz: ZoneInfo = LONDON) -> list[datetime]:
+    trigger = build_trigger(expression, tz)
+    out: list[datetime] = []
+    previous: datetime | None = None
+    now = start
+    for _ in range(count):
+        nxt = trigger.get_next_fire_time(previous, now)
+        assert nxt is not None
+        out.append(nxt)
+        previous = now = nxt
+    return out
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
+
+
+# --- crontab translation -------------------------------------------------------------------
+
+# Saturday 2025-11-22 12:00: the next 09:00 of each weekday is Sun 23 ... Sat 29.
+SATURDAY_NOON = at(2025, 11, 22, 12, 0)
+WEEKDAYS = {
+    "0": 23, "sun": 23, "1": 24, "mon": 24, "2": 25, "tue": 25, "3": 26, "wed": 26,
+    "4": 27, "thu": 27, "5": 28, "fri": 28, "6": 29, "sat": 29, "7": 23,
+    "MON": 24, "Fri": 28, "SUN": 23,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("weekday", "day"), sorted(WEEKDAYS.items()))
+def test_every_weekday_number_and_name_has_the_standard_meaning(weekday: str, day: int) -> None:
+    [first] = fires(f"0 9 * * {weekday}", SATURDAY_NOON, 1)
+    assert first == at(2025, 11, day, 9, 0)
+    assert first.utcoffset() == timedelta(0)
+
+
+def test_monday_by_name_and_by_number_is_monday_0900() -> None:
+    for text in ("0 9 * * mon", "0 9 * * 1"):
+        first = fires(text, SATURDAY_NOON, 1)[0]
+        assert first.weekday() == 0 and (first.hour, first.minute) == (9, 0)
+
+
+def test_every_15_minutes() -> None:
+    assert fires("*/15 * * * *", at(2025, 6, 2, 10, 7), 4) == [
+        at(2025, 6, 2, 10, 15),
+        at(2025, 6, 2, 10, 30),
+        at(2025, 6, 2, 10, 45),
+        at(2025, 6, 2, 11, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expression", "days"),
+    [
+        ("0 9 * * 1-5", [1, 2, 3, 4, 5, 8]),  # from Monday 1 Dec 00:00: skips the weekend
+        ("0 9 * * mon-fri", [1, 2, 3, 4, 5, 8]),
+        ("0 9 * * 1,3,5", [1, 3, 5, 8, 10, 12]),
+        ("0 9 * * 1-5/2", [1, 3, 5, 8, 10, 12]),
+        ("0 9 * * */2", [2, 4, 6, 7, 9, 11]),  # 0,2,4,6 = Sun, Tue, Thu, Sat
+        ("0 9 * * sat,sun", [6, 7, 13, 14, 20, 21]),
+        ("0 9 * * 5-7", [5, 6, 7, 12, 13, 14]),  # Fri, Sat, Sun (7)
+    ],
+)
+def test_weekday_ranges_lists_and_steps(expression: str, days: list[int]) -> None:
+    got = fires(expression, at(2025, 12, 1, 0, 0), 6)
+    assert got == [at(2025, 12, d, 9, 0) for d in days]
+
+
+def test_minute_hour_lists_and_ranges() -> None:
+    assert fires("0,30 8-9 * * *", at(2025, 6, 2, 0, 0), 5) == [
+        at(2025, 6, 2, 8, 0),
+        at(2025, 6, 2, 8, 30),
+        at(2025, 6, 2, 9, 0),
+        at(2025, 6, 2, 9, 30),
+        at(2025, 6, 3, 8, 0),
+    ]
+
+
+def test_month_names() -> None:
+    assert fires("0 0 1 jan,JUL *", at(2025, 3, 1, 12, 0), 3) == [
+        at(2025, 7, 1, 0, 0),
+        at(2026, 1, 1, 0, 0),
+        at(2026, 7, 1, 0, 0),
+    ]
+    assert fires("0 0 1 feb-apr *", at(2025, 1, 5, 0, 0), 3) == [
+        at(2025, 2, 1, 0, 0),
+        at(2025, 3, 1, 0, 0),
+        at(2025, 4, 1, 0, 0),
+    ]
+
+
+def test_day_of_month_or_day_of_week_when_both_are_restricted() -> None:
+    # Vixie cron: the 13th OR any Friday (June 2025: Fridays 6, 13, 20, 27; 13 July is a Sunday).
+    assert fires("0 9 13 * fri", at(2025, 6, 1, 0, 0), 8) == [
+        at(2025, 6, 6, 9, 0),
+        at(2025, 6, 13, 9, 0),
+        at(2025, 6, 20, 9, 0),
+        at(2025, 6, 27, 9, 0),
+        at(2025, 7, 4, 9, 0),
+        at(2025, 7, 11, 9, 0),
+        at(2025, 7, 13, 9, 0),
+        at(2025, 7, 18, 9, 0),
+    ]
+
+
+def test_a_starred_day_field_means_and_as_in_vixie_cron() -> None:
+    # "*/2" starts with "*": both must match (odd days that are Mondays).
+    assert fires("0 9 */2 * mon", at(2025, 6, 1, 0, 0), 4) == [
+        at(2025, 6, 9, 9, 0),
+        at(2025, 6, 23, 9, 0),
+        at(2025, 7, 7, 9, 0),
+        at(2025, 7, 21, 9, 0),
+    ]
+
+
+def test_parsed_fields() -> None:
+    tab = parse_crontab("*/20 9 1,15 * 0,7")
+    assert tab.minutes == {0, 20, 40}
+    assert tab.weekdays == {0}
+    assert tab.days_restricted and tab.weekdays_restricted
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("61 * * * *", "minute 61 is out of range 0-59"),
+        ("0 24 * * *", "hour 24 is out of range 0-23"),
+        ("0 9 * * 8", "day of week 8 is out of range 0-7"),
+        ("0 9 * * funday", "day of week 'funday' is not a number or a name (sun..sat)"),
+        ("0 9 * foo *", "month 'foo' is not a number or a name (jan..dec)"),
+        ("5-1 * * * *", "minute range '5-1' goes backwards"),
+        ("*/0 * * * *", "step must be at least 1"),
+        ("0 9 * *", "has 4 fields; a crontab has 5"),
+        ("0 9 ? * *", "cannot read '?'"),
+        ("0 0 30 2 *", "never fires"),
+    ],
+)
+def test_invalid_crontabs_say_why(expression: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=None) as info:
+        build_trigger(expression, LONDON)
+    assert reason in str(info.value)
+
+
+# --- daylight saving (Europe/London: 2025-03-30 01:00 -> 02:00, 2025-10-26 02:00 -> 01:00) ----
+
+BST = timedelta(hours=1)
+
+
+def test_spring_change_skipped_time_fires_once_after_the_gap() -> None:
+    got = fires("30 1 * * *", at(2025, 3, 29, 0, 0), 3)
+    assert got == [
+        at(2025, 3, 29, 1, 30),
+        at(2025, 3, 30, 2, 30),  # 01:30 does not exist that night: same offset after the jump
+        at(2025, 3, 31, 1, 30),
+    ]
+    assert [g.utcoffset() for g in got] == [timedelta(0), BST, BST]
+    assert [g.astimezone(UTC).hour for g in got] == [1, 1, 0]
+
+
+def test_spring_change_never_fires_twice_for_the_same_instant() -> None:
+    got = fires("30 1,2 * * *", at(2025, 3, 29, 12, 0), 3)
+    assert got == [at(2025, 3, 30, 2, 30), at(2025, 3, 31, 1, 30), at(2025, 3, 31, 2, 30)]
+    hourly = fires("30 * * * *", at(2025, 3, 30, 0, 0), 3)
+    assert [h.isoformat() for h in hourly] == [
+        "2025-03-30T00:30:00+00:00",
+        "2025-03-30T02:30:00+01:00",
+        "2025-03-30T03:30:00+01:00",
+    ]
+
+
+def test_autumn_change_ambiguous_time_fires_once() -> None:
+    got = fires("30 1 * * *", at(2025, 10, 25, 0, 0), 3)
+    assert [g.isoformat() for g in got] == [
+        "2025-10-25T01:30:00+01:00",
+        "2025-10-26T01:30:00+01:00",  # the first 01:30 only, not the repeated one
+        "2025-10-27T01:30:00+00:00",
+    ]
+    hourly = fires("30 * * * *", at(2025, 10, 26, 0, 0), 3)
+    assert [h.isoformat() for h in hourly] == [
+        "2025-10-26T00:30:00+01:00",
+        "2025-10-26T01:30:00+01:00",
+        "2025-10-26T02:30:00+00:00",
+    ]
+
+
+def test_weekly_digest_keeps_its_wall_clock_time_across_the_change() -> None:
+    got = fires("0 9 * * mon", at(2025, 3, 20, 0, 0), 2)
+    assert [g.isoformat() for g in got] == [
+        "2025-03-24T09:00:00+00:00",
+        "2025-03-31T09:00:00+01:00",
+    ]
+
+
+# --- config-level errors and dry-run values ------------------------------------------------
+
+CONFIG = """\
+site:
+  title: Example Blog
+  url: https://blog.example.com
+  timezone: {tz}
+email:
+  from: "Example Blog <news@example.com>"
+web:
+  secret: test-secret-123
+database:
+  url: {db}
+digests:
+{digests}
+"""
+
+
+def make_settings(
+    tmp_path: Path, db: str, digests: dict[str, dict[str, str]], tz: str = "Europe/London"
+) -> Settings:
+    (tmp_path / "_posts").mkdir(exist_ok=True)
+    lines = []
+    for name, keys in digests.items():
+        lines.append(f"  {name}:")
+        lines += [
+            f"    {k}: {v!r}" if k == "schedule" else f"    {k}: {v}" for k, v in keys.items()
+        ]
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(CONFIG).format(tz=tz, db=db, digests="\n".join(lines)), encoding="utf-8"
+    )
+    return load_settings(path, environ={})
+
+
+def test_invalid_schedule_is_a_config_error_naming_file_and_key(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, "sqlite:///x.db", {"weekly": {"schedule": "0 9 * * 9"}})
+    with pytest.raises(ConfigError) as info:
+        digest_trigger(settings, settings.digest("weekly"))
+    assert info.value.exit_code == 2
+    assert str(info.value) == (
+        f"{tmp_path / 'config.yaml'}: digests.weekly.schedule: day of week 9 is out of range 0-7"
+    )
+
+
+def test_upcoming_fires_in_site_zone(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        "sqlite:///x.db",
+        {"weekly": {"schedule": "0 9 * * 1"}, "daily": {"schedule": "30 7 * * *"}},
+        tz="America/New_York",
+    )
+    got = {f.digest: f for f in upcoming_fires(settings, datetime(2025, 7, 2, 12, tzinfo=UTC))}
+    assert got["weekly"].next_fire_at.isoformat() == "2025-07-07T09:00:00-04:00"
+    assert got["daily"].next_fire_at.isoformat() == "2025-07-03T07:30:00-04:00"
+    assert got["daily"].timezone == "America/New_York"
+
+
+def test_format_duration_and_lease_ttl_env() -> None:
+    assert format_duration(timedelta(hours=6)) == "6h"
+    assert format_duration(timedelta(minutes=90)) == "1h30m"
+    assert lease_ttl_from_env({}) == timedelta(seconds=30)
+    assert lease_ttl_from_env({"DIGEST_SCHEDULER_LEASE_TTL": "1.5"}) == timedelta(seconds=1.5)
+    with pytest.raises(ConfigError, match="DIGEST_SCHEDULER_LEASE_TTL"):
+        lease_ttl_from_env({"DIGEST_SCHEDULER_LEASE_TTL": "soon"})
+
+
+# --- lease and stored fire state (SQLite and PostgreSQL) ------------------------------------
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(database_url)
+    try:
+        yield opened
+    finally:
+        opened.dispose()
+
+
+def test_lease_acquire_renew_expire_release(store: Store) -> None:
+    t0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    ttl = timedelta(seconds=30)
+    assert acquire_lease(store, "scheduler", "a:1:x", ttl=ttl, now=t0).holder == "a:1:x"
+    busy = acquire_lease(store, "scheduler", "b:2:y", ttl=ttl, now=t0 + timedelta(seconds=10))
+    assert busy.holder == "a:1:x" and busy.expires_at == t0 + ttl
+    renewed = renew_lease(store, "scheduler", "a:1:x", ttl=ttl, now=t0 + timedelta(seconds=20))
+    assert renewed is not None and renewed.expires_at == t0 + timedelta(seconds=50)
+    # Not renewed in time (the holder died): the other takes over and the first one learns it.
+    later = t0 + timedelta(seconds=51)
+    assert acquire_lease(store, "scheduler", "b:2:y", ttl=ttl, now=later).holder == "b:2:y"
+    assert renew_lease(store, "scheduler", "a:1:x", ttl=ttl, now=later) is None
+    release_lease(store, "scheduler", "a:1:x")  # not ours any more: no effect
+    assert read_lease(store, "scheduler") is not None
+    release_lease(store, "scheduler", "b:2:y")
+    assert read_lease(store, "scheduler") is None
+
+
+def test_fire_state_round_trip(store: Store) -> None:
+    assert load_fire_state(store, "weekly").next_fire_at is None
+    when = at(2025, 11, 24, 9, 0)
+    save_fire_state(store, "weekly", schedule="0 9 * * mon", next_fire_at=when)
+    save_fire_state(store, "weekly", schedule="0 9 * * 1", next_fire_at=when + timedelta(days=7))
+    state = load_fire_state(store, "weekly")
+    assert state.schedule == "0 9 * * 1"
+    assert state.next_fire_at == when + timedelta(days=7)
+    assert state.next_fire_at is not None and state.next_fire_at.tzinfo is not None
+
+
+# --- the scheduler loop, with an injected run_digest ----------------------------------------
+
+
+@dataclass
+class Report:
+    posts: int = 1
+    sent: int = 2
+    failed: int = 0
+    pending: int = 0
+
+
+@dataclass
+class Recorder:
+    """A run_digest that records each call's as_of; can fail the first `fail` calls."""
+
+    fail: int = 0
+    calls: list[datetime] = field(default_factory=list)
+    event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(
+        self, settings: Settings, store: Store, name: str, *, as_of: datetime, stop: Any
+    ) -> list[Report]:
+        with self.lock:
+            self.calls.append(as_of)
+            self.event.set()
+            if len(self.calls) <= self.fail:
+                raise SmtpConnectError("SMTP server 127.0.0.1:9 unreachable: connection refused")
+        return [Report()]
+
+    def wait_for(self, count: int) -> None:
+        deadline = datetime.now(UTC) + timedelta(seconds=WAIT)
+        while datetime.now(UTC) < deadline:
+            with self.lock:
+                if len(self.calls) >= count:
+                    return
+            self.event.wait(0.05)
+            self.event.clear()
+        raise AssertionError(f"run_digest called {len(self.calls)} times, expected {count}")
+
+
+class Running:
+    """A Scheduler.run() in a thread; `error` is what run() raised."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.scheduler.run()
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=WAIT)
+        while not self.scheduler.started.wait(0.05):
+            assert self.thread.is_alive(), f"scheduler ended early: {self.error!r}"
+            assert datetime.now(UTC) < deadline, "scheduler did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.scheduler.stop()
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "scheduler did not stop"
+
+
+def floor_hour(tz: ZoneInfo = LONDON) -> datetime:
+    now = datetime.now(tz)
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def hourly(tmp_path: Path, store: Store, grace: str = "2h") -> Settings:
+    return make_settings(
+        tmp_path, store.url, {"weekly": {"schedule": "0 * * * *", "misfire_grace": grace}}
+    )
+
+
+def test_a_missed_fire_inside_the_grace_runs_once_after_a_restart(
+    tmp_path: Path, store: Store
+) -> None:
+    settings = hourly(tmp_path, store)
+    missed = floor_hour()
+    save_fire_state(store, "weekly", schedule="0 * * * *", next_fire_at=missed)
+    recorder = Recorder()
+    with Running(Scheduler(settings, store, run_digest=recorder)):
+        recorder.wait_for(1)
+    assert recorder.calls == [missed]
+    assert recorder.calls[0].utcoffset() == missed.utcoffset()
+    # After the fire the next one is stored.
+    assert load_fire_state(store, "weekly").next_fire_at == missed + timedelta(hours=1)
+
+
+def test_several_missed_fires_coalesce_into_the_latest(tmp_path: Path, store: Store) -> None:
+    settings = hourly(tmp_path, store, grace="6h")
+    latest = floor_hour()
+    save_fire_state(store, "weekly", schedule="0 * * * *", next_fire_at=latest - timedelta(hours=5))
+    recorder = Recorder()
+    with Running(Scheduler(settings, store, run_digest=recorder)):
+        recorder.wait_for(1)
+    assert recorder.calls == [latest]
+
+
+def test_a_missed_fire_outside_the_grace_is_logged_and_not_run(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        tmp_path, store.url, {"weekly": {"schedule": "0 0 1 1 *", "misfire_grace": "6h"}}
+    )
+    old = at(2025, 1, 1, 0, 0)
+    save_fire_state(store, "weekly", schedule="0 0 1 1 *", next_fire_at=old)
+    recorder = Recorder()
+    caplog.set_level(logging.INFO, logger="digest.scheduler")
+    with Running(Scheduler(settings, store, run_digest=recorder)):
+        pass
+    assert recorder.calls == []
+    assert (
+        "missed fire of weekly at 2025-01-01T00:00:00+00:00 skipped (older than misfire_grace 6h)"
+        in caplog.messages
+    )
+    next_fire = load_fire_state(store, "weekly").next_fire_at
+    assert next_fire is not None and next_fire > datetime.now(UTC)
+    assert next_fire.astimezone(LONDON).timetuple()[1:6] == (1, 1, 0, 0, 0)
+
+
+def test_a_changed_schedule_is_recomputed_on_start(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        tmp_path, store.url, {"weekly": {"schedule": "0 9 * * mon", "misfire_grace": "2h"}}
+    )
+    save_fire_state(store, "weekly", schedule="0 * * * *", next_fire_at=floor_hour())
+    recorder = Recorder()
+    caplog.set_level(logging.INFO, logger="digest.scheduler")
+    with Running(Scheduler(settings, store, run_digest=recorder)):
+        pass
+    assert recorder.calls == []
+    state = load_fire_state(store, "weekly")
+    assert state.schedule == "0 9 * * mon"
+    assert state.next_fire_at is not None
+    local = state.next_fire_at.astimezone(LONDON)
+    assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
+    assert any("schedule changed from '0 * * * *' to '0 9 * * mon'" in m for m in caplog.messages)
+    assert any(m.startswith("weekly: next fire ") for m in caplog.messages)
+
+
+def test_a_due_job_fires_and_a_failed_run_does_not_stop_the_scheduler(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = hourly(tmp_path, store)
+    recorder = Recorder(fail=1)
+    caplog.set_level(logging.INFO, logger="digest.scheduler")
+    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
+    scheduler = Scheduler(settings, store, run_digest=recorder, triggers={"weekly": every_second})
+    with Running(scheduler):
+        recorder.wait_for(3)
+    assert recorder.calls == sorted(recorder.calls) and len(set(recorder.calls)) >= 3
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failed and failed[0].levelno == logging.ERROR and failed[0].exc_info is None
+    assert "SMTP server 127.0.0.1:9 unreachable" in failed[0].getMessage()
+    fired = [m for m in caplog.messages if " fired as of " in m]
+    assert fired and fired[0].startswith("weekly fired as of ")
+    assert "posts=1 sent=2 failed=0 pending=0 in " in fired[0]
+    stored = load_fire_state(store, "weekly").next_fire_at
+    assert stored is not None and stored > recorder.calls[0]
+
+
+def test_an_unexpected_error_is_logged_with_traceback_and_it_keeps_going(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[datetime] = []
+    done = threading.Event()
+
+    def broken(settings: Settings, store: Store, name: str, *, as_of: datetime, stop: Any) -> Any:
+        calls.append(as_of)
+        if len(calls) >= 2:
+            done.set()
+        raise RuntimeError("bug in a run")
+
+    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
+    scheduler = Scheduler(
+        hourly(tmp_path, store), store, run_digest=broken, triggers={"weekly": every_second}
+    )
+    with Running(scheduler):
+        assert done.wait(WAIT)
+    errors = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert errors and errors[0].exc_info is not None
+
+
+def test_a_second_scheduler_refuses_while_the_first_holds_the_lease(
+    tmp_path: Path, store: Store
+) -> None:
+    settings = hourly(tmp_path, store)
+    first = Scheduler(settings, store, run_digest=Recorder())
+    with Running(first):
+        second = Scheduler(settings, store, run_digest=Recorder())
+        with pytest.raises(SchedulerBusyError) as info:
+            second.run()
+        who = first.holder.rsplit(":", 1)[0]
+        assert str(info.value).startswith(f"another scheduler ({who}) holds the lease on ")
+        assert info.value.exit_code == 1
+    # The first released its lease on a clean stop: the second can start at once.
+    assert read_lease(store, "scheduler") is None
+    with Running(Scheduler(settings, store, run_digest=Recorder())):
+        pass
+
+
+def test_losing_the_lease_stops_the_scheduler(tmp_path: Path, store: Store) -> None:
+    settings = hourly(tmp_path, store)
+    scheduler = Scheduler(settings, store, run_digest=Recorder(), lease_ttl=timedelta(seconds=0.6))
+    running = Running(scheduler)
+    with running:
+        # Someone took it over (e.g. after we stalled past our expiry).
+        acquire_lease(
+            store,
+            "scheduler",
+            "thief:1:zz",
+            ttl=timedelta(hours=1),
+            now=datetime.now(UTC) + timedelta(minutes=5),
+        )
+        running.thread.join(WAIT)
+        assert not running.thread.is_alive()
+    assert isinstance(running.error, SchedulerBusyError)
+    assert "lost the scheduler lease" in str(running.error)
+    lease = read_lease(store, "scheduler")
+    assert lease is not None and lease.holder == "thief:1:zz"
