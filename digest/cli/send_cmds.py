@@ -100,9 +100,11 @@ def _summary(report: RunReport, tz: ZoneInfo) -> list[str]:
             f"no longer exist and were left out: {', '.join(report.vanished_posts)}"
         )
     if report.resent:
+        one = report.resent == 1
         lines.append(
-            f"{report.resent} deliveries were in flight when a previous sender stopped "
-            "and were sent again (they may arrive twice)"
+            f"{report.resent} {'delivery was' if one else 'deliveries were'} in flight when a "
+            f"previous sender stopped and {'was' if one else 'were'} sent again "
+            f"({'it' if one else 'they'} may arrive twice)"
         )
     if report.pending:
         lines.append(
@@ -136,7 +138,8 @@ def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
         )
     click.echo(
         f"would send {_plural(plan.recipients, 'message')}; "
-        f"{plan.empty_shares} active subscribers have no new posts in their categories"
+        f"{_plural(plan.empty_shares, 'active subscriber')} "
+        f"{'has' if plan.empty_shares == 1 else 'have'} no new posts in their categories"
     )
 
 

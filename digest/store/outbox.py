@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Store, queries
@@ -43,6 +43,8 @@ from digest.store.models import (
 LEASE_TIMEOUT = timedelta(seconds=60)
 HEARTBEAT_EVERY = 10.0  # seconds
 HOST = socket.gethostname()
+# last_reply of a delivery that was in flight when its sender died (until it is sent again).
+IN_FLIGHT_MARK = "in flight when its sender stopped; sending again"
 
 _D: Table = Delivery.__table__  # type: ignore[assignment]
 _S: Table = Subscriber.__table__  # type: ignore[assignment]
@@ -334,6 +336,35 @@ def _dead_claimers(session: Session, run_id: int, worker_id: str, now: datetime)
     return dead
 
 
+def _take_over(session: Session, run_id: int, dead: list[str], now: datetime) -> None:
+    """Put every delivery dead senders held back to pending, marking those maybe in flight."""
+    in_flight = _maybe_in_flight(session, run_id, dead)
+    session.execute(
+        update(_D)
+        .where(_D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by.in_(dead))
+        .values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=now)
+    )
+    if in_flight:
+        session.execute(
+            update(_D).where(_D.c.id.in_(list(in_flight))).values(last_reply=IN_FLIGHT_MARK)
+        )
+
+
+def _maybe_in_flight(session: Session, run_id: int, dead: list[str]) -> set[int]:
+    """Of the deliveries dead senders held, those that may have reached the server.
+
+    A sender's thread claims a batch (one claimed_at) and sends it in id order, recording each
+    outcome at once: so only the lowest id still held from each batch was possibly in flight;
+    the others were never tried.
+    """
+    stmt = (
+        select(func.min(_D.c.id))
+        .where(_D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by.in_(dead))
+        .group_by(_D.c.claimed_by, _D.c.claimed_at)
+    )
+    return {int(i) for i in session.scalars(stmt)}
+
+
 # --- claims and outcomes ----------------------------------------------------------------------
 
 
@@ -345,7 +376,7 @@ def claim(
     *,
     exclude: Collection[int] = (),
 ) -> list[Claim]:
-    """Claim up to `limit` deliveries that are due (or held by a dead sender) for this worker.
+    """Claim up to `limit` due deliveries for this worker, taking over those of dead senders.
 
     Deliveries of subscribers who are no longer active (or were erased) become `skipped`.
     """
@@ -353,13 +384,8 @@ def claim(
         now = utcnow()
         with store.write_transaction() as session:
             dead = _dead_claimers(session, run_id, worker_id, now)
-            due = and_(
-                _D.c.status == D_PENDING,
-                or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now),
-            )
-            cond = (
-                or_(due, and_(_D.c.status == D_SENDING, _D.c.claimed_by.in_(dead))) if dead else due
-            )
+            if dead:
+                _take_over(session, run_id, dead, now)
             stmt = (
                 select(
                     _D.c.id,
@@ -368,10 +394,14 @@ def claim(
                     _S.c.name,
                     _S.c.status,
                     _D.c.segment_id,
-                    _D.c.status,
+                    _D.c.last_reply,
                 )
                 .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
-                .where(_D.c.run_id == run_id, cond)
+                .where(
+                    _D.c.run_id == run_id,
+                    _D.c.status == D_PENDING,
+                    or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now),
+                )
                 .order_by(_D.c.id)
                 .limit(limit)
             )
@@ -382,11 +412,12 @@ def claim(
             rows = session.execute(stmt).all()
             claims: list[Claim] = []
             skipped: list[tuple[int, str]] = []
-            for did, sid, email, name, sub_status, seg, d_status in rows:
+            for did, sid, email, name, sub_status, seg, last_reply in rows:
                 if sid is None or sub_status != ACTIVE:
                     skipped.append((did, f"subscriber is {sub_status or 'erased'}"))
                 else:
-                    claims.append(Claim(did, sid, email, name or "", seg, d_status == D_SENDING))
+                    again = last_reply == IN_FLIGHT_MARK
+                    claims.append(Claim(did, sid, email, name or "", seg, again))
             if claims:
                 session.execute(
                     update(_D)

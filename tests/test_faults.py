@@ -1,0 +1,216 @@
+"""Faults: a sender killed with SIGKILL mid-run, two senders at once, a dropped connection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from digest.delivery import send_digest
+from digest.store.outbox import history
+from tests.conftest import RecordingHandler, SmtpServer, free_port
+from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SlowHandler(RecordingHandler):
+    """Takes a while over each message, so a sender can be killed with messages in flight."""
+
+    delay: float = 0.02
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_server() -> Iterator[SmtpServer]:
+    handler = SlowHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler, controller)
+    finally:
+        controller.stop()
+
+
+def start_send(site: Site) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "digest",
+            "--config",
+            str(site.config_path),
+            "send",
+            "weekly",
+            "--as-of",
+            AS_OF.isoformat(),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+def people(n: int) -> list[tuple[str, list[str]]]:
+    cats: list[list[str]] = [["Engineering"], ["Culture"], []]
+    return [(f"u{i:04d}@example.com", cats[i % 3]) for i in range(n)]
+
+
+def make_busy_site(tmp_path: Path, database_url: str, port: int, n: int, conns: int) -> Site:
+    site = make_site(tmp_path / "site", database_url, port, max_connections=conns)
+    site.add_post("Rust Tips", categories=["Engineering"])
+    site.add_post("Book Fair", categories=["Culture"], days_ago=2)
+    store = site.store()
+    add_subscribers(store, people(n))
+    store.dispose()
+    return site
+
+
+def test_sigkill_mid_run_then_rerun_delivers_everyone_with_few_duplicates(
+    tmp_path: Path, database_url: str, slow_server: SmtpServer
+) -> None:
+    n, conns = 150, 3
+    site = make_busy_site(tmp_path, database_url, slow_server.port, n, conns)
+    handler = slow_server.handler
+
+    proc = start_send(site)
+    try:
+        wait_for(lambda: len(handler.messages) >= 30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    arrived_before = len(handler.messages)
+    assert arrived_before < n, "the sender finished before it could be killed"
+
+    rerun = start_send(site)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert "finished run 1" in out
+    found = re.search(
+        r"^(\d+) deliver(?:y was|ies were) in flight when a previous sender stopped "
+        r"and (?:was|were) sent again",
+        out,
+        re.MULTILINE,
+    )
+    assert found, out
+    in_flight = int(found.group(1))
+    assert 1 <= in_flight <= conns
+
+    received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    for email, _ in people(n):
+        assert received[email] >= 1, email
+    duplicates = sum(c - 1 for c in received.values())
+    assert duplicates <= in_flight, received.most_common(5)
+
+    store = site.store()
+    with store.session() as session:
+        (run,) = history(session)
+    assert (run.sent, run.pending, run.status) == (n, 0, "finished")
+    store.dispose()
+
+
+def test_two_sender_processes_started_together_send_each_message_once(
+    tmp_path: Path, database_url: str, slow_server: SmtpServer
+) -> None:
+    n = 90
+    site = make_busy_site(tmp_path, database_url, slow_server.port, n, 3)
+    procs = [start_send(site), start_send(site)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    received = Counter(r.lower() for m in slow_server.handler.messages for r in m.rcpt_tos)
+    assert len(received) == n
+    assert set(received.values()) == {1}
+    store = site.store()
+    with store.session() as session:
+        runs = history(session)
+    assert len(runs) == 1 and runs[0].sent == n
+    store.dispose()
+
+
+class DroppingHandler(RecordingHandler):
+    """Drops the connection once, after `after` messages: the sender must carry on."""
+
+    after: int = 3
+    dropped: bool = False
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not self.dropped and len(self.messages) >= self.after:
+            self.dropped = True
+            assert server.transport is not None
+            server.transport.close()
+            return "421 closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_connection_dropped_mid_run_is_retried(tmp_path: Path, database_url: str) -> None:
+    handler = DroppingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        site = make_site(tmp_path / "site", database_url, port, max_connections=1)
+        site.add_post("Hello")
+        store = site.store()
+        add_subscribers(store, [(f"d{i}@example.com", []) for i in range(8)])
+        (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        store.dispose()
+    finally:
+        controller.stop()
+    assert handler.dropped
+    assert (report.sent, report.pending, report.status) == (8, 0, "finished")
+    received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    assert set(received.values()) == {1} and len(received) == 8
+
+
+def test_stop_event_leaves_the_rest_pending_for_the_next_send(
+    tmp_path: Path, database_url: str, slow_server: SmtpServer
+) -> None:
+    import threading
+
+    site = make_busy_site(tmp_path, database_url, slow_server.port, 60, 2)
+    stop = threading.Event()
+    store = site.store()
+
+    def progress(done: int, total: int) -> None:
+        if done >= 10:
+            stop.set()
+
+    (first,) = send_digest(
+        site.settings(), store, "weekly", as_of=AS_OF, progress=progress, stop=stop
+    )
+    assert first.pending > 0 and first.status == "sending" and first.resent == 0
+    assert first.sent == len(slow_server.handler.messages)
+    second, _ = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert (second.sent, second.pending, second.resent) == (60, 0, 0)
+    received = Counter(r.lower() for m in slow_server.handler.messages for r in m.rcpt_tos)
+    assert len(received) == 60 and set(received.values()) == {1}
+    store.dispose()
