@@ -253,10 +253,12 @@ def test_header_injection_in_address_url_and_subject_is_refused() -> None:
         )
 
 
-def test_encoding_is_quoted_printable_for_latin_and_base64_for_cjk() -> None:
+def test_text_is_quoted_printable_for_latin_and_base64_for_cjk_html_base64() -> None:
     latin, _ = both(make_settings(), make_segment(body="Grüße"), "Zoë", "zoe@example.org")
     cjk, _ = both(make_settings(), make_segment(body="你好" * 400), "Wang", "w@example.cn")
-    assert latin.count(b"Content-Transfer-Encoding: quoted-printable") == 2
+    assert latin.count(b"Content-Transfer-Encoding: quoted-printable") == 1
+    assert latin.count(b"Content-Transfer-Encoding: base64") == 1
+    assert b"Hi Zo=C3=AB, Gr=C3=BC=C3=9Fe" in latin  # the text part stays readable
     assert cjk.count(b"Content-Transfer-Encoding: base64") == 2
     assert "你好" * 400 in bodies(parse(cjk))[0]
 
@@ -272,3 +274,35 @@ def test_each_build_has_its_own_message_id_and_recipient() -> None:
     assert parse(one.data)["Message-ID"] == one.message_id
     assert parse(two.data)["To"] == "B <b@example.org>"
     assert f"<{UNSUB}2>".encode() in two.data and UNSUB.encode() + b"1" not in two.data
+
+
+def test_a_really_rendered_digest_matches_the_reference() -> None:
+    from datetime import datetime
+    from pathlib import Path
+
+    from digest.posts import load_posts
+    from digest.selection import latest_posts
+
+    root = Path(__file__).resolve().parent.parent
+    settings = Settings.model_validate(
+        {
+            "site": {
+                "title": "Example Blog",
+                "url": "https://blog.example.com",
+                "posts_dir": root / "examples" / "_posts",
+            },
+            "email": {"from": "Example Blog <news@example.com>"},
+            "web": {"base_url": "https://news.example.com", "secret": "x" * 32},
+            "digests": {"weekly": {}},
+        }
+    )
+    digest = settings.digest("weekly")
+    as_of = datetime.fromisoformat("2026-11-27T12:00:00+00:00")
+    posts = latest_posts(load_posts(settings.site).posts, digest, as_of, 20)
+    assert posts
+    segment = Renderer(settings).render_segment(digest, posts, as_of=as_of)
+    fast, slow = both(settings, segment, "Zoë <&> Ünïcode", "zoe@example.org")
+    assert bodies(parse(fast)) == bodies(parse(slow))
+    text, html = bodies(parse(fast))
+    assert UNSUB in html and UNSUB in text  # the visible unsubscribe link, personalised
+    assert posts[0].title in text
