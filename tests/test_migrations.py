@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -173,3 +174,14 @@ def test_foreign_tables_without_revision_are_refused(database_url: str) -> None:
         assert current_revision(store) is None
     finally:
         store.dispose()
+
+
+def test_a_missing_postgresql_schema_is_one_clear_error() -> None:
+    base = os.environ.get("DIGEST_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("DIGEST_TEST_POSTGRES_URL is not set")
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options=-csearch_path%3Dno_such_schema_here"
+    with pytest.raises(DatabaseError, match="cannot create or migrate the schema") as info:
+        open_store(url)
+    assert info.value.exit_code == 1

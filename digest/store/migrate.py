@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import exc, inspect, text
 from sqlalchemy.engine import Connection
 
 from digest.errors import DatabaseError
@@ -86,29 +86,38 @@ def upgrade_schema(store: Store) -> str:
     and re-checks the revision once it holds the lock.
     """
     head = head_revision()
-    with _db_errors(store.url):
-        with store.engine.connect() as connection:
-            if _revision(connection) == head:
-                return head
-        # The write engine emits BEGIN IMMEDIATE on SQLite (see store._sqlite_engine).
-        locking = store.engine.execution_options(digest_write=True)
-        with locking.connect() as connection, connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
-                )
-            current = _revision(connection)
-            if current == head:
-                return head
-            if current is not None and current not in _known_revisions():
-                raise DatabaseError(
-                    f"database {masked_url(store.url)} is at schema revision {current}, "
-                    "which this version of digest does not know",
-                    hint="upgrade digest to the version that migrated this database",
-                )
-            if current is None and _has_digest_tables(connection):
-                _adopt(connection, store)
-                return head
-            # Alembic joins the transaction we opened (the lock holds until it commits).
-            command.upgrade(_config(connection), "head")
+    try:
+        with _db_errors(store.url):
+            return _upgrade(store, head)
+    except exc.DBAPIError as error:
+        # Reachable but unusable: a missing schema in search_path, no CREATE privilege...
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise DatabaseError(
+            f"database {masked_url(store.url)}: cannot create or migrate the schema: {reason}"
+        ) from error
+
+
+def _upgrade(store: Store, head: str) -> str:
+    with store.engine.connect() as connection:
+        if _revision(connection) == head:
+            return head
+    # The write engine emits BEGIN IMMEDIATE on SQLite (see store._sqlite_engine).
+    locking = store.engine.execution_options(digest_write=True)
+    with locking.connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = _revision(connection)
+        if current == head:
+            return head
+        if current is not None and current not in _known_revisions():
+            raise DatabaseError(
+                f"database {masked_url(store.url)} is at schema revision {current}, "
+                "which this version of digest does not know",
+                hint="upgrade digest to the version that migrated this database",
+            )
+        if current is None and _has_digest_tables(connection):
+            _adopt(connection, store)
+            return head
+        # Alembic joins the transaction we opened (the lock holds until it commits).
+        command.upgrade(_config(connection), "head")
     return head

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -408,6 +408,10 @@ def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]
 
 
 def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tuple[int, int, int]:
+    if session.get_bind().dialect.name == "postgresql":
+        # A table just filled has no statistics yet (autovacuum analyses it later), and the
+        # planner then scans it whole for each batch's IN list: 0.8 s a batch at 100,000 rows.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
     # Plain rows, not ORM objects: one IN query per batch, nothing tracked by the session.
     existing = {
         row.email_key: row
