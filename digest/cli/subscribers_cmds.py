@@ -73,7 +73,7 @@ def add_cmd(
     all_categories: bool,
     resubscribe: bool,
 ) -> None:
-    """Add an active subscriber, or update the fields given of an existing one."""
+    """Add an active subscriber, or update the given fields of an existing one."""
     if all_categories and categories:
         raise click.UsageError("--category and --all-categories exclude each other")
     cats: list[str] | None = [] if all_categories else list(categories) if categories else None
@@ -157,8 +157,9 @@ def list_cmd(state: State, status: str | None, fmt: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @pass_state
 def import_cmd(state: State, file: str) -> None:
-    """Add or update subscribers from a CSV file (header: email[,name][,categories]).
+    """Add or update subscribers from a CSV file ("-" for stdin).
 
+    The header row names the columns: email (required), name, categories (;-separated).
     Never resubscribes. Bad rows are reported on stderr by line and skipped; the others are
     imported and the exit status is 0.
     """
@@ -177,7 +178,10 @@ def import_cmd(state: State, file: str) -> None:
 @click.option("--out", metavar="FILE", help="Write to FILE instead of stdout.")
 @pass_state
 def export_cmd(state: State, out: str | None) -> None:
-    """Write every subscriber as CSV: email,name,categories,status,created_at."""
+    """Write every subscriber as CSV (to stdout, or to --out FILE).
+
+    Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC).
+    """
     with _store(state) as store:
         if out is None:
             export_csv(store, sys.stdout)
