@@ -259,6 +259,8 @@ def test_second_scheduler_refuses_then_takes_over_after_sigkill(tmp_path: Path) 
 
         first.send_signal(signal.SIGKILL)
         first.wait(WAIT)
+        # Its lease is left behind, and expires since nobody renews it (ttl 1 s).
+        wait_until(lambda: _expired(store), "the dead scheduler's lease to expire")
         second = spawn(config, tmp_path / "second.log")
         wait_until(lambda: holder_pid(store) == second.pid, "the takeover after the lease expired")
         second.send_signal(signal.SIGTERM)
@@ -272,6 +274,11 @@ def test_second_scheduler_refuses_then_takes_over_after_sigkill(tmp_path: Path) 
                 proc.kill()
                 proc.wait()
         store.dispose()
+
+
+def _expired(store: Store) -> bool:
+    lease = read_lease(store, "scheduler")
+    return lease is not None and lease.expires_at <= datetime.now(UTC)
 
 
 class SlowHandler(RecordingHandler):

@@ -123,11 +123,6 @@ def test_month_names() -> None:
         at(2026, 1, 1, 0, 0),
         at(2026, 7, 1, 0, 0),
     ]
-    assert fires("0 0 1 feb-apr *", at(2025, 1, 5, 0, 0), 3) == [
-        at(2025, 2, 1, 0, 0),
-        at(2025, 3, 1, 0, 0),
-        at(2025, 4, 1, 0, 0),
-    ]
 
 
 def test_day_of_month_or_day_of_week_when_both_are_restricted() -> None:
@@ -242,7 +237,7 @@ site:
 email:
   from: "Example Blog <news@example.com>"
 web:
-  secret: test-secret-123
+  secret: test-secret-0123456789abcdef
 database:
   url: {db}
 digests:
@@ -568,3 +563,16 @@ def test_losing_the_lease_stops_the_scheduler(tmp_path: Path, store: Store) -> N
     assert "lost the scheduler lease" in str(running.error)
     lease = read_lease(store, "scheduler")
     assert lease is not None and lease.holder == "thief:1:zz"
+
+
+def test_midnight_on_the_first_survives_the_spring_change() -> None:
+    # APScheduler 3.11.3's CronTrigger returns 1 May here (it skips 1 April); ours does not.
+    assert [f.isoformat() for f in fires("0 0 1 * *", at(2025, 3, 27), 2)] == [
+        "2025-04-01T00:00:00+01:00",
+        "2025-05-01T00:00:00+01:00",
+    ]
+    assert [f.isoformat() for f in fires("0 0 1 feb-apr *", at(2025, 1, 5), 3)] == [
+        "2025-02-01T00:00:00+00:00",
+        "2025-03-01T00:00:00+00:00",
+        "2025-04-01T00:00:00+01:00",
+    ]
