@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
-from collections.abc import Collection, Sequence
+import weakref
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from digest.store import Store, queries
+from digest.errors import DatabaseError
+from digest.store import Store, _db_errors, masked_url, queries
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -46,6 +61,8 @@ HOST = socket.gethostname()
 # last_reply of a delivery that was in flight when its sender died (until it is sent again).
 IN_FLIGHT_MARK = "in flight when its sender stopped; sending again"
 
+_R: Table = Run.__table__  # type: ignore[assignment]
+_W: Table = Worker.__table__  # type: ignore[assignment]
 _D: Table = Delivery.__table__  # type: ignore[assignment]
 _S: Table = Subscriber.__table__  # type: ignore[assignment]
 
@@ -102,6 +119,100 @@ class Outlook:
     waiting: int  # pending rows this sender may still retry (not given up in this pass)
     next_due: datetime | None  # the earliest next_attempt_at among them
     others_sending: int  # rows in flight with another (live) sender
+
+
+# Writes on the hot path go through Core on one pooled connection. On SQLite the threads of
+# one process take turns on a lock first: waiting in SQLite's busy handler sleeps in steps of
+# up to 100 ms, while a lock hands over at once.
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITE_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def _sqlite_lock(engine: Engine) -> threading.Lock:
+    with _GUARD:
+        return _SQLITE_LOCKS.setdefault(engine, threading.Lock())
+
+
+@contextmanager
+def writing(store: Store) -> Iterator[Connection]:
+    """A short write transaction on a Core connection (SQLite: BEGIN IMMEDIATE)."""
+    engine = store.engine
+    if store.dialect != "sqlite":
+        with _db_errors(store.url), engine.begin() as conn:
+            yield conn
+        return
+    lock = _sqlite_lock(engine)
+    with _GUARD:
+        write_engine = _WRITE_ENGINES.get(engine)
+        if write_engine is None:
+            write_engine = _WRITE_ENGINES[engine] = engine.execution_options(digest_write=True)
+    with lock, _db_errors(store.url), write_engine.begin() as conn:
+        yield conn
+
+
+class Recorder:
+    """One sending thread's own connection for recording accepted messages, one commit each.
+
+    The per-message path of a run: plain SQL on the driver connection, because building and
+    executing a Core statement costs four times SQLite's commit. Same effect as mark_sent.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        dialect = store.engine.dialect
+        self._sqlite = store.dialect == "sqlite"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._sql = (
+            f"UPDATE deliveries SET status = '{D_SENT}', attempts = attempts + 1, "
+            f"message_id = {mark}, last_reply = {mark}, sent_at = {mark}, claimed_by = NULL, "
+            f"next_attempt_at = NULL, updated_at = {mark} WHERE id = {mark}"
+        )
+        sent_at = _D.c.sent_at.type
+        self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
+            dialect
+        ) or (lambda value: value)
+        self._errors: tuple[type[BaseException], ...] = (dialect.loaded_dbapi.Error,)
+        self._lock = _sqlite_lock(store.engine) if self._sqlite else None
+        self._raw: Any = None
+
+    def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
+        """The server accepted the message: record it at once (its own commit)."""
+        now = self._when(utcnow())
+        params = (message_id, reply, now, now, delivery_id)
+        try:
+            if self._raw is None:
+                self._raw = self.store.engine.raw_connection()
+            raw = self._raw
+            if self._lock is not None:
+                with self._lock:
+                    raw.execute("BEGIN IMMEDIATE")
+                    try:
+                        raw.execute(self._sql, params)
+                    except BaseException:
+                        raw.execute("ROLLBACK")
+                        raise
+                    raw.execute("COMMIT")
+            else:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(self._sql, params)
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+                finally:
+                    cursor.close()
+        except self._errors as exc:
+            self.close()
+            raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with suppress(*self._errors):
+                raw.close()
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -207,7 +318,7 @@ def create_run(
 
 def finish_run_if_done(store: Store, run_id: int) -> bool:
     """Mark the run finished when no delivery is pending or in flight; True if it is finished."""
-    with store.write_transaction() as session:
+    with writing(store) as session:
         left = session.execute(
             select(func.count())
             .select_from(_D)
@@ -216,8 +327,8 @@ def finish_run_if_done(store: Store, run_id: int) -> bool:
         if left:
             return False
         session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == RUN_SENDING)
+            update(_R)
+            .where(_R.c.id == run_id, _R.c.status == RUN_SENDING)
             .values(status=RUN_FINISHED, finished_at=utcnow())
         )
         return True
@@ -291,8 +402,8 @@ def register_worker(store: Store, kind: str = "sender") -> str:
 
 def heartbeat(store: Store, worker_id: str) -> None:
     """Tell other senders this worker is alive (its claims hold)."""
-    with store.write_transaction() as session:
-        session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=utcnow()))
+    with writing(store) as session:
+        session.execute(update(_W).where(_W.c.id == worker_id).values(heartbeat_at=utcnow()))
 
 
 def unregister_worker(store: Store, worker_id: str) -> None:
@@ -311,32 +422,26 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _dead_claimers(session: Session, run_id: int, worker_id: str, now: datetime) -> list[str]:
-    claimers = [
-        str(c)
-        for c in session.scalars(
-            select(_D.c.claimed_by)
-            .where(_D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by != worker_id)
-            .distinct()
-        )
-        if c is not None
-    ]
+def _dead_claimers(session: Connection, run_id: int, worker_id: str, now: datetime) -> list[str]:
+    rows = session.scalars(_CLAIMERS, {"rid": run_id, "wid": worker_id})
+    claimers = [str(c) for c in rows if c is not None]
     if not claimers:
         return []
-    workers = {w.id: w for w in session.scalars(select(Worker).where(Worker.id.in_(claimers)))}
+    workers = {
+        str(wid): (str(host), int(pid), beat)
+        for wid, host, pid, beat in session.execute(
+            select(_W.c.id, _W.c.host, _W.c.pid, _W.c.heartbeat_at).where(_W.c.id.in_(claimers))
+        )
+    }
     dead = []
     for claimer in claimers:
         w = workers.get(claimer)
-        if (
-            w is None
-            or w.heartbeat_at < now - LEASE_TIMEOUT
-            or (w.host == HOST and not _pid_alive(w.pid))
-        ):
+        if w is None or w[2] < now - LEASE_TIMEOUT or (w[0] == HOST and not _pid_alive(w[1])):
             dead.append(claimer)
     return dead
 
 
-def _take_over(session: Session, run_id: int, dead: list[str], now: datetime) -> None:
+def _take_over(session: Connection, run_id: int, dead: list[str], now: datetime) -> None:
     """Put every delivery dead senders held back to pending, marking those maybe in flight."""
     in_flight = _maybe_in_flight(session, run_id, dead)
     session.execute(
@@ -350,7 +455,7 @@ def _take_over(session: Session, run_id: int, dead: list[str], now: datetime) ->
         )
 
 
-def _maybe_in_flight(session: Session, run_id: int, dead: list[str]) -> set[int]:
+def _maybe_in_flight(session: Connection, run_id: int, dead: list[str]) -> set[int]:
     """Of the deliveries dead senders held, those that may have reached the server.
 
     A sender's thread claims a batch (one claimed_at) and sends it in id order, recording each
@@ -368,6 +473,53 @@ def _maybe_in_flight(session: Session, run_id: int, dead: list[str]) -> set[int]
 # --- claims and outcomes ----------------------------------------------------------------------
 
 
+_CLAIMERS = (
+    select(_D.c.claimed_by)
+    .where(
+        _D.c.run_id == bindparam("rid"),
+        _D.c.status == D_SENDING,
+        _D.c.claimed_by != bindparam("wid"),
+    )
+    .distinct()
+)
+_DUE = (
+    select(
+        _D.c.id,
+        _D.c.subscriber_id,
+        _S.c.email,
+        _S.c.name,
+        _S.c.status,
+        _D.c.segment_id,
+        _D.c.last_reply,
+    )
+    .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
+    .where(
+        _D.c.run_id == bindparam("rid"),
+        _D.c.status == D_PENDING,
+        or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= bindparam("now")),
+        _D.c.id.not_in(bindparam("exclude", expanding=True)),
+    )
+    .order_by(_D.c.id)
+    .limit(bindparam("lim"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=_D)
+_TAKE = (
+    update(_D)
+    .where(_D.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=D_SENDING,
+        claimed_by=bindparam("wid"),
+        claimed_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+_SKIP = (
+    update(_D)
+    .where(_D.c.id == bindparam("did"))
+    .values(status=D_SKIPPED, claimed_by=None, last_reply=bindparam("reason"))
+)
+
+
 def claim(
     store: Store,
     run_id: int,
@@ -380,56 +532,30 @@ def claim(
 
     Deliveries of subscribers who are no longer active (or were erased) become `skipped`.
     """
+    due = _DUE_LOCKED if store.dialect == "postgresql" else _DUE
     while True:
         now = utcnow()
-        with store.write_transaction() as session:
-            dead = _dead_claimers(session, run_id, worker_id, now)
+        with writing(store) as conn:
+            dead = _dead_claimers(conn, run_id, worker_id, now)
             if dead:
-                _take_over(session, run_id, dead, now)
-            stmt = (
-                select(
-                    _D.c.id,
-                    _D.c.subscriber_id,
-                    _S.c.email,
-                    _S.c.name,
-                    _S.c.status,
-                    _D.c.segment_id,
-                    _D.c.last_reply,
-                )
-                .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
-                .where(
-                    _D.c.run_id == run_id,
-                    _D.c.status == D_PENDING,
-                    or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now),
-                )
-                .order_by(_D.c.id)
-                .limit(limit)
-            )
-            if exclude:
-                stmt = stmt.where(_D.c.id.not_in(list(exclude)))
-            if store.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=_D)
-            rows = session.execute(stmt).all()
+                _take_over(conn, run_id, dead, now)
+            params = {"rid": run_id, "now": now, "lim": limit, "exclude": list(exclude)}
+            rows = conn.execute(due, params).all()
             claims: list[Claim] = []
-            skipped: list[tuple[int, str]] = []
+            skipped: list[dict[str, Any]] = []
             for did, sid, email, name, sub_status, seg, last_reply in rows:
                 if sid is None or sub_status != ACTIVE:
-                    skipped.append((did, f"subscriber is {sub_status or 'erased'}"))
+                    skipped.append(
+                        {"did": did, "reason": f"subscriber is {sub_status or 'erased'}"}
+                    )
                 else:
                     again = last_reply == IN_FLIGHT_MARK
                     claims.append(Claim(did, sid, email, name or "", seg, again))
             if claims:
-                session.execute(
-                    update(_D)
-                    .where(_D.c.id.in_([c.delivery_id for c in claims]))
-                    .values(status=D_SENDING, claimed_by=worker_id, claimed_at=now, updated_at=now)
-                )
-            for did, reason in skipped:
-                session.execute(
-                    update(_D)
-                    .where(_D.c.id == did)
-                    .values(status=D_SKIPPED, claimed_by=None, last_reply=reason, updated_at=now)
-                )
+                ids = [c.delivery_id for c in claims]
+                conn.execute(_TAKE, {"ids": ids, "wid": worker_id, "now": now})
+            if skipped:
+                conn.execute(_SKIP, skipped)
         if claims or len(rows) < limit:
             return claims
 
@@ -445,30 +571,37 @@ def release_claims(
         if not delivery_ids:
             return 0
         stmt = stmt.where(_D.c.id.in_(list(delivery_ids)))
-    with store.write_transaction() as session:
+    with writing(store) as session:
         result = session.execute(
             stmt.values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=utcnow())
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
+
+
+# Built once: on the hot path, building and keying a statement per message costs more than
+# SQLite's commit.
+_MARK_SENT = (
+    update(_D)
+    .where(_D.c.id == bindparam("did"))
+    .values(
+        status=D_SENT,
+        attempts=_D.c.attempts + 1,
+        message_id=bindparam("mid"),
+        last_reply=bindparam("reply"),
+        sent_at=bindparam("now"),
+        claimed_by=None,
+        next_attempt_at=None,
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def mark_sent(store: Store, delivery_id: int, message_id: str, reply: str) -> None:
     """The server accepted the message: record it at once (its own commit)."""
     now = utcnow()
-    with store.write_transaction() as session:
-        session.execute(
-            update(_D)
-            .where(_D.c.id == delivery_id)
-            .values(
-                status=D_SENT,
-                attempts=_D.c.attempts + 1,
-                message_id=message_id,
-                last_reply=reply,
-                sent_at=now,
-                claimed_by=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
+    with writing(store) as conn:
+        conn.execute(
+            _MARK_SENT, {"did": delivery_id, "mid": message_id, "reply": reply, "now": now}
         )
 
 
@@ -478,7 +611,7 @@ def mark_transient(store: Store, delivery_id: int, reply: str, retry_backoff: fl
     Returns the delivery's attempt count after this one.
     """
     now = utcnow()
-    with store.write_transaction() as session:
+    with writing(store) as session:
         attempts = int(
             session.execute(
                 update(_D)
@@ -506,7 +639,7 @@ def mark_transient(store: Store, delivery_id: int, reply: str, retry_backoff: fl
 def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply: str) -> None:
     """A 5xx refusal: the delivery failed and the subscriber is bounced, in one transaction."""
     now = utcnow()
-    with store.write_transaction() as session:
+    with writing(store) as session:
         session.execute(
             update(_D)
             .where(_D.c.id == delivery_id)
@@ -520,8 +653,8 @@ def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply
         )
         if subscriber_id is not None:
             session.execute(
-                update(Subscriber)
-                .where(Subscriber.id == subscriber_id, Subscriber.status == ACTIVE)
+                update(_S)
+                .where(_S.c.id == subscriber_id, _S.c.status == ACTIVE)
                 .values(
                     status=BOUNCED,
                     status_reason=reply,
@@ -533,13 +666,13 @@ def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply
 
 def skip_segment(store: Store, segment_id: int, reason: str) -> int:
     """Skip every open delivery of a segment (its posts are gone); returns how many."""
-    with store.write_transaction() as session:
+    with writing(store) as session:
         result = session.execute(
             update(_D)
             .where(_D.c.segment_id == segment_id, _D.c.status.in_((D_PENDING, D_SENDING)))
             .values(status=D_SKIPPED, claimed_by=None, last_reply=reason, updated_at=utcnow())
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
 
 def outlook(

@@ -1,0 +1,222 @@
+"""Bench: the whole send pipeline against a raw smtplib blast, side by side, into smtp-sink.
+
+    python bench/send.py [--subscribers 10000] [--connections 4] [--database URL] [--profile]
+
+Both sides send N messages of about the same size over the same number of connections (one
+thread each) to Postfix's smtp-sink in its own process. The pipeline side is `send_digest`:
+select the posts, snapshot subscribers in 3 segments, render once per segment, personalise and
+build each message, send, and commit each outcome. Prints both rates and their ratio
+(goal: pipeline >= 0.7 of the raw blast).
+
+smtp-sink ships with Postfix:
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from digest.config import load_settings
+from digest.delivery import send_digest
+from digest.store import open_store
+from digest.store.outbox import history
+from digest.store.subscribers import import_csv
+
+SINK = "/usr/sbin/smtp-sink"
+AS_OF = datetime.fromisoformat("2026-11-27T09:00:00+00:00")
+SECRET = "bench-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    sink = shutil.which("smtp-sink") or (SINK if os.path.exists(SINK) else None)
+    if sink is None:
+        sys.exit(
+            "smtp-sink not found; install Postfix, which provides it:\n"
+            "    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix"
+        )
+    # -u: the user to run as after binding (smtp-sink will not run as root); backlog 1000.
+    user = "nobody" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    proc = subprocess.Popen(
+        [sink, "-u", user, f"127.0.0.1:{port}", "1000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit(f"smtp-sink did not start on 127.0.0.1:{port}")
+
+
+def make_site(root: Path, database_url: str, port: int, connections: int) -> Path:
+    posts = root / "_posts"
+    posts.mkdir(parents=True)
+    body = "\n\n".join(
+        f"Paragraph {i}: a reasonable amount of text about the topic, with a "
+        f"[link](https://example.com/{i}) and *some* emphasis."
+        for i in range(6)
+    )
+    for i, cat in enumerate(["Engineering", "Culture", "News"] * 2):
+        date = AS_OF - timedelta(days=1 + i * 0.5)
+        front = {"title": f"{cat} story {i}", "date": date.isoformat(), "categories": [cat]}
+        text = f"---\n{yaml.safe_dump(front)}---\n{body}\n"
+        (posts / f"{date:%Y-%m-%d}-{cat.lower()}-story-{i}.md").write_text(text, "utf-8")
+    config = {
+        "site": {"title": "Bench Blog", "url": "https://blog.example.com", "timezone": "UTC"},
+        "database": {"url": database_url},
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "max_connections": connections,
+        },
+        "email": {"from": "Bench Blog <news@example.com>"},
+        "web": {"base_url": "https://news.example.com", "secret": SECRET},
+        "delivery": {"max_attempts": 3, "retry_backoff": 0.1},
+        "digests": {"weekly": {"max_posts": 20, "lookback_days": 7}},
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config), "utf-8")
+    return path
+
+
+def add_subscribers(database_url: str, n: int) -> None:
+    # Three segments: Engineering only, Culture only, everything.
+    cats = ["Engineering", "Culture", ""]
+    lines = ["email,name,categories"]
+    lines += [f"reader{i:06d}@example.org,Reader {i},{cats[i % 3]}" for i in range(n)]
+    store = open_store(database_url)
+    import_csv(store, io.StringIO("\n".join(lines) + "\n"))
+    store.dispose()
+
+
+def raw_blast(port: int, n: int, connections: int, size: int) -> float:
+    """N prebuilt messages of `size` bytes over `connections` smtplib sessions; seconds taken."""
+    header = (
+        b"From: Bench Blog <news@example.com>\r\nTo: reader@example.org\r\n"
+        b"Subject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    line = b"x" * 76 + b"\r\n"
+    data = header + line * max(1, (size - len(header)) // len(line))
+    counts = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    start = threading.Barrier(connections + 1)
+
+    def work(count: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as conn:
+            start.wait()
+            for i in range(count):
+                conn.sendmail("news@example.com", [f"reader{i:06d}@example.org"], data)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in counts]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - began
+
+
+def pipeline(config: Path, profile: bool) -> tuple[float, int, int]:
+    """send_digest end to end; (seconds, messages sent, average message size)."""
+    settings = load_settings(config)
+    store = open_store(settings.database.url)
+    profiler = cProfile.Profile() if profile else None
+    began = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    reports = send_digest(settings, store, "weekly", as_of=AS_OF)
+    if profiler:
+        profiler.disable()
+    took = time.perf_counter() - began
+    with store.session() as session:
+        (run,) = history(session)
+    store.dispose()
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats("cumulative")
+        stats.print_stats(35)
+    assert reports and reports[0].pending == 0, reports
+    return took, run.sent, _message_size(settings)
+
+
+def _message_size(settings: object) -> int:
+    from digest.config import Settings
+    from digest.message import MessageTemplate
+    from digest.posts import load_posts
+    from digest.render import Renderer
+
+    assert isinstance(settings, Settings)
+    digest = settings.digest("weekly")
+    posts = list(load_posts(settings.site).posts)
+    renderer = Renderer(settings)
+    segment = renderer.render_segment(digest, posts, as_of=AS_OF)
+    template = MessageTemplate(settings, digest, segment, renderer)
+    built = template.build(
+        to_email="reader000001@example.org",
+        to_name="Reader 1",
+        unsubscribe_url="https://news.example.com/unsubscribe/" + "x" * 40,
+    )
+    return len(built.data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--database", default=None, help="database URL (default: SQLite file)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the pipeline")
+    args = parser.parse_args()
+
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+            root = Path(tmp)
+            url = args.database or f"sqlite:///{root / 'bench.db'}"
+            config = make_site(root, url, port, args.connections)
+            add_subscribers(url, args.subscribers)
+            took, sent, size = pipeline(config, args.profile)
+            raw = raw_blast(port, sent, args.connections, size)
+    finally:
+        sink.terminate()
+        sink.wait()
+    db = "sqlite" if url.startswith("sqlite") else url.split(":", 1)[0]
+    pipe_rate, raw_rate = sent / took, sent / raw
+    print(f"database: {db}; {sent} messages of ~{size} bytes over {args.connections} connections")
+    print(
+        f"pipeline (select, render, build, send, record): {pipe_rate:8.0f} messages/s ({took:.2f} s)"
+    )
+    print(
+        f"raw smtplib blast of prebuilt messages:         {raw_rate:8.0f} messages/s ({raw:.2f} s)"
+    )
+    print(f"ratio pipeline / raw: {pipe_rate / raw_rate:.2f} (goal >= 0.70)")
+
+
+if __name__ == "__main__":
+    main()
