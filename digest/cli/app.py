@@ -43,10 +43,24 @@ class RedactingFilter(logging.Filter):
 _filter = RedactingFilter([])
 
 
+class _PlainFormatter(logging.Formatter):
+    """`warning: <message>`: how a command line talks; -v adds times and logger names."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info:  # an unexpected error (a bug): keep the traceback for the report
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if verbose
+        else _PlainFormatter()
+    )
     handler.addFilter(_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
