@@ -15,6 +15,7 @@ for _name in (
     "schedule_cmds",
     "db_cmds",
     "demo_cmds",
+    "serve_cmds",
 ):
     try:
         importlib.import_module(f"digest.cli.{_name}")

@@ -1,0 +1,55 @@
+"""`digest serve [--host H] [--port P]`: the HTTP side (unsubscribe, one-click, sign-up).
+
+cli is a thin door: web builds the WSGI app and the server; this wires config, store and logs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from digest.cli.app import State, cli, pass_state
+from digest.store import open_store
+from digest.tokens import check_secret
+from digest.web import make_server_for, serve
+
+
+def _access_log_at_info() -> None:
+    """One line per request is what a server's log is for: show INFO even without -v."""
+    for name in ("digest.web", "digest.web.access"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@pass_state
+def serve_cmd(state: State, host: str, port: int) -> None:
+    """Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.
+
+    Put it behind a TLS reverse proxy at web.base_url. SIGTERM or SIGINT stops it.
+    """
+    settings = state.settings
+    check_secret(settings.web.secret.get_secret_value())
+    _access_log_at_info()
+    store = open_store(settings.database.url)
+    try:
+        server = make_server_for(settings, store, host, port)
+        bound_host, bound_port = server.server_address[:2]
+        click.echo(
+            f"serving on http://{bound_host!s}:{bound_port} "
+            f"(public address {settings.web.base_url}); Ctrl-C to stop",
+            err=True,
+        )
+        serve(server)
+    finally:
+        store.dispose()
