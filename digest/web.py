@@ -139,6 +139,9 @@ def mask_email(address: str) -> str:
     return f"{local[0]}***@{domain}"
 
 
+_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm)/)({_TOKEN})")
+
+
 def short_path(path: str) -> str:
     """The path with any token cut to its first 8 characters, for logs."""
     return re.sub(rf"^(/(?:unsubscribe|confirm)/)({_TOKEN})", _cut, path)
@@ -615,8 +618,15 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     """The app writes the access log (tokens shortened); wsgiref's own would show them whole."""
 
+    server_version = "digest"
+    sys_version = ""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: the app has logged the request already."""
+
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)
+        message = format % args if args else format
+        log.debug("http: %s", _TOKEN_IN_TEXT.sub(_cut, message))
 
 
 def make_server_for(
