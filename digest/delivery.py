@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ Progress = Callable[[int, int], None]
 CLAIM_BATCH = 32
 # Connection failures in a row (over all threads) after which a pass gives up.
 CONNECTION_FAILURES_TO_GIVE_UP = 3
+TAKE_OVER_EVERY = 5.0  # seconds between looks for a dead sender's deliveries while busy
 MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or other senders
 
 # RunReport.status values besides the run statuses (sending, finished).
@@ -325,11 +327,18 @@ class _Sender:
         backoff = self.settings.delivery.retry_backoff
         max_attempts = self.settings.delivery.max_attempts
         digest_name = self.digest.name
+        looked = 0.0  # when this thread last looked for dead senders' deliveries
         while not (self.stop.is_set() or state.abort.is_set()):
             with state.lock:
                 exclude = set(state.given_up)
-            batch = outbox.claim(store, run_id, worker, CLAIM_BATCH, exclude=exclude)
+            take_over = time.monotonic() - looked > TAKE_OVER_EVERY
+            if take_over:
+                looked = time.monotonic()
+            batch = outbox.claim(
+                store, run_id, worker, CLAIM_BATCH, exclude=exclude, take_over=take_over
+            )
             if not batch:
+                looked = 0.0  # nothing left to claim: look at once, next time
                 with store.session() as session:
                     look = outbox.outlook(session, run_id, worker, exclude)
                 if look.waiting == 0 and look.others_sending == 0:

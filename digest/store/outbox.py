@@ -183,24 +183,20 @@ class Recorder:
         try:
             if self._raw is None:
                 self._raw = self.store.engine.raw_connection()
+                if not self._sqlite:
+                    # One round trip per message: the lone UPDATE commits itself.
+                    self._raw.driver_connection.autocommit = True
             raw = self._raw
             if self._lock is not None:
+                # The driver connection is in autocommit mode (digest.store): the lone UPDATE is
+                # its own transaction, one call instead of three (each call lets go of the GIL,
+                # and getting it back behind busy sending threads is what costs).
                 with self._lock:
-                    raw.execute("BEGIN IMMEDIATE")
-                    try:
-                        raw.execute(self._sql, params)
-                    except BaseException:
-                        raw.execute("ROLLBACK")
-                        raise
-                    raw.execute("COMMIT")
+                    raw.execute(self._sql, params)
             else:
                 cursor = raw.cursor()
                 try:
                     cursor.execute(self._sql, params)
-                    raw.commit()
-                except BaseException:
-                    raw.rollback()
-                    raise
                 finally:
                     cursor.close()
         except self._errors as exc:
@@ -212,6 +208,8 @@ class Recorder:
         raw, self._raw = self._raw, None
         if raw is not None:
             with suppress(*self._errors):
+                if not self._sqlite:
+                    raw.driver_connection.autocommit = False  # as the pool hands it out
                 raw.close()
 
 
@@ -527,16 +525,18 @@ def claim(
     limit: int,
     *,
     exclude: Collection[int] = (),
+    take_over: bool = True,
 ) -> list[Claim]:
     """Claim up to `limit` due deliveries for this worker, taking over those of dead senders.
 
     Deliveries of subscribers who are no longer active (or were erased) become `skipped`.
+    take_over=False skips the look for dead senders (a busy sender looks now and then).
     """
     due = _DUE_LOCKED if store.dialect == "postgresql" else _DUE
     while True:
         now = utcnow()
         with writing(store) as conn:
-            dead = _dead_claimers(conn, run_id, worker_id, now)
+            dead = _dead_claimers(conn, run_id, worker_id, now) if take_over else []
             if dead:
                 _take_over(conn, run_id, dead, now)
             params = {"rid": run_id, "now": now, "lim": limit, "exclude": list(exclude)}
