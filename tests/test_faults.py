@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.delivery import send_digest
+from digest.errors import SmtpConnectError
 from digest.store.outbox import history
 from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
@@ -213,4 +214,73 @@ def test_stop_event_leaves_the_rest_pending_for_the_next_send(
     assert (second.sent, second.pending, second.resent) == (60, 0, 0)
     received = Counter(r.lower() for m in slow_server.handler.messages for r in m.rcpt_tos)
     assert len(received) == 60 and set(received.values()) == {1}
+    store.dispose()
+
+
+def test_server_going_down_mid_run_gives_up_the_pass_then_resumes(
+    tmp_path: Path, database_url: str
+) -> None:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    site = make_site(tmp_path / "site", database_url, port, max_connections=1)
+    site.add_post("Hello")
+    store = site.store()
+    add_subscribers(store, [(f"m{i:02d}@example.com", []) for i in range(20)])
+
+    def progress(done: int, total: int) -> None:
+        if done == 5 and controller.loop.is_running():
+            controller.stop()  # the server goes away and stays away
+
+    with pytest.raises(SmtpConnectError) as caught:
+        send_digest(site.settings(), store, "weekly", as_of=AS_OF, progress=progress)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "15 deliveries of run 1 left pending" in str(caught.value)
+    with store.session() as session:
+        (run,) = history(session)
+    assert (run.sent, run.pending, run.status) == (5, 15, "sending")
+
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        report, _ = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    finally:
+        controller.stop()
+    assert (report.sent, report.pending, report.status) == (20, 0, "finished")
+    received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    assert len(received) == 20 and set(received.values()) == {1}
+    store.dispose()
+
+
+def test_a_post_that_vanished_before_the_resume_is_left_out(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_attempts=1)
+    keep = site.add_post("Keeper", categories=["Engineering"])
+    gone = site.add_post("Goner", categories=["Culture"], days_ago=2)
+    store = site.store()
+    add_subscribers(
+        store,
+        [
+            ("all@example.com", []),
+            ("eng@example.com", ["Engineering"]),
+            ("cult@example.com", ["Culture"]),
+        ],
+    )
+    for address in ("all@example.com", "eng@example.com", "cult@example.com"):
+        smtp_server.handler.transient[address] = 1  # greylisted once: the run stays open
+    (first,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert (first.sent, first.pending) == (0, 3)
+
+    (site.root / gone).unlink()
+    report, _ = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert report.vanished_posts == [gone]
+    # The Culture-only segment lost its only post: skipped, not sent empty.
+    assert (report.sent, report.skipped, report.pending, report.status) == (2, 1, 0, "finished")
+    (msg,) = smtp_server.handler.to("all@example.com")
+    text = str(msg.message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "Keeper" in text and "Goner" not in text
+    assert smtp_server.handler.to("cult@example.com") == []
+    assert keep in site.posts
     store.dispose()
