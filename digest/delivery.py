@@ -160,6 +160,7 @@ class _Pass:
     lock: threading.Lock = field(default_factory=threading.Lock)
     abort: threading.Event = field(default_factory=threading.Event)
     given_up: set[int] = field(default_factory=set)  # transient too often in this pass
+    uncertain: set[int] = field(default_factory=set)  # handed to the server, outcome unrecorded
     tries: dict[int, int] = field(default_factory=dict)
     resent: int = 0
     any_sent: bool = False
@@ -207,7 +208,10 @@ class _Sender:
     def close(self) -> None:
         self._beating.set()
         self._heart.join()
-        outbox.unregister_worker(self.store, self.worker_id)
+        try:
+            outbox.unregister_worker(self.store, self.worker_id)
+        except DigestError as exc:  # keep the error that brought us here; the row goes stale
+            log.warning("could not remove worker %s: %s", self.worker_id, exc)
 
     def posts(self) -> dict[str, Post]:
         if self._posts is None:
@@ -275,7 +279,7 @@ class _Sender:
                 t.start()
             for t in threads:
                 t.join()
-            outbox.release_claims(self.store, run_id, self.worker_id)
+            outbox.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             report.resent = state.resent
             if state.error is not None:
                 self._raise(state.error, run_id)
@@ -363,9 +367,13 @@ class _Sender:
                     to_name=item.name,
                     unsubscribe_url=unsubscribe_url(self.settings, item.subscriber_id, digest_name),
                 )
+                with state.lock:
+                    state.uncertain.add(item.delivery_id)
                 try:
                     result = sender.send(self.from_addr, item.email, built.data)
                 except SmtpConnectError as exc:
+                    with state.lock:
+                        state.uncertain.discard(item.delivery_id)
                     rest = [c.delivery_id for c in batch[i:]]
                     with state.lock:
                         first = not state.any_sent
@@ -390,23 +398,28 @@ class _Sender:
                 reply = f"{result.code} {result.reply}".strip()
                 if result.outcome == "sent":
                     recorder.mark_sent(item.delivery_id, built.message_id, reply)
-                    with state.lock:
-                        state.any_sent = True
-                        state.connection_failures = 0
-                    self._count_try(state, item.delivery_id, max_attempts, final=True)
                 elif result.outcome == "permanent":
                     outbox.mark_failed(store, item.delivery_id, item.subscriber_id, reply)
-                    with state.lock:
-                        state.any_sent = True
-                    self._count_try(state, item.delivery_id, max_attempts, final=True)
                 else:
                     outbox.mark_transient(store, item.delivery_id, reply, backoff)
-                    with state.lock:
-                        state.any_sent = True
-                    self._count_try(state, item.delivery_id, max_attempts, final=False)
+                final = result.outcome != "transient"
+                self._count_try(state, item.delivery_id, max_attempts, final=final, answered=True)
 
-    def _count_try(self, state: _Pass, delivery_id: int, max_attempts: int, *, final: bool) -> None:
+    def _count_try(
+        self,
+        state: _Pass,
+        delivery_id: int,
+        max_attempts: int,
+        *,
+        final: bool,
+        answered: bool = False,
+    ) -> None:
+        """Count one recorded try: progress, retries left in this pass, the server's health."""
         with state.lock:
+            state.uncertain.discard(delivery_id)
+            if answered:  # the server answered: it is up
+                state.any_sent = True
+                state.connection_failures = 0
             if final:
                 state.done += 1
                 done, total = state.done, state.total

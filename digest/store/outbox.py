@@ -561,9 +561,18 @@ def claim(
 
 
 def release_claims(
-    store: Store, run_id: int, worker_id: str, delivery_ids: Collection[int] | None = None
+    store: Store,
+    run_id: int,
+    worker_id: str,
+    delivery_ids: Collection[int] | None = None,
+    *,
+    keep: Collection[int] = (),
 ) -> int:
-    """Put this worker's claimed, unsent deliveries back to pending (a stop, an abort)."""
+    """Put this worker's claimed, unsent deliveries back to pending (a stop, an abort).
+
+    `keep`: deliveries whose outcome is unknown (sent, then the database failed): they stay
+    claimed, so the next sender takes them over as possibly sent, and counts them.
+    """
     stmt = update(_D).where(
         _D.c.run_id == run_id, _D.c.status == D_SENDING, _D.c.claimed_by == worker_id
     )
@@ -571,6 +580,8 @@ def release_claims(
         if not delivery_ids:
             return 0
         stmt = stmt.where(_D.c.id.in_(list(delivery_ids)))
+    if keep:
+        stmt = stmt.where(_D.c.id.not_in(list(keep)))
     with writing(store) as session:
         result = session.execute(
             stmt.values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=utcnow())
