@@ -99,7 +99,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class TestSendResult:
+class SendTestResult:
     to: str
     subject: str
     message_id: str
@@ -513,7 +513,7 @@ TEST_POSTS_LIMIT = 5
 
 def send_test(
     settings: Settings, store: Store, name: str, to: str, *, as_of: datetime
-) -> TestSendResult:
+) -> SendTestResult:
     """Send the digest as it would go out now to one address, Subject `[TEST] `; records nothing."""
     from digest.message import MessageTemplate
     from digest.selection import latest_posts
@@ -548,7 +548,7 @@ def send_test(
             f"smtp {settings.smtp.host}:{settings.smtp.port} refused {address}: "
             f"{result.code} {result.reply}".rstrip()
         )
-    return TestSendResult(
+    return SendTestResult(
         address, "[TEST] " + rendered.subject, built.message_id, len(posts), latest
     )
 
