@@ -51,6 +51,22 @@ class RecordingHandler:
     transient: dict[str, int] = field(default_factory=dict)
     refusals: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Advertise PIPELINING (RFC 2920) as Postfix and most relays do; aiosmtpd reads pipelined
+    # commands line by line anyway, it just doesn't say so.
+    pipelining: bool = True
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any

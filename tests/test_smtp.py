@@ -388,3 +388,42 @@ def test_sender_waits_for_the_limiter(smtp_server: SmtpServer) -> None:
             sender.send(FROM, f"r{i}@example.org", message(f"r{i}@example.org"))
     assert clock.slept == pytest.approx([0.5, 1.0, 1.5])
     assert len(smtp_server.handler.messages) == 4
+
+
+# -- the two command paths: pipelined (RFC 2920) and one command at a time ---------------------
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_outcomes_with_and_without_pipelining(pipelining: bool) -> None:
+    handler = RecordingHandler(pipelining=pipelining)
+    handler.permanent["gone@example.org"] = "550 5.1.1 No such user"
+    handler.transient["grey@example.org"] = 1
+    with serve(handler) as server, SmtpSender(settings(server)) as sender:
+        sender.connect()
+        assert sender._conn is not None
+        assert sender._conn.has_extn("pipelining") is pipelining
+        results = [
+            sender.send(FROM, to, message(to))
+            for to in ("ada@example.org", "gone@example.org", "grey@example.org")
+        ]
+        again = sender.send(FROM, "grey@example.org", message("grey@example.org"))
+        assert sender.connections == 1
+    assert [(r.outcome, r.code) for r in results] == [
+        ("sent", 250),
+        ("permanent", 550),
+        ("transient", 451),
+    ]
+    assert again.outcome == "sent"
+    assert [m.rcpt_tos for m in handler.messages] == [["ada@example.org"], ["grey@example.org"]]
+
+
+def test_leading_dots_survive_and_bare_line_ends_become_crlf(smtp_server: SmtpServer) -> None:
+    crlf = b"Subject: dots\r\n\r\n.first line\r\n..two dots\r\nend\r\n"
+    bare = b"Subject: bare\n\n.first line\nend\n"
+    with SmtpSender(settings(smtp_server)) as sender:
+        assert sender.send(FROM, "ada@example.org", crlf).outcome == "sent"
+        assert sender.send(FROM, "bob@example.org", bare).outcome == "sent"
+    [got] = smtp_server.handler.to("ada@example.org")
+    assert got.data.replace(b"\r\n", b"\n") == crlf.replace(b"\r\n", b"\n")
+    [got_bare] = smtp_server.handler.to("bob@example.org")
+    assert got_bare.data == bare.replace(b"\n", b"\r\n")  # bare LF never goes on the wire
