@@ -8,6 +8,9 @@ select the posts, snapshot subscribers in 3 segments, render once per segment, p
 build each message, send, and commit each outcome. Prints both rates and their ratio
 (goal: pipeline >= 0.7 of the raw blast).
 
+With --database postgresql://..., the bench works in a schema of its own (created, then
+dropped), so the database's other contents are left alone and every run starts empty.
+
 smtp-sink ships with Postfix:
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
 """
@@ -27,6 +30,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -72,6 +78,31 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
     proc.kill()
     sys.exit(f"smtp-sink did not start on 127.0.0.1:{port}")
+
+
+@contextmanager
+def bench_database(url: str | None, root: Path) -> Iterator[str]:
+    """An empty database: an SQLite file, or a throwaway schema of a PostgreSQL database."""
+    if url is None:
+        yield f"sqlite:///{root / 'bench.db'}"
+        return
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    base = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        sep = "&" if "?" in base else "?"
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 def make_site(root: Path, database_url: str, port: int, connections: int) -> Path:
@@ -207,9 +238,11 @@ def main() -> None:
     port = free_port()
     sink = start_sink(port)
     try:
-        with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp,
+            bench_database(args.database, Path(tmp)) as url,
+        ):
             root = Path(tmp)
-            url = args.database or f"sqlite:///{root / 'bench.db'}"
             config = make_site(root, url, port, args.connections)
             add_subscribers(url, args.subscribers)
             size = _message_size(load_settings(config))
