@@ -309,11 +309,13 @@ class _Sender:
         raise error
 
     def _thread(self, state: _Pass) -> None:
-        from digest.smtp import SmtpSender
+        from digest.smtp import SmtpSender, helo_name
 
         recorder = outbox.Recorder(self.store)
         try:
-            with SmtpSender(self.settings.smtp, limiter=self.limiter) as sender:
+            with SmtpSender(
+                self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
+            ) as sender:
                 self._loop(state, sender, recorder)
         except BaseException as exc:  # kept and re-raised by send_run after the join
             with state.lock:
@@ -517,7 +519,7 @@ def send_test(
     """Send the digest as it would go out now to one address, Subject `[TEST] `; records nothing."""
     from digest.message import MessageTemplate
     from digest.selection import latest_posts
-    from digest.smtp import SmtpSender
+    from digest.smtp import SmtpSender, helo_name
 
     digest = settings.digest(name)
     try:
@@ -541,7 +543,7 @@ def send_test(
         to_email=address, to_name="", unsubscribe_url=f"{settings.web.base_url}/unsubscribe/test"
     )
     from_addr = parse_from_address(settings.email.from_)[1]
-    with SmtpSender(settings.smtp) as sender:
+    with SmtpSender(settings.smtp, local_hostname=helo_name(from_addr)) as sender:
         result = sender.send(from_addr, address, built.data)
     if result.outcome != "sent":
         raise SmtpError(

@@ -13,11 +13,13 @@ import ipaddress
 import logging
 import re
 import smtplib
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from types import TracebackType
 from typing import Literal
 
@@ -97,6 +99,26 @@ def check_credentials_policy(smtp: SmtpSettings) -> None:
             f"for {smtp.username!r} to {smtp.host}:{smtp.port} without TLS "
             "(use security: starttls or ssl; plain AUTH is allowed only to a loopback relay)"
         )
+
+
+@lru_cache(maxsize=1)
+def _fqdn() -> str:
+    return socket.getfqdn()  # may ask DNS: once per process
+
+
+def helo_name(from_addr: str) -> str:
+    """The name we give in EHLO/HELO: this machine's FQDN, else the From address's domain.
+
+    A bare host name ("web1") is what smtplib would send, and relays may refuse or score it.
+    """
+    fqdn = _fqdn()
+    if "." in fqdn.strip(".") and fqdn.isascii():
+        return fqdn
+    domain = from_addr.rsplit("@", 1)[-1].strip().lower()
+    try:
+        return domain.encode("idna").decode("ascii") or "localhost"
+    except UnicodeError:
+        return "localhost"
 
 
 def _classify(code: int) -> Outcome:

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from digest.config import SmtpSettings
 from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError
-from digest.smtp import RateLimiter, SmtpSender, check_smtp
+from digest.smtp import RateLimiter, SmtpSender, check_smtp, helo_name
 from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.tls_fixtures import Tls, make_tls
 
@@ -427,3 +427,15 @@ def test_leading_dots_survive_and_bare_line_ends_become_crlf(smtp_server: SmtpSe
     assert got.data.replace(b"\r\n", b"\n") == crlf.replace(b"\r\n", b"\n")
     [got_bare] = smtp_server.handler.to("bob@example.org")
     assert got_bare.data == bare.replace(b"\n", b"\r\n")  # bare LF never goes on the wire
+
+
+def test_helo_name_is_the_fqdn_or_else_the_from_domain(monkeypatch: pytest.MonkeyPatch) -> None:
+    import digest.smtp
+
+    digest.smtp._fqdn.cache_clear()
+    monkeypatch.setattr(digest.smtp.socket, "getfqdn", lambda: "mx1.example.net")
+    assert helo_name("news@example.com") == "mx1.example.net"
+    digest.smtp._fqdn.cache_clear()
+    monkeypatch.setattr(digest.smtp.socket, "getfqdn", lambda: "web1")
+    assert helo_name("news@Exämple.com") == "xn--exmple-cua.com"
+    digest.smtp._fqdn.cache_clear()
