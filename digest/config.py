@@ -161,7 +161,7 @@ def parse_duration(value: object) -> timedelta:
 
 class DigestSettings(_Model):
     name: str = ""
-    subject: str = "{{ site.title }}: {{ posts|length }} new posts"
+    subject: str = "{{ site.title }}: {{ posts|length }} new post{{ 's' if posts|length != 1 }}"
     schedule: str = "0 9 * * mon"
     categories: tuple[str, ...] = ()
     max_posts: int = Field(20, ge=1, le=500)

@@ -161,7 +161,7 @@ def test_script_title_is_shown_as_text(settings: Settings) -> None:
     assert "<script>" not in html
     assert "&lt;script&gt;alert('t')&lt;/script&gt; &amp; friends" in html
     assert "<script>alert('t')</script> & friends" in text  # the text part is not HTML
-    assert subject == "Example Blog: 1 new posts"
+    assert subject == "Example Blog: 1 new post"
 
 
 def test_excerpt_html_is_sanitised(settings: Settings) -> None:

@@ -142,7 +142,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 def parse_as_of(text: str | None, tz: ZoneInfo, now: datetime | None = None) -> datetime:
     """--as-of: ISO 8601; without an offset it is in the site's zone; default now."""
     if not text:
-        return now if now is not None else datetime.now(tz)
+        return now if now is not None else datetime.now(tz).replace(microsecond=0)
     try:
         value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
