@@ -17,7 +17,7 @@ from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import DatabaseError, InvalidAddressError
 from digest.store import Store, masked_url
 from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber, utcnow
-from digest.store.subscribers import SubscriberRow, clean_categories
+from digest.store.subscribers import SubscriberRow, clean_categories, new_subscriber
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -99,16 +99,8 @@ def _signup(
         select(Subscriber).where(Subscriber.email_key == email_key(address))
     ).one_or_none()
     if sub is None:
-        sub = Subscriber(
-            email=address,
-            email_key=email_key(address),
-            name=name or "",
-            categories=cats or [],
-            status=PENDING,
-            status_reason="web sign-up",
-            status_changed_at=now,
-            created_at=now,
-            updated_at=now,
+        sub = new_subscriber(
+            address, name=name, categories=cats, status=PENDING, reason="web sign-up", now=now
         )
         session.add(sub)
         session.flush()

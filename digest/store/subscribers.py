@@ -176,6 +176,29 @@ def _touch(sub: Subscriber, now: datetime) -> None:
     flag_modified(sub, "updated_at")
 
 
+def new_subscriber(
+    address: str,
+    *,
+    name: str | None,
+    categories: list[str] | None,
+    status: str,
+    reason: str,
+    now: datetime,
+) -> Subscriber:
+    """A new Subscriber row (not yet added to a session) for an already-validated address."""
+    return Subscriber(
+        email=address,
+        email_key=email_key(address),
+        name=name or "",
+        categories=categories or [],
+        status=status,
+        status_reason=reason,
+        status_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def add_subscriber(
     store: Store,
     email: str,
@@ -210,16 +233,8 @@ def add_subscriber(
                     )
                     session.flush()
                     return _row(sub), False
-                sub = Subscriber(
-                    email=address,
-                    email_key=email_key(address),
-                    name=clean or "",
-                    categories=cats or [],
-                    status=status,
-                    status_reason="added",
-                    status_changed_at=when,
-                    created_at=when,
-                    updated_at=when,
+                sub = new_subscriber(
+                    address, name=clean, categories=cats, status=status, reason="added", now=when
                 )
                 session.add(sub)
                 session.flush()
