@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -114,6 +115,29 @@ def smtp_server() -> Iterator[SmtpServer]:
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, decode_data=False, enable_SMTPUTF8=True
     )
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, handler, controller)
+    finally:
+        controller.stop()
+
+
+class SlowHandler(RecordingHandler):
+    """Takes a while over each message, so a sender can be killed with messages in flight."""
+
+    delay: float = 0.02
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def slow_server() -> Iterator[SmtpServer]:
+    """A real SMTP server that takes 20 ms over each message."""
+    handler = SlowHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler, controller)

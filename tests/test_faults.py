@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +23,6 @@ from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class SlowHandler(RecordingHandler):
-    """Takes a while over each message, so a sender can be killed with messages in flight."""
-
-    delay: float = 0.02
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
-
-
-@pytest.fixture
-def slow_server() -> Iterator[SmtpServer]:
-    handler = SlowHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, handler, controller)
-    finally:
-        controller.stop()
 
 
 def start_send(site: Site) -> subprocess.Popen[str]:
