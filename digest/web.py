@@ -32,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from digest.addresses import address_domain, parse_from_address
 from digest.errors import BadInputError, DatabaseError, DigestError, SmtpError
-from digest.smtp import SmtpSender
+from digest.smtp import SmtpSender, helo_name
 from digest.store.models import ACTIVE, PENDING, utcnow
 from digest.store.signups import (
     confirm_subscriber,
@@ -213,7 +213,9 @@ class DigestWebApp:
         self.store = store
         self.secret = check_secret(settings.web.secret.get_secret_value())
         self.max_body = max_body
-        self.sender_factory = sender_factory or (lambda: SmtpSender(settings.smtp))
+        self.sender_factory = sender_factory or (
+            lambda: SmtpSender(settings.smtp, local_hostname=helo_name(settings.email.from_))
+        )
         self.site_title = settings.site.title
         self.from_addr = parse_from_address(settings.email.from_)[1]
 
