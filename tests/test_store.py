@@ -64,3 +64,22 @@ def test_datetimes_come_back_aware_in_utc(database_url: str) -> None:
 )
 def test_masked_url_hides_the_password(url: str, shown: str) -> None:
     assert masked_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["mysql://db.example.com/blog", "nosuchdb://x/y"])
+def test_an_unusable_database_url_is_a_config_error(url: str) -> None:
+    from digest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"database\.url .*not a usable database URL") as info:
+        open_store(url)
+    assert info.value.exit_code == 2
+
+
+def test_an_unreachable_database_names_it_without_the_password() -> None:
+    from digest.errors import DatabaseError
+
+    with pytest.raises(DatabaseError) as info:
+        open_store("postgresql://digest:s3cret-pass@127.0.0.1:9/digest")
+    assert "127.0.0.1:9" in info.value.message
+    assert "s3cret-pass" not in info.value.message
+    assert info.value.exit_code == 1

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.errors import DatabaseError
+from digest.errors import ConfigError, DatabaseError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -100,7 +100,14 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
-        raise DatabaseError(f"database.url {masked_url(url)}: {error}") from error
+        hint = None
+        if url.startswith("postgresql"):
+            hint = "install the PostgreSQL driver: pip install 'digest[postgres]'"
+        raise ConfigError(
+            f"database.url {masked_url(url)}: not a usable database URL ({error}); "
+            "use sqlite:///path.db or postgresql://user:pass@host/db",
+            hint=hint,
+        ) from error
     write_engine = engine.execution_options(digest_write=True)
     store = Store(
         url=url,
