@@ -140,6 +140,13 @@ class WebSettings(_Model):
 class DeliverySettings(_Model):
     max_attempts: int = Field(5, ge=1, le=100)
     retry_backoff: float = Field(60.0, ge=0)
+    # A delivery still deferred (4xx) this long after its run started is given up as failed.
+    give_up_after: timedelta = timedelta(days=3)
+
+    @field_validator("give_up_after", mode="before")
+    @classmethod
+    def _give_up(cls, value: object) -> timedelta:
+        return parse_duration(value)
 
 
 def parse_duration(value: object) -> timedelta:

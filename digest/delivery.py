@@ -510,9 +510,21 @@ def send_digest(
         for _ in range(3):
             with store.session() as session:
                 open_runs = [r.id for r in outbox.unfinished_runs(session, name)]
+            cutoff = utcnow() - settings.delivery.give_up_after
             for run_id in open_runs:
+                given_up = outbox.give_up_deferred(store, run_id, started_before=cutoff)
+                if given_up:
+                    log.warning(
+                        "%s: gave up on %d deliveries of run %d still deferred (4xx) after %s",
+                        name,
+                        given_up,
+                        run_id,
+                        settings.delivery.give_up_after,
+                    )
                 reports.append(sender.send_run(run_id, resumed=True))
-            if sender.stop.is_set() or any(r.pending for r in reports):
+            # Deliveries still deferred (4xx) stay pending for the next pass, but they do not
+            # hold back new posts: the new run's posts are disjoint from theirs.
+            if sender.stop.is_set():
                 return reports
             posts, by_id = _new_posts(settings, store, digest, as_of)
             sender.use_posts(by_id)
@@ -531,6 +543,7 @@ def send_digest(
                 [p.id for p in posts],
                 list(groups.items()),
                 trigger,
+                known_unfinished=open_runs,
             )
             if new_run is None:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,68 @@ def test_two_senders_together_deliver_each_message_once(
         runs = history(session)
     assert len(runs) == 1 and runs[0].sent == 60 and runs[0].status == "finished"
     check.dispose()
+
+
+def test_a_deferred_delivery_does_not_hold_back_new_posts(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_attempts=1)
+    site.add_post("First")
+    store = site.store()
+    add_subscribers(store, [("full@example.com", []), ("ok@example.com", [])])
+    smtp_server.handler.transient["full@example.com"] = 99  # a mailbox that stays full
+
+    (first,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert (first.sent, first.pending, first.status) == (1, 1, "sending")
+
+    later = AS_OF + timedelta(days=1)
+    site.add_post("Second", as_of=later, days_ago=0.5)
+    resumed, second = send_digest(site.settings(), store, "weekly", as_of=later)
+    assert resumed.run_id == first.run_id and resumed.pending == 1
+    assert second.run_id != first.run_id and second.posts == 1
+    assert (second.sent, second.pending) == (1, 1)
+    assert subjects(smtp_server, "ok@example.com") == [
+        "Test Blog: 1 new post",
+        "Test Blog: 1 new post",
+    ]
+    second_text = smtp_server.handler.to("ok@example.com")[1].message.get_body(("plain",))
+    assert second_text is not None
+    assert "Second" in second_text.get_content() and "First" not in second_text.get_content()
+    store.dispose()
+
+
+def test_a_delivery_deferred_past_give_up_after_fails_without_bouncing(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    site = make_site(
+        tmp_path / "site",
+        database_url,
+        smtp_server.port,
+        max_attempts=1,
+        extra={"delivery": {"give_up_after": "0s"}},
+    )
+    site.add_post("Hello")
+    store = site.store()
+    add_subscribers(store, [("full@example.com", []), ("ok@example.com", [])])
+    smtp_server.handler.transient["full@example.com"] = 99
+
+    (first,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert first.pending == 1
+
+    finished, nothing_new = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert (finished.run_id, finished.status) == (first.run_id, "finished")
+    assert (finished.sent, finished.failed, finished.pending) == (1, 1, 0)
+    assert nothing_new.status == NOTHING_NEW
+    with store.session() as session:
+        delivery = session.scalars(
+            select(Delivery).join(Subscriber).where(Subscriber.email == "full@example.com")
+        ).one()
+        subscriber = session.scalars(
+            select(Subscriber).where(Subscriber.email == "full@example.com")
+        ).one()
+    assert delivery.status == "failed"
+    assert delivery.last_reply is not None
+    assert delivery.last_reply.startswith("gave up after retrying: 451")
+    assert subscriber.status == "active"  # a deferral is not a bounce
+    assert smtp_server.handler.to("full@example.com") == []
+    store.dispose()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -317,16 +318,20 @@ def create_run(
     post_ids: Sequence[str],
     segments: Sequence[tuple[Sequence[str], Sequence[int]]],
     trigger: str = "manual",
+    *,
+    known_unfinished: Collection[int] = (),
 ) -> int | None:
     """Record a run, its segments, every delivery and its posts in one transaction.
 
     Returns the new run id, or None when another sender got there first (an unfinished run of
-    the digest exists, or one of the posts was used up meanwhile): finish that one instead.
+    the digest other than `known_unfinished` exists, or one of the posts was used up
+    meanwhile): finish that one instead. The caller has already tried the known ones; what
+    they still hold back (4xx deferrals) does not hold back new posts.
     """
     now = utcnow()
     with store.write_transaction() as session:
         _lock_digest(session, store, digest)
-        if unfinished_runs(session, digest):
+        if {r.id for r in unfinished_runs(session, digest)} - set(known_unfinished):
             return None
         if sent_post_ids(session, digest).intersection(post_ids):
             return None
@@ -729,6 +734,33 @@ def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply
                     updated_at=now,
                 )
             )
+
+
+def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> int:
+    """Fail the run's deliveries still deferred (4xx) if the run started before the cutoff.
+
+    A mailbox that stays full, or a relay that keeps deferring one address, must not hold the
+    run, and with it every later digest, open forever. The subscriber keeps their status:
+    a deferral is not a bounce. Returns how many deliveries were given up.
+    """
+    now = utcnow()
+    with writing(store) as session:
+        started = session.execute(
+            select(_R.c.started_at).where(_R.c.id == run_id)
+        ).scalar_one_or_none()
+        if started is None or started >= started_before:
+            return 0
+        result = session.execute(
+            update(_D)
+            .where(_D.c.run_id == run_id, _D.c.status == D_PENDING, _D.c.attempts > 0)
+            .values(
+                status=D_FAILED,
+                last_reply=literal("gave up after retrying: ") + func.coalesce(_D.c.last_reply, ""),
+                claimed_by=None,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount or 0)
 
 
 def skip_segment(store: Store, segment_id: int, reason: str) -> int:
