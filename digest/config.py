@@ -194,6 +194,8 @@ class DigestSettings(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
+        if value.strip().startswith("@"):
+            return value.strip()  # a nickname like @daily: the scheduler checks it
         if len(value.split()) != 5:
             raise ValueError(
                 f"{value!r} is not a 5-field crontab (minute hour day month weekday), "

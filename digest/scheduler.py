@@ -125,9 +125,21 @@ def _parse_field(text: str, field: _Field) -> frozenset[int]:
     return frozenset(values)
 
 
+# Vixie cron's nicknames (@reboot has no meaning for a digest).
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
 def parse_crontab(expression: str) -> Crontab:
-    """Read a standard 5-field crontab; ValueError says what is wrong."""
-    parts = expression.split()
+    """Read a standard 5-field crontab (or @daily-style nickname); ValueError says what is wrong."""
+    parts = CRON_ALIASES.get(expression.strip().lower(), expression).split()
     if len(parts) != 5:
         raise ValueError(
             f"{expression!r} has {len(parts)} fields; a crontab has 5 "

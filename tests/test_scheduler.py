@@ -576,3 +576,25 @@ def test_midnight_on_the_first_survives_the_spring_change() -> None:
         "2025-03-01T00:00:00+00:00",
         "2025-04-01T00:00:00+01:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("nickname", "same_as"),
+    [
+        ("@daily", "0 0 * * *"),
+        ("@midnight", "0 0 * * *"),
+        ("@hourly", "0 * * * *"),
+        ("@weekly", "0 0 * * 0"),
+        ("@monthly", "0 0 1 * *"),
+        ("@yearly", "0 0 1 1 *"),
+        ("@Annually", "0 0 1 1 *"),
+    ],
+)
+def test_cron_nicknames(nickname: str, same_as: str) -> None:
+    start = at(2026, 3, 20)
+    assert fires(nickname, start, 3) == fires(same_as, start, 3)
+
+
+def test_an_unknown_nickname_is_invalid() -> None:
+    with pytest.raises(ValueError, match="has 1 fields"):
+        parse_crontab("@reboot")
