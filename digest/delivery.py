@@ -413,6 +413,7 @@ class _Sender:
                     to_email=item.email,
                     to_name=item.name,
                     unsubscribe_url=unsubscribe_url(self.settings, item.subscriber_id, digest_name),
+                    categories=item.categories,
                 )
                 flight.current = item.delivery_id
                 try:

@@ -22,6 +22,7 @@ import dataclasses
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -281,12 +282,23 @@ class MessageTemplate:
             self._date_second = second
         return self._date_line
 
-    def build(self, *, to_email: str, to_name: str, unsubscribe_url: str) -> BuiltMessage:
+    def build(
+        self,
+        *,
+        to_email: str,
+        to_name: str,
+        unsubscribe_url: str,
+        categories: Sequence[str] = (),
+    ) -> BuiltMessage:
         """One subscriber's message: personalise, encode the two bodies, join prebuilt bytes."""
         name = _clean(to_name)
         _check_address(to_email)
         html, text = self._renderer.personalise(
-            self._segment, name=name, email=to_email, unsubscribe_url=unsubscribe_url
+            self._segment,
+            name=name,
+            email=to_email,
+            unsubscribe_url=unsubscribe_url,
+            categories=categories,
         )
         unsubscribe = list_unsubscribe_value(self._settings, unsubscribe_url)
         line = "List-Unsubscribe: " + unsubscribe
@@ -322,11 +334,16 @@ def build_message(
     to_name: str,
     unsubscribe_url: str,
     subject_prefix: str = "",
+    categories: Sequence[str] = (),
 ) -> EmailMessage:
     """The reference message, built with EmailMessage (slow; tests compare it to the template)."""
     name = _clean(to_name)
     html, text = renderer.personalise(
-        segment, name=name, email=to_email, unsubscribe_url=unsubscribe_url
+        segment,
+        name=name,
+        email=to_email,
+        unsubscribe_url=unsubscribe_url,
+        categories=categories,
     )
     from_name, from_addr = parse_from_address(settings.email.from_)
     msg = EmailMessage(policy=policy.SMTP)

@@ -38,11 +38,13 @@ NAME_PLACEHOLDER = "@@DIGEST_NAME@@"
 GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
 EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
 UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
+CATEGORIES_PLACEHOLDER = "@@DIGEST_CATEGORIES@@"  # "all posts" / "posts in News, Movies"
 PLACEHOLDERS = (
     NAME_PLACEHOLDER,
     GREETING_NAME_PLACEHOLDER,
     EMAIL_PLACEHOLDER,
     UNSUBSCRIBE_URL_PLACEHOLDER,
+    CATEGORIES_PLACEHOLDER,
 )
 # Used in "Hi there," when a subscriber has no name.
 ANONYMOUS_GREETING_NAME = "there"
@@ -84,6 +86,9 @@ class RenderedSegment:
     html: str
     text: str
     preheader: str
+    # What the digest covers ("all posts", "posts in News"): a subscriber without categories
+    # of their own gets this in "why you get this".
+    categories_text: str = "all posts"
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Recipient:
     greeting_name: str = GREETING_NAME_PLACEHOLDER
     email: str = EMAIL_PLACEHOLDER
     unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
+    categories_text: str = CATEGORIES_PLACEHOLDER
 
 
 def bundled_templates_dir() -> Path:
@@ -533,12 +539,24 @@ class Renderer:
                 log.info("digest HTML is %d bytes; excerpts cut to %d chars", size, shorter)
         finally:
             self.excerpts.limit = EXCERPT_MAX_CHARS
-        return RenderedSegment(subject=subject, html=inlined, text=text, preheader=preheader)
+        return RenderedSegment(
+            subject=subject,
+            html=inlined,
+            text=text,
+            preheader=preheader,
+            categories_text=describe_categories(digest),
+        )
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
 
     def personalise(
-        self, segment: RenderedSegment, *, name: str, email: str, unsubscribe_url: str
+        self,
+        segment: RenderedSegment,
+        *,
+        name: str,
+        email: str,
+        unsubscribe_url: str,
+        categories: Sequence[str] = (),
     ) -> tuple[str, str]:
         """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
         raw = {
@@ -546,6 +564,9 @@ class Renderer:
             GREETING_NAME_PLACEHOLDER: name or ANONYMOUS_GREETING_NAME,
             EMAIL_PLACEHOLDER: email,
             UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
+            CATEGORIES_PLACEHOLDER: (
+                "posts in " + ", ".join(categories) if categories else segment.categories_text
+            ),
         }
         escaped = {k: html.escape(v, quote=True) for k, v in raw.items()}
         # One pass, so a value that happens to contain a placeholder is never expanded again.

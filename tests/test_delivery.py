@@ -380,3 +380,22 @@ def test_a_delivery_deferred_past_give_up_after_fails_without_bouncing(
     assert subscriber.status == "active"  # a deferral is not a bounce
     assert smtp_server.handler.to("full@example.com") == []
     store.dispose()
+
+
+def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: SmtpServer) -> None:
+    site.add_post("Rust Tips", categories=["Engineering"])
+    store = site.store()
+    add_subscribers(store, [("all@example.com", []), ("eng@example.com", ["Engineering"])])
+
+    send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+
+    assert "subscribed to Test Blog (all posts) as all@example.com" in body_text(
+        smtp_server, "all@example.com"
+    )
+    assert "subscribed to Test Blog (posts in Engineering) as eng@example.com" in body_text(
+        smtp_server, "eng@example.com"
+    )
+    (html_msg,) = smtp_server.handler.to("eng@example.com")
+    html_part = html_msg.message.get_body(("html",))
+    assert html_part is not None and "(posts in Engineering)" in html_part.get_content()
+    store.dispose()

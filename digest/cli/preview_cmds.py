@@ -125,6 +125,7 @@ def build_preview(
         name=subscriber.name if subscriber else "",
         email=subscriber.email if subscriber else SAMPLE_EMAIL,
         unsubscribe_url=_unsubscribe_url(settings, name, subscriber),
+        categories=subscriber.categories if subscriber else (),
     )
     return Preview(posts=posts, segment=segment, html=html, text=text, notes=notes)
 

@@ -77,6 +77,7 @@ class Claim(NamedTuple):
     name: str
     segment_id: int
     reclaimed: bool  # taken over from a dead sender: it may have gone out already
+    categories: tuple[str, ...] = ()  # the subscriber's own, for "why you get this"
 
 
 @dataclass(frozen=True)
@@ -550,6 +551,7 @@ _DUE = (
         _S.c.status,
         _D.c.segment_id,
         _D.c.last_reply,
+        _S.c.categories,
     )
     .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
     .where(
@@ -604,14 +606,14 @@ def claim(
             rows = conn.execute(due, params).all()
             claims: list[Claim] = []
             skipped: list[dict[str, Any]] = []
-            for did, sid, email, name, sub_status, seg, last_reply in rows:
+            for did, sid, email, name, sub_status, seg, last_reply, cats in rows:
                 if sid is None or sub_status != ACTIVE:
                     skipped.append(
                         {"did": did, "reason": f"subscriber is {sub_status or 'erased'}"}
                     )
                 else:
                     again = last_reply == IN_FLIGHT_MARK
-                    claims.append(Claim(did, sid, email, name or "", seg, again))
+                    claims.append(Claim(did, sid, email, name or "", seg, again, tuple(cats or ())))
             if claims:
                 ids = [c.delivery_id for c in claims]
                 conn.execute(_TAKE, {"ids": ids, "wid": worker_id, "now": now})
