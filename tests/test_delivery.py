@@ -399,3 +399,49 @@ def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: Sm
     html_part = html_msg.message.get_body(("html",))
     assert html_part is not None and "(posts in Engineering)" in html_part.get_content()
     store.dispose()
+
+
+def test_received_messages_carry_every_header_literally(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    from digest.tokens import read_unsubscribe_token
+    from tests.site_fixtures import SECRET
+
+    site = make_site(
+        tmp_path / "site",
+        database_url,
+        smtp_server.port,
+        extra={"email": {"unsubscribe_mailto": "leave@example.com", "reply_to": "ed@example.com"}},
+    )
+    site.add_post("Zoë's Ünïcode notes")
+    store = site.store()
+    add_subscribers(store, [("ada@example.com", [])])
+    send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+
+    (got,) = smtp_server.handler.to("ada@example.com")
+    raw, msg = got.data, got.message
+    assert str(msg["From"]) == "Test Blog <news@example.com>"
+    assert str(msg["To"]) == "Ada <ada@example.com>"
+    assert str(msg["Reply-To"]) == "ed@example.com"
+    assert msg["Date"] is not None and msg["Subject"] == "Test Blog: 1 new post"
+    assert str(msg["Message-ID"]).endswith("@example.com>")
+    assert str(msg["List-Id"]).endswith("<weekly.example.com>")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Literal on the wire: never RFC 2047-encoded or folded inside a URI.
+    (line,) = [x for x in raw.split(b"\r\n") if x.startswith(b"List-Unsubscribe:")]
+    https, mailto = line.removeprefix(b"List-Unsubscribe: ").decode("ascii").split(", ")
+    assert https.startswith("<https://news.example.com/unsubscribe/") and https.endswith(">")
+    assert mailto.startswith("<mailto:leave@example.com")
+    token = https.removeprefix("<https://news.example.com/unsubscribe/").removesuffix(">")
+    with store.session() as session:
+        ada = session.scalars(select(Subscriber).where(Subscriber.email == "ada@example.com")).one()
+    assert read_unsubscribe_token(SECRET, token) == (ada.id, "weekly")
+    assert b"=?" not in line
+    assert all(len(x) <= 998 for x in raw.split(b"\r\n"))
+    # multipart/alternative: the text part first, then HTML, both UTF-8.
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in msg.iter_parts())
+    assert "Zoë's Ünïcode notes" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    store.dispose()
