@@ -17,7 +17,7 @@ from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import DatabaseError, InvalidAddressError
 from digest.store import Store, masked_url
 from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber, utcnow
-from digest.store.subscribers import SubscriberRow, clean_categories, new_subscriber
+from digest.store.subscribers import SubscriberRow, clean_categories, new_subscriber, row_of
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -30,19 +30,6 @@ class Signup:
     subscriber: SubscriberRow
     created: bool
     needs_confirmation: bool  # False for an address that is already active
-
-
-def _row(sub: Subscriber) -> SubscriberRow:
-    return SubscriberRow(
-        id=sub.id,
-        email=sub.email,
-        name=sub.name,
-        categories=tuple(sub.categories or ()),
-        status=sub.status,
-        status_reason=sub.status_reason,
-        created_at=sub.created_at,
-        updated_at=sub.updated_at,
-    )
 
 
 def _change_status(sub: Subscriber, status: str, reason: str, now: datetime) -> None:
@@ -58,7 +45,7 @@ def get_subscriber(store: Store, subscriber_id: int) -> SubscriberRow | None:
     """The subscriber with this id, or None (erased)."""
     with store.session() as session:
         sub = session.get(Subscriber, subscriber_id)
-        return _row(sub) if sub is not None else None
+        return row_of(sub) if sub is not None else None
 
 
 def unsubscribe_id(
@@ -72,7 +59,7 @@ def unsubscribe_id(
         if sub.status in UNSUBSCRIBABLE:
             _change_status(sub, UNSUBSCRIBED, reason, now or utcnow())
             session.flush()
-        return _row(sub)
+        return row_of(sub)
 
 
 def confirm_subscriber(
@@ -89,7 +76,7 @@ def confirm_subscriber(
         if sub.status != ACTIVE:
             _change_status(sub, ACTIVE, "confirmed", now or utcnow())
             session.flush()
-        return _row(sub)
+        return row_of(sub)
 
 
 def _signup(
@@ -104,7 +91,7 @@ def _signup(
         )
         session.add(sub)
         session.flush()
-        return Signup(_row(sub), created=True, needs_confirmation=True)
+        return Signup(row_of(sub), created=True, needs_confirmation=True)
     if sub.status == PENDING:
         # Not confirmed yet, so nobody's settings are overwritten: the latest request wins.
         if name is not None and name != sub.name:
@@ -114,7 +101,7 @@ def _signup(
         session.flush()
     # An active, unsubscribed or bounced subscriber's fields are theirs: a form anyone can post
     # must not change them; only the confirmation link (to their mailbox) changes the status.
-    return Signup(_row(sub), created=False, needs_confirmation=sub.status != ACTIVE)
+    return Signup(row_of(sub), created=False, needs_confirmation=sub.status != ACTIVE)
 
 
 def request_signup(

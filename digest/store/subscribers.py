@@ -77,7 +77,8 @@ class ImportReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _row(sub: Subscriber) -> SubscriberRow:
+def row_of(sub: Subscriber) -> SubscriberRow:
+    """The plain, frozen view of a Subscriber row that callers outside store get."""
     return SubscriberRow(
         id=sub.id,
         email=sub.email,
@@ -232,13 +233,13 @@ def add_subscriber(
                         now=when,
                     )
                     session.flush()
-                    return _row(sub), False
+                    return row_of(sub), False
                 sub = new_subscriber(
                     address, name=clean, categories=cats, status=status, reason="added", now=when
                 )
                 session.add(sub)
                 session.flush()
-                return _row(sub), True
+                return row_of(sub), True
         except IntegrityError:
             # Another process added the same address between our look-up and insert (PostgreSQL).
             if attempt == 2:
@@ -250,7 +251,7 @@ def find_subscriber(store: Store, email: str) -> SubscriberRow | None:
     """The subscriber with this address (case-insensitive), or None."""
     with store.session() as session:
         sub = _get(session, email)
-        return _row(sub) if sub is not None else None
+        return row_of(sub) if sub is not None else None
 
 
 def _require(session: Session, email: str) -> Subscriber:
@@ -264,7 +265,7 @@ def remove_subscriber(store: Store, email: str) -> SubscriberRow:
     """Erase a subscriber and their personal data; deliveries already made stay, anonymous."""
     with store.write_transaction() as session:
         sub = _require(session, email)
-        row = _row(sub)
+        row = row_of(sub)
         # Explicit, not left to ON DELETE: SQLite only honours it with PRAGMA foreign_keys.
         session.execute(
             delete(Delivery).where(
@@ -296,7 +297,7 @@ def unsubscribe(
         sub = _require(session, email)
         _set_status(sub, UNSUBSCRIBED, reason, now or utcnow())
         session.flush()
-        return _row(sub)
+        return row_of(sub)
 
 
 def set_status(
@@ -315,7 +316,7 @@ def set_status(
             raise NotFoundError(f"no subscriber with id {subscriber_id}")
         _set_status(sub, status, reason, now or utcnow())
         session.flush()
-        return _row(sub)
+        return row_of(sub)
 
 
 def list_subscribers(store: Store, status: str | None = None) -> list[SubscriberRow]:
@@ -324,7 +325,7 @@ def list_subscribers(store: Store, status: str | None = None) -> list[Subscriber
     if status is not None:
         query = query.where(Subscriber.status == _check_status(status))
     with store.session() as session:
-        return [_row(sub) for sub in session.scalars(query)]
+        return [row_of(sub) for sub in session.scalars(query)]
 
 
 def active_subscribers(session: Session) -> list[tuple[int, str, str, list[str]]]:
