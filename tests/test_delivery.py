@@ -445,3 +445,29 @@ def test_received_messages_carry_every_header_literally(
     assert all(p.get_content_charset() == "utf-8" for p in msg.iter_parts())
     assert "Zoë's Ünïcode notes" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     store.dispose()
+
+
+def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    # give_up_after is for recipients that keep deferring, not for our relay being down.
+    dead_port = free_port()
+    site = make_site(
+        tmp_path / "site", database_url, dead_port, extra={"delivery": {"give_up_after": "0s"}}
+    )
+    site.add_post("Hello")
+    store = site.store()
+    add_subscribers(store, [("a@example.com", []), ("b@example.com", [])])
+    for _ in range(2):
+        with pytest.raises(SmtpConnectError):
+            send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+
+    up = make_site(
+        tmp_path / "site",
+        database_url,
+        smtp_server.port,
+        extra={"delivery": {"give_up_after": "0s"}},
+    )
+    report, _ = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
+    assert (report.sent, report.failed, report.pending) == (2, 0, 0)
+    store.dispose()
