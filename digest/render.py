@@ -402,6 +402,9 @@ def _template_line(exc: BaseException, filename: str | None) -> int | None:
 class Renderer:
     """Renders segments for one config; keeps the Jinja environment and counts premailer runs."""
 
+    # Every premailer run in this process, over all renderers (what a send cost, for tests).
+    premailer_runs_total = 0
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.premailer_runs = 0
@@ -496,6 +499,7 @@ class Renderer:
     def inline_css(self, source: str, *, name: str = "html") -> str:
         """Inline the CSS of the first <style>; <style data-premailer="ignore"> blocks stay."""
         self.premailer_runs += 1
+        Renderer.premailer_runs_total += 1
         try:
             inliner = Premailer(
                 source,

@@ -471,3 +471,21 @@ def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
     report, _ = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
     assert (report.sent, report.failed, report.pending) == (2, 0, 0)
     store.dispose()
+
+
+def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
+    site: Site, smtp_server: SmtpServer
+) -> None:
+    from digest.render import Renderer
+
+    site.add_post("Rust Tips", categories=["Engineering"])
+    site.add_post("Book Fair", categories=["Culture"], days_ago=2)
+    store = site.store()
+    groups: list[list[str]] = [[], ["Engineering"], ["Culture"]]
+    add_subscribers(store, [(f"u{i}@example.com", groups[i % 3]) for i in range(90)])
+
+    before = Renderer.premailer_runs_total
+    (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert report.sent == 90
+    assert Renderer.premailer_runs_total - before == 3  # three segments
+    store.dispose()
