@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -169,41 +168,6 @@ class _Pass:
     error: BaseException | None = None
 
 
-class _Flight:
-    """One sending thread's last accepted message whose sent-mark may still be on its way.
-
-    On PostgreSQL the mark's commit travels while the next envelope does (Recorder.begin_sent),
-    hiding a round trip per message. It is settled before the next message's body goes out,
-    so a crash still leaves at most one accepted message per connection unrecorded.
-    """
-
-    def __init__(
-        self, sender: _Sender, state: _Pass, recorder: outbox.Recorder, max_attempts: int
-    ) -> None:
-        self.sender, self.state, self.recorder = sender, state, recorder
-        self.max_attempts = max_attempts
-        self.current = 0  # the delivery being sent
-        self.recording: int | None = None  # accepted, its sent-mark not yet committed
-
-    def sent(self, delivery_id: int, message_id: str, reply: str) -> None:
-        self.recorder.begin_sent(delivery_id, message_id, reply)
-        self.recording = delivery_id
-
-    def settle(self) -> None:
-        """Wait for the last sent-mark's commit, then count it."""
-        if self.recording is not None:
-            delivery_id, self.recording = self.recording, None
-            self.recorder.finish_sent()
-            self.sender._count_try(
-                self.state, delivery_id, self.max_attempts, final=True, answered=True
-            )
-
-    def before_body(self) -> None:
-        self.settle()
-        with self.state.lock:
-            self.state.uncertain.add(self.current)
-
-
 class _Sender:
     """One process's sending machinery for a digest: worker row, heartbeat, rate limit."""
 
@@ -352,14 +316,7 @@ class _Sender:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
             ) as sender:
-                flight = _Flight(self, state, recorder, self.settings.delivery.max_attempts)
-                try:
-                    self._loop(state, sender, flight)
-                except BaseException:
-                    with suppress(DigestError):  # record what the server accepted, if we can
-                        flight.settle()
-                    raise
-                flight.settle()
+                self._loop(state, sender, recorder)
         except BaseException as exc:  # kept and re-raised by send_run after the join
             with state.lock:
                 if state.error is None:
@@ -368,7 +325,7 @@ class _Sender:
         finally:
             recorder.close()
 
-    def _loop(self, state: _Pass, sender: object, flight: _Flight) -> None:
+    def _loop(self, state: _Pass, sender: object, recorder: outbox.Recorder) -> None:
         from digest.smtp import SmtpSender
 
         assert isinstance(sender, SmtpSender)
@@ -378,7 +335,6 @@ class _Sender:
         digest_name = self.digest.name
         looked = 0.0  # when this thread last looked for dead senders' deliveries
         while not (self.stop.is_set() or state.abort.is_set()):
-            flight.settle()
             with state.lock:
                 exclude = set(state.given_up)
             take_over = time.monotonic() - looked > TAKE_OVER_EVERY
@@ -402,7 +358,6 @@ class _Sender:
                 state.resent += sum(1 for c in batch if c.reclaimed)
             for i, item in enumerate(batch):
                 if self.stop.is_set() or state.abort.is_set():
-                    flight.settle()
                     outbox.release_claims(store, run_id, worker, [c.delivery_id for c in batch[i:]])
                     return
                 template = state.templates.get(item.segment_id)
@@ -415,16 +370,11 @@ class _Sender:
                     unsubscribe_url=unsubscribe_url(self.settings, item.subscriber_id, digest_name),
                     categories=item.categories,
                 )
-                flight.current = item.delivery_id
+                with state.lock:
+                    state.uncertain.add(item.delivery_id)
                 try:
-                    result = sender.send(
-                        self.from_addr,
-                        item.email,
-                        built.data,
-                        before_body=flight.before_body,
-                    )
+                    result = sender.send(self.from_addr, item.email, built.data)
                 except SmtpConnectError as exc:
-                    flight.settle()
                     with state.lock:
                         state.uncertain.discard(item.delivery_id)
                     rest = [c.delivery_id for c in batch[i:]]
@@ -448,12 +398,10 @@ class _Sender:
                         return
                     self.stop.wait(min(backoff, MAX_WAIT))
                     break
-                flight.settle()
                 reply = f"{result.code} {result.reply}".strip()
                 if result.outcome == "sent":
-                    flight.sent(item.delivery_id, built.message_id, reply)  # counted when settled
-                    continue
-                if result.outcome == "permanent":
+                    recorder.mark_sent(item.delivery_id, built.message_id, reply)
+                elif result.outcome == "permanent":
                     outbox.mark_failed(store, item.delivery_id, item.subscriber_id, reply)
                 else:
                     outbox.mark_transient(store, item.delivery_id, reply, backoff)

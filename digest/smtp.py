@@ -29,7 +29,6 @@ from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError
 log = logging.getLogger(__name__)
 
 Outcome = Literal["sent", "transient", "permanent"]
-_Hook = Callable[[], None] | None
 
 
 @dataclass(frozen=True)
@@ -300,18 +299,8 @@ class SmtpSender:
         if code != 250:
             self._drop()
 
-    def _body(self, conn: smtplib.SMTP, data: bytes, before_body: _Hook) -> None:
-        """Hand over the message (the server said 354), after the caller's hook."""
-        if before_body is not None:
-            try:
-                before_body()
-            except BaseException:
-                self._drop()  # in the middle of DATA only closing the socket drops the message
-                raise
-        conn.send(_wire(data))
-
     def _transaction(
-        self, conn: smtplib.SMTP, from_addr: str, to_addr: str, data: bytes, before_body: _Hook
+        self, conn: smtplib.SMTP, from_addr: str, to_addr: str, data: bytes
     ) -> SendResult:
         options: list[str] = []
         if conn.does_esmtp and conn.has_extn("size"):
@@ -322,7 +311,7 @@ class SmtpSender:
             options.append("SMTPUTF8")
         raw: bytes | str
         if "SMTPUTF8" in options or not conn.has_extn("pipelining"):
-            return self._one_by_one(conn, from_addr, to_addr, options, data, before_body)
+            return self._one_by_one(conn, from_addr, to_addr, options, data)
         # RFC 2920: MAIL, RCPT and DATA in one write; two round trips a message, not four.
         conn.send(
             f"mail FROM:{smtplib.quoteaddr(from_addr)}{_params(options)}\r\n"
@@ -343,18 +332,12 @@ class SmtpSender:
             return self._refused(conn, code, raw) or SendResult(
                 "transient", code, f"unexpected reply to DATA: {_text(raw)}"
             )
-        self._body(conn, data, before_body)
+        conn.send(_wire(data))
         code, raw = conn.getreply()
         return self._refused(conn, code, raw) or SendResult("sent", code, _text(raw))
 
     def _one_by_one(
-        self,
-        conn: smtplib.SMTP,
-        from_addr: str,
-        to_addr: str,
-        options: list[str],
-        data: bytes,
-        before_body: _Hook,
+        self, conn: smtplib.SMTP, from_addr: str, to_addr: str, options: list[str], data: bytes
     ) -> SendResult:
         """MAIL, RCPT, DATA and the message, each waiting for its reply."""
         raw: bytes | str
@@ -367,7 +350,7 @@ class SmtpSender:
             conn.putcmd("data")
             code, raw = conn.getreply()
             if code == 354:
-                self._body(conn, data, before_body)
+                conn.send(_wire(data))
                 code, raw = conn.getreply()
             refused = self._refused(conn, code, raw)
         return refused or SendResult("sent", code, _text(raw))
@@ -381,27 +364,15 @@ class SmtpSender:
         self._reset(conn)
         return SendResult(_classify(code), code, _text(raw))
 
-    def send(
-        self,
-        from_addr: str,
-        to_addr: str,
-        data: bytes,
-        *,
-        before_body: _Hook = None,
-    ) -> SendResult:
-        """Send one message to one recipient; 4xx -> transient, 5xx -> permanent.
-
-        before_body runs once the server is ready for the message, just before it is handed
-        over (if it raises, the session is dropped and the message not sent). It may run twice
-        when the session is re-opened, or not at all when the server refuses first.
-        """
+    def send(self, from_addr: str, to_addr: str, data: bytes) -> SendResult:
+        """Send one message to one recipient; 4xx -> transient, 5xx -> permanent."""
         if self.limiter is not None:
             self.limiter.acquire()
         last = ""
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                result = self._transaction(conn, from_addr, to_addr, data, before_body)
+                result = self._transaction(conn, from_addr, to_addr, data)
             except _Dropped as exc:
                 last = f"{exc.code} {exc.reply}"
             except smtplib.SMTPServerDisconnected as exc:

@@ -439,16 +439,3 @@ def test_helo_name_is_the_fqdn_or_else_the_from_domain(monkeypatch: pytest.Monke
     monkeypatch.setattr(digest.smtp.socket, "getfqdn", lambda: "web1")
     assert helo_name("news@Exämple.com") == "xn--exmple-cua.com"
     digest.smtp._fqdn.cache_clear()
-
-
-def test_before_body_failing_drops_the_message_and_the_session(smtp_server: SmtpServer) -> None:
-    def fail() -> None:
-        raise RuntimeError("database gone")
-
-    with SmtpSender(settings(smtp_server)) as sender:
-        with pytest.raises(RuntimeError, match="database gone"):
-            sender.send(FROM, "ada@example.org", message("ada@example.org"), before_body=fail)
-        result = sender.send(FROM, "bob@example.org", message("bob@example.org"))
-    assert result.outcome == "sent" and sender.connections == 2
-    assert smtp_server.handler.to("ada@example.org") == []
-    assert len(smtp_server.handler.to("bob@example.org")) == 1

@@ -177,17 +177,18 @@ class Recorder:
         self._errors: tuple[type[BaseException], ...] = (dialect.loaded_dbapi.Error,)
         self._lock = _sqlite_lock(store.engine) if self._sqlite else None
         self._raw: Any = None
-        # PostgreSQL: the same UPDATE for libpq's extended protocol, sent by begin_sent.
-        self._pg_sql = "" if self._sqlite else self._sql.replace("%s", "$%d") % (1, 2, 3, 4, 5)
-        self._pending = False  # an UPDATE sent by begin_sent, its result not read yet
 
     def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
         """The server accepted the message: record it at once (its own commit)."""
-        self.finish_sent()
         now = self._when(utcnow())
         params = (message_id, reply, now, now, delivery_id)
         try:
-            raw = self._connection()
+            if self._raw is None:
+                self._raw = self.store.engine.raw_connection()
+                if not self._sqlite:
+                    # One round trip per message: the lone UPDATE commits itself.
+                    self._raw.driver_connection.autocommit = True
+            raw = self._raw
             if self._lock is not None:
                 # The driver connection is in autocommit mode (digest.store): the lone UPDATE is
                 # its own transaction, one call instead of three (each call lets go of the GIL,
@@ -204,71 +205,14 @@ class Recorder:
             self.close()
             raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
 
-    def _connection(self) -> Any:
-        if self._raw is None:
-            self._raw = self.store.engine.raw_connection()
-            if not self._sqlite:
-                # One round trip per message: the lone UPDATE commits itself.
-                self._raw.driver_connection.autocommit = True
-        return self._raw
-
-    def begin_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
-        """mark_sent in two halves: send the UPDATE now, finish_sent() waits for its commit.
-
-        On PostgreSQL the commit's round trip then overlaps the next SMTP transaction (the
-        caller must finish before handing that message's body to the server, so at most one
-        accepted message per connection is unrecorded at a crash). SQLite has no round trip
-        to hide: there it is mark_sent.
-        """
-        if self._sqlite:
-            self.mark_sent(delivery_id, message_id, reply)
-            return
-        from psycopg import generators
-
-        self.finish_sent()
-        now = utcnow().isoformat().encode("ascii")
-        params = [message_id.encode(), reply.encode(), now, now, str(delivery_id).encode()]
-        try:
-            pg = self._connection().driver_connection
-            pg.pgconn.send_query_params(self._pg_sql.encode(), params)
-            self._pending = True
-            pg.wait(generators.send(pg.pgconn))
-        except self._errors as exc:
-            self.close()
-            raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
-
-    def finish_sent(self) -> None:
-        """Wait until the UPDATE sent by begin_sent has committed (nothing to do if none is)."""
-        if not self._pending:
-            return
-        from psycopg import generators, pq
-
-        pg = self._raw.driver_connection
-        try:
-            results = pg.wait(generators.fetch_many(pg.pgconn))
-            self._pending = False
-        except self._errors as exc:
-            self.close()
-            raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
-        for result in results:
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                message = (result.error_message or b"").decode("utf-8", "replace").strip()
-                raise DatabaseError(f"database {masked_url(self.store.url)}: {message}")
-
     def close(self) -> None:
         """Give the connection back to the pool."""
         raw, self._raw = self._raw, None
-        if raw is None:
-            return
-        if self._pending:  # a result never read: the connection is of no use to anyone else
-            self._pending = False
+        if raw is not None:
             with suppress(*self._errors):
-                raw.invalidate()
-            return
-        with suppress(*self._errors):
-            if not self._sqlite:
-                raw.driver_connection.autocommit = False  # as the pool hands it out
-            raw.close()
+                if not self._sqlite:
+                    raw.driver_connection.autocommit = False  # as the pool hands it out
+                raw.close()
 
 
 # --- runs -------------------------------------------------------------------------------------
