@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,14 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from digest.demo import free_port
+
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback (aiosmtpd's port=0 does not work)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
