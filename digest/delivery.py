@@ -121,11 +121,16 @@ def _posts_by_id(settings: Settings) -> dict[str, Post]:
 
 
 def _new_posts(
-    settings: Settings, store: Store, digest: DigestSettings, as_of: datetime
+    settings: Settings,
+    store: Store,
+    digest: DigestSettings,
+    as_of: datetime,
+    by_id: dict[str, Post] | None = None,
 ) -> tuple[list[Post], dict[str, Post]]:
     from digest.selection import select_new
 
-    by_id = _posts_by_id(settings)
+    if by_id is None:
+        by_id = _posts_by_id(settings)
     posts = sorted(by_id.values(), key=lambda p: p.date, reverse=True)
     with store.session() as session:
         sent = outbox.sent_post_ids(session, digest.name)
@@ -217,9 +222,6 @@ class _Sender:
         if self._posts is None:
             self._posts = _posts_by_id(self.settings)
         return self._posts
-
-    def use_posts(self, posts: dict[str, Post]) -> None:
-        self._posts = posts
 
     def _templates(
         self, run_as_of: datetime, segments: list[tuple[int, list[str]]], report: RunReport
@@ -475,8 +477,9 @@ def send_digest(
             # hold back new posts: the new run's posts are disjoint from theirs.
             if sender.stop.is_set():
                 return reports
-            posts, by_id = _new_posts(settings, store, digest, as_of)
-            sender.use_posts(by_id)
+            # The posts were read once (for the resumed runs, or now); a malformed one is
+            # warned about once.
+            posts, _ = _new_posts(settings, store, digest, as_of, sender.posts())
             if len(posts) < max(digest.min_posts, 1):
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -488,4 +489,27 @@ def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
     (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
     assert report.sent == 90
     assert Renderer.premailer_runs_total - before == 3  # three segments
+    store.dispose()
+
+
+def test_a_resuming_send_reads_the_posts_once_and_warns_once(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead_port = free_port()
+    site = make_site(tmp_path / "site", database_url, dead_port)
+    site.add_post("Hello")
+    store = site.store()
+    add_subscribers(store, [("a@example.com", [])])
+    with pytest.raises(SmtpConnectError):
+        send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    (site.root / "_posts" / "2026-11-26-broken.md").write_text(
+        "---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8"
+    )
+
+    up = make_site(tmp_path / "site", database_url, smtp_server.port)
+    caplog.set_level(logging.WARNING, logger="digest")
+    resumed, nothing_new = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
+    assert resumed.sent == 1 and nothing_new.status == NOTHING_NEW
+    warnings = [r.getMessage() for r in caplog.records if "broken.md" in r.getMessage()]
+    assert len(warnings) == 1, warnings
     store.dispose()
