@@ -72,23 +72,24 @@ class CaptureHandler:
         return "250 OK: captured by digest demo"
 
 
+def _file_date(path: Path) -> date | None:
+    found = _FILE_DATE.match(path.name)
+    return date.fromisoformat(found.group(1)) if found else None
+
+
 def copy_posts(source: Path, target: Path, today: date) -> list[Path]:
     """Copy the example posts, moved in time so the newest is dated yesterday."""
-    files = sorted(p for p in source.iterdir() if _FILE_DATE.match(p.name))
-    newest = max(date.fromisoformat(_FILE_DATE.match(p.name).group(1)) for p in files)  # type: ignore[union-attr]
-    shift = (today - timedelta(days=1)) - newest
+    dated = sorted((d, p) for p in source.iterdir() if (d := _file_date(p)) is not None)
+    shift = (today - timedelta(days=1)) - max(d for d, _ in dated)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in files:
-        old = date.fromisoformat(_FILE_DATE.match(path.name).group(1))  # type: ignore[union-attr]
-        new = (old + shift).isoformat()
-        text = path.read_text(encoding="utf-8")
+    for old, path in dated:
         text = _FRONT_DATE.sub(
             lambda m: m.group(1) + (date.fromisoformat(m.group(2)) + shift).isoformat(),
-            text,
+            path.read_text(encoding="utf-8"),
             count=1,
         )
-        out = target / _FILE_DATE.sub(f"{new}-", path.name)
+        out = target / _FILE_DATE.sub(f"{(old + shift).isoformat()}-", path.name)
         out.write_text(text, encoding="utf-8")
         written.append(out)
     return written
