@@ -36,7 +36,6 @@ from digest.store.subscribers import add_subscriber
 
 LONDON = ZoneInfo("Europe/London")
 WAIT = 20.0  # an upper bound for events, never a timing assertion
-DELIVERY = pytest.importorskip("digest.delivery", reason="waiting for digest.delivery")
 
 
 def write_site(
