@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -24,12 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from digest.errors import ConfigError
+from digest.addresses import normalise_email
+from digest.crontab import check_crontab
+from digest.durations import parse_duration
+from digest.errors import ConfigError, UnknownDigestError
 
 DEFAULT_CONFIG = "config.yaml"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
 _JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator")
@@ -118,8 +118,6 @@ class EmailSettings(_Model):
     def _mailto(cls, value: str | None) -> str | None:
         if not value:
             return None
-        from digest.addresses import normalise_email
-
         address = value.removeprefix("mailto:")
         normalise_email(address.split("?", 1)[0])
         return f"mailto:{address}"
@@ -147,23 +145,6 @@ class DeliverySettings(_Model):
     @classmethod
     def _give_up(cls, value: object) -> timedelta:
         return parse_duration(value)
-
-
-def parse_duration(value: object) -> timedelta:
-    """`6h`, `90m`, `1d12h`, `3600` (seconds) as a timedelta."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration like 6h, 30m or 1d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    if isinstance(value, timedelta):
-        return value
-    text = str(value).strip()
-    if text.isdigit():
-        return timedelta(seconds=int(text))
-    parts = _DURATION.findall(text)
-    if not parts or _DURATION.sub("", text).strip():
-        raise ValueError(f"{text!r} is not a duration like 6h, 30m or 1d")
-    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts))
 
 
 class DigestSettings(_Model):
@@ -194,14 +175,8 @@ class DigestSettings(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        if value.strip().startswith("@"):
-            return value.strip()  # a nickname like @daily: the scheduler checks it
-        if len(value.split()) != 5:
-            raise ValueError(
-                f"{value!r} is not a 5-field crontab (minute hour day month weekday), "
-                "like '0 9 * * mon'"
-            )
-        return value
+        check_crontab(value)  # ValueError naming the field at fault, or "never fires"
+        return value.strip() if value.strip().startswith("@") else value
 
     @field_validator("template")
     @classmethod
@@ -253,8 +228,6 @@ class Settings(_Model):
 
     def digest(self, name: str) -> DigestSettings:
         """The digest called `name`, or an error listing the ones there are."""
-        from digest.errors import UnknownDigestError
-
         try:
             return self.digests[name]
         except KeyError:
@@ -266,12 +239,6 @@ class Settings(_Model):
     @property
     def config_dir(self) -> Path:
         return self.source.parent
-
-
-@dataclass(frozen=True)
-class _Missing:
-    path: str
-    name: str
 
 
 def expand_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:

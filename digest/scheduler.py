@@ -9,16 +9,12 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
-import os
-import re
-import secrets
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
 from typing import Any, Protocol
 
@@ -29,208 +25,31 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from digest.config import DigestSettings, Settings
-from digest.errors import ConfigError, DatabaseError, DigestError, SchedulerBusyError
-from digest.store import Store, masked_url
-from digest.store.leases import (
-    acquire_lease,
-    load_fire_state,
-    release_lease,
-    renew_lease,
-    save_fire_state,
+from digest.crontab import (
+    CrontabSchedule,
+    FireTimes,
+    check_crontab,
+    latest_fire,
+    next_fire_after,
 )
+from digest.durations import format_duration
+from digest.errors import ConfigError, DatabaseError, DigestError
+from digest.scheduler_lease import DEFAULT_LEASE_TTL, SchedulerLease
+from digest.store import Store
+from digest.store.leases import load_fire_state, save_fire_state
 
 log = logging.getLogger("digest.scheduler")
 
-SCHEDULER_LEASE = "scheduler"
-DEFAULT_LEASE_TTL = timedelta(seconds=30)
-LEASE_TTL_ENV = "DIGEST_SCHEDULER_LEASE_TTL"
 
-_WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # standard cron: 0 = Sunday
-_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_ITEM = re.compile(r"^(?:(\*)|([a-z0-9]+)(?:-([a-z0-9]+))?)(?:/(\d+))?$", re.IGNORECASE)
+class DigestTrigger(CrontabSchedule, BaseTrigger):  # type: ignore[misc]
+    """A CrontabSchedule as an APScheduler trigger (standard crontab meaning, sane DST)."""
 
-
-# --- crontab -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Field:
-    label: str
-    low: int
-    high: int
-    names: tuple[str, ...] = ()
-    name_base: int = 0
-
-
-_FIELDS = (
-    _Field("minute", 0, 59),
-    _Field("hour", 0, 23),
-    _Field("day of month", 1, 31),
-    _Field("month", 1, 12, _MONTH_NAMES, 1),
-    # 7 is accepted as Sunday and folded onto 0 after parsing.
-    _Field("day of week", 0, 7, _WEEKDAY_NAMES, 0),
-)
-
-
-@dataclass(frozen=True)
-class Crontab:
-    """A parsed 5-field crontab with standard meaning (weekday 0 and 7 = Sunday, 1 = Monday)."""
-
-    expression: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday ... 6 = Saturday
-    days_restricted: bool  # the day-of-month field does not start with "*"
-    weekdays_restricted: bool  # the day-of-week field does not start with "*"
-
-
-def _value(text: str, field: _Field) -> int:
-    lowered = text.lower()
-    if lowered in field.names:
-        return field.names.index(lowered) + field.name_base
-    if not text.isdigit():
-        expected = (
-            f"a number or a name ({field.names[0]}..{field.names[-1]})"
-            if field.names
-            else "a number"
-        )
-        raise ValueError(f"{field.label} {text!r} is not {expected}")
-    number = int(text)
-    if not field.low <= number <= field.high:
-        raise ValueError(f"{field.label} {number} is out of range {field.low}-{field.high}")
-    return number
-
-
-def _parse_field(text: str, field: _Field) -> frozenset[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        match = _ITEM.match(item)
-        if not match:
-            raise ValueError(f"{field.label} field {text!r}: cannot read {item!r}")
-        star, first, last, step_text = match.groups()
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"{field.label} field {text!r}: step must be at least 1")
-        if star:
-            low, high = field.low, field.high
-        else:
-            low = _value(first, field)
-            # "5/15" means 5, 20, 35, ... to the end of the range, as in cronie.
-            high = _value(last, field) if last else (field.high if step_text else low)
-            if low > high:
-                raise ValueError(f"{field.label} range {item!r} goes backwards")
-        values.update(range(low, high + 1, step))
-    return frozenset(values)
-
-
-# Vixie cron's nicknames (@reboot has no meaning for a digest).
-CRON_ALIASES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-
-def parse_crontab(expression: str) -> Crontab:
-    """Read a standard 5-field crontab (or @daily-style nickname); ValueError says what is wrong."""
-    parts = CRON_ALIASES.get(expression.strip().lower(), expression).split()
-    if len(parts) != 5:
-        raise ValueError(
-            f"{expression!r} has {len(parts)} fields; a crontab has 5 "
-            "(minute hour day-of-month month day-of-week), like '0 9 * * mon'"
-        )
-    minutes, hours, days, months, weekdays = (
-        _parse_field(text, field) for text, field in zip(parts, _FIELDS, strict=True)
-    )
-    return Crontab(
-        expression=expression,
-        minutes=minutes,
-        hours=hours,
-        days=days,
-        months=months,
-        weekdays=frozenset(d % 7 for d in weekdays),
-        days_restricted=not parts[2].startswith("*"),
-        weekdays_restricted=not parts[4].startswith("*"),
-    )
-
-
-def _day_matches(tab: Crontab, day: date) -> bool:
-    cron_weekday = (day.weekday() + 1) % 7  # Python: Monday = 0; cron: Sunday = 0
-    if day.month not in tab.months:
-        return False
-    if tab.days_restricted and tab.weekdays_restricted:
-        # Standard (Vixie) cron: when both are restricted, a day matching EITHER one fires.
-        return day.day in tab.days or cron_weekday in tab.weekdays
-    return day.day in tab.days and cron_weekday in tab.weekdays
-
-
-# Long enough for "29 feb" on a Monday (28 years), short enough to end a search quickly.
-_SEARCH_DAYS = 366 * 30
-
-
-class DigestTrigger(BaseTrigger):  # type: ignore[misc]
-    """A crontab trigger with standard semantics and sane daylight-saving behaviour.
-
-    Walks wall-clock dates itself rather than using APScheduler 3's CronTrigger, whose
-    increments shift by the DST offset (3.11.3: "0 0 1 * *" in Europe/London skips 1 April).
-    A wall-clock time skipped by a spring change fires at the same offset after the change
-    (01:30 becomes 02:30 BST), as `--as-of 01:30` reads; a time that happens twice (autumn)
-    fires once, the first time. Fire times are real, normalised, strictly increasing instants.
-    """
-
-    __slots__ = ("_hours", "_minutes", "crontab", "timezone")
-
-    def __init__(self, crontab: Crontab, tz: tzinfo) -> None:
-        self.crontab = crontab
-        self.timezone = tz
-        self._hours = sorted(crontab.hours)
-        self._minutes = sorted(crontab.minutes)
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        # APScheduler asks for the first fire after the previous one, or at/after now.
-        threshold = (
-            previous_fire_time + timedelta(microseconds=1)
-            if previous_fire_time is not None
-            else now
-        )
-        # A day early: near a change the wall clock and the instant differ by the offset.
-        day = threshold.astimezone(self.timezone).date() - timedelta(days=1)
-        for _ in range(_SEARCH_DAYS):
-            if _day_matches(self.crontab, day):
-                for hour in self._hours:
-                    for minute in self._minutes:
-                        # fold=0: the first of a repeated time; a skipped time maps past the gap.
-                        wall = datetime(
-                            day.year, day.month, day.day, hour, minute, tzinfo=self.timezone
-                        )
-                        real = wall.astimezone(UTC).astimezone(self.timezone)
-                        if real >= threshold:
-                            return real
-            day += timedelta(days=1)
-        return None
-
-    def __str__(self) -> str:
-        return f"crontab[{self.crontab.expression}]"
-
-    def __repr__(self) -> str:
-        return f"<DigestTrigger {self.crontab.expression!r} {self.timezone}>"
+    __slots__ = ()
 
 
 def build_trigger(expression: str, tz: tzinfo) -> DigestTrigger:
     """The trigger for a crontab in a zone; ValueError if it is invalid or never fires."""
-    trigger = DigestTrigger(parse_crontab(expression), tz)
-    # e.g. "0 0 30 2 *": valid fields, but no such day.
-    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=tz)) is None:
-        raise ValueError(f"{expression!r} never fires (no such date)")
-    return trigger
+    return DigestTrigger(check_crontab(expression, tz), tz)
 
 
 def digest_trigger(settings: Settings, digest: DigestSettings) -> DigestTrigger:
@@ -246,32 +65,6 @@ def validate_schedules(settings: Settings) -> dict[str, DigestTrigger]:
     if not settings.digests:
         raise ConfigError(f"{settings.source}: digests: none defined, nothing to schedule")
     return {name: digest_trigger(settings, d) for name, d in settings.digests.items()}
-
-
-class FireTimes(Protocol):
-    """An APScheduler trigger: the next fire time after the previous one."""
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None: ...
-
-
-def next_fire_after(trigger: FireTimes, after: datetime) -> datetime | None:
-    """The first fire time strictly after `after`."""
-    return trigger.get_next_fire_time(after, after)
-
-
-def latest_fire(
-    trigger: FireTimes, since: datetime, now: datetime, grace: timedelta
-) -> datetime | None:
-    """The latest fire time in [since, now] that is within `grace` of now (coalescing), or None."""
-    start = since if since >= now - grace else trigger.get_next_fire_time(None, now - grace)
-    if start is None or start > now:
-        return None
-    latest = start
-    while (following := next_fire_after(trigger, latest)) is not None and following <= now:
-        latest = following
-    return latest
 
 
 @dataclass(frozen=True)
@@ -294,31 +87,6 @@ def upcoming_fires(settings: Settings, now: datetime) -> list[UpcomingFire]:
                 UpcomingFire(name, at, settings.digests[name].schedule, settings.site.timezone)
             )
     return fires
-
-
-def format_duration(value: timedelta) -> str:
-    """6h, 1h30m, 45s: how misfire_grace is written in the config."""
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
-
-
-def lease_ttl_from_env(environ: dict[str, str] | None = None) -> timedelta:
-    """The scheduler lease TTL: $DIGEST_SCHEDULER_LEASE_TTL seconds (for tests), else 30 s."""
-    text = (os.environ if environ is None else environ).get(LEASE_TTL_ENV, "").strip()
-    if not text:
-        return DEFAULT_LEASE_TTL
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0.3:
-        raise ConfigError(f"{LEASE_TTL_ENV}: {text!r} is not a number of seconds (>= 0.3)")
-    return timedelta(seconds=seconds)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -393,10 +161,6 @@ def _iso(value: datetime, tz: tzinfo) -> str:
     return value.astimezone(tz).isoformat(timespec="seconds")
 
 
-def _holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 class Scheduler:
     """One `digest schedule` process: lease, catch-up of missed fires, a cron job per digest."""
 
@@ -415,51 +179,28 @@ class Scheduler:
         # `triggers` replaces the crontab triggers (tests use a seconds-interval trigger).
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
         self.triggers.update(triggers or {})
-        self.lease_ttl = lease_ttl
-        self.holder = _holder_id()
         self.stop_event = threading.Event()
         self._run_digest = run_digest
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tz = settings.site.tz
+        self._lease = SchedulerLease(store, ttl=lease_ttl, tz=self._tz, clock=self._clock)
         self._digest_locks = {name: threading.Lock() for name in settings.digests}
         self._scheduler: Any = None
         self._executor: _FireExecutor | None = None
-        self._lease_until: datetime | None = None
-        self._lease_lost_to: str | None = None
         self._started = threading.Event()
 
     # -- lease --
 
-    def _acquire(self) -> None:
-        info = acquire_lease(self.store, SCHEDULER_LEASE, self.holder, ttl=self.lease_ttl)
-        if info.holder != self.holder:
-            who = info.holder.rsplit(":", 1)[0]
-            raise SchedulerBusyError(
-                f"another scheduler ({who}) holds the lease on {masked_url(self.store.url)} "
-                f"until {_iso(info.expires_at, self._tz)}; stop it first, or wait for its lease "
-                "to expire if it died"
-            )
-        self._lease_until = info.expires_at
+    @property
+    def holder(self) -> str:
+        """This process's lease holder id, `host:pid:random`."""
+        return self._lease.holder
 
     def _keep_lease(self) -> None:
-        """Renew every ttl/3 until stopped; stop everything if another scheduler took over."""
-        interval = self.lease_ttl.total_seconds() / 3
-        while not self.stop_event.wait(interval):
-            try:
-                info = renew_lease(self.store, SCHEDULER_LEASE, self.holder, ttl=self.lease_ttl)
-            except DigestError as exc:
-                log.warning("cannot renew the scheduler lease: %s", exc.message)
-                if self._lease_until is not None and self._clock() < self._lease_until:
-                    continue
-                info = None
-            if info is None:
-                self._lease_lost_to = "another scheduler"
-                log.error("lost the scheduler lease; stopping")
-                self.stop()
-                return
-            self._lease_until = info.expires_at
-        # stop() may have come before the scheduler started: make sure it shuts down.
-        self._shutdown_scheduler()
+        self._lease.keep(self.stop_event, on_lost=self.stop)
+        if not self._lease.lost:
+            # stop() may have come before the scheduler started: make sure it shuts down.
+            self._shutdown_scheduler()
 
     # -- start-up --
 
@@ -617,7 +358,7 @@ class Scheduler:
 
     def run(self, *, handle_signals: bool = False) -> None:
         """Take the lease and fire digests until stop() (or SIGTERM/SIGINT with handle_signals)."""
-        self._acquire()
+        self._lease.acquire()
         previous: dict[int, Any] = {}
         keeper = threading.Thread(target=self._keep_lease, name="digest-lease", daemon=True)
         try:
@@ -647,14 +388,9 @@ class Scheduler:
                 keeper.join()
             for number, handler in previous.items():
                 signal.signal(number, handler)
-            if self._lease_lost_to is None:
-                with contextlib.suppress(DigestError):
-                    release_lease(self.store, SCHEDULER_LEASE, self.holder)
-        if self._lease_lost_to is not None:
-            raise SchedulerBusyError(
-                f"lost the scheduler lease on {masked_url(self.store.url)} to "
-                f"{self._lease_lost_to}; stopped"
-            )
+            self._lease.release()
+        if self._lease.lost:
+            raise self._lease.lost_error()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info(

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.config import expand_env, load_settings, parse_duration
+from digest.config import expand_env, load_settings
+from digest.durations import parse_duration
 from digest.errors import BadInputError, ConfigError
 
 GOOD = """\
@@ -93,6 +94,53 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, expected: str)
     assert str(path) in info.value.message
     assert expected in info.value.message
     assert info.value.exit_code == 2
+
+
+BAD_SCHEDULES = [
+    ("99 9 * * mon", "minute 99 is out of range 0-59"),
+    ("0 9 * * 9", "day of week 9 is out of range 0-7"),
+    ("0 9 * * funday", "day of week 'funday' is not a number or a name (sun..sat)"),
+    ("0 0 30 2 *", "'0 0 30 2 *' never fires (no such date)"),
+    ("every monday", "'every monday' has 2 fields; a crontab has 5"),
+    ("@reboot", "'@reboot' has 1 fields; a crontab has 5"),
+]
+
+
+@pytest.mark.parametrize(("schedule", "reason"), BAD_SCHEDULES)
+def test_a_bad_schedule_fails_at_load_naming_the_key(
+    tmp_path: Path, schedule: str, reason: str
+) -> None:
+    path = write(tmp_path, GOOD + f'    schedule: "{schedule}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert info.value.exit_code == 2
+    assert info.value.message.startswith(f"{path}: digests.weekly.schedule: {reason}")
+    assert "\n" not in info.value.message
+
+
+@pytest.mark.parametrize("schedule", ["0 9 * * mon", "@weekly", " @Daily ", "*/15 8-18 * * 1-5"])
+def test_good_schedules_load(tmp_path: Path, schedule: str) -> None:
+    settings = load_settings(write(tmp_path, GOOD + f'    schedule: "{schedule}"\n'), environ={})
+    assert settings.digest("weekly").schedule.strip() == schedule.strip()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["posts"],
+        ["posts", "--digest", "weekly"],
+        ["preview", "weekly"],
+        ["send", "weekly", "--dry-run"],
+    ],
+)
+def test_a_bad_schedule_stops_every_command_with_exit_2(tmp_path: Path, args: list[str]) -> None:
+    path = write(tmp_path, GOOD + '    schedule: "99 9 * * mon"\n')
+    result = CliRunner().invoke(cli, ["--config", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {path}: digests.weekly.schedule: minute 99 is out of range 0-59\n"
+    )
+    assert result.stdout == ""
 
 
 def test_missing_variable_names_the_variable_and_key(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import click
 
 from digest.cli.app import State, cli, pass_state
-from digest.scheduler import Scheduler, lease_ttl_from_env, upcoming_fires, validate_schedules
+from digest.scheduler import Scheduler, upcoming_fires, validate_schedules
+from digest.scheduler_lease import lease_ttl_from_env
 from digest.store import open_store
 
 
