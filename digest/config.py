@@ -17,13 +17,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from digest.addresses import normalise_email
+from digest.addresses import normalise_email, parse_from_address
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
@@ -102,16 +103,28 @@ class EmailSettings(_Model):
     from_: str = Field(alias="from")
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+    # `from` parsed once, at load: the display name ("" if none) and the normalised address.
+    _from_mailbox: tuple[str, str] = PrivateAttr()
 
     @field_validator("from_", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from digest.addresses import parse_from_address
-
-        parse_from_address(value)  # raises ValueError with the reason
+        if value is not None:
+            parse_from_address(value)  # raises ValueError with the reason
         return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._from_mailbox = parse_from_address(self.from_)
+
+    @property
+    def from_name(self) -> str:
+        """The From display name, like "Example Blog" ("" when `from` is a bare address)."""
+        return self._from_mailbox[0]
+
+    @property
+    def from_address(self) -> str:
+        """The From address, normalised, like "news@example.com"."""
+        return self._from_mailbox[1]
 
     @field_validator("unsubscribe_mailto")
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from digest.addresses import normalise_email, parse_from_address
+from digest.addresses import normalise_email
 from digest.errors import DigestError, InvalidAddressError, SmtpConnectError, SmtpError
 from digest.store import Store, outbox
 from digest.store.models import utcnow
@@ -193,7 +193,7 @@ class _Sender:
         self.digest = digest
         self.progress = progress
         self.stop = stop or threading.Event()
-        self.from_addr = parse_from_address(settings.email.from_)[1]
+        self.from_addr = settings.email.from_address
         self.renderer: Renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
@@ -559,7 +559,7 @@ def send_test(
     built = template.build(
         to_email=address, to_name="", unsubscribe_url=f"{settings.web.base_url}/unsubscribe/test"
     )
-    from_addr = parse_from_address(settings.email.from_)[1]
+    from_addr = settings.email.from_address
     with SmtpSender(settings.smtp, local_hostname=helo_name(from_addr)) as sender:
         result = sender.send(from_addr, address, built.data)
     if result.outcome != "sent":

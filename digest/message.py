@@ -144,7 +144,7 @@ def mailbox_header(name: str, display: str, address: str) -> bytes:
 
 def list_id_value(settings: Settings, digest: DigestSettings) -> tuple[str, str]:
     """(phrase, id) of the RFC 2919 List-Id, like ("Blog weekly digest", "weekly.example.com")."""
-    _, from_addr = parse_from_address(settings.email.from_)
+    from_addr = settings.email.from_address
     domain = _idna(address_domain(from_addr))
     return _clean(f"{settings.site.title} {digest.name} digest"), f"{digest.name.lower()}.{domain}"
 
@@ -229,7 +229,7 @@ class MessageTemplate:
         )
         self._renderer = renderer
         self._settings = settings
-        from_name, from_addr = parse_from_address(settings.email.from_)
+        from_name, from_addr = settings.email.from_name, settings.email.from_address
         self.from_address = from_addr
         self._domain = _idna(address_domain(from_addr))
         self._mailto = settings.email.unsubscribe_mailto
@@ -345,7 +345,7 @@ def build_message(
         unsubscribe_url=unsubscribe_url,
         categories=categories,
     )
-    from_name, from_addr = parse_from_address(settings.email.from_)
+    from_name, from_addr = settings.email.from_name, settings.email.from_address
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = formataddr((from_name, from_addr)) if from_name else from_addr
     msg["To"] = Address(display_name=name, addr_spec=_check_address(to_email))

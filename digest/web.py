@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from digest.addresses import address_domain, parse_from_address
+from digest.addresses import address_domain
 from digest.errors import BadInputError, DatabaseError, DigestError, SmtpError
 from digest.smtp import SmtpSender, helo_name
 from digest.store.models import ACTIVE, PENDING, utcnow
@@ -161,7 +161,7 @@ def confirmation_message(
     settings: Settings, *, to_email: str, to_name: str, link: str, now: Any = None
 ) -> EmailMessage:
     """The 'confirm your subscription' email: plain text first, HTML last."""
-    from_name, from_addr = parse_from_address(settings.email.from_)
+    from_name, from_addr = settings.email.from_name, settings.email.from_address
     title = settings.site.title
     msg = EmailMessage()
     # Address() refuses CR/LF in either part, the last guard against header injection.
@@ -214,10 +214,10 @@ class DigestWebApp:
         self.secret = check_secret(settings.web.secret.get_secret_value())
         self.max_body = max_body
         self.sender_factory = sender_factory or (
-            lambda: SmtpSender(settings.smtp, local_hostname=helo_name(settings.email.from_))
+            lambda: SmtpSender(settings.smtp, local_hostname=helo_name(settings.email.from_address))
         )
         self.site_title = settings.site.title
-        self.from_addr = parse_from_address(settings.email.from_)[1]
+        self.from_addr = settings.email.from_address
 
     # --- WSGI --------------------------------------------------------------------------------
 

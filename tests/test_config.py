@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +54,28 @@ def test_good_config_is_typed_and_resolved(tmp_path: Path) -> None:
     assert weekly.categories == ("News",)
     assert weekly.misfire_grace == timedelta(minutes=90)
     assert settings.email.from_ == "Example Blog <news@example.com>"
+    assert (settings.email.from_name, settings.email.from_address) == (
+        "Example Blog",
+        "news@example.com",
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "name", "address"),
+    [
+        ("news@example.com", "", "news@example.com"),
+        ('"Blog, Weekly" <News@EXAMPLE.com>', "Blog, Weekly", "news@example.com"),
+        ("Zoë's Blog <zoe@bücher.example>", "Zoë's Blog", "zoe@bücher.example"),
+    ],
+)
+def test_the_from_header_is_parsed_once_at_load(
+    tmp_path: Path, written: str, name: str, address: str
+) -> None:
+    # A JSON string is a YAML double-quoted scalar.
+    text = GOOD.replace('"Example Blog <news@example.com>"', json.dumps(written))
+    settings = load_settings(write(tmp_path, text), environ={})
+    assert settings.email.from_ == written
+    assert (settings.email.from_name, settings.email.from_address) == (name, address)
 
 
 def test_env_expansion_with_default_and_escape() -> None:
