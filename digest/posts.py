@@ -1,18 +1,6 @@
-"""Read a Jekyll site's posts into immutable `Post` values, by Jekyll's own rules.
+"""Read a Jekyll site's posts folder into immutable `Post` values, by Jekyll's own rules.
 
-config ─► posts ─► selection: dates, categories, excerpts and URLs as Jekyll publishes them.
-
-Time zones (Jekyll's behaviour, jekyll#9278, kept so a post's URL day is the one Jekyll publishes):
-
-- a date with an offset (``2025-11-25 08:00:00 +0100``, ``2025-11-27T22:18:56+01:00``, ``...Z``)
-  is that instant;
-- an UNQUOTED YAML timestamp without an offset (``date: 2025-11-27T22:18:56``) is UTC, because
-  YAML reads it so and Jekyll keeps it;
-- a QUOTED date-time without an offset (``date: "2025-11-27 22:18:56"``), a date alone
-  (``date: 2025-11-27``) and the date in the file name are in ``site.timezone``
-  (midnight for a date alone).
-
-Every date is then converted to ``site.timezone``; the URL's ``:year/:month/:day`` come from that.
+config ─► posts ─► selection: which files are posts, and each one's date, categories, excerpt, URL.
 """
 
 from __future__ import annotations
@@ -20,20 +8,24 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import frontmatter
-import ftfy
-import yaml
-from frontmatter.default_handlers import YAMLHandler
-
 from digest.config import SiteSettings
 from digest.errors import ConfigError, PostError
+from digest.front_matter import FrontMatter, repair_text, split_front_matter
+from digest.permalinks import (
+    HTML_EXTENSIONS,
+    build_url_path,
+    output_extension,
+    permalink_template,
+    unknown_placeholder,
+)
+from digest.post_dates import post_date
 
 log = logging.getLogger(__name__)
 
@@ -41,41 +33,9 @@ log = logging.getLogger(__name__)
 DATE_FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-([^/]*)(\.[^.]+)$")
 # Jekyll's Document::DATELESS_FILENAME_MATCHER, used for _drafts.
 DATELESS_FILENAME = re.compile(r"^([^/]+)(\.[^.]+)$")
-
-PERMALINK_STYLES = {
-    "date": "/:categories/:year/:month/:day/:title:output_ext",
-    "pretty": "/:categories/:year/:month/:day/:title/",
-    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
-    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
-    "none": "/:categories/:title:output_ext",
-}
-# Extensions Jekyll converts to .html (kramdown and plain HTML).
-_HTML_EXTS = {".md", ".markdown", ".mkd", ".mkdn", ".mkdown", ".mdown", ".mdwn", ".html", ".htm"}
-_PLACEHOLDER = re.compile(r":([a-z_]+)")
-# fmt: off
-_PLACEHOLDERS = frozenset((
-    "year", "month", "i_month", "day", "i_day", "short_year", "hour", "minute", "second",
-    "title", "slug", "categories", "y_day", "short_month", "long_month", "short_day", "long_day",
-    "week", "w_year", "w_day", "output_ext",
-))
-# fmt: on
 # Folders Jekyll never reads posts from (its EntryFilter and default `exclude`).
 _SKIP_DIRS = {"node_modules", "vendor", "gemfiles"}
-_DATE_TEXT = re.compile(
-    r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?\s*$",
-    re.IGNORECASE,
-)
 _BOM = b"\xef\xbb\xbf"
-_FIX = ftfy.TextFixerConfig(
-    # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
-    unescape_html=False,
-    uncurl_quotes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    explain=False,
-)
 
 
 @dataclass(frozen=True)
@@ -144,33 +104,6 @@ def load_posts(site: SiteSettings, *, include_drafts: bool = False) -> PostsLoad
     problems.sort(key=lambda e: e.path)
     log.debug("read %d posts from %s (%d problems)", len(posts), root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
-
-
-def permalink_template(permalink: str) -> str:
-    """The URL template of a permalink style name or a custom pattern (checked)."""
-    name = permalink.strip()
-    template = PERMALINK_STYLES.get(name)
-    if template is not None:
-        return template
-    if "/" not in name and ":" not in name:
-        styles = ", ".join(PERMALINK_STYLES)
-        raise ConfigError(
-            f"site.permalink: {permalink!r} is neither a style ({styles}) nor a pattern "
-            "like /:year/:month/:title/"
-        )
-    unknown = _unknown_placeholders(name)
-    if unknown:
-        raise ConfigError(f"site.permalink: unknown placeholder {unknown} in {permalink!r}")
-    return name
-
-
-def _unknown_placeholders(template: str) -> str | None:
-    for match in _PLACEHOLDER.finditer(template):
-        name = match.group(1)
-        # Jekyll also accepts `:title_` meaning `:title` followed by `_`.
-        if name not in _PLACEHOLDERS and name.rstrip("_") not in _PLACEHOLDERS:
-            return f":{name}"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +182,25 @@ def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:
 # Reading one post
 
 
+@dataclass(frozen=True)
+class PostFileName:
+    """What a post's file name says: `2025-11-27-my-post.md` is a date, a slug, an extension."""
+
+    date: str | None
+    slug: str
+    extension: str
+
+
+def parse_file_name(name: str) -> PostFileName:
+    """The date (None for a draft's dateless name), slug and extension of a post file name."""
+    match = DATE_FILENAME.match(name)
+    if match:
+        return PostFileName(match.group(1), match.group(2).rstrip("."), match.group(3))
+    dateless = DATELESS_FILENAME.match(name)
+    slug, extension = (dateless.group(1), dateless.group(2)) if dateless else (name, "")
+    return PostFileName(None, slug.rstrip("."), extension)
+
+
 def read_post(
     site: SiteSettings,
     file: Path,
@@ -258,19 +210,62 @@ def read_post(
     draft: bool = False,
 ) -> Post | None:
     """One post file as a Post; None if it is not a post; PostError if it is broken."""
-    root = site.posts_dir.parent
-    try:
-        post_id = file.relative_to(root).as_posix()
-    except ValueError:
-        post_id = file.as_posix()
-    where = str(file)
-    tz = site.tz
+    post_id = _post_id(site.posts_dir.parent, file)
+    text = _read_text(file, post_id)
+    front = None if text is None else _read_front_matter(text, file, post_id)
+    if front is None:
+        return None
+    name = parse_file_name(file.name)
+    # Each step may raise; their order decides which problem a broken file reports.
+    when = _resolve_date(front, name, file, site.tz, draft=draft)
+    title = _title(front, name.slug)
+    slug = front.text("slug") or name.slug
+    categories = _categories(front, folder_categories)
+    tags = _tags(front)
+    # Jekyll keeps the body as written; only the blank lines around it go.
+    content = repair_text(front.body.strip("\n").rstrip())
+    excerpt = _excerpt(front, content, site.excerpt_separator)
+    url_path = build_url_path(
+        _front_permalink(front) or template,
+        when=when,
+        slug=slug,
+        categories=categories,
+        output_ext=output_extension(name.extension),
+    )
+    return Post(
+        id=post_id,
+        path=file,
+        title=title,
+        date=when,
+        slug=slug,
+        categories=categories,
+        tags=tags,
+        author=front.author(),
+        excerpt=excerpt,
+        content=content,
+        image=_image(front.meta.get("image"), site.root_url),
+        url=site.root_url + url_path,
+        published=front.meta.get("published") is not False,
+        draft=draft or front.meta.get("draft") is True,
+    )
 
+
+def _post_id(root: Path, file: Path) -> str:
+    """The post's path relative to the site root (Jekyll's `page.path`)."""
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def _read_text(file: Path, post_id: str) -> str | None:
+    """The file's text with Unix line ends; None for a file that cannot be a post."""
+    where = str(file)
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
-    if file.suffix.lower() not in _HTML_EXTS and not raw.removeprefix(_BOM).startswith(
+    if file.suffix.lower() not in HTML_EXTENSIONS and not raw.removeprefix(_BOM).startswith(
         (b"---", b"+++")
     ):
         log.debug("not a post (no front matter): %s", post_id)
@@ -281,184 +276,54 @@ def read_post(
         raise PostError(
             where, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from exc
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
-    handler = frontmatter.detect_format(text, frontmatter.handlers)
-    if handler is None:
-        if file.suffix.lower() in _HTML_EXTS:
+
+def _read_front_matter(text: str, file: Path, post_id: str) -> FrontMatter | None:
+    """The post's front matter; None when it has none (an error for a Markdown/HTML file)."""
+    front = split_front_matter(text, str(file))
+    if front is None:
+        if file.suffix.lower() in HTML_EXTENSIONS:
             raise PostError(
-                where, "no front matter (--- ... ---); Jekyll does not treat it as a post"
+                str(file), "no front matter (--- ... ---); Jekyll does not treat it as a post"
             )
         log.debug("not a post (no front matter): %s", post_id)
-        return None
-    try:
-        front, body = handler.split(text.strip())
-    except ValueError:
-        raise PostError(where, "front matter is not closed (no closing --- line)") from None
-    try:
-        data = handler.load(front)
-    except yaml.YAMLError as exc:
-        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
-    except ValueError as exc:  # JSON or TOML front matter
-        raise PostError(where, f"front matter cannot be read: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
-    meta: dict[str, Any] = {str(k): v for k, v in data.items()}
-    raw_scalars = _RawScalars(front if isinstance(handler, YAMLHandler) else None)
+    return front
 
-    name = file.name
-    match = DATE_FILENAME.match(name)
-    if match:
-        file_date: str | None = match.group(1)
-        file_slug, ext = match.group(2), match.group(3)
-    else:
-        dateless = DATELESS_FILENAME.match(name)
-        file_date = None
-        file_slug, ext = (dateless.group(1), dateless.group(2)) if dateless else (name, "")
-    file_slug = file_slug.rstrip(".")
 
-    when = _post_date(meta.get("date"), file_date, tz, where)
-    if when is None:
-        if draft:
-            when = datetime.fromtimestamp(file.stat().st_mtime, tz)
-        else:  # pragma: no cover - the matcher guarantees a file date
-            raise PostError(where, "no date in the file name or the front matter")
+def _resolve_date(
+    front: FrontMatter, name: PostFileName, file: Path, tz: tzinfo, *, draft: bool
+) -> datetime:
+    """The front matter's date, else the file name's; a draft without either: its mtime."""
+    when = post_date(front.meta.get("date"), name.date, tz, front.where)
+    if when is not None:
+        return when
+    if not draft:  # pragma: no cover - the matcher guarantees a file date
+        raise PostError(front.where, "no date in the file name or the front matter")
+    return datetime.fromtimestamp(file.stat().st_mtime, tz)
 
-    title = _text(meta, "title", raw_scalars, where)
-    title = " ".join(_fix(title).split()) if title else ""
-    if not title:
-        title = " ".join(w.capitalize() for w in file_slug.split("-"))
-    slug = _text(meta, "slug", raw_scalars, where) or file_slug
 
-    categories = _unique(
+def _title(front: FrontMatter, file_slug: str) -> str:
+    """The front matter's title on one line, else the file name's words capitalised."""
+    title = front.text("title")
+    title = " ".join(repair_text(title).split()) if title else ""
+    return title or " ".join(w.capitalize() for w in file_slug.split("-"))
+
+
+def _categories(front: FrontMatter, folder_categories: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders' categories, then `categories` (a list or words), then `category`."""
+    return _unique(
         [
             *folder_categories,
-            *_names(meta.get("categories"), "categories", raw_scalars, where, split=True),
-            *_names(meta.get("category"), "category", raw_scalars, where, split=False),
-        ]
-    )
-    tags = _unique(
-        [
-            *_names(meta.get("tags"), "tags", raw_scalars, where, split=True),
-            *_names(meta.get("tag"), "tag", raw_scalars, where, split=False),
+            *front.names("categories", split=True),
+            *front.names("category", split=False),
         ]
     )
 
-    # Jekyll keeps the body as written; only the blank lines around it go.
-    content = _fix(body.strip("\n").rstrip())
-    excerpt = _excerpt(meta, content, site.excerpt_separator, raw_scalars, where)
 
-    permalink = meta.get("permalink")
-    if permalink is not None and not isinstance(permalink, str):
-        raise PostError(where, f"permalink must be text, not {permalink!r}")
-    if permalink:
-        unknown = _unknown_placeholders(permalink)
-        if unknown:
-            raise PostError(where, f"permalink: unknown placeholder {unknown} in {permalink!r}")
-    url_path = build_url_path(
-        permalink or template,
-        when=when,
-        slug=slug,
-        categories=categories,
-        output_ext=_output_ext(ext),
-    )
-
-    return Post(
-        id=post_id,
-        path=file,
-        title=title,
-        date=when,
-        slug=slug,
-        categories=categories,
-        tags=tags,
-        author=_author(meta.get("author"), raw_scalars, where),
-        excerpt=excerpt,
-        content=content,
-        image=_image(meta.get("image"), site.root_url),
-        url=site.root_url + url_path,
-        published=meta.get("published") is not False,
-        draft=draft or meta.get("draft") is True,
-    )
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    # The mark counts from the front matter's first line; the file has the opening --- above it.
-    return f"{problem} (front matter line {mark.line + 1})" if mark else str(problem)
-
-
-def _fix(value: str) -> str:
-    return str(ftfy.fix_text(value, config=_FIX)) if value else value
-
-
-class _RawScalars:
-    """The source text of YAML scalars, for values YAML turned into bool/int (`title: yes`)."""
-
-    def __init__(self, front: str | None) -> None:
-        self._front = front
-        self._nodes: dict[str, yaml.Node] | None = None
-
-    def _load(self) -> dict[str, yaml.Node]:
-        if self._nodes is None:
-            self._nodes = {}
-            node = yaml.compose(self._front, Loader=yaml.SafeLoader) if self._front else None
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode):
-                        self._nodes[str(key.value)] = value
-        return self._nodes
-
-    def get(self, key: str, index: int | None = None) -> str | None:
-        node = self._load().get(key)
-        if index is not None and isinstance(node, yaml.SequenceNode):
-            node = node.value[index] if index < len(node.value) else None
-        if isinstance(node, yaml.ScalarNode):
-            return str(node.value)
-        return None
-
-
-def _scalar_text(value: object, raw: str | None) -> str | None:
-    """A scalar as the author wrote it; None for lists and mappings."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float | date):
-        return raw if raw is not None else str(value)
-    return None
-
-
-def _text(meta: Mapping[str, Any], key: str, raw: _RawScalars, where: str) -> str:
-    value = meta.get(key)
-    if value is None:
-        return ""
-    text = _scalar_text(value, raw.get(key))
-    if text is None:
-        raise PostError(where, f"{key} must be text, not {type(value).__name__} {value!r}")
-    return text.strip()
-
-
-def _names(value: object, key: str, raw: _RawScalars, where: str, *, split: bool) -> list[str]:
-    """Category or tag names: a YAML list, or a string split on whitespace (plural keys only)."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        names = []
-        for i, item in enumerate(value):
-            if item is None:
-                continue
-            text = _scalar_text(item, raw.get(key, i))
-            if text is None:
-                raise PostError(where, f"{key} must be a list of names, not {item!r}")
-            names.append(text.strip())
-        return [n for n in names if n]
-    text = _scalar_text(value, raw.get(key))
-    if text is None:
-        raise PostError(where, f"{key} must be a name or a list of names, not {value!r}")
-    if split:
-        return text.split()
-    return [text.strip()] if text.strip() else []
+def _tags(front: FrontMatter) -> tuple[str, ...]:
+    """`tags` (a list or words), then `tag`."""
+    return _unique([*front.names("tags", split=True), *front.names("tag", split=False)])
 
 
 def _unique(names: list[str]) -> tuple[str, ...]:
@@ -466,35 +331,15 @@ def _unique(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _author(value: object, raw: _RawScalars, where: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        value = value.get("name")
-        if value is None:
-            return None
-    if isinstance(value, list):
-        parts = [_scalar_text(v, raw.get("author", i)) for i, v in enumerate(value)]
-        text = ", ".join(p.strip() for p in parts if p and p.strip())
-    else:
-        scalar = _scalar_text(value, raw.get("author"))
-        if scalar is None:
-            raise PostError(where, f"author must be text, not {value!r}")
-        text = scalar
-    text = " ".join(_fix(text).split())
-    return text or None
-
-
-def _excerpt(
-    meta: Mapping[str, Any], content: str, site_separator: str, raw: _RawScalars, where: str
-) -> str:
-    if meta.get("excerpt") is not None:
-        return _fix(_text(meta, "excerpt", raw, where))
-    separator = meta.get("excerpt_separator", site_separator)
+def _excerpt(front: FrontMatter, content: str, site_separator: str) -> str:
+    """The front matter's `excerpt`, else the content up to the excerpt separator."""
+    if front.meta.get("excerpt") is not None:
+        return repair_text(front.text("excerpt"))
+    separator = front.meta.get("excerpt_separator", site_separator)
     if separator is None:
         separator = site_separator
     if not isinstance(separator, str):
-        raise PostError(where, f"excerpt_separator must be text, not {separator!r}")
+        raise PostError(front.where, f"excerpt_separator must be text, not {separator!r}")
     separator = separator.replace("\r\n", "\n")
     if separator == "":
         return ""  # Jekyll: an empty separator turns excerpts off
@@ -502,7 +347,21 @@ def _excerpt(
     return head.strip()
 
 
+def _front_permalink(front: FrontMatter) -> str | None:
+    """The post's own `permalink` pattern (checked), or None to use the site's."""
+    permalink = front.meta.get("permalink")
+    if permalink is not None and not isinstance(permalink, str):
+        raise PostError(front.where, f"permalink must be text, not {permalink!r}")
+    if not permalink:
+        return None
+    unknown = unknown_placeholder(permalink)
+    if unknown:
+        raise PostError(front.where, f"permalink: unknown placeholder {unknown} in {permalink!r}")
+    return permalink
+
+
 def _image(value: object, root_url: str) -> str | None:
+    """The post's image as an absolute URL (text, or jekyll-seo-tag's mapping)."""
     if isinstance(value, dict):  # jekyll-seo-tag: image: {path: ..., height: ...}
         value = value.get("path") or value.get("url") or value.get("feature")
     if not isinstance(value, str) or not value.strip():
@@ -513,175 +372,3 @@ def _image(value: object, root_url: str) -> str | None:
     if image.startswith("//"):
         return "https:" + image
     return root_url + "/" + quote(image.lstrip("/"), safe="/-._~!$&'()*+,;=:@%")
-
-
-def _output_ext(ext: str) -> str:
-    return ".html" if ext.lower() in _HTML_EXTS else ext
-
-
-# ---------------------------------------------------------------------------------------------
-# Dates
-
-
-def _post_date(value: object, file_date: str | None, tz: tzinfo, where: str) -> datetime | None:
-    """The post's date by Jekyll's rules (see the module docstring), in the site zone."""
-    if value is None or value == "":
-        if file_date is None:
-            return None
-        parsed = filename_date(file_date, tz)
-        if parsed is None:
-            raise PostError(where, f"the file name has an invalid date {file_date!r}")
-        return parsed
-    if isinstance(value, datetime):  # before `date`: datetime is a subclass of date
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # unquoted YAML timestamp: UTC, like Jekyll
-        return value.astimezone(tz)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=tz)
-    if isinstance(value, str):
-        parsed = _parse_date_text(value, tz)
-        if parsed is None:
-            raise PostError(
-                where,
-                f"date {value!r} is not a date like 2025-11-27 or 2025-11-27 09:00:00 +0100",
-            )
-        return parsed
-    raise PostError(where, f"date {value!r} is not a date like 2025-11-27 09:00:00 +0100")
-
-
-def _parse_date_text(text: str, tz: tzinfo) -> datetime | None:
-    """Jekyll's `YYYY-MM-DD[ HH:MM[:SS]][ +HHMM]`, ISO 8601 too; no offset: the site zone."""
-    match = _DATE_TEXT.match(text)
-    if match is None:
-        try:
-            parsed = datetime.fromisoformat(text.strip())
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=tz)
-        return parsed.astimezone(tz)
-    year_text, month, day, hour, minute, second, fraction, offset = match.groups()
-    year = int(year_text)
-    try:
-        micro = int((fraction or "0")[:6].ljust(6, "0"))
-        naive = datetime(
-            year, int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro
-        )
-    except ValueError:
-        return None
-    zone = _offset_zone(offset)
-    if zone is None:
-        return naive.replace(tzinfo=tz).astimezone(tz)
-    return naive.replace(tzinfo=zone).astimezone(tz)
-
-
-def _offset_zone(offset: str | None) -> tzinfo | None:
-    if not offset:
-        return None
-    if offset.upper() in ("Z", "UTC", "GMT"):
-        return UTC
-    sign = -1 if offset[0] == "-" else 1
-    digits = offset[1:].replace(":", "")
-    hours = int(digits[:-2] if len(digits) > 2 else digits)
-    minutes = int(digits[-2:]) if len(digits) > 2 else 0
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def filename_date(text: str, tz: tzinfo) -> datetime | None:
-    """The date part of a post file name (`2025-11-27`, or Jekyll's looser `25-1-5`)."""
-    parts = text.split("-")
-    if len(parts) != 3:
-        return None
-    year = int(parts[0])
-    if len(parts[0]) == 2:
-        year += 2000 if year < 69 else 1900  # Ruby's Date._parse for two-digit years
-    try:
-        return datetime(year, int(parts[1]), int(parts[2]), tzinfo=tz)
-    except ValueError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# URLs
-
-
-def build_url_path(
-    template: str,
-    *,
-    when: datetime,
-    slug: str,
-    categories: tuple[str, ...],
-    output_ext: str,
-) -> str:
-    """Fill a Jekyll permalink template (Jekyll 4 url.rb / url_drop.rb) into a URL path."""
-    values = {
-        "year": when.strftime("%Y"),
-        "month": when.strftime("%m"),
-        "i_month": str(when.month),
-        "day": when.strftime("%d"),
-        "i_day": str(when.day),
-        "short_year": when.strftime("%y"),
-        "hour": when.strftime("%H"),
-        "minute": when.strftime("%M"),
-        "second": when.strftime("%S"),
-        "y_day": when.strftime("%j"),
-        "short_month": _MONTHS[when.month - 1][:3],
-        "long_month": _MONTHS[when.month - 1],
-        "short_day": _DAYS[when.weekday()][:3],
-        "long_day": _DAYS[when.weekday()],
-        "week": f"{when.isocalendar().week:02d}",
-        "w_year": str(when.isocalendar().year),
-        "w_day": str(when.isoweekday()),
-        "title": slugify(slug, pretty=True),
-        "slug": slugify(slug, pretty=False),
-        # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "output_ext": output_ext,
-    }
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in values:
-            return _escape_path(values[name])
-        stripped = name.rstrip("_")
-        if stripped in values:
-            return _escape_path(values[stripped]) + name[len(stripped) :]
-        return match.group(0)
-
-    path = _PLACEHOLDER.sub(replace, template)
-    path = "/" + path
-    path = path.replace("..", "/").replace("./", "")
-    return re.sub(r"/{2,}", "/", path)
-
-
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-def slugify(text: str, *, pretty: bool) -> str:
-    """Jekyll's Utils.slugify: `pretty` (cased) for :title, `default` (lower-cased) for :slug."""
-    if pretty:
-        slug = re.sub(r"[^\w.~!$&'()+,;=@]+", "-", text)
-    else:
-        slug = re.sub(r"[\W_]+", "-", text).lower()
-    return slug.strip("-")
-
-
-def _escape_path(value: str) -> str:
-    """Jekyll's URL.escape_path: percent-encode all but RFC 3986 pchar and `/`."""
-    if not value or re.fullmatch(r"[a-zA-Z0-9./-]+", value):
-        return value
-    return quote(value, safe="-._~!$&'()*+,;=:@/")

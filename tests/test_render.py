@@ -18,6 +18,7 @@ import pytest
 
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
+from digest.excerpts import html_to_text
 from digest.posts import Post
 from digest.render import (
     EMAIL_PLACEHOLDER,
@@ -27,7 +28,6 @@ from digest.render import (
     UNSUBSCRIBE_URL_PLACEHOLDER,
     Renderer,
     bundled_templates_dir,
-    html_to_text,
 )
 
 GOLDEN = Path(__file__).parent / "golden"

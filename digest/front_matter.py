@@ -1,0 +1,163 @@
+"""A post's front matter: split from the body, its values read as the author wrote them.
+
+posts ─► front_matter: text, names and authors out of YAML (JSON, TOML), errors naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import frontmatter
+import ftfy
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from digest.errors import PostError
+
+_REPAIR = ftfy.TextFixerConfig(
+    # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    explain=False,
+)
+
+
+def repair_text(value: str) -> str:
+    """`value` with mojibake repaired and everything else the author wrote kept."""
+    return str(ftfy.fix_text(value, config=_REPAIR)) if value else value
+
+
+class RawScalars:
+    """The source text of YAML scalars, for values YAML turned into bool/int (`title: yes`)."""
+
+    def __init__(self, front: str | None) -> None:
+        self._front = front
+        self._nodes: dict[str, yaml.Node] | None = None
+
+    def _load(self) -> dict[str, yaml.Node]:
+        if self._nodes is None:
+            self._nodes = {}
+            node = yaml.compose(self._front, Loader=yaml.SafeLoader) if self._front else None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode):
+                        self._nodes[str(key.value)] = value
+        return self._nodes
+
+    def get(self, key: str, index: int | None = None) -> str | None:
+        """The source text of `key` (or of item `index` of its list); None if not a scalar."""
+        node = self._load().get(key)
+        if index is not None and isinstance(node, yaml.SequenceNode):
+            node = node.value[index] if index < len(node.value) else None
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        return None
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    """The keys and values above a post's body, the body, and where they came from."""
+
+    meta: dict[str, Any]
+    body: str
+    raw: RawScalars
+    where: str
+
+    def text(self, key: str) -> str:
+        """A scalar as text, stripped; "" when absent; PostError for a list or mapping."""
+        value = self.meta.get(key)
+        if value is None:
+            return ""
+        text = _scalar_text(value, self.raw.get(key))
+        if text is None:
+            raise PostError(self.where, f"{key} must be text, not {type(value).__name__} {value!r}")
+        return text.strip()
+
+    def names(self, key: str, *, split: bool) -> list[str]:
+        """Category or tag names: a YAML list, or a string split on whitespace (if `split`)."""
+        value = self.meta.get(key)
+        if value is None:
+            return []
+        if isinstance(value, list):
+            names = []
+            for i, item in enumerate(value):
+                if item is None:
+                    continue
+                text = _scalar_text(item, self.raw.get(key, i))
+                if text is None:
+                    raise PostError(self.where, f"{key} must be a list of names, not {item!r}")
+                names.append(text.strip())
+            return [n for n in names if n]
+        text = _scalar_text(value, self.raw.get(key))
+        if text is None:
+            raise PostError(self.where, f"{key} must be a name or a list of names, not {value!r}")
+        if split:
+            return text.split()
+        return [text.strip()] if text.strip() else []
+
+    def author(self) -> str | None:
+        """The author's name: text, a list joined with commas, or a mapping's `name`."""
+        value = self.meta.get("author")
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = value.get("name")
+            if value is None:
+                return None
+        if isinstance(value, list):
+            parts = [_scalar_text(v, self.raw.get("author", i)) for i, v in enumerate(value)]
+            text = ", ".join(p.strip() for p in parts if p and p.strip())
+        else:
+            scalar = _scalar_text(value, self.raw.get("author"))
+            if scalar is None:
+                raise PostError(self.where, f"author must be text, not {value!r}")
+            text = scalar
+        text = " ".join(repair_text(text).split())
+        return text or None
+
+
+def split_front_matter(text: str, where: str) -> FrontMatter | None:
+    """The front matter and body of a post's text; None when the text has no front matter."""
+    handler = frontmatter.detect_format(text, frontmatter.handlers)
+    if handler is None:
+        return None
+    try:
+        front, body = handler.split(text.strip())
+    except ValueError:
+        raise PostError(where, "front matter is not closed (no closing --- line)") from None
+    try:
+        data = handler.load(front)
+    except yaml.YAMLError as exc:
+        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
+    except ValueError as exc:  # JSON or TOML front matter
+        raise PostError(where, f"front matter cannot be read: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
+    return FrontMatter(
+        meta={str(k): v for k, v in data.items()},
+        body=body,
+        raw=RawScalars(front if isinstance(handler, YAMLHandler) else None),
+        where=where,
+    )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    # The mark counts from the front matter's first line; the file has the opening --- above it.
+    return f"{problem} (front matter line {mark.line + 1})" if mark else str(problem)
+
+
+def _scalar_text(value: object, raw: str | None) -> str | None:
+    """A scalar as the author wrote it; None for lists and mappings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float | date):
+        return raw if raw is not None else str(value)
+    return None

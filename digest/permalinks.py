@@ -1,0 +1,145 @@
+"""Jekyll permalinks: the named styles, checking a custom pattern, and filling one into a URL path.
+
+config ─► posts ─► permalinks: a post's URL is the one Jekyll 4 publishes (url.rb / url_drop.rb).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import quote
+
+from digest.errors import ConfigError
+
+PERMALINK_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+# Extensions Jekyll converts to .html (kramdown and plain HTML).
+HTML_EXTENSIONS = frozenset(
+    {".md", ".markdown", ".mkd", ".mkdn", ".mkdown", ".mdown", ".mdwn", ".html", ".htm"}
+)
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+# fmt: off
+_PLACEHOLDERS = frozenset((
+    "year", "month", "i_month", "day", "i_day", "short_year", "hour", "minute", "second",
+    "title", "slug", "categories", "y_day", "short_month", "long_month", "short_day", "long_day",
+    "week", "w_year", "w_day", "output_ext",
+))
+# fmt: on
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def permalink_template(permalink: str) -> str:
+    """The URL template of a permalink style name or a custom pattern (checked)."""
+    name = permalink.strip()
+    template = PERMALINK_STYLES.get(name)
+    if template is not None:
+        return template
+    if "/" not in name and ":" not in name:
+        styles = ", ".join(PERMALINK_STYLES)
+        raise ConfigError(
+            f"site.permalink: {permalink!r} is neither a style ({styles}) nor a pattern "
+            "like /:year/:month/:title/"
+        )
+    unknown = unknown_placeholder(name)
+    if unknown:
+        raise ConfigError(f"site.permalink: unknown placeholder {unknown} in {permalink!r}")
+    return name
+
+
+def unknown_placeholder(template: str) -> str | None:
+    """The first `:name` in `template` that Jekyll does not know, or None."""
+    for match in _PLACEHOLDER.finditer(template):
+        name = match.group(1)
+        # Jekyll also accepts `:title_` meaning `:title` followed by `_`.
+        if name not in _PLACEHOLDERS and name.rstrip("_") not in _PLACEHOLDERS:
+            return f":{name}"
+    return None
+
+
+def output_extension(source_extension: str) -> str:
+    """The extension Jekyll publishes a source file under (`.md` -> `.html`, others kept)."""
+    return ".html" if source_extension.lower() in HTML_EXTENSIONS else source_extension
+
+
+def build_url_path(
+    template: str,
+    *,
+    when: datetime,
+    slug: str,
+    categories: tuple[str, ...],
+    output_ext: str,
+) -> str:
+    """Fill a Jekyll permalink template (Jekyll 4 url.rb / url_drop.rb) into a URL path."""
+    values = {
+        "year": when.strftime("%Y"),
+        "month": when.strftime("%m"),
+        "i_month": str(when.month),
+        "day": when.strftime("%d"),
+        "i_day": str(when.day),
+        "short_year": when.strftime("%y"),
+        "hour": when.strftime("%H"),
+        "minute": when.strftime("%M"),
+        "second": when.strftime("%S"),
+        "y_day": when.strftime("%j"),
+        "short_month": _MONTHS[when.month - 1][:3],
+        "long_month": _MONTHS[when.month - 1],
+        "short_day": _DAYS[when.weekday()][:3],
+        "long_day": _DAYS[when.weekday()],
+        "week": f"{when.isocalendar().week:02d}",
+        "w_year": str(when.isocalendar().year),
+        "w_day": str(when.isoweekday()),
+        "title": slugify(slug, pretty=True),
+        "slug": slugify(slug, pretty=False),
+        # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
+        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "output_ext": output_ext,
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return _escape_path(values[name])
+        stripped = name.rstrip("_")
+        if stripped in values:
+            return _escape_path(values[stripped]) + name[len(stripped) :]
+        return match.group(0)
+
+    path = _PLACEHOLDER.sub(replace, template)
+    path = "/" + path
+    path = path.replace("..", "/").replace("./", "")
+    return re.sub(r"/{2,}", "/", path)
+
+
+def slugify(text: str, *, pretty: bool) -> str:
+    """Jekyll's Utils.slugify: `pretty` (cased) for :title, `default` (lower-cased) for :slug."""
+    if pretty:
+        slug = re.sub(r"[^\w.~!$&'()+,;=@]+", "-", text)
+    else:
+        slug = re.sub(r"[\W_]+", "-", text).lower()
+    return slug.strip("-")
+
+
+def _escape_path(value: str) -> str:
+    """Jekyll's URL.escape_path: percent-encode all but RFC 3986 pchar and `/`."""
+    if not value or re.fullmatch(r"[a-zA-Z0-9./-]+", value):
+        return value
+    return quote(value, safe="-._~!$&'()*+,;=:@/")
