@@ -5,7 +5,6 @@ The library raises these; only the doors (cli, scheduler, web) present them.
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
@@ -69,10 +68,6 @@ class SmtpConnectError(SmtpError):
 
 class SmtpAuthError(SmtpError):
     """The SMTP server refused our credentials."""
-
-
-class DeliveryIncompleteError(DigestError):
-    """A send finished with deliveries still pending (exit 1)."""
 
 
 class SchedulerBusyError(DigestError):

@@ -157,3 +157,36 @@ def test_missing_secret_exits_2(tmp_path: Path, database_url: str, smtp_server: 
     result = invoke(site, "send", "weekly", "--as-of", AS_OF_TEXT)
     assert result.exit_code == 2
     assert "web.secret" in result.stderr and "DIGEST_SECRET" in result.stderr
+
+
+OLD_TITLES = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf"]
+
+
+@pytest.mark.parametrize("max_posts", [3, 20])
+def test_send_test_and_preview_show_the_same_posts_when_nothing_is_new(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer, max_posts: int
+) -> None:
+    digests = {"weekly": {"lookback_days": 7, "min_posts": 1, "max_posts": max_posts}}
+    site = make_site(tmp_path / "site", database_url, smtp_server.port, digests=digests)
+    for days_ago, title in enumerate(OLD_TITLES, start=10):  # all older than the lookback
+        site.add_post(title, days_ago=days_ago)
+    site.add_post("Future Day", days_ago=-1)  # dated after --as-of: never shown
+
+    def titles_in(text: str) -> list[str]:
+        return sorted((t for t in OLD_TITLES if t in text), key=text.index)
+
+    sent = invoke(site, "send-test", "weekly", "--to", "me@example.com", "--as-of", AS_OF_TEXT)
+    preview = invoke(site, "preview", "weekly", "--text", "--as-of", AS_OF_TEXT)
+
+    assert sent.exit_code == 0, sent.output
+    assert preview.exit_code == 0, preview.output
+    (msg,) = smtp_server.handler.messages
+    body = msg.message.get_body(("plain",))
+    assert body is not None
+    expected = OLD_TITLES[:max_posts]  # the latest first, at most max_posts
+    shown = f"{len(expected)} posts"
+    assert f"test sent to me@example.com: {shown} (latest posts (nothing is new))" in sent.stdout
+    assert titles_in(body.get_content()) == expected
+    assert titles_in(preview.stdout) == expected
+    assert f"previewing the latest {shown}" in preview.stderr
+    assert "Future Day" not in body.get_content() + preview.stdout

@@ -1,11 +1,10 @@
 """`digest posts`: the posts that are new for a digest at a time, or every post with --all.
 
-cli door: load settings, make the library calls (load_posts, sent_post_ids, select_new), print.
+cli door: load settings, make the library calls (load_posts, newposts.new_posts), print.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 import click
@@ -13,8 +12,9 @@ import click
 from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
 from digest.config import DigestSettings, Settings
 from digest.errors import BadInputError
+from digest.newposts import new_posts
 from digest.posts import Post, load_posts
-from digest.selection import select_new
+from digest.store import open_store
 
 
 def default_digest(settings: Settings, name: str | None) -> DigestSettings:
@@ -27,22 +27,6 @@ def default_digest(settings: Settings, name: str | None) -> DigestSettings:
             hint="add one under `digests:` or use `digest posts --all`",
         )
     return next(iter(settings.digests.values()))
-
-
-def new_posts(
-    settings: Settings, digest: DigestSettings, posts: Sequence[Post], as_of: datetime
-) -> list[Post]:
-    """The posts new for `digest` at `as_of`, leaving out those earlier runs already sent."""
-    from digest.store import open_store
-    from digest.store.queries import sent_post_ids
-
-    store = open_store(settings.database.url)
-    try:
-        with store.session() as session:
-            sent = sent_post_ids(session, digest.name)
-    finally:
-        store.dispose()
-    return select_new(posts, digest, as_of, sent)
 
 
 def _status(post: Post, as_of: datetime) -> str:
@@ -89,7 +73,11 @@ def posts_command(
         chosen = list(loaded.posts)
     else:
         assert digest is not None
-        chosen = new_posts(settings, digest, loaded.posts, when)
+        store = open_store(settings.database.url)
+        try:
+            chosen = new_posts(store, digest, loaded.posts, when)
+        finally:
+            store.dispose()
 
     if fmt == "json":
         rows = []

@@ -14,16 +14,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
-from digest.delivery import (
-    NOTHING_NEW,
-    TOO_FEW_POSTS,
-    Plan,
-    RunReport,
-    plan_digest,
-    send_digest,
-    send_test,
-)
+from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_digest, send_test
 from digest.errors import EXIT_FAILED
+from digest.sending import RunReport
 from digest.store import Store, open_store
 from digest.store.outbox import history
 
