@@ -6,13 +6,8 @@ Two paths produce the same message. `build_message` is the slow, obviously corre
 with `EmailMessage`; `MessageTemplate.build` joins prebuilt bytes and is what delivery uses. The
 tests parse both with the stdlib parser and compare headers and decoded bodies.
 
-Encoding: the text/plain part is quoted-printable when mostly ASCII (readable in the raw source,
-barely larger than the text) and base64 when more than ~15% of its bytes are non-ASCII (CJK: QP
-would triple them). The text/html part is always base64: premailer's inlined HTML has an "=" in
-every attribute and lines of hundreds of characters, so QP is neither readable nor much smaller
-(+12% vs +37% here), and CPython's b2a_qp costs ~15 ns a byte against ~2 for b2a_base64, which
-made it half of the per-subscriber cost. Line ends are normalised to CRLF once per segment
-(personalised values cannot contain line breaks), so build() only encodes.
+Both bodies are encoded by transfer_encoding (quoted-printable or base64, CRLF lines, why
+each). The sign-up confirmation email is built here too, with EmailMessage (one at a time).
 """
 
 from __future__ import annotations
@@ -29,21 +24,28 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
+from html import escape
 from typing import TYPE_CHECKING
 
 from digest.addresses import address_domain, clean_name, parse_from_address
 from digest.errors import BadInputError, InvalidAddressError
+from digest.tokens import CONFIRM_MAX_AGE
+from digest.transfer_encoding import (
+    CRLF,
+    ENCODERS,
+    choose_encoding,
+    encode_base64,
+    normalise_lines,
+)
 
 if TYPE_CHECKING:
     from digest.config import DigestSettings, Settings
     from digest.render import RenderedSegment, Renderer
 
-CRLF = b"\r\n"
 # Headers are folded at 78 where they can be; List-Unsubscribe must never be RFC 2047-encoded,
 # which Python's 78-column policy does to a long value (odoo#289182).
 SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
 MAX_LINE = 998
-BASE64_THRESHOLD = 0.15  # share of non-ASCII bytes above which base64 beats quoted-printable
 _ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
 _BAD_ADDRESS = re.compile(r"[\x00-\x20\x7f<>()\[\],;:\\\"\u2028\u2029]")
 _BAD_URI = re.compile(r"[^\x21-\x7e]|[<>]")
@@ -168,49 +170,6 @@ def subject_text(segment: RenderedSegment, subject_prefix: str) -> str:
     return subject
 
 
-def normalise_lines(text: str) -> str:
-    """CRLF line ends and a final line break, as EmailMessage.set_content produces."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
-        text += "\n"
-    return text.replace("\n", "\r\n")
-
-
-def choose_encoding(sample: str) -> str:
-    """ "quoted-printable" for mostly-ASCII text, "base64" when non-ASCII bytes dominate."""
-    raw = sample.encode("utf-8")
-    if not raw:
-        return "quoted-printable"
-    high = len(raw) - len(raw.decode("utf-8").encode("ascii", "ignore"))
-    return "base64" if high / len(raw) > BASE64_THRESHOLD else "quoted-printable"
-
-
-def encode_qp(raw: bytes) -> bytes:
-    """Quoted-printable of CRLF text: soft breaks at 76 (CRLF, as the input), spaces escaped."""
-    return binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
-
-
-# slice(0, 76), slice(76, 152), ...: replaced (never mutated) when a longer body comes, so
-# threads building messages at once each read a complete tuple.
-_B64_LINES: tuple[slice, ...] = ()
-
-
-def encode_base64(raw: bytes) -> bytes:
-    """Base64 in CRLF-terminated lines of 76 characters."""
-    global _B64_LINES
-    encoded = binascii.b2a_base64(raw, newline=False)
-    count = -(-len(encoded) // 76)
-    lines = _B64_LINES
-    if count > len(lines):
-        lines = tuple(slice(i * 76, i * 76 + 76) for i in range(max(count, 2 * len(lines))))
-        _B64_LINES = lines
-    # map() over prebuilt slices keeps the splitting loop in C.
-    return CRLF.join(map(encoded.__getitem__, lines[:count])) + CRLF
-
-
-_ENCODERS = {"quoted-printable": encode_qp, "base64": encode_base64}
-
-
 class MessageTemplate:
     """Everything about a segment's message that is the same for each subscriber, prebuilt."""
 
@@ -315,7 +274,7 @@ class MessageTemplate:
                 self._lists,
                 line.encode("ascii") + CRLF,
                 self._tail,
-                _ENCODERS[self._text_cte](text.encode("utf-8")),
+                ENCODERS[self._text_cte](text.encode("utf-8")),
                 self._between,
                 encode_base64(html.encode("utf-8")),
                 self._end,
@@ -369,3 +328,49 @@ def build_message(
 def serialise_message(msg: EmailMessage) -> bytes:
     """The reference message as SMTP bytes, List-Unsubscribe left unencoded."""
     return msg.as_bytes(policy=SMTP_POLICY)
+
+
+def confirmation_message(
+    settings: Settings,
+    *,
+    to_email: str,
+    to_name: str,
+    link: str,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The 'confirm your subscription' email: plain text first, HTML last."""
+    from_name, from_addr = settings.email.from_name, settings.email.from_address
+    title = settings.site.title
+    msg = EmailMessage()
+    # Address() refuses CR/LF in either part, the last guard against header injection.
+    msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
+    msg["To"] = Address(display_name=to_name, addr_spec=to_email)
+    if settings.email.reply_to:
+        msg["Reply-To"] = settings.email.reply_to
+    msg["Subject"] = f"Confirm your subscription to {title}"
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=address_domain(from_addr))
+    msg["Auto-Submitted"] = "auto-generated"
+    greeting = f"Hello {to_name}," if to_name else "Hello,"
+    days = CONFIRM_MAX_AGE // 86400
+    msg.set_content(
+        f"{greeting}\n\n"
+        f"Someone, hopefully you, asked to subscribe {to_email} to {title}.\n"
+        f"To confirm, open this link (it works for {days} days) and press the button:\n\n"
+        f"{link}\n\n"
+        "If it was not you, ignore this email: nothing more will be sent.\n"
+    )
+    e = escape
+    msg.add_alternative(
+        f"""<!doctype html><html><body style="font-family:Arial,sans-serif;color:#18181b">
+<p>{e(greeting)}</p>
+<p>Someone, hopefully you, asked to subscribe <b>{e(to_email)}</b> to {e(title)}.</p>
+<p><a href="{e(link)}" style="display:inline-block;padding:10px 18px;background:#2563eb;\
+color:#ffffff;text-decoration:none;border-radius:6px">Confirm my subscription</a></p>
+<p style="color:#71717a;font-size:13px">The link works for {days} days.
+If it was not you, ignore this email: nothing more will be sent.</p>
+</body></html>
+""",
+        subtype="html",
+    )
+    return msg
