@@ -1,7 +1,7 @@
 """A digest run: pick the new posts, snapshot recipients, then claim, send, record and retry.
 
 posts ─► selection ─► render ─► message ─► delivery ─► smtp; every outcome is committed to
-store.outbox as it happens, so a run stopped anywhere is finished by the next `send`.
+store.claims as it happens, so a run stopped anywhere is finished by the next `send`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from digest.addresses import normalise_email, parse_from_address
 from digest.errors import DigestError, InvalidAddressError, SmtpConnectError, SmtpError
-from digest.store import Store, outbox
+from digest.store import Store, claims, runs, workers
 from digest.store.models import utcnow
 from digest.tokens import check_secret, unsubscribe_url
 
@@ -133,7 +133,7 @@ def _new_posts(
         by_id = _posts_by_id(settings)
     posts = sorted(by_id.values(), key=lambda p: p.date, reverse=True)
     with store.session() as session:
-        sent = outbox.sent_post_ids(session, digest.name)
+        sent = runs.sent_post_ids(session, digest.name)
     return select_new(posts, digest, as_of, sent), by_id
 
 
@@ -197,16 +197,16 @@ class _Sender:
         self.renderer: Renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
-        self.worker_id = outbox.register_worker(store, "sender")
+        self.worker_id = workers.register_worker(store, "sender")
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()
         self._posts: dict[str, Post] | None = None
 
     def _beat(self) -> None:
-        while not self._beating.wait(outbox.HEARTBEAT_EVERY):
+        while not self._beating.wait(workers.HEARTBEAT_EVERY):
             try:
-                outbox.heartbeat(self.store, self.worker_id)
+                workers.heartbeat(self.store, self.worker_id)
             except DigestError as exc:  # the database blinked; the next beat may work
                 log.warning("heartbeat failed: %s", exc)
 
@@ -214,7 +214,7 @@ class _Sender:
         self._beating.set()
         self._heart.join()
         try:
-            outbox.unregister_worker(self.store, self.worker_id)
+            workers.unregister_worker(self.store, self.worker_id)
         except DigestError as exc:  # keep the error that brought us here; the row goes stale
             log.warning("could not remove worker %s: %s", self.worker_id, exc)
 
@@ -224,7 +224,7 @@ class _Sender:
         return self._posts
 
     def _templates(
-        self, run_as_of: datetime, segments: list[tuple[int, list[str]]], report: RunReport
+        self, run_as_of: datetime, segments: Sequence[tuple[int, list[str]]], report: RunReport
     ) -> dict[int, MessageTemplate]:
         """Render each segment once, from its posts as they are on disk now."""
         from digest.message import MessageTemplate
@@ -239,7 +239,7 @@ class _Sender:
                     report.vanished_posts.append(p)
                     log.warning("post %s of run %s is gone; sending without it", p, report.run_id)
             if not posts:
-                outbox.skip_segment(self.store, segment_id, "its posts are gone")
+                claims.skip_segment(self.store, segment_id, "its posts are gone")
                 continue
             rendered = self.renderer.render_segment(self.digest, posts, as_of=run_as_of)
             templates[segment_id] = MessageTemplate(
@@ -250,11 +250,11 @@ class _Sender:
     def send_run(self, run_id: int, *, resumed: bool) -> RunReport:
         """Send every open delivery of a run; returns its report (pending > 0 if left open)."""
         with self.store.session() as session:
-            run = outbox.get_run(session, run_id)
+            run = runs.get_run(session, run_id)
             assert run is not None
             run_as_of, n_posts = run.as_of, len(run.post_ids or ())
-            segments = outbox.run_segments(session, run_id)
-            counts = outbox.run_counts(session, run_id)
+            segments = runs.run_segments(session, run_id)
+            counts = runs.run_counts(session, run_id)
         report = RunReport(
             run_id=run_id,
             digest=self.digest.name,
@@ -281,13 +281,13 @@ class _Sender:
                 t.start()
             for t in threads:
                 t.join()
-            outbox.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             report.resent = state.resent
             if state.error is not None:
                 self._raise(state.error, run_id)
-        finished = outbox.finish_run_if_done(self.store, run_id)
+        finished = runs.finish_run_if_done(self.store, run_id)
         with self.store.session() as session:
-            counts = outbox.run_counts(session, run_id)
+            counts = runs.run_counts(session, run_id)
         report.sent, report.failed, report.skipped = (
             counts["sent"],
             counts["failed"],
@@ -302,7 +302,7 @@ class _Sender:
     def _raise(self, error: BaseException, run_id: int) -> None:
         if isinstance(error, SmtpConnectError):
             with self.store.session() as session:
-                counts = outbox.run_counts(session, run_id)
+                counts = runs.run_counts(session, run_id)
             left = counts["pending"] + counts["sending"]
             raise SmtpConnectError(
                 f"{error.message}; {left} deliveries of run {run_id} left pending",
@@ -313,7 +313,7 @@ class _Sender:
     def _thread(self, state: _Pass) -> None:
         from digest.smtp import SmtpSender, helo_name
 
-        recorder = outbox.Recorder(self.store)
+        recorder = claims.Recorder(self.store)
         try:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
@@ -327,7 +327,7 @@ class _Sender:
         finally:
             recorder.close()
 
-    def _loop(self, state: _Pass, sender: object, recorder: outbox.Recorder) -> None:
+    def _loop(self, state: _Pass, sender: object, recorder: claims.Recorder) -> None:
         from digest.smtp import SmtpSender
 
         assert isinstance(sender, SmtpSender)
@@ -342,13 +342,13 @@ class _Sender:
             take_over = time.monotonic() - looked > TAKE_OVER_EVERY
             if take_over:
                 looked = time.monotonic()
-            batch = outbox.claim(
+            batch = claims.claim(
                 store, run_id, worker, CLAIM_BATCH, exclude=exclude, take_over=take_over
             )
             if not batch:
                 looked = 0.0  # nothing left to claim: look at once, next time
                 with store.session() as session:
-                    look = outbox.outlook(session, run_id, worker, exclude)
+                    look = claims.outlook(session, run_id, worker, exclude)
                 if look.waiting == 0 and look.others_sending == 0:
                     return
                 delay = MAX_WAIT / 5
@@ -360,11 +360,11 @@ class _Sender:
                 state.resent += sum(1 for c in batch if c.reclaimed)
             for i, item in enumerate(batch):
                 if self.stop.is_set() or state.abort.is_set():
-                    outbox.release_claims(store, run_id, worker, [c.delivery_id for c in batch[i:]])
+                    claims.release_claims(store, run_id, worker, [c.delivery_id for c in batch[i:]])
                     return
                 template = state.templates.get(item.segment_id)
                 if template is None:  # its posts are gone (skip_segment raced this claim)
-                    outbox.skip_segment(store, item.segment_id, "its posts are gone")
+                    claims.skip_segment(store, item.segment_id, "its posts are gone")
                     continue
                 built = template.build(
                     to_email=item.email,
@@ -389,12 +389,12 @@ class _Sender:
                         if give_up and state.error is None:
                             state.error = exc
                     if first:  # never reached the server: leave everything as it was
-                        outbox.release_claims(store, run_id, worker, rest)
+                        claims.release_claims(store, run_id, worker, rest)
                         state.abort.set()
                         return
-                    outbox.mark_transient(store, item.delivery_id, f"connection: {exc}", backoff)
+                    claims.mark_transient(store, item.delivery_id, f"connection: {exc}", backoff)
                     self._count_try(state, item.delivery_id, max_attempts, final=False)
-                    outbox.release_claims(store, run_id, worker, rest[1:])
+                    claims.release_claims(store, run_id, worker, rest[1:])
                     if give_up:
                         state.abort.set()
                         return
@@ -404,9 +404,9 @@ class _Sender:
                 if result.outcome == "sent":
                     recorder.mark_sent(item.delivery_id, built.message_id, reply)
                 elif result.outcome == "permanent":
-                    outbox.mark_failed(store, item.delivery_id, item.subscriber_id, reply)
+                    claims.mark_failed(store, item.delivery_id, item.subscriber_id, reply)
                 else:
-                    outbox.mark_transient(store, item.delivery_id, reply, backoff)
+                    claims.mark_transient(store, item.delivery_id, reply, backoff)
                 final = result.outcome != "transient"
                 self._count_try(state, item.delivery_id, max_attempts, final=final, answered=True)
 
@@ -460,10 +460,10 @@ def send_digest(
         # Another sender may create the run between our look and our insert: then finish theirs.
         for _ in range(3):
             with store.session() as session:
-                open_runs = [r.id for r in outbox.unfinished_runs(session, name)]
+                open_runs = [r.id for r in runs.unfinished_runs(session, name)]
             cutoff = utcnow() - settings.delivery.give_up_after
             for run_id in open_runs:
-                given_up = outbox.give_up_deferred(store, run_id, started_before=cutoff)
+                given_up = claims.give_up_deferred(store, run_id, started_before=cutoff)
                 if given_up:
                     log.warning(
                         "%s: gave up on %d deliveries of run %d still deferred (4xx) after %s",
@@ -488,7 +488,7 @@ def send_digest(
             if not groups:
                 reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
                 return reports
-            new_run = outbox.create_run(
+            new_run = runs.create_run(
                 store,
                 name,
                 as_of,
@@ -511,8 +511,8 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
     digest = settings.digest(name)
     unfinished = []
     with store.session() as session:
-        for run in outbox.unfinished_runs(session, name):
-            counts = outbox.run_counts(session, run.id)
+        for run in runs.unfinished_runs(session, name):
+            counts = runs.run_counts(session, run.id)
             unfinished.append(
                 UnfinishedRun(
                     run.id,

@@ -61,7 +61,7 @@ def _from_store(
             raise NotFoundError(f"no subscriber {email!r}: the database {url} does not exist yet")
         return set(), None
     from digest.store import open_store
-    from digest.store.outbox import sent_post_ids
+    from digest.store.runs import sent_post_ids
     from digest.store.subscribers import find_subscriber
 
     store = open_store(url)
