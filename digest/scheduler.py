@@ -11,9 +11,7 @@ import functools
 import logging
 import os
 import re
-import secrets
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +36,7 @@ from digest.store.leases import (
     renew_lease,
     save_fire_state,
 )
+from digest.store.workers import new_worker_id
 
 log = logging.getLogger("digest.scheduler")
 
@@ -393,10 +392,6 @@ def _iso(value: datetime, tz: tzinfo) -> str:
     return value.astimezone(tz).isoformat(timespec="seconds")
 
 
-def _holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 class Scheduler:
     """One `digest schedule` process: lease, catch-up of missed fires, a cron job per digest."""
 
@@ -416,7 +411,7 @@ class Scheduler:
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
         self.triggers.update(triggers or {})
         self.lease_ttl = lease_ttl
-        self.holder = _holder_id()
+        self.holder = new_worker_id()
         self.stop_event = threading.Event()
         self._run_digest = run_digest
         self._clock = clock or (lambda: datetime.now(UTC))
