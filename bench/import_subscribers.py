@@ -14,7 +14,7 @@ from pathlib import Path
 
 from digest.addresses import normalise_email
 from digest.store import open_store
-from digest.store.subscribers import ImportReport, export_csv, import_csv
+from digest.store.subscriber_csv import ImportReport, export_csv, import_csv
 
 
 def timed(label: str, func: Callable[[], object]) -> None:

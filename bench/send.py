@@ -41,8 +41,8 @@ import yaml
 from digest.config import load_settings
 from digest.delivery import send_digest
 from digest.store import open_store
-from digest.store.outbox import history
-from digest.store.subscribers import import_csv
+from digest.store.runs import history
+from digest.store.subscriber_csv import import_csv
 
 SINK = "/usr/sbin/smtp-sink"
 AS_OF = datetime.fromisoformat("2026-11-27T09:00:00+00:00")
@@ -223,7 +223,7 @@ def warm_imports() -> None:
     import digest.render
     import digest.selection
     import digest.smtp
-    import digest.store.subscribers  # noqa: F401
+    import digest.store.subscriber_csv  # noqa: F401
 
 
 def main() -> None:

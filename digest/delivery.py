@@ -1,7 +1,7 @@
 """A digest run: pick the new posts, snapshot the recipients into a run, send it, or test it.
 
 posts ─► newposts ─► render ─► message ─► delivery ─► sending ─► smtp; the run and every
-outcome live in store.outbox, so a run stopped anywhere is finished by the next `send`.
+outcome lives in store.runs and store.claims, so a run stopped anywhere is finished by `send`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from digest.render import Renderer
 from digest.selection import group_segments
 from digest.sending import Progress, RunReport, RunSender
 from digest.smtp import SmtpSender, helo_name
-from digest.store import Store, outbox
+from digest.store import Store, claims, runs
 from digest.store.models import utcnow
 from digest.store.subscribers import active_subscribers
 from digest.tokens import check_secret
@@ -123,10 +123,10 @@ def send_digest(
         # Another sender may create the run between our look and our insert: then finish theirs.
         for _ in range(3):
             with store.session() as session:
-                open_runs = [r.id for r in outbox.unfinished_runs(session, name)]
+                open_runs = [r.id for r in runs.unfinished_runs(session, name)]
             cutoff = utcnow() - settings.delivery.give_up_after
             for run_id in open_runs:
-                given_up = outbox.give_up_deferred(store, run_id, started_before=cutoff)
+                given_up = claims.give_up_deferred(store, run_id, started_before=cutoff)
                 if given_up:
                     log.warning(
                         "%s: gave up on %d deliveries of run %d still deferred (4xx) after %s",
@@ -151,7 +151,7 @@ def send_digest(
             if not recipients.segments:
                 reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
                 return reports
-            new_run = outbox.create_run(
+            new_run = runs.create_run(
                 store,
                 name,
                 as_of,
@@ -174,8 +174,8 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
     digest = settings.digest(name)
     unfinished = []
     with store.session() as session:
-        for run in outbox.unfinished_runs(session, name):
-            counts = outbox.run_counts(session, run.id)
+        for run in runs.unfinished_runs(session, name):
+            counts = runs.run_counts(session, run.id)
             unfinished.append(
                 UnfinishedRun(
                     run.id,

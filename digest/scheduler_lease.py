@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
-import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
@@ -17,6 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from digest.errors import ConfigError, DigestError, SchedulerBusyError
 from digest.store import Store, masked_url
 from digest.store.leases import acquire_lease, release_lease, renew_lease
+from digest.store.workers import new_worker_id
 
 log = logging.getLogger("digest.scheduler")
 
@@ -39,10 +38,6 @@ def lease_ttl_from_env(environ: dict[str, str] | None = None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 class SchedulerLease:
     """This process's claim to be the database's only scheduler."""
 
@@ -51,7 +46,7 @@ class SchedulerLease:
     ) -> None:
         self.store = store
         self.ttl = ttl
-        self.holder = _holder_id()
+        self.holder = new_worker_id()
         self.lost = False
         self._tz = tz
         self._clock = clock

@@ -1,7 +1,7 @@
 """The threads that push a run out: claim a batch, build each message, send it, record it.
 
 delivery (what a run is) ─► sending ─► message, smtp; every outcome is committed to
-store.outbox as it happens, so a run stopped anywhere is finished by the next `send`.
+store.claims as it happens, so a run stopped anywhere is finished by the next `send`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from digest.newposts import posts_by_id
 from digest.posts import Post
 from digest.render import Renderer
 from digest.smtp import RateLimiter, SendResult, SmtpSender, helo_name
-from digest.store import Store, outbox
+from digest.store import Store, claims, runs, workers
 from digest.store.models import utcnow
 from digest.tokens import unsubscribe_url
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 # Deliveries claimed at once by one connection's thread. Only the one being sent can be in
-# flight at a crash (outbox tells it from the rest), so a bigger batch costs no duplicates.
+# flight at a crash (store.workers tells it from the rest), so a bigger batch costs no duplicates.
 CLAIM_BATCH = 32
 # Connection failures in a row (over all threads) after which a pass gives up.
 CONNECTION_FAILURES_TO_GIVE_UP = 3
@@ -95,16 +95,16 @@ class RunSender:
         self.renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
-        self.worker_id = outbox.register_worker(store, "sender")
+        self.worker_id = workers.register_worker(store, "sender")
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()
         self._posts: dict[str, Post] | None = None
 
     def _beat(self) -> None:
-        while not self._beating.wait(outbox.HEARTBEAT_EVERY):
+        while not self._beating.wait(workers.HEARTBEAT_EVERY):
             try:
-                outbox.heartbeat(self.store, self.worker_id)
+                workers.heartbeat(self.store, self.worker_id)
             except DigestError as exc:  # the database blinked; the next beat may work
                 log.warning("heartbeat failed: %s", exc)
 
@@ -112,7 +112,7 @@ class RunSender:
         self._beating.set()
         self._heart.join()
         try:
-            outbox.unregister_worker(self.store, self.worker_id)
+            workers.unregister_worker(self.store, self.worker_id)
         except DigestError as exc:  # keep the error that brought us here; the row goes stale
             log.warning("could not remove worker %s: %s", self.worker_id, exc)
 
@@ -123,7 +123,7 @@ class RunSender:
         return self._posts
 
     def _templates(
-        self, run_as_of: datetime, segments: list[tuple[int, list[str]]], report: RunReport
+        self, run_as_of: datetime, segments: list[runs.RunSegment], report: RunReport
     ) -> dict[int, MessageTemplate]:
         """Render each segment once, from its posts as they are on disk now."""
         by_id = self.posts()
@@ -136,7 +136,7 @@ class RunSender:
                     report.vanished_posts.append(p)
                     log.warning("post %s of run %s is gone; sending without it", p, report.run_id)
             if not posts:
-                outbox.skip_segment(self.store, segment_id, "its posts are gone")
+                claims.skip_segment(self.store, segment_id, "its posts are gone")
                 continue
             rendered = self.renderer.render_segment(self.digest, posts, as_of=run_as_of)
             templates[segment_id] = MessageTemplate(
@@ -147,11 +147,11 @@ class RunSender:
     def send_run(self, run_id: int, *, resumed: bool) -> RunReport:
         """Send every open delivery of a run; returns its report (pending > 0 if left open)."""
         with self.store.session() as session:
-            run = outbox.get_run(session, run_id)
+            run = runs.get_run(session, run_id)
             assert run is not None
             run_as_of, n_posts = run.as_of, len(run.post_ids or ())
-            segments = outbox.run_segments(session, run_id)
-            counts = outbox.run_counts(session, run_id)
+            segments = runs.run_segments(session, run_id)
+            counts = runs.run_counts(session, run_id)
         report = RunReport(
             run_id=run_id,
             digest=self.digest.name,
@@ -169,13 +169,13 @@ class RunSender:
                 done=sum(counts.values()) - open_rows,
             )
             self._run_threads(state, min(self.settings.smtp.max_connections, open_rows))
-            outbox.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             report.resent = state.resent
             if state.error is not None:
                 self._raise(state.error, run_id)
-        finished = outbox.finish_run_if_done(self.store, run_id)
+        finished = runs.finish_run_if_done(self.store, run_id)
         with self.store.session() as session:
-            counts = outbox.run_counts(session, run_id)
+            counts = runs.run_counts(session, run_id)
         report.sent, report.failed, report.skipped = (
             counts["sent"],
             counts["failed"],
@@ -202,7 +202,7 @@ class RunSender:
     def _raise(self, error: BaseException, run_id: int) -> None:
         if isinstance(error, SmtpConnectError):
             with self.store.session() as session:
-                counts = outbox.run_counts(session, run_id)
+                counts = runs.run_counts(session, run_id)
             left = counts["pending"] + counts["sending"]
             raise SmtpConnectError(
                 f"{error.message}; {left} deliveries of run {run_id} left pending",
@@ -211,7 +211,7 @@ class RunSender:
         raise error
 
     def _thread(self, state: _Pass) -> None:
-        recorder = outbox.Recorder(self.store)
+        recorder = claims.Recorder(self.store)
         try:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
@@ -230,7 +230,7 @@ class _Connection:
     """One SMTP connection's thread of a pass: claim a batch, send each, record each outcome."""
 
     def __init__(
-        self, sender: RunSender, state: _Pass, smtp: SmtpSender, recorder: outbox.Recorder
+        self, sender: RunSender, state: _Pass, smtp: SmtpSender, recorder: claims.Recorder
     ) -> None:
         self.sender = sender
         self.state = state
@@ -257,16 +257,16 @@ class _Connection:
     def _stopping(self) -> bool:
         return self.sender.stop.is_set() or self.state.abort.is_set()
 
-    def _release(self, claims: list[outbox.Claim]) -> None:
-        ids = [c.delivery_id for c in claims]
-        outbox.release_claims(self.store, self.state.run_id, self.worker_id, ids)
+    def _release(self, batch: list[claims.Claim]) -> None:
+        ids = [c.delivery_id for c in batch]
+        claims.release_claims(self.store, self.state.run_id, self.worker_id, ids)
 
-    def _claim(self, exclude: set[int]) -> list[outbox.Claim]:
+    def _claim(self, exclude: set[int]) -> list[claims.Claim]:
         """The next batch of due deliveries, now and then taking over a dead sender's."""
         take_over = time.monotonic() - self.looked > TAKE_OVER_EVERY
         if take_over:
             self.looked = time.monotonic()
-        batch = outbox.claim(
+        batch = claims.claim(
             self.store,
             self.state.run_id,
             self.worker_id,
@@ -283,7 +283,7 @@ class _Connection:
         """Nothing to claim: False when the run holds nothing more for us, else wait a while."""
         self.looked = 0.0  # nothing left to claim: look at once, next time
         with self.store.session() as session:
-            look = outbox.outlook(session, self.state.run_id, self.worker_id, exclude)
+            look = claims.outlook(session, self.state.run_id, self.worker_id, exclude)
         if look.waiting == 0 and look.others_sending == 0:
             return False
         delay = MAX_WAIT / 5
@@ -292,7 +292,7 @@ class _Connection:
         self.sender.stop.wait(min(max(delay, 0.01), MAX_WAIT))
         return True
 
-    def _send_batch(self, batch: list[outbox.Claim]) -> bool:
+    def _send_batch(self, batch: list[claims.Claim]) -> bool:
         """Send a claimed batch in order; False when this thread should stop."""
         for i, item in enumerate(batch):
             if self._stopping():
@@ -300,7 +300,7 @@ class _Connection:
                 return False
             template = self.state.templates.get(item.segment_id)
             if template is None:  # its posts are gone (skip_segment raced this claim)
-                outbox.skip_segment(self.store, item.segment_id, "its posts are gone")
+                claims.skip_segment(self.store, item.segment_id, "its posts are gone")
                 continue
             built = self._build(template, item)
             try:
@@ -310,7 +310,7 @@ class _Connection:
             self._record(item, built, result)
         return True
 
-    def _build(self, template: MessageTemplate, item: outbox.Claim) -> BuiltMessage:
+    def _build(self, template: MessageTemplate, item: claims.Claim) -> BuiltMessage:
         settings, digest_name = self.sender.settings, self.sender.digest.name
         return template.build(
             to_email=item.email,
@@ -319,7 +319,7 @@ class _Connection:
             categories=item.categories,
         )
 
-    def _send(self, item: outbox.Claim, built: BuiltMessage) -> SendResult:
+    def _send(self, item: claims.Claim, built: BuiltMessage) -> SendResult:
         """Hand one message to the server; until it is recorded, its outcome is uncertain."""
         with self.state.lock:
             self.state.uncertain.add(item.delivery_id)
@@ -330,18 +330,18 @@ class _Connection:
                 self.state.uncertain.discard(item.delivery_id)
             raise
 
-    def _record(self, item: outbox.Claim, built: BuiltMessage, result: SendResult) -> None:
+    def _record(self, item: claims.Claim, built: BuiltMessage, result: SendResult) -> None:
         reply = f"{result.code} {result.reply}".strip()
         if result.outcome == "sent":
             self.recorder.mark_sent(item.delivery_id, built.message_id, reply)
         elif result.outcome == "permanent":
-            outbox.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
+            claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
         else:
-            outbox.mark_transient(self.store, item.delivery_id, reply, self.backoff)
+            claims.mark_transient(self.store, item.delivery_id, reply, self.backoff)
         final = result.outcome != "transient"
         self._count_try(item.delivery_id, final=final, answered=True)
 
-    def _connection_lost(self, exc: SmtpConnectError, rest: list[outbox.Claim]) -> bool:
+    def _connection_lost(self, exc: SmtpConnectError, rest: list[claims.Claim]) -> bool:
         """The connection failed sending rest[0]: retry it later, or give the pass up."""
         state = self.state
         with state.lock:
@@ -355,7 +355,7 @@ class _Connection:
             state.abort.set()
             return False
         reply = f"connection: {exc}"
-        outbox.mark_transient(self.store, rest[0].delivery_id, reply, self.backoff)
+        claims.mark_transient(self.store, rest[0].delivery_id, reply, self.backoff)
         self._count_try(rest[0].delivery_id, final=False)
         self._release(rest[1:])
         if give_up:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, plan_digest, send_digest, send_test
 from digest.errors import ConfigError, InvalidAddressError, SmtpConnectError
 from digest.store.models import Delivery, Subscriber
-from digest.store.outbox import history, table_counts
+from digest.store.runs import history, table_counts
 from digest.store.subscribers import unsubscribe
 from tests.conftest import SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.delivery import send_digest
 from digest.errors import SmtpConnectError
-from digest.store.outbox import history
+from digest.store.runs import history
 from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 

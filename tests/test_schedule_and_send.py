@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.store.leases import save_fire_state
-from digest.store.outbox import history
+from digest.store.runs import history
 from tests.conftest import SmtpServer
 from tests.site_fixtures import add_subscribers, make_site
 from tests.test_faults import people

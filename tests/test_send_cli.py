@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
-from digest.store.outbox import table_counts
+from digest.store.runs import table_counts
 from tests.conftest import SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 

@@ -26,13 +26,12 @@ from digest.store.models import (
     Segment,
     Subscriber,
 )
+from digest.store.subscriber_csv import export_csv, import_csv
 from digest.store.subscribers import (
     active_subscribers,
     add_subscriber,
     clean_categories,
-    export_csv,
     find_subscriber,
-    import_csv,
     list_subscribers,
     remove_subscriber,
     set_status,

@@ -1,6 +1,6 @@
-"""`digest send`, `digest send-test` and `digest history`: thin doors onto delivery and outbox.
+"""`digest send`, `digest send-test` and `digest history`: thin doors onto delivery and runs.
 
-cli ─► delivery.send_digest / plan_digest / send_test, store.outbox.history.
+cli ─► delivery.send_digest / plan_digest / send_test, store.runs.history.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_
 from digest.errors import EXIT_FAILED
 from digest.sending import RunReport
 from digest.store import Store, open_store
-from digest.store.outbox import history
+from digest.store.runs import history
 
 PROGRESS_MIN = 50  # deliveries: fewer than this go by without a progress bar
 

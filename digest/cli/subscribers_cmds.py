@@ -18,12 +18,11 @@ from digest.cli.app import State, cli, echo_json, pass_state
 from digest.errors import BadInputError
 from digest.store import Store, open_store
 from digest.store.models import SUBSCRIBER_STATUSES
+from digest.store.subscriber_csv import export_csv, import_csv
 from digest.store.subscribers import (
     KEPT_STATUSES,
     SubscriberRow,
     add_subscriber,
-    export_csv,
-    import_csv,
     list_subscribers,
     remove_subscriber,
     unsubscribe,

@@ -5,7 +5,6 @@ store is the only home of SQL; delivery, cli, scheduler and web call its functio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,14 +13,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.errors import ConfigError, DatabaseError
+from digest.errors import ConfigError
+from digest.store.db_errors import db_errors
+from digest.store.db_errors import masked_url as masked_url
+from digest.store.migrate import upgrade_schema
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def masked_url(url: str) -> str:
-    """The database URL with any password replaced, for messages."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 @dataclass
@@ -40,7 +37,7 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
-        with _db_errors(self.url), self._sessions() as session, session.begin():
+        with db_errors(self.url), self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -49,20 +46,11 @@ class Store:
 
         On PostgreSQL it is an ordinary transaction: use SELECT ... FOR UPDATE [SKIP LOCKED].
         """
-        with _db_errors(self.url), self._write_sessions() as session, session.begin():
+        with db_errors(self.url), self._write_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@contextmanager
-def _db_errors(url: str) -> Iterator[None]:
-    try:
-        yield
-    except exc.OperationalError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise DatabaseError(f"database {masked_url(url)}: {reason}") from error
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -116,7 +104,5 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
         _write_sessions=sessionmaker(write_engine, expire_on_commit=False),
     )
     if upgrade:
-        from digest.store.migrate import upgrade_schema
-
         upgrade_schema(store)
     return store

@@ -18,7 +18,7 @@ from sqlalchemy import exc, inspect, text
 from sqlalchemy.engine import Connection
 
 from digest.errors import DatabaseError
-from digest.store import _db_errors, masked_url
+from digest.store.db_errors import db_errors, masked_url
 from digest.store.models import Base
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _adopt(connection: Connection, store: Store) -> None:
 
 def current_revision(store: Store) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    with _db_errors(store.url), store.engine.connect() as connection:
+    with db_errors(store.url), store.engine.connect() as connection:
         return _revision(connection)
 
 
@@ -87,7 +87,7 @@ def upgrade_schema(store: Store) -> str:
     """
     head = head_revision()
     try:
-        with _db_errors(store.url):
+        with db_errors(store.url):
             return _upgrade(store, head)
     except exc.DBAPIError as error:
         # Reachable but unusable: a missing schema in search_path, no CREATE privilege...

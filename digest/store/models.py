@@ -192,3 +192,10 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(120))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Core handles on the outbox tables, for the statements of the hot path (built once, no ORM).
+runs_table = Base.metadata.tables["runs"]
+deliveries_table = Base.metadata.tables["deliveries"]
+workers_table = Base.metadata.tables["workers"]
+subscribers_table = Base.metadata.tables["subscribers"]

@@ -17,7 +17,13 @@ from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import DatabaseError, InvalidAddressError
 from digest.store import Store, masked_url
 from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber, utcnow
-from digest.store.subscribers import SubscriberRow, clean_categories, new_subscriber, row_of
+from digest.store.subscribers import (
+    SubscriberRow,
+    change_status,
+    clean_categories,
+    new_subscriber,
+    row_of,
+)
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -30,15 +36,6 @@ class Signup:
     subscriber: SubscriberRow
     created: bool
     needs_confirmation: bool  # False for an address that is already active
-
-
-def _change_status(sub: Subscriber, status: str, reason: str, now: datetime) -> None:
-    sub.status, sub.status_reason, sub.status_changed_at, sub.updated_at = (
-        status,
-        reason,
-        now,
-        now,
-    )
 
 
 def get_subscriber(store: Store, subscriber_id: int) -> SubscriberRow | None:
@@ -56,9 +53,9 @@ def unsubscribe_id(
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
             return None
-        if sub.status in UNSUBSCRIBABLE:
-            _change_status(sub, UNSUBSCRIBED, reason, now or utcnow())
-            session.flush()
+        change_status(
+            session, sub.id, UNSUBSCRIBED, reason, now or utcnow(), only_from=UNSUBSCRIBABLE
+        )
         return row_of(sub)
 
 
@@ -73,9 +70,7 @@ def confirm_subscriber(
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
             return None
-        if sub.status != ACTIVE:
-            _change_status(sub, ACTIVE, "confirmed", now or utcnow())
-            session.flush()
+        change_status(session, sub.id, ACTIVE, "confirmed", now or utcnow())
         return row_of(sub)
 
 

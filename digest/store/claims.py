@@ -1,0 +1,365 @@
+"""Claims and outcomes: a sender claims batches of due deliveries and records each outcome.
+
+delivery ─► store.claims: each change is a committed row, so a killed sender's run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.errors import DatabaseError
+from digest.store import Store, masked_url
+from digest.store.models import (
+    ACTIVE,
+    BOUNCED,
+    D_FAILED,
+    D_PENDING,
+    D_SENDING,
+    D_SENT,
+    D_SKIPPED,
+    deliveries_table,
+    runs_table,
+    subscribers_table,
+    utcnow,
+)
+from digest.store.subscribers import change_status
+from digest.store.workers import IN_FLIGHT_MARK, take_over_dead_claims
+from digest.store.write_lock import sqlite_lock, writing
+
+
+class Claim(NamedTuple):
+    """One delivery claimed by a sender: who gets it and from which segment."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    segment_id: int
+    reclaimed: bool  # taken over from a dead sender: it may have gone out already
+    categories: tuple[str, ...] = ()  # the subscriber's own, for "why you get this"
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What is left of a run for one sender that found nothing to claim just now."""
+
+    waiting: int  # pending rows this sender may still retry (not given up in this pass)
+    next_due: datetime | None  # the earliest next_attempt_at among them
+    others_sending: int  # rows in flight with another (live) sender
+
+
+class Recorder:
+    """One sending thread's own connection for recording accepted messages, one commit each.
+
+    The per-message path of a run: plain SQL on the driver connection, because building and
+    executing a Core statement costs four times SQLite's commit.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        dialect = store.engine.dialect
+        self._sqlite = store.dialect == "sqlite"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._sql = (
+            f"UPDATE deliveries SET status = '{D_SENT}', attempts = attempts + 1, "
+            f"message_id = {mark}, last_reply = {mark}, sent_at = {mark}, claimed_by = NULL, "
+            f"next_attempt_at = NULL, updated_at = {mark} WHERE id = {mark}"
+        )
+        sent_at = deliveries_table.c.sent_at.type
+        self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
+            dialect
+        ) or (lambda value: value)
+        self._errors: tuple[type[BaseException], ...] = (dialect.loaded_dbapi.Error,)
+        self._lock = sqlite_lock(store.engine) if self._sqlite else None
+        self._raw: Any = None
+
+    def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
+        """The server accepted the message: record it at once (its own commit)."""
+        now = self._when(utcnow())
+        params = (message_id, reply, now, now, delivery_id)
+        try:
+            if self._raw is None:
+                self._raw = self.store.engine.raw_connection()
+                if not self._sqlite:
+                    # One round trip per message: the lone UPDATE commits itself.
+                    self._raw.driver_connection.autocommit = True
+            raw = self._raw
+            if self._lock is not None:
+                # The driver connection is in autocommit mode (digest.store): the lone UPDATE is
+                # its own transaction, one call instead of three (each call lets go of the GIL,
+                # and getting it back behind busy sending threads is what costs).
+                with self._lock:
+                    raw.execute(self._sql, params)
+            else:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(self._sql, params)
+                finally:
+                    cursor.close()
+        except self._errors as exc:
+            self.close()
+            raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with suppress(*self._errors):
+                if not self._sqlite:
+                    raw.driver_connection.autocommit = False  # as the pool hands it out
+                raw.close()
+
+
+# Built once: on the hot path, building and keying a statement per batch costs more than
+# SQLite's commit.
+_DUE = (
+    select(
+        deliveries_table.c.id,
+        deliveries_table.c.subscriber_id,
+        subscribers_table.c.email,
+        subscribers_table.c.name,
+        subscribers_table.c.status.label("subscriber_status"),
+        deliveries_table.c.segment_id,
+        deliveries_table.c.last_reply,
+        subscribers_table.c.categories,
+    )
+    .select_from(
+        deliveries_table.outerjoin(
+            subscribers_table, subscribers_table.c.id == deliveries_table.c.subscriber_id
+        )
+    )
+    .where(
+        deliveries_table.c.run_id == bindparam("rid"),
+        deliveries_table.c.status == D_PENDING,
+        or_(
+            deliveries_table.c.next_attempt_at.is_(None),
+            deliveries_table.c.next_attempt_at <= bindparam("now"),
+        ),
+        deliveries_table.c.id.not_in(bindparam("exclude", expanding=True)),
+    )
+    .order_by(deliveries_table.c.id)
+    .limit(bindparam("lim"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=deliveries_table)
+_TAKE = (
+    update(deliveries_table)
+    .where(deliveries_table.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=D_SENDING,
+        claimed_by=bindparam("wid"),
+        claimed_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+_SKIP = (
+    update(deliveries_table)
+    .where(deliveries_table.c.id == bindparam("did"))
+    .values(status=D_SKIPPED, claimed_by=None, last_reply=bindparam("reason"))
+)
+
+
+def claim(
+    store: Store,
+    run_id: int,
+    worker_id: str,
+    limit: int,
+    *,
+    exclude: Collection[int] = (),
+    take_over: bool = True,
+) -> list[Claim]:
+    """Claim up to `limit` due deliveries for this worker, taking over those of dead senders.
+
+    Deliveries of subscribers who are no longer active (or were erased) become `skipped`.
+    take_over=False skips the look for dead senders (a busy sender looks now and then).
+    """
+    due = _DUE_LOCKED if store.dialect == "postgresql" else _DUE
+    while True:
+        now = utcnow()
+        with writing(store) as conn:
+            if take_over:
+                take_over_dead_claims(conn, run_id, worker_id, now)
+            params = {"rid": run_id, "now": now, "lim": limit, "exclude": list(exclude)}
+            rows = conn.execute(due, params).all()
+            claims: list[Claim] = []
+            skipped: list[dict[str, Any]] = []
+            for row in rows:
+                if row.subscriber_id is None or row.subscriber_status != ACTIVE:
+                    reason = f"subscriber is {row.subscriber_status or 'erased'}"
+                    skipped.append({"did": row.id, "reason": reason})
+                else:
+                    claims.append(
+                        Claim(
+                            delivery_id=row.id,
+                            subscriber_id=row.subscriber_id,
+                            email=row.email,
+                            name=row.name or "",
+                            segment_id=row.segment_id,
+                            reclaimed=row.last_reply == IN_FLIGHT_MARK,
+                            categories=tuple(row.categories or ()),
+                        )
+                    )
+            if claims:
+                ids = [c.delivery_id for c in claims]
+                conn.execute(_TAKE, {"ids": ids, "wid": worker_id, "now": now})
+            if skipped:
+                conn.execute(_SKIP, skipped)
+        if claims or len(rows) < limit:
+            return claims
+
+
+def release_claims(
+    store: Store,
+    run_id: int,
+    worker_id: str,
+    delivery_ids: Collection[int] | None = None,
+    *,
+    keep: Collection[int] = (),
+) -> int:
+    """Put this worker's claimed, unsent deliveries back to pending (a stop, an abort).
+
+    `keep`: deliveries whose outcome is unknown (sent, then the database failed): they stay
+    claimed, so the next sender takes them over as possibly sent, and counts them.
+    """
+    stmt = update(deliveries_table).where(
+        deliveries_table.c.run_id == run_id,
+        deliveries_table.c.status == D_SENDING,
+        deliveries_table.c.claimed_by == worker_id,
+    )
+    if delivery_ids is not None:
+        if not delivery_ids:
+            return 0
+        stmt = stmt.where(deliveries_table.c.id.in_(list(delivery_ids)))
+    if keep:
+        stmt = stmt.where(deliveries_table.c.id.not_in(list(keep)))
+    with writing(store) as conn:
+        result = conn.execute(
+            stmt.values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=utcnow())
+        )
+        return int(result.rowcount)
+
+
+def mark_transient(store: Store, delivery_id: int, reply: str, retry_backoff: float) -> int:
+    """A 4xx (or a lost connection): back to pending, due after a doubling backoff.
+
+    Returns the delivery's attempt count after this one.
+    """
+    now = utcnow()
+    this_delivery = deliveries_table.c.id == delivery_id
+    with writing(store) as conn:
+        attempts = int(
+            conn.execute(
+                update(deliveries_table)
+                .where(this_delivery)
+                .values(attempts=deliveries_table.c.attempts + 1)
+                .returning(deliveries_table.c.attempts)
+            ).scalar_one()
+        )
+        delay = retry_backoff * 2 ** max(attempts - 1, 0)
+        conn.execute(
+            update(deliveries_table)
+            .where(this_delivery)
+            .values(
+                status=D_PENDING,
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_reply=reply,
+                claimed_by=None,
+                claimed_at=None,
+                updated_at=now,
+            )
+        )
+        return attempts
+
+
+def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply: str) -> None:
+    """A 5xx refusal: the delivery failed and the subscriber is bounced, in one transaction."""
+    now = utcnow()
+    with writing(store) as conn:
+        conn.execute(
+            update(deliveries_table)
+            .where(deliveries_table.c.id == delivery_id)
+            .values(
+                status=D_FAILED,
+                attempts=deliveries_table.c.attempts + 1,
+                last_reply=reply,
+                claimed_by=None,
+                updated_at=now,
+            )
+        )
+        if subscriber_id is not None:
+            change_status(conn, subscriber_id, BOUNCED, reply, now, only_from=(ACTIVE,))
+
+
+def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> int:
+    """Fail the run's deliveries still deferred (4xx) if the run started before the cutoff.
+
+    A mailbox that stays full, or a relay that keeps deferring one address, must not hold the
+    run, and with it every later digest, open forever. The subscriber keeps their status:
+    a deferral is not a bounce. Returns how many deliveries were given up.
+    """
+    now = utcnow()
+    with writing(store) as conn:
+        started = conn.execute(
+            select(runs_table.c.started_at).where(runs_table.c.id == run_id)
+        ).scalar_one_or_none()
+        if started is None or started >= started_before:
+            return 0
+        result = conn.execute(
+            update(deliveries_table)
+            .where(
+                deliveries_table.c.run_id == run_id,
+                deliveries_table.c.status == D_PENDING,
+                deliveries_table.c.attempts > 0,
+            )
+            .values(
+                status=D_FAILED,
+                last_reply=literal("gave up after retrying: ")
+                + func.coalesce(deliveries_table.c.last_reply, ""),
+                claimed_by=None,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount or 0)
+
+
+def skip_segment(store: Store, segment_id: int, reason: str) -> int:
+    """Skip every open delivery of a segment (its posts are gone); returns how many."""
+    with writing(store) as conn:
+        result = conn.execute(
+            update(deliveries_table)
+            .where(
+                deliveries_table.c.segment_id == segment_id,
+                deliveries_table.c.status.in_((D_PENDING, D_SENDING)),
+            )
+            .values(status=D_SKIPPED, claimed_by=None, last_reply=reason, updated_at=utcnow())
+        )
+        return int(result.rowcount)
+
+
+def outlook(
+    session: Session, run_id: int, worker_id: str, exclude: Collection[int] = ()
+) -> Outlook:
+    """What is left for a sender with nothing to claim: wait for retries, others, or stop."""
+    pending = select(
+        func.count().label("waiting"), func.min(deliveries_table.c.next_attempt_at).label("due")
+    ).where(deliveries_table.c.run_id == run_id, deliveries_table.c.status == D_PENDING)
+    if exclude:
+        pending = pending.where(deliveries_table.c.id.not_in(list(exclude)))
+    left = session.execute(pending).one()
+    others = session.execute(
+        select(func.count()).where(
+            deliveries_table.c.run_id == run_id,
+            deliveries_table.c.status == D_SENDING,
+            deliveries_table.c.claimed_by != worker_id,
+        )
+    ).scalar_one()
+    next_due = left.due
+    if next_due is not None and next_due.tzinfo is None:
+        next_due = next_due.replace(tzinfo=utcnow().tzinfo)
+    return Outlook(int(left.waiting), next_due, int(others))

@@ -1,0 +1,259 @@
+"""Runs of a digest: creating one with its segments and deliveries, finishing it, its history.
+
+delivery ─► store.runs: a run and every delivery it will make are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from digest.store import Store, queries
+from digest.store.models import (
+    D_FAILED,
+    D_PENDING,
+    D_SENDING,
+    D_SENT,
+    D_SKIPPED,
+    RUN_FINISHED,
+    RUN_SENDING,
+    Delivery,
+    DigestState,
+    Run,
+    Segment,
+    SentPost,
+    Subscriber,
+    Worker,
+    deliveries_table,
+    runs_table,
+    utcnow,
+)
+from digest.store.write_lock import writing
+
+
+class RunSegment(NamedTuple):
+    """One segment of a run: its id and the ids of the posts its subscribers get."""
+
+    id: int
+    post_ids: list[str]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as `digest history` shows it."""
+
+    id: int
+    digest: str
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    trigger: str
+    posts: int
+    sent: int
+    failed: int
+    pending: int  # pending + in flight
+    skipped: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "digest": self.digest,
+            "as_of": self.as_of.isoformat(),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "status": self.status,
+            "trigger": self.trigger,
+            "posts": self.posts,
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending": self.pending,
+            "skipped": self.skipped,
+        }
+
+
+def unfinished_runs(session: Session, digest: str) -> list[Run]:
+    """Runs of `digest` that still have deliveries to make, oldest first."""
+    stmt = select(Run).where(Run.digest == digest, Run.status == RUN_SENDING).order_by(Run.id)
+    return list(session.scalars(stmt))
+
+
+def get_run(session: Session, run_id: int) -> Run | None:
+    """The run with this id, or None."""
+    return session.get(Run, run_id)
+
+
+def run_segments(session: Session, run_id: int) -> list[RunSegment]:
+    """(segment id, post ids) of a run."""
+    stmt = select(Segment.id, Segment.post_ids).where(Segment.run_id == run_id)
+    return [
+        RunSegment(int(segment.id), list(segment.post_ids))
+        for segment in session.execute(stmt.order_by(Segment.id))
+    ]
+
+
+def sent_post_ids(session: Session, digest: str) -> set[str]:
+    """Ids of posts an earlier run of `digest` included (never new again)."""
+    return queries.sent_post_ids(session, digest)
+
+
+def _lock_digest(session: Session, store: Store, digest: str) -> None:
+    """Serialise run creation per digest (SQLite: BEGIN IMMEDIATE already holds the lock)."""
+    if store.dialect != "postgresql":
+        return
+    session.execute(
+        pg_insert(DigestState)
+        .values(digest=digest, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["digest"])
+    )
+    session.execute(
+        select(DigestState.digest).where(DigestState.digest == digest).with_for_update()
+    )
+
+
+def create_run(
+    store: Store,
+    digest: str,
+    as_of: datetime,
+    post_ids: Sequence[str],
+    segments: Sequence[tuple[Sequence[str], Sequence[int]]],
+    trigger: str = "manual",
+    *,
+    known_unfinished: Collection[int] = (),
+) -> int | None:
+    """Record a run, its segments, every delivery and its posts in one transaction.
+
+    Returns the new run id, or None when another sender got there first (an unfinished run of
+    the digest other than `known_unfinished` exists, or one of the posts was used up
+    meanwhile): finish that one instead. The caller has already tried the known ones; what
+    they still hold back (4xx deferrals) does not hold back new posts.
+    """
+    now = utcnow()
+    with store.write_transaction() as session:
+        _lock_digest(session, store, digest)
+        if {r.id for r in unfinished_runs(session, digest)} - set(known_unfinished):
+            return None
+        if sent_post_ids(session, digest).intersection(post_ids):
+            return None
+        run_id = session.execute(
+            insert(Run)
+            .values(
+                digest=digest,
+                as_of=as_of,
+                started_at=now,
+                status=RUN_SENDING,
+                post_ids=list(post_ids),
+                trigger=trigger,
+            )
+            .returning(Run.id)
+        ).scalar_one()
+        rows: list[dict[str, Any]] = []
+        for seg_posts, subscriber_ids in segments:
+            segment_id = session.execute(
+                insert(Segment)
+                .values(run_id=run_id, post_ids=list(seg_posts))
+                .returning(Segment.id)
+            ).scalar_one()
+            rows.extend(
+                {
+                    "run_id": run_id,
+                    "segment_id": segment_id,
+                    "subscriber_id": sid,
+                    "status": D_PENDING,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for sid in subscriber_ids
+            )
+        if rows:
+            session.execute(insert(Delivery), rows)
+        if post_ids:
+            session.execute(
+                insert(SentPost),
+                [{"digest": digest, "post_id": p, "run_id": run_id} for p in post_ids],
+            )
+        return int(run_id)
+
+
+def finish_run_if_done(store: Store, run_id: int) -> bool:
+    """Mark the run finished when no delivery is pending or in flight; True if it is finished."""
+    with writing(store) as conn:
+        left = conn.execute(
+            select(func.count())
+            .select_from(deliveries_table)
+            .where(
+                deliveries_table.c.run_id == run_id,
+                deliveries_table.c.status.in_((D_PENDING, D_SENDING)),
+            )
+        ).scalar_one()
+        if left:
+            return False
+        conn.execute(
+            update(runs_table)
+            .where(runs_table.c.id == run_id, runs_table.c.status == RUN_SENDING)
+            .values(status=RUN_FINISHED, finished_at=utcnow())
+        )
+        return True
+
+
+def run_counts(session: Session, run_id: int) -> dict[str, int]:
+    """Deliveries of a run by status (every status present, zero if none)."""
+    counts = dict.fromkeys((D_PENDING, D_SENDING, D_SENT, D_FAILED, D_SKIPPED), 0)
+    stmt = (
+        select(deliveries_table.c.status, func.count().label("n"))
+        .where(deliveries_table.c.run_id == run_id)
+        .group_by(deliveries_table.c.status)
+    )
+    for row in session.execute(stmt):
+        counts[str(row.status)] = int(row.n)
+    return counts
+
+
+def history(session: Session, digest: str | None = None) -> list[RunSummary]:
+    """Past runs, newest first, with their delivery counts."""
+    runs_stmt = select(Run).order_by(Run.started_at.desc(), Run.id.desc())
+    if digest is not None:
+        runs_stmt = runs_stmt.where(Run.digest == digest)
+    runs = list(session.scalars(runs_stmt))
+    counts: dict[int, dict[str, int]] = {}
+    count_stmt = select(
+        deliveries_table.c.run_id, deliveries_table.c.status, func.count().label("n")
+    ).group_by(deliveries_table.c.run_id, deliveries_table.c.status)
+    if digest is not None:
+        count_stmt = count_stmt.where(deliveries_table.c.run_id.in_([r.id for r in runs]))
+    for row in session.execute(count_stmt):
+        counts.setdefault(int(row.run_id), {})[str(row.status)] = int(row.n)
+    out = []
+    for run in runs:
+        by_status = counts.get(run.id, {})
+        out.append(
+            RunSummary(
+                id=run.id,
+                digest=run.digest,
+                as_of=run.as_of,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                status=run.status,
+                trigger=run.trigger,
+                posts=len(run.post_ids or ()),
+                sent=by_status.get(D_SENT, 0),
+                failed=by_status.get(D_FAILED, 0),
+                pending=by_status.get(D_PENDING, 0) + by_status.get(D_SENDING, 0),
+                skipped=by_status.get(D_SKIPPED, 0),
+            )
+        )
+    return out
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    """Row counts of the outbox tables (for --dry-run checks and diagnostics)."""
+    return {
+        t.__tablename__: int(session.execute(select(func.count()).select_from(t)).scalar_one())
+        for t in (Run, Segment, Delivery, SentPost, Worker, DigestState, Subscriber)
+    }

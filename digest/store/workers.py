@@ -1,0 +1,169 @@
+"""Live workers: registration, heartbeats, and taking over the claims of dead senders.
+
+delivery and scheduler ─► store.workers: a worker's id (host:pid:random) is made here, once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from digest.store import Store
+from digest.store.models import (
+    D_PENDING,
+    D_SENDING,
+    Worker,
+    deliveries_table,
+    utcnow,
+    workers_table,
+)
+from digest.store.write_lock import writing
+
+# A sender that has not beaten its heartbeat for this long is taken for dead: its claimed
+# (in-flight) deliveries are taken over by the next sender.
+LEASE_TIMEOUT = timedelta(seconds=60)
+HEARTBEAT_EVERY = 10.0  # seconds
+HOST = socket.gethostname()
+# last_reply of a delivery that was in flight when its sender died (until it is sent again).
+IN_FLIGHT_MARK = "in flight when its sender stopped; sending again"
+
+# Who else holds claims on a run: the candidates for being dead.
+_CLAIMERS = (
+    select(deliveries_table.c.claimed_by)
+    .where(
+        deliveries_table.c.run_id == bindparam("rid"),
+        deliveries_table.c.status == D_SENDING,
+        deliveries_table.c.claimed_by != bindparam("wid"),
+    )
+    .distinct()
+)
+
+
+def new_worker_id() -> str:
+    """A fresh id for this process as a worker or lease holder: host:pid:random."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def register_worker(store: Store, kind: str = "sender") -> str:
+    """Record this process as a live worker; returns its id (host:pid:random)."""
+    worker_id = new_worker_id()
+    now = utcnow()
+    with store.write_transaction() as session:
+        # Rows of workers long dead only clutter the table; their claims are dead either way.
+        session.execute(delete(Worker).where(Worker.heartbeat_at < now - 10 * LEASE_TIMEOUT))
+        session.execute(
+            insert(Worker).values(
+                id=worker_id,
+                host=HOST,
+                pid=os.getpid(),
+                kind=kind,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+    return worker_id
+
+
+def heartbeat(store: Store, worker_id: str) -> None:
+    """Tell other senders this worker is alive (its claims hold)."""
+    with writing(store) as conn:
+        conn.execute(
+            update(workers_table)
+            .where(workers_table.c.id == worker_id)
+            .values(heartbeat_at=utcnow())
+        )
+
+
+def unregister_worker(store: Store, worker_id: str) -> None:
+    """Remove the worker row (its claims, if any are left, become takeable at once)."""
+    with store.write_transaction() as session:
+        session.execute(delete(Worker).where(Worker.id == worker_id))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_claimers(conn: Connection, run_id: int, worker_id: str, now: datetime) -> list[str]:
+    """Other workers holding claims on the run that are dead: silent too long, or gone here."""
+    rows = conn.scalars(_CLAIMERS, {"rid": run_id, "wid": worker_id})
+    claimers = [str(c) for c in rows if c is not None]
+    if not claimers:
+        return []
+    workers = {
+        str(worker.id): worker
+        for worker in conn.execute(
+            select(
+                workers_table.c.id,
+                workers_table.c.host,
+                workers_table.c.pid,
+                workers_table.c.heartbeat_at,
+            ).where(workers_table.c.id.in_(claimers))
+        )
+    }
+    dead = []
+    for claimer in claimers:
+        worker = workers.get(claimer)
+        if (
+            worker is None
+            or worker.heartbeat_at < now - LEASE_TIMEOUT
+            or (str(worker.host) == HOST and not _pid_alive(int(worker.pid)))
+        ):
+            dead.append(claimer)
+    return dead
+
+
+def take_over_dead_claims(conn: Connection, run_id: int, worker_id: str, now: datetime) -> None:
+    """Give back to pending what dead senders held of the run (inside a claim's transaction)."""
+    dead = _dead_claimers(conn, run_id, worker_id, now)
+    if dead:
+        _take_over(conn, run_id, dead, now)
+
+
+def _take_over(conn: Connection, run_id: int, dead: list[str], now: datetime) -> None:
+    """Put every delivery dead senders held back to pending, marking those maybe in flight."""
+    in_flight = _maybe_in_flight(conn, run_id, dead)
+    conn.execute(
+        update(deliveries_table)
+        .where(
+            deliveries_table.c.run_id == run_id,
+            deliveries_table.c.status == D_SENDING,
+            deliveries_table.c.claimed_by.in_(dead),
+        )
+        .values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=now)
+    )
+    if in_flight:
+        conn.execute(
+            update(deliveries_table)
+            .where(deliveries_table.c.id.in_(list(in_flight)))
+            .values(last_reply=IN_FLIGHT_MARK)
+        )
+
+
+def _maybe_in_flight(conn: Connection, run_id: int, dead: list[str]) -> set[int]:
+    """Of the deliveries dead senders held, those that may have reached the server.
+
+    A sender's thread claims a batch (one claimed_at) and sends it in id order, recording each
+    outcome at once: so only the lowest id still held from each batch was possibly in flight;
+    the others were never tried.
+    """
+    stmt = (
+        select(func.min(deliveries_table.c.id))
+        .where(
+            deliveries_table.c.run_id == run_id,
+            deliveries_table.c.status == D_SENDING,
+            deliveries_table.c.claimed_by.in_(dead),
+        )
+        .group_by(deliveries_table.c.claimed_by, deliveries_table.c.claimed_at)
+    )
+    return {int(i) for i in conn.scalars(stmt)}
