@@ -48,6 +48,8 @@ class SiteSettings(_Model):
     timezone: str = "UTC"
     permalink: str = "date"
     excerpt_separator: str = "\n\n"
+    # A bigger post file is skipped with a warning (a post is kilobytes; this guards memory).
+    max_post_bytes: int = Field(5 * 1024 * 1024, ge=1024)
 
     @field_validator("url")
     @classmethod

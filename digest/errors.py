@@ -7,6 +7,30 @@ from __future__ import annotations
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+# A warning about one post stays one readable line, whatever the post holds.
+MAX_POST_PROBLEM = 300
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters (CR, LF, ESC, ...) written as escapes, for one safe line."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(ch) if _is_control(ch) else ch for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    # C0/C1 controls, DEL, and the Unicode line and paragraph separators.
+    code = ord(ch)
+    return code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029)
+
+
+def _escape(ch: str) -> str:
+    return ch.encode("unicode_escape").decode("ascii")
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class DigestError(Exception):
@@ -15,9 +39,11 @@ class DigestError(Exception):
     exit_code = EXIT_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Values echoed from config, files or servers may hold CR/LF: a message is one line.
+        message = escape_controls(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else escape_controls(hint)
 
     def __str__(self) -> str:
         return self.message
@@ -45,6 +71,10 @@ class PostError(DigestError):
     """One post file cannot be read; it is skipped and reported, the others go on."""
 
     def __init__(self, path: str, reason: str) -> None:
+        path = escape_controls(path)
+        if len(path) > MAX_POST_PROBLEM // 2:
+            path = "…" + path[-(MAX_POST_PROBLEM // 2 - 1) :]
+        reason = clipped(escape_controls(reason), MAX_POST_PROBLEM - len(path) - 2)
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason

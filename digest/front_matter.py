@@ -15,6 +15,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from digest.errors import PostError
+from digest.safe_yaml import BoundedSafeLoader, YamlLimitError
 
 _REPAIR = ftfy.TextFixerConfig(
     # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
@@ -130,7 +131,12 @@ def split_front_matter(text: str, where: str) -> FrontMatter | None:
     except ValueError:
         raise PostError(where, "front matter is not closed (no closing --- line)") from None
     try:
-        data = handler.load(front)
+        if isinstance(handler, YAMLHandler):  # aliases bounded: see safe_yaml
+            data = handler.load(front, Loader=BoundedSafeLoader)
+        else:
+            data = handler.load(front)
+    except YamlLimitError as exc:
+        raise PostError(where, f"front matter refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
     except ValueError as exc:  # JSON or TOML front matter

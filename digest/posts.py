@@ -26,6 +26,7 @@ from digest.permalinks import (
     unknown_placeholder,
 )
 from digest.post_dates import post_date
+from digest.post_files import read_post_bytes
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def read_post(
 ) -> Post | None:
     """One post file as a Post; None if it is not a post; PostError if it is broken."""
     post_id = _post_id(site.posts_dir.parent, file)
-    text = _read_text(file, post_id)
+    text = _read_text(file, post_id, site.max_post_bytes)
     front = None if text is None else _read_front_matter(text, file, post_id)
     if front is None:
         return None
@@ -258,13 +259,10 @@ def _post_id(root: Path, file: Path) -> str:
         return file.as_posix()
 
 
-def _read_text(file: Path, post_id: str) -> str | None:
+def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
     """The file's text with Unix line ends; None for a file that cannot be a post."""
     where = str(file)
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
+    raw = read_post_bytes(file, max_bytes)
     if file.suffix.lower() not in HTML_EXTENSIONS and not raw.removeprefix(_BOM).startswith(
         (b"---", b"+++")
     ):
