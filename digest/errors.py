@@ -88,6 +88,10 @@ class DatabaseError(DigestError):
     """The database cannot be reached or used (exit 1)."""
 
 
+class DatabaseGoneError(DatabaseError):
+    """The database lost its tables under us: deleted, replaced or emptied while running."""
+
+
 class SmtpError(DigestError):
     """Talking to the SMTP server failed as a whole (unreachable, TLS, auth) (exit 1)."""
 

@@ -14,7 +14,7 @@ from digest.errors import ConfigError, NotFoundError
 from digest.newposts import posts_to_show
 from digest.posts import Post, load_posts
 from digest.render import RenderedSegment, Renderer
-from digest.store import Store, open_store
+from digest.store import Store, masked_url, open_store
 from digest.store.subscribers import find_subscriber
 from digest.tokens import unsubscribe_url
 
@@ -107,7 +107,8 @@ def build_preview(
     if _sqlite_missing(url):
         if subscriber_email:
             raise NotFoundError(
-                f"no subscriber {subscriber_email!r}: the database {url} does not exist yet"
+                f"no subscriber {subscriber_email!r}: "
+                f"the database {masked_url(url)} does not exist yet"
             )
     else:
         store = open_store(url)

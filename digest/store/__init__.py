@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import ConfigError
-from digest.store.db_errors import db_errors
+from digest.store.db_errors import db_errors, url_password
 from digest.store.db_errors import masked_url as masked_url
 from digest.store.migrate import upgrade_schema
 
@@ -78,24 +78,46 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def open_store(url: str, *, upgrade: bool = True) -> Store:
-    """Connect to the database and (by default) create or migrate the schema."""
+def _engine(url: str) -> Engine:
+    """The engine for `url`; a ConfigError naming the URL (masked) when it cannot be one."""
+    shown = masked_url(url)
+    usage = "use sqlite:///path.db or postgresql://user:pass@host/db"
+    # The causes are dropped: their text may quote the URL, password and all.
     try:
-        if url.startswith("sqlite"):
-            engine = _sqlite_engine(url)
-        else:
-            if url.startswith("postgresql://"):
-                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        parsed = make_url(url)
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ConfigError(f"database.url {shown}: the port is not a number; {usage}") from None
+    except exc.ArgumentError:
+        raise ConfigError(f"database.url {shown}: not a database URL; {usage}") from None
+    if parsed.get_backend_name() != "sqlite" and "@" in url_password(url):
+        raise ConfigError(
+            f"database.url {shown}: the password holds a raw @; write it percent-encoded (%40)"
+        )
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ConfigError(
+            f"database.url {shown}: port {parsed.port} is out of range (1-65535); {usage}"
+        )
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
         hint = None
-        if url.startswith("postgresql"):
+        if parsed.get_backend_name() == "postgresql":
             hint = "install the PostgreSQL driver: pip install 'digest[postgres]'"
+        reason = type(error).__name__ if isinstance(error, exc.ArgumentError) else error
         raise ConfigError(
-            f"database.url {masked_url(url)}: not a usable database URL ({error}); "
-            "use sqlite:///path.db or postgresql://user:pass@host/db",
-            hint=hint,
-        ) from error
+            f"database.url {shown}: not a usable database URL ({reason}); {usage}", hint=hint
+        ) from None
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Store:
+    """Connect to the database and (by default) create or migrate the schema."""
+    engine = _engine(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     write_engine = engine.execution_options(digest_write=True)
     store = Store(
         url=url,

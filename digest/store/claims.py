@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest.errors import DatabaseError
-from digest.store import Store, masked_url
+from digest.store import Store
+from digest.store.db_errors import database_error
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -105,7 +105,7 @@ class Recorder:
                     cursor.close()
         except self._errors as exc:
             self.close()
-            raise DatabaseError(f"database {masked_url(self.store.url)}: {exc}") from exc
+            raise database_error(self.store.url, exc) from exc
 
     def close(self) -> None:
         """Give the connection back to the pool."""

@@ -18,7 +18,7 @@ from sqlalchemy import exc, inspect, text
 from sqlalchemy.engine import Connection
 
 from digest.errors import DatabaseError
-from digest.store.db_errors import db_errors, masked_url
+from digest.store.db_errors import database_error, db_errors, masked_url
 from digest.store.models import Base
 
 if TYPE_CHECKING:
@@ -91,10 +91,7 @@ def upgrade_schema(store: Store) -> str:
             return _upgrade(store, head)
     except exc.DBAPIError as error:
         # Reachable but unusable: a missing schema in search_path, no CREATE privilege...
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise DatabaseError(
-            f"database {masked_url(store.url)}: cannot create or migrate the schema: {reason}"
-        ) from error
+        raise database_error(store.url, error, "cannot create or migrate the schema: ") from error
 
 
 def _upgrade(store: Store, head: str) -> str:

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.addresses import clean_name, email_key, normalise_email
-from digest.errors import DatabaseError, InvalidAddressError
-from digest.store import Store, masked_url
+from digest.errors import InvalidAddressError
+from digest.store import Store
+from digest.store.db_errors import database_error
 from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber, utcnow
 from digest.store.subscribers import (
     SubscriberRow,
@@ -135,5 +136,4 @@ def ping(store: Store) -> None:
         with store.session() as session:
             session.execute(select(Subscriber.id).limit(1)).all()
     except SQLAlchemyError as exc:  # a missing table or privilege is not an OperationalError
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise DatabaseError(f"database {masked_url(store.url)}: {reason}") from exc
+        raise database_error(store.url, exc) from exc

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from digest.errors import DatabaseGoneError
 from digest.store import Store
 from digest.store.models import (
     D_PENDING,
@@ -80,8 +81,11 @@ def heartbeat(store: Store, worker_id: str) -> None:
 
 def unregister_worker(store: Store, worker_id: str) -> None:
     """Remove the worker row (its claims, if any are left, become takeable at once)."""
-    with store.write_transaction() as session:
-        session.execute(delete(Worker).where(Worker.id == worker_id))
+    try:
+        with store.write_transaction() as session:
+            session.execute(delete(Worker).where(Worker.id == worker_id))
+    except DatabaseGoneError:
+        pass  # the table went with the database: no row is left to remove, the run says why
 
 
 def _pid_alive(pid: int) -> bool:
