@@ -24,7 +24,9 @@ from types import TracebackType
 from typing import Literal
 
 from digest.config import SmtpSettings
-from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError
+from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError, escape_controls
+from digest.smtp_replies import auth_secrets, redact
+from digest.smtp_replies import reply_text as _text
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +129,6 @@ def _classify(code: int) -> Outcome:
     return "transient" if 400 <= code < 500 else "permanent"
 
 
-def _text(reply: bytes | str) -> str:
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace")
-    return reply
-
-
 class _Dropped(Exception):
     """The session ended under us (421 or a closed socket); reconnect and try once more."""
 
@@ -186,7 +182,7 @@ class SmtpSender:
 
     @property
     def where(self) -> str:
-        return f"{self.smtp.host}:{self.smtp.port}"
+        return escape_controls(f"{self.smtp.host}:{self.smtp.port}")
 
     def _fail(self, reason: str, exc: BaseException | None = None) -> SmtpConnectError:
         hint = None
@@ -250,9 +246,7 @@ class SmtpSender:
         try:
             conn.login(smtp.username, password)
         except smtplib.SMTPAuthenticationError as exc:
-            reply = _text(exc.smtp_error)
-            if password:
-                reply = reply.replace(password, "***")
+            reply = redact(_text(exc.smtp_error), auth_secrets(smtp.username, password))
             raise SmtpAuthError(
                 f"SMTP login refused for {who}: {exc.smtp_code} {reply}",
                 hint="check smtp.username and smtp.password",

@@ -1,0 +1,46 @@
+"""What an SMTP reply may show in a message: AUTH payloads and our credentials redacted.
+
+smtp ─► smtp_replies: a relay that echoes `AUTH PLAIN <base64>` must not print the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+from digest.errors import escape_controls
+
+REDACTED = "[redacted]"
+# `AUTH PLAIN <payload>`, `AUTH LOGIN <payload>`, `AUTH XOAUTH2 <token>` ...: the payload goes.
+_AUTH_PAYLOAD = re.compile(r"(\bAUTH\s+[A-Za-z0-9_-]+)\s+[^\s\"'<>]+", re.IGNORECASE)
+
+
+def reply_text(reply: bytes | str) -> str:
+    """A server's reply as one line of text: AUTH payloads redacted, control characters escaped.
+
+    A multi-line reply (smtplib joins its lines with LF) is joined with spaces.
+    """
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    text = " ".join(part.strip() for part in text.splitlines())
+    return escape_controls(_AUTH_PAYLOAD.sub(rf"\1 {REDACTED}", text))
+
+
+def auth_secrets(username: str, password: str) -> list[str]:
+    """The strings our AUTH exchange puts on the wire that give the password away."""
+    if not password:
+        return []
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+    # PLAIN sends "\0user\0password", LOGIN the password alone: each base64-encoded.
+    encoded = [b64(f"\0{username}\0{password}"), b64(password)]
+    return [*encoded, *(e.rstrip("=") for e in encoded), password]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret (longest first) replaced by [redacted]."""
+    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
