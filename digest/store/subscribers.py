@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from digest.addresses import clean_name, email_key, normalise_email
-from digest.errors import BadInputError, InvalidAddressError, NotFoundError
+from digest.errors import BadInputError, InvalidAddressError, NotFoundError, clipped
 from digest.store import Store
 from digest.store.models import (
     ACTIVE,
@@ -33,6 +33,9 @@ from digest.store.models import (
 
 # Statuses that are the subscriber's (or their mailbox's) choice: only --resubscribe undoes them.
 KEPT_STATUSES = (UNSUBSCRIBED, BOUNCED)
+
+MAX_CATEGORIES = 50
+MAX_CATEGORY_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -91,18 +94,29 @@ def _name(name: str | None, address: str) -> str:
 
 
 def clean_categories(categories: Iterable[str]) -> list[str]:
-    """Strip, drop empties, drop case-insensitive repeats (the first spelling wins)."""
+    """Strip, drop empties, drop case-insensitive repeats (the first spelling wins).
+
+    At most MAX_CATEGORIES, each at most MAX_CATEGORY_LENGTH characters: a subscriber's list
+    is printed in every digest they get.
+    """
     seen: set[str] = set()
     out: list[str] = []
     for raw in categories:
         category = raw.strip()
         if not category:
             continue
+        if len(category) > MAX_CATEGORY_LENGTH:
+            raise BadInputError(
+                f"category {clipped(category, 40)!r} is longer than {MAX_CATEGORY_LENGTH} "
+                "characters"
+            )
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in category):
             raise BadInputError(f"category {category!r} contains a control character")
         if category.casefold() not in seen:
             seen.add(category.casefold())
             out.append(category)
+            if len(out) > MAX_CATEGORIES:
+                raise BadInputError(f"more than {MAX_CATEGORIES} categories for one subscriber")
     return out
 
 
