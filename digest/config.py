@@ -28,12 +28,13 @@ from digest.addresses import normalise_email, parse_from_address
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
+from digest.jekyll_site import find_site_root, posts_permalink, read_jekyll_config
 
 DEFAULT_CONFIG = "config.yaml"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
-_JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator")
+_JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator", "lang")
 
 
 class _Model(BaseModel):
@@ -45,9 +46,19 @@ class SiteSettings(_Model):
     url: str
     baseurl: str = ""
     posts_dir: Path = Path("_posts")
+    root: Path | None = None
     timezone: str = "UTC"
     permalink: str = "date"
     excerpt_separator: str = "\n\n"
+    lang: str = "en"
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _lang(cls, value: object) -> str:
+        text = str(value or "en").strip().replace("_", "-")
+        if not re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
+            raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
+        return text
 
     @field_validator("url")
     @classmethod
@@ -300,19 +311,14 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
 
 
-def _jekyll_site(posts_dir: Path) -> dict[str, Any]:
-    """The keys of a Jekyll `_config.yml` beside `_posts` (or one folder up) that we use."""
-    for folder in (posts_dir.parent, posts_dir.parent.parent):
-        candidate = folder / "_config.yml"
-        if candidate.is_file():
-            try:
-                data = yaml.safe_load(candidate.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise ConfigError(f"{candidate}: cannot read Jekyll config: {exc}") from exc
-            if not isinstance(data, dict):
-                return {}
-            return {k: data[k] for k in _JEKYLL_KEYS if data.get(k) is not None}
-    return {}
+def _jekyll_site(root: Path) -> dict[str, Any]:
+    """The keys of the site's Jekyll `_config.yml` that we use (posts' permalink included)."""
+    data = read_jekyll_config(root)
+    keys = {k: data[k] for k in _JEKYLL_KEYS if data.get(k) is not None}
+    permalink = posts_permalink(data)
+    if permalink:
+        keys["permalink"] = permalink
+    return keys
 
 
 def _describe(error: Any) -> str:
@@ -351,8 +357,12 @@ def load_settings(
     base = source.parent
     site = data.get("site")
     if isinstance(site, dict):
+        given_root = base / Path(str(site["root"])) if site.get("root") else None
         posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
-        site = {**_jekyll_site(posts_dir), **site, "posts_dir": posts_dir}
+        if given_root is not None and not site.get("posts_dir"):
+            posts_dir = given_root / "_posts"
+        root = given_root or find_site_root(posts_dir) or posts_dir.parent
+        site = {**_jekyll_site(root), **site, "posts_dir": posts_dir, "root": root}
         data["site"] = site
     if data.get("templates_dir"):
         data["templates_dir"] = base / Path(str(data["templates_dir"]))

@@ -5,6 +5,7 @@ posts ─► front_matter: text, names and authors out of YAML (JSON, TOML), err
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,22 +27,37 @@ _REPAIR = ftfy.TextFixerConfig(
 )
 
 
+# UTF-8 read as cp1252/latin-1 leaves one of these lead characters before a byte-range one.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00e2\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
+)
+# Jekyll's Document::YAML_FRONT_MATTER_REGEXP: `---` opens, `---` or `...` closes.
+_JEKYLL_FRONT = re.compile(r"\A(---\s*\n.*?\n?)^((?:---|\.\.\.)\s*$\n?)", re.S | re.M)
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def repair_text(value: str) -> str:
     """`value` with mojibake repaired and everything else the author wrote kept."""
-    return str(ftfy.fix_text(value, config=_REPAIR)) if value else value
+    # ftfy is slow; only text that shows a mojibake pattern goes through it.
+    if not value or value.isascii() or not _MOJIBAKE_HINT.search(value):
+        return value
+    return str(ftfy.fix_text(value, config=_REPAIR))
 
 
 class RawScalars:
     """The source text of YAML scalars, for values YAML turned into bool/int (`title: yes`)."""
 
-    def __init__(self, front: str | None) -> None:
+    def __init__(self, front: str | None, node: yaml.Node | None = None) -> None:
         self._front = front
+        self._node = node
         self._nodes: dict[str, yaml.Node] | None = None
 
     def _load(self) -> dict[str, yaml.Node]:
         if self._nodes is None:
             self._nodes = {}
-            node = yaml.compose(self._front, Loader=yaml.SafeLoader) if self._front else None
+            node = self._node
+            if node is None and self._front:
+                node = yaml.compose(self._front, Loader=_SAFE_LOADER)
             if isinstance(node, yaml.MappingNode):
                 for key, value in node.value:
                     if isinstance(key, yaml.ScalarNode):
@@ -120,8 +136,36 @@ class FrontMatter:
         return text or None
 
 
+def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
+    """Jekyll's front matter (YAML between `---` and `---` or `...`), parsed once; None if none."""
+    match = _JEKYLL_FRONT.match(text)
+    if match is None:
+        return None
+    front = match.group(1)
+    loader = _SAFE_LOADER(front)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
+    return FrontMatter(
+        meta={str(k): v for k, v in data.items()},
+        body=text[match.end() :],
+        raw=RawScalars(front, node),
+        where=where,
+    )
+
+
 def split_front_matter(text: str, where: str) -> FrontMatter | None:
     """The front matter and body of a post's text; None when the text has no front matter."""
+    if text.startswith("---"):
+        return split_jekyll_front_matter(text, where)
     handler = frontmatter.detect_format(text, frontmatter.handlers)
     if handler is None:
         return None
