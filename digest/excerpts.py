@@ -31,7 +31,7 @@ _LIQUID_URL = re.compile(
 _LIQUID_SITE = re.compile(r"\{\{\s*site\.(baseurl|url)\s*\}\}")
 # kramdown's own syntax that CommonMark would show as text: attribute lists (`{: .class}`,
 # `{:.note}`, `{::options /}`), footnote markers (`[^1]`) and footnote definitions.
-_KRAMDOWN_ATTRIBUTES = re.compile(r"[ \t]*\{:(?:[^}\"'\n]|\"[^\"\n]*\"|'[^'\n]*')*\}")
+_KRAMDOWN_ATTRIBUTES = re.compile(r"[ \t]*\{:(?!:)(?:[^}\"']|\"[^\"]*\"|'[^']*')*\}")
 _KRAMDOWN_EXTENSION = re.compile(r"\{::(\w+)[^}]*?/\}|\{::(\w+)[^}]*\}.*?\{:/\1?\}", re.S)
 _FOOTNOTE_DEFINITION = re.compile(r"^ {0,3}\[\^[^\]]+\]:.*(?:\n(?: {4}|\t).*)*\n?", re.M)
 _FOOTNOTE_MARKER = re.compile(r"\[\^[^\]\s]+\]")

@@ -154,12 +154,18 @@ def _sentence(value: object, connector: str = "and") -> str:
     return ", ".join(items[:-1]) + f", {connector} " + items[-1]
 
 
-def _tag_argument(stream: TokenStream) -> tuple[Token, str]:
-    """The tag's token and the raw text after its name (`{% link a/b.md %}` -> `a/b.md`)."""
-    token = stream.eat(TOKEN_TAG)
+def _tag_argument(stream: TokenStream, *, block: bool) -> tuple[Token, str]:
+    """The tag's token and the raw text after its name (`{% link a/b.md %}` -> `a/b.md`).
+
+    An inline tag leaves the stream on its last token (the parser moves on); a block tag
+    moves past it, to the block's first token.
+    """
+    token = stream.current
     text = ""
-    if stream.current.kind == TOKEN_EXPRESSION:
+    if stream.peek.kind == TOKEN_EXPRESSION:
+        next(stream)
         text = stream.current.value
+    if block:
         next(stream)
     return token, text
 
@@ -183,7 +189,8 @@ class _UrlNode(Node):
         assert isinstance(env, JekyllLiquid)
         found = env.post_path_url(self.reference)
         if found is None:
-            env.error(LiquidError(f"{self.tag}: no post {self.reference.strip()!r}"))
+            problem = f"{self.tag}: no post {self.reference.strip()!r}"
+            env.error(LiquidError(problem, token=self.token))
             return 0
         return buffer.write(env.relative_url(found))
 
@@ -200,7 +207,7 @@ class LinkTag(Tag):
     block = False
 
     def parse(self, stream: TokenStream) -> Node:
-        token, text = _tag_argument(stream)
+        token, text = _tag_argument(stream, block=False)
         return _UrlNode(token, self.name, text)
 
 
@@ -247,7 +254,7 @@ class HighlightTag(Tag):
     end = "endhighlight"
 
     def parse(self, stream: TokenStream) -> Node:
-        token, text = _tag_argument(stream)
+        token, text = _tag_argument(stream, block=True)
         language = (text.split() or ["text"])[0]
         block = get_parser(self.env).parse_block(stream, frozenset((self.end, TOKEN_EOF)))
         stream.expect(TOKEN_TAG, value=self.end)
