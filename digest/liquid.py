@@ -122,7 +122,7 @@ def _jekyll_filters(env: JekyllLiquid) -> dict[str, Callable[..., Any]]:
         "relative_url": env.relative_url,
         "absolute_url": env.absolute_url,
         "markdownify": lambda value: env.markdown(str(value or "")),
-        "date_to_xmlschema": lambda value: _as_datetime(value, "%Y-%m-%dT%H:%M:%S%:z"),
+        "date_to_xmlschema": _xmlschema,
         "date_to_rfc822": lambda value: _as_datetime(value, "%a, %d %b %Y %H:%M:%S %z"),
         "date_to_string": lambda value, *_: _as_datetime(value, "%d %b %Y"),
         "date_to_long_string": lambda value, *_: _as_datetime(value, "%d %B %Y"),
@@ -137,6 +137,12 @@ def _jekyll_filters(env: JekyllLiquid) -> dict[str, Callable[..., Any]]:
         "array_to_sentence_string": _sentence,
         "inspect": lambda value: repr(value),
     }
+
+
+def _xmlschema(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return _as_datetime(value, "%Y-%m-%dT%H:%M:%S")
 
 
 def _as_datetime(value: object, pattern: str) -> str:
