@@ -108,6 +108,7 @@ def _ancestors(relative_path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
+@functools.lru_cache(maxsize=256)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     """A Ruby Dir.glob pattern as a regex: `*` stays in one folder, `**` crosses them."""
     out = []
@@ -162,13 +163,18 @@ class JekyllSite:
 
     def excluded(self, relative_path: str) -> bool:
         """Whether Jekyll's `exclude` (minus `include`) leaves this path out."""
-        for pattern in self.exclude:
-            if pattern in self.include:
-                continue
-            clean = pattern.lstrip("/")
-            if relative_path.startswith(clean) or _glob_regex(clean).fullmatch(relative_path):
+        for prefix, pattern in self._exclude_patterns:
+            if relative_path.startswith(prefix) or pattern.fullmatch(relative_path):
                 return True
         return False
+
+    @functools.cached_property
+    def _exclude_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        return [
+            (p.lstrip("/"), _glob_regex(p.lstrip("/")))
+            for p in self.exclude
+            if p not in self.include and p.lstrip("/")
+        ]
 
     @property
     def data(self) -> dict[str, Any]:

@@ -67,10 +67,10 @@ def source_files(
 
 
 def _relative(root: Path, path: Path) -> str:
-    try:
-        return path.absolute().relative_to(root.absolute()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    base = str(root.absolute()) + os.sep
+    text = str(path.absolute())
+    relative = text[len(base) :] if text.startswith(base) else text
+    return relative.replace(os.sep, "/")
 
 
 def _special_folders(root: Path, jekyll: JekyllSite) -> Iterator[tuple[Path, bool]]:

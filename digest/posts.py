@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,10 +193,9 @@ def read_post(
 
 def _post_id(root: Path, file: Path) -> str:
     """The post's path relative to the site root (Jekyll's `page.path`)."""
-    try:
-        return file.relative_to(root).as_posix()
-    except ValueError:
-        return file.as_posix()
+    base, text = str(root.absolute()) + os.sep, str(file.absolute())
+    relative = text[len(base) :] if text.startswith(base) else str(file)
+    return relative.replace(os.sep, "/")
 
 
 def _read_text(file: Path, post_id: str) -> str | None:

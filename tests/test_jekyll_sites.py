@@ -47,9 +47,7 @@ def excerpt_text(settings: Settings, post: Post) -> str:
 
 def test_urls_dates_and_categories_are_jekylls(tmp_path: Path) -> None:
     posts = by_path(shaped(tmp_path))
-    got = {
-        path: (p.url, p.date.isoformat(), list(p.categories)) for path, p in posts.items()
-    }
+    got = {path: (p.url, p.date.isoformat(), list(p.categories)) for path, p in posts.items()}
     assert got == SHAPED_EXPECTED
 
 

@@ -16,7 +16,12 @@ from digest.config import load_settings
 from digest.posts import load_posts
 
 ROOT = Path(__file__).resolve().parent.parent
-REALSITES = Path(os.environ.get("DIGEST_REALSITES") or ROOT.parent / "shared/realsites")
+# ../shared/realsites from the repo root (a worktree under wt/ looks one level further up).
+_CANDIDATES = [ROOT.parent / "shared/realsites", ROOT.parent.parent / "shared/realsites"]
+REALSITES = Path(
+    os.environ.get("DIGEST_REALSITES")
+    or next((str(c) for c in _CANDIDATES if c.is_dir()), str(_CANDIDATES[0]))
+)
 JEKYLL_SITES = REALSITES / "jekyll"
 SITES = sorted(p.name for p in JEKYLL_SITES.iterdir()) if JEKYLL_SITES.is_dir() else []
 
