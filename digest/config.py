@@ -28,13 +28,11 @@ from digest.addresses import normalise_email, parse_from_address
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
-from digest.jekyll_site import find_site_root, posts_permalink, read_jekyll_config
+from digest.jekyll_site import find_site_root, jekyll_site_keys
 
 DEFAULT_CONFIG = "config.yaml"
 _VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-# Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
-_JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator", "lang")
 
 
 class _Model(BaseModel):
@@ -55,10 +53,10 @@ class SiteSettings(_Model):
     @field_validator("lang", mode="before")
     @classmethod
     def _lang(cls, value: object) -> str:
-        text = str(value or "en").strip().replace("_", "-")
-        if not re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
-            raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
-        return text
+        text = str(value or "en").strip().replace("_", "-")  # Jekyll sites write en_US too
+        if re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
+            return text
+        raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
 
     @field_validator("url")
     @classmethod
@@ -311,16 +309,6 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
 
 
-def _jekyll_site(root: Path) -> dict[str, Any]:
-    """The keys of the site's Jekyll `_config.yml` that we use (posts' permalink included)."""
-    data = read_jekyll_config(root)
-    keys = {k: data[k] for k in _JEKYLL_KEYS if data.get(k) is not None}
-    permalink = posts_permalink(data)
-    if permalink:
-        keys["permalink"] = permalink
-    return keys
-
-
 def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"] if p != "__root__")
     loc = loc.replace("from_", "from")
@@ -359,10 +347,11 @@ def load_settings(
     if isinstance(site, dict):
         given_root = base / Path(str(site["root"])) if site.get("root") else None
         posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
-        if given_root is not None and not site.get("posts_dir"):
-            posts_dir = given_root / "_posts"
+        posts_dir = (
+            posts_dir if given_root is None or site.get("posts_dir") else given_root / "_posts"
+        )
         root = given_root or find_site_root(posts_dir) or posts_dir.parent
-        site = {**_jekyll_site(root), **site, "posts_dir": posts_dir, "root": root}
+        site = {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
         data["site"] = site
     if data.get("templates_dir"):
         data["templates_dir"] = base / Path(str(data["templates_dir"]))

@@ -44,7 +44,7 @@ _VOID_TAGS = frozenset({"br", "img", "hr"})
 
 def markdown_to_html(markdown: str) -> str:
     """Markdown (kramdown's extras dropped) to HTML, unsanitised: Jekyll's `markdownify`."""
-    return _COMMONMARK.render(drop_kramdown_syntax(markdown))
+    return str(_COMMONMARK.render(drop_kramdown_syntax(markdown)))
 
 
 def drop_kramdown_syntax(markdown: str) -> str:

@@ -224,10 +224,7 @@ def _plain_text(value: str) -> bool:
         return False
     if value.endswith(":"):
         return False
-    for _tag, pattern in _IMPLICIT.get(value[0], ()):
-        if pattern.match(value):
-            return False
-    return True
+    return not any(pattern.match(value) for _tag, pattern in _IMPLICIT.get(value[0], ()))
 
 
 def split_front_matter(text: str, where: str) -> FrontMatter | None:

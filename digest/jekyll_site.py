@@ -30,6 +30,8 @@ DEFAULT_EXCLUDES = (
     ".sass-cache", ".jekyll-cache", "gemfiles", "Gemfile", "Gemfile.lock", "node_modules",
     "vendor/bundle/", "vendor/cache/", "vendor/gems/", "vendor/ruby/",
 )  # fmt: skip
+# Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
+_SITE_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator", "lang")
 _LEGACY_TYPES = {"post": "posts", "page": "pages", "draft": "drafts"}
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -63,6 +65,16 @@ def _read_config(path: str, _stamp: int) -> Mapping[str, Any]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read Jekyll config: {exc}") from exc
     return data if isinstance(data, dict) else {}
+
+
+def jekyll_site_keys(root: Path) -> dict[str, Any]:
+    """The `site` settings the site's `_config.yml` gives (the posts' permalink included)."""
+    data = read_jekyll_config(root)
+    keys = {k: data[k] for k in _SITE_KEYS if data.get(k) is not None}
+    permalink = posts_permalink(data)
+    if permalink:
+        keys["permalink"] = permalink
+    return keys
 
 
 def posts_permalink(config: Mapping[str, Any]) -> str | None:
@@ -168,6 +180,15 @@ class JekyllSite:
                 return True
         return False
 
+    def may_exclude_under(self, folder: str) -> bool:
+        """Whether any `exclude` pattern could leave out something in `folder` (a shortcut)."""
+        return any(
+            any(c in prefix for c in "*?[{")
+            or folder.startswith(prefix)
+            or prefix.startswith(folder)
+            for prefix, _pattern in self._exclude_patterns
+        )
+
     @functools.cached_property
     def _exclude_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
         return [
@@ -217,7 +238,9 @@ def open_site(settings: SiteSettings) -> JekyllSite:
     for entry in config.get("defaults") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("values"), dict):
             continue
-        scope = entry.get("scope") if isinstance(entry.get("scope"), dict) else {}
+        scope = entry.get("scope")
+        if not isinstance(scope, dict):
+            scope = {}
         path = str(scope.get("path") or "").lstrip("/")
         kind = scope.get("type")
         kind = _LEGACY_TYPES.get(str(kind), str(kind)) if kind else None

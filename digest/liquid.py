@@ -1,4 +1,4 @@
-"""Liquid in post excerpts, rendered as Jekyll renders it: `site`, `page`, Jekyll's filters and tags.
+"""Liquid in post excerpts, rendered as Jekyll does: `site`, `page`, Jekyll's filters and tags.
 
 posts ─► liquid: an excerpt's `{{ }}` and `{% %}` become text before it reaches an email.
 """

@@ -25,6 +25,10 @@ HTML_EXTENSIONS = frozenset(
     {".md", ".markdown", ".mkd", ".mkdn", ".mkdown", ".mdown", ".mdwn", ".html", ".htm"}
 )
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
+_SLASHES = re.compile(r"/{2,}")
+_PRETTY_UNSAFE = re.compile(r"[^\w.~!$&'()+,;=@]+")
+_DEFAULT_UNSAFE = re.compile(r"[\W_]+")
+_PATH_SAFE = re.compile(r"[a-zA-Z0-9./-]+")
 # fmt: off
 _PLACEHOLDERS = frozenset((
     "year", "month", "i_month", "day", "i_day", "short_year", "hour", "minute", "second",
@@ -111,7 +115,7 @@ def build_url_path(
     path = _PLACEHOLDER.sub(replace, template)
     path = "/" + path
     path = path.replace("..", "/").replace("./", "")
-    return re.sub(r"/{2,}", "/", path)
+    return _SLASHES.sub("/", path)
 
 
 _PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
@@ -146,15 +150,12 @@ def _template_names(template: str) -> frozenset[str]:
 
 def slugify(text: str, *, pretty: bool) -> str:
     """Jekyll's Utils.slugify: `pretty` (cased) for :title, `default` (lower-cased) for :slug."""
-    if pretty:
-        slug = re.sub(r"[^\w.~!$&'()+,;=@]+", "-", text)
-    else:
-        slug = re.sub(r"[\W_]+", "-", text).lower()
+    slug = _PRETTY_UNSAFE.sub("-", text) if pretty else _DEFAULT_UNSAFE.sub("-", text).lower()
     return slug.strip("-")
 
 
 def _escape_path(value: str) -> str:
     """Jekyll's URL.escape_path: percent-encode all but RFC 3986 pchar and `/`."""
-    if not value or re.fullmatch(r"[a-zA-Z0-9./-]+", value):
+    if not value or _PATH_SAFE.fullmatch(value):
         return value
     return quote(value, safe="-._~!$&'()*+,;=:@/")

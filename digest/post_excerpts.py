@@ -1,6 +1,6 @@
 """A post's excerpt as Jekyll cuts it: the text before the separator, plus what it needs to render.
 
-posts ─► post_excerpts: Jekyll's Excerpt#extract_excerpt (link definitions kept, Liquid blocks closed).
+posts ─► post_excerpts: Jekyll's Excerpt#extract_excerpt (link definitions kept, blocks closed).
 """
 
 from __future__ import annotations

@@ -92,13 +92,14 @@ def _special_folders(root: Path, jekyll: JekyllSite) -> Iterator[tuple[Path, boo
 
 def _files_under(folder: Path, root: Path, jekyll: JekyllSite) -> Iterator[Path]:
     """Files in a `_posts` folder and its subfolders, minus Jekyll's special and excluded files."""
+    check_exclude = jekyll.may_exclude_under(_relative(root, folder))
     for current, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
         for name in sorted(filenames):
             if name.startswith((".", "_", "#")) or name.endswith("~"):
                 continue
             path = Path(current) / name
-            if jekyll.exclude and jekyll.excluded(_relative(root, path)):
+            if check_exclude and jekyll.excluded(_relative(root, path)):
                 log.debug("not a post (excluded in _config.yml): %s", path)
                 continue
             yield path

@@ -1,4 +1,4 @@
-"""Small Jekyll sites in the shape of real blogs, and real Jekyll's view of them (when installed)."""
+"""Small Jekyll sites shaped like real blogs, and real Jekyll's view of them (when installed)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ title: Shaped 1.0 released
 ---
 {% assign release = site.data.releases | where: "version", "1.0" | first %}
 Shaped {{ release.version }} is out: {{ page.title }}. See [#1]({{ site.repository }}/issues/1),
-[the dots post]({% link _posts/2020-03-03-dots.md %}) and [no front matter]({% post_url 2020-02-02-no-front-matter %}).
+[the dots post]({% link _posts/2020-03-03-dots.md %}) and
+[no front matter]({% post_url 2020-02-02-no-front-matter %}).
 
 ## Download
 
