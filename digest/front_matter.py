@@ -39,6 +39,7 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+_FLOW_INDICATOR = re.compile(r"[\[\]{}]")
 
 
 def repair_text(value: str) -> str:
@@ -215,7 +216,7 @@ def simple_front_matter(front: str) -> dict[str, Any] | None:
 
 
 def _flow_item(value: str) -> bool:
-    return _plain_text(value) and not any(c in value for c in "[]{}")
+    return _plain_text(value) and _FLOW_INDICATOR.search(value) is None
 
 
 def _plain_text(value: str) -> bool:
@@ -224,7 +225,10 @@ def _plain_text(value: str) -> bool:
         return False
     if value.endswith(":"):
         return False
-    return not any(pattern.match(value) for _tag, pattern in _IMPLICIT.get(value[0], ()))
+    resolvers = _IMPLICIT.get(value[0])
+    if resolvers is None or (value[0].isalpha() and len(value) > 5):
+        return True  # YAML's words (yes, off, null, false...) are at most five letters
+    return not any(pattern.match(value) for _tag, pattern in resolvers)
 
 
 def split_front_matter(text: str, where: str) -> FrontMatter | None:
