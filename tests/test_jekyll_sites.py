@@ -14,6 +14,7 @@ from digest.config import Settings, load_settings
 from digest.errors import ConfigError
 from digest.excerpts import ExcerptFormatter
 from digest.posts import Post, load_posts
+from digest.render import Renderer
 from tests.jekyll_fixtures import SHAPED_EXPECTED, SHAPED_SITE, jekyll_posts, write_site
 
 CONFIG = """
@@ -189,3 +190,16 @@ def test_unknown_liquid_is_nothing_and_one_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len([w for w in warnings if "unexpected tag 'gist'" in w]) == 1
     assert len([w for w in warnings if "unknown filter 'sparkle'" in w]) == 1
+
+
+def test_site_lang_from_jekyll_is_the_emails_language(tmp_path: Path) -> None:
+    write_site(tmp_path / "site", SHAPED_SITE)
+    config = tmp_path / "config.yaml"
+    text = CONFIG.format(posts_dir="site/_posts")
+    config.write_text(text + "digests:\n  weekly:\n    lookback_days: 100000\n", encoding="utf-8")
+    settings = load_settings(config, environ={})
+    posts = list(load_posts(settings.site).posts)
+    segment = Renderer(settings).render_segment(
+        settings.digest("weekly"), posts, as_of=datetime.fromisoformat("2024-01-01T00:00:00+00:00")
+    )
+    assert '<html lang="ja"' in segment.html
