@@ -28,13 +28,12 @@ from digest.addresses import normalise_email, parse_from_address
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
+from digest.jekyll_site import find_site_root, jekyll_site_keys
 
 DEFAULT_CONFIG = "config.yaml"
 # What may stand between ${ and its closing }: a name and an optional :-default.
 _VAR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-# Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
-_JEKYLL_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator")
 
 
 class _Model(BaseModel):
@@ -46,11 +45,21 @@ class SiteSettings(_Model):
     url: str
     baseurl: str = ""
     posts_dir: Path = Path("_posts")
+    root: Path | None = None
     timezone: str = "UTC"
     permalink: str = "date"
     excerpt_separator: str = "\n\n"
     # A bigger post file is skipped with a warning (a post is kilobytes; this guards memory).
     max_post_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    lang: str = "en"
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _lang(cls, value: object) -> str:
+        text = str(value or "en").strip().replace("_", "-")  # Jekyll sites write en_US too
+        if re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
+            return text
+        raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
 
     @field_validator("url")
     @classmethod
@@ -338,21 +347,6 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
 
 
-def _jekyll_site(posts_dir: Path) -> dict[str, Any]:
-    """The keys of a Jekyll `_config.yml` beside `_posts` (or one folder up) that we use."""
-    for folder in (posts_dir.parent, posts_dir.parent.parent):
-        candidate = folder / "_config.yml"
-        if candidate.is_file():
-            try:
-                data = yaml.safe_load(candidate.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise ConfigError(f"{candidate}: cannot read Jekyll config: {exc}") from exc
-            if not isinstance(data, dict):
-                return {}
-            return {k: data[k] for k in _JEKYLL_KEYS if data.get(k) is not None}
-    return {}
-
-
 def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"] if p != "__root__")
     loc = loc.replace("from_", "from")
@@ -389,8 +383,13 @@ def load_settings(
     base = source.parent
     site = data.get("site")
     if isinstance(site, dict):
+        given_root = base / Path(str(site["root"])) if site.get("root") else None
         posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
-        site = {**_jekyll_site(posts_dir), **site, "posts_dir": posts_dir}
+        posts_dir = (
+            posts_dir if given_root is None or site.get("posts_dir") else given_root / "_posts"
+        )
+        root = given_root or find_site_root(posts_dir) or posts_dir.parent
+        site = {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
         data["site"] = site
     if data.get("templates_dir"):
         data["templates_dir"] = base / Path(str(data["templates_dir"]))

@@ -29,10 +29,33 @@ _LIQUID_URL = re.compile(
     r"\{\{\s*(?:'([^']*)'|\"([^\"]*)\")\s*\|\s*(relative_url|absolute_url)\s*\}\}"
 )
 _LIQUID_SITE = re.compile(r"\{\{\s*site\.(baseurl|url)\s*\}\}")
+# kramdown's own syntax that CommonMark would show as text: attribute lists (`{: .class}`,
+# `{:.note}`, `{::options /}`), footnote markers (`[^1]`) and footnote definitions.
+_KRAMDOWN_ATTRIBUTES = re.compile(r"[ \t]*\{:(?!:)(?:[^}\"']|\"[^\"]*\"|'[^']*')*\}")
+_KRAMDOWN_EXTENSION = re.compile(r"\{::(\w+)[^}]*?/\}|\{::(\w+)[^}]*\}.*?\{:/\1?\}", re.S)
+_FOOTNOTE_DEFINITION = re.compile(r"^ {0,3}\[\^[^\]]+\]:.*(?:\n(?: {4}|\t).*)*\n?", re.M)
+_FOOTNOTE_MARKER = re.compile(r"\[\^[^\]\s]+\]")
+_COMMONMARK = MarkdownIt("commonmark", {"html": True}).enable("table")
 # Visible characters of one excerpt; lowered for a segment whose HTML would pass the budget.
 EXCERPT_MAX_CHARS = 2_000
 EXCERPT_MIN_CHARS = 200
 _VOID_TAGS = frozenset({"br", "img", "hr"})
+
+
+def markdown_to_html(markdown: str) -> str:
+    """Markdown (kramdown's extras dropped) to HTML, unsanitised: Jekyll's `markdownify`."""
+    return str(_COMMONMARK.render(drop_kramdown_syntax(markdown)))
+
+
+def drop_kramdown_syntax(markdown: str) -> str:
+    """`markdown` without kramdown attribute lists, extensions and footnotes (no text lost)."""
+    if "{:" in markdown:
+        markdown = _KRAMDOWN_EXTENSION.sub("", markdown)
+        markdown = _KRAMDOWN_ATTRIBUTES.sub("", markdown)
+    if "[^" in markdown:
+        markdown = _FOOTNOTE_DEFINITION.sub("", markdown)
+        markdown = _FOOTNOTE_MARKER.sub("", markdown)
+    return markdown
 
 
 def one_line(text: str) -> str:
@@ -266,7 +289,7 @@ class ExcerptFormatter:
         key = (self.limit, markdown)
         cached = self._html_cache.get(key)
         if cached is None:
-            rendered = self._md.render(self._expand_liquid(markdown))
+            rendered = self._md.render(drop_kramdown_syntax(self._expand_liquid(markdown)))
             cached = truncate_html(self._cleaner.clean(rendered).strip(), self.limit)
             self._html_cache[key] = cached
         return cached

@@ -5,7 +5,9 @@ config ─► posts ─► permalinks: a post's URL is the one Jekyll 4 publishe
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote
 
@@ -23,6 +25,10 @@ HTML_EXTENSIONS = frozenset(
     {".md", ".markdown", ".mkd", ".mkdn", ".mkdown", ".mdown", ".mdwn", ".html", ".htm"}
 )
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
+_SLASHES = re.compile(r"/{2,}")
+_PRETTY_UNSAFE = re.compile(r"[^\w.~!$&'()+,;=@]+")
+_DEFAULT_UNSAFE = re.compile(r"[\W_]+")
+_PATH_SAFE = re.compile(r"[a-zA-Z0-9./-]+")
 # fmt: off
 _PLACEHOLDERS = frozenset((
     "year", "month", "i_month", "day", "i_day", "short_year", "hour", "minute", "second",
@@ -89,30 +95,13 @@ def build_url_path(
     output_ext: str,
 ) -> str:
     """Fill a Jekyll permalink template (Jekyll 4 url.rb / url_drop.rb) into a URL path."""
-    values = {
-        "year": when.strftime("%Y"),
-        "month": when.strftime("%m"),
-        "i_month": str(when.month),
-        "day": when.strftime("%d"),
-        "i_day": str(when.day),
-        "short_year": when.strftime("%y"),
-        "hour": when.strftime("%H"),
-        "minute": when.strftime("%M"),
-        "second": when.strftime("%S"),
-        "y_day": when.strftime("%j"),
-        "short_month": _MONTHS[when.month - 1][:3],
-        "long_month": _MONTHS[when.month - 1],
-        "short_day": _DAYS[when.weekday()][:3],
-        "long_day": _DAYS[when.weekday()],
-        "week": f"{when.isocalendar().week:02d}",
-        "w_year": str(when.isocalendar().year),
-        "w_day": str(when.isoweekday()),
-        "title": slugify(slug, pretty=True),
-        "slug": slugify(slug, pretty=False),
-        # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "output_ext": output_ext,
-    }
+    names = _template_names(template)
+    values = {name: _PLACEHOLDER_VALUES[name](when) for name in names & _DATE_NAMES}
+    values["title"] = slugify(slug, pretty=True)
+    values["slug"] = slugify(slug, pretty=False)
+    # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
+    values["categories"] = "/".join(dict.fromkeys(c.lower() for c in categories))
+    values["output_ext"] = output_ext
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -126,20 +115,47 @@ def build_url_path(
     path = _PLACEHOLDER.sub(replace, template)
     path = "/" + path
     path = path.replace("..", "/").replace("./", "")
-    return re.sub(r"/{2,}", "/", path)
+    return _SLASHES.sub("/", path)
+
+
+_PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
+    "year": lambda when: f"{when.year:04d}",
+    "month": lambda when: f"{when.month:02d}",
+    "i_month": lambda when: str(when.month),
+    "day": lambda when: f"{when.day:02d}",
+    "i_day": lambda when: str(when.day),
+    "short_year": lambda when: f"{when.year % 100:02d}",
+    "hour": lambda when: f"{when.hour:02d}",
+    "minute": lambda when: f"{when.minute:02d}",
+    "second": lambda when: f"{when.second:02d}",
+    "y_day": lambda when: when.strftime("%j"),
+    "short_month": lambda when: _MONTHS[when.month - 1][:3],
+    "long_month": lambda when: _MONTHS[when.month - 1],
+    "short_day": lambda when: _DAYS[when.weekday()][:3],
+    "long_day": lambda when: _DAYS[when.weekday()],
+    "week": lambda when: f"{when.isocalendar().week:02d}",
+    "w_year": lambda when: str(when.isocalendar().year),
+    "w_day": lambda when: str(when.isoweekday()),
+}
+_DATE_NAMES = frozenset(_PLACEHOLDER_VALUES)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_names(template: str) -> frozenset[str]:
+    """The placeholder names a template uses (`:title_` counts as `title`)."""
+    return frozenset(
+        m.group(1).rstrip("_") or m.group(1) for m in _PLACEHOLDER.finditer(template)
+    ) | {m.group(1) for m in _PLACEHOLDER.finditer(template)}
 
 
 def slugify(text: str, *, pretty: bool) -> str:
     """Jekyll's Utils.slugify: `pretty` (cased) for :title, `default` (lower-cased) for :slug."""
-    if pretty:
-        slug = re.sub(r"[^\w.~!$&'()+,;=@]+", "-", text)
-    else:
-        slug = re.sub(r"[\W_]+", "-", text).lower()
+    slug = _PRETTY_UNSAFE.sub("-", text) if pretty else _DEFAULT_UNSAFE.sub("-", text).lower()
     return slug.strip("-")
 
 
 def _escape_path(value: str) -> str:
     """Jekyll's URL.escape_path: percent-encode all but RFC 3986 pchar and `/`."""
-    if not value or re.fullmatch(r"[a-zA-Z0-9./-]+", value):
+    if not value or _PATH_SAFE.fullmatch(value):
         return value
     return quote(value, safe="-._~!$&'()*+,;=:@/")

@@ -10,11 +10,27 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 from digest.errors import PostError
 
-_DATE_TEXT = re.compile(
-    r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?\s*$",
-    re.IGNORECASE,
+# The date forms Ruby's Time.parse (Jekyll's Utils.parse_date) reads, first match wins:
+# 2025-11-27 / 2025/11/27, 27-11-2025 / 27.11.2025 (day first), 11/27/2025 (month first),
+# 27 Nov 2025, Nov 27, 2025.
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE_FORMS = (
+    (re.compile(r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})", re.I)),
+    (re.compile(r"^\s*(?P<d>\d{1,2})([-.])(?P<m>\d{1,2})\2(?P<y>\d{4})", re.I)),
+    (re.compile(r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})", re.I)),
+    (re.compile(r"^\s*(?P<d>\d{1,2})\s+(?P<mn>" + _MONTH + r")\s+(?P<y>\d{4})", re.I)),
+    (
+        re.compile(
+            r"^\s*(?P<mn>" + _MONTH + r")\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I
+        )
+    ),
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# After the date: a time, an offset right after it; anything further is ignored, as Ruby does.
+_TIME_TEXT = re.compile(
+    r"^(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?(?:\s.*)?\s*$",
+    re.I | re.S,
 )
 
 
@@ -60,9 +76,12 @@ def post_date(value: object, file_date: str | None, tz: tzinfo, where: str) -> d
 
 
 def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
-    """Jekyll's `YYYY-MM-DD[ HH:MM[:SS]][ +HHMM]`, ISO 8601 too; no offset: the site zone."""
-    match = _DATE_TEXT.match(text)
-    if match is None:
+    """A date as Jekyll (Ruby's Time.parse) reads it; no offset: the site zone; else None."""
+    for form in _DATE_FORMS:
+        match = form.match(text)
+        if match is not None:
+            break
+    else:
         try:
             parsed = datetime.fromisoformat(text.strip())
         except ValueError:
@@ -70,12 +89,22 @@ def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=tz)
         return parsed.astimezone(tz)
-    year_text, month, day, hour, minute, second, fraction, offset = match.groups()
-    year = int(year_text)
+    parts = match.groupdict()
+    month = _MONTHS.index(parts["mn"][:3].lower()) + 1 if parts.get("mn") else int(parts["m"])
+    rest = _TIME_TEXT.match(text[match.end() :])
+    if rest is None:
+        return None
+    hour, minute, second, fraction, offset = rest.groups()
     try:
         micro = int((fraction or "0")[:6].ljust(6, "0"))
         naive = datetime(
-            year, int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro
+            int(parts["y"]),
+            month,
+            int(parts["d"]),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micro,
         )
     except ValueError:
         return None

@@ -1,56 +1,114 @@
-"""Open one candidate post file safely: regular files only, and no bigger than a cap.
+"""Which files of a Jekyll site are candidate posts: every `_posts` folder Jekyll reads, and drafts.
 
-posts ─► post_files: a FIFO, a device or a huge file is a PostError (one warning), never a hang.
+config ─► posts (post_files): the walk over the site, with Jekyll's exclude and special names.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import stat
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
-from digest.errors import PostError
+from digest.errors import ConfigError
+from digest.jekyll_site import JekyllSite
 
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+log = logging.getLogger(__name__)
+
+# Jekyll's Document::DATE_FILENAME_MATCHER (without the leading folders).
+DATE_FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-([^/]*)(\.[^.]+)$")
+# Jekyll's Document::DATELESS_FILENAME_MATCHER, used for _drafts.
+DATELESS_FILENAME = re.compile(r"^([^/]+)(\.[^.]+)$")
+# Folders Jekyll never reads posts from (its EntryFilter and default `exclude`).
+_SKIP_DIRS = {"node_modules", "vendor", "gemfiles"}
 
 
-def read_post_bytes(file: Path, max_bytes: int) -> bytes:
-    """The bytes of `file` if it is (a symlink to) a regular file of at most `max_bytes`."""
-    where = str(file)
+def source_files(
+    posts_dir: Path, jekyll: JekyllSite, include_drafts: bool
+) -> Iterator[tuple[Path, tuple[str, ...], bool]]:
+    """(file, categories from the folders above it, is_draft) for every candidate post file.
+
+    `posts_dir` at the site root (`<root>/_posts`) means the whole site, as Jekyll reads it:
+    every `_posts` folder below the root too. A `_posts` deeper down (`en/news/_posts`) means
+    that folder only.
+    """
+    root = jekyll.root
     try:
-        # stat before open: opening a FIFO blocks until a writer comes, /dev/zero never ends.
-        info = os.stat(file)
-        if not stat.S_ISREG(info.st_mode):
-            raise _not_regular(file, info.st_mode)
-        _check_size(where, info.st_size, max_bytes)
-        # O_NONBLOCK: should the file be swapped for a FIFO after the stat, the open won't hang.
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb") as stream:
-            opened = os.fstat(stream.fileno())
-            if not stat.S_ISREG(opened.st_mode):
-                raise _not_regular(file, opened.st_mode)
-            data = stream.read(max_bytes + 1)
+        if not posts_dir.is_dir():
+            raise ConfigError(f"site.posts_dir: folder {posts_dir} does not exist")
+        os.listdir(posts_dir)
     except OSError as exc:
-        raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
-    _check_size(where, len(data), max_bytes)
-    return data
+        raise ConfigError(
+            f"site.posts_dir: cannot read folder {posts_dir}: {exc.strerror or exc}"
+        ) from exc
+
+    whole_site = posts_dir.absolute() == (root / "_posts").absolute()
+    folders: list[tuple[Path, bool]] = [(posts_dir, False)]
+    if include_drafts:
+        folders.append((posts_dir.parent / "_drafts", True))
+    if whole_site:
+        for special, is_draft in _special_folders(root, jekyll):
+            if include_drafts or not is_draft:
+                folders.append((special, is_draft))
+
+    seen: set[Path] = set()
+    for folder, is_draft in folders:
+        if folder.absolute() in seen or not folder.is_dir():
+            continue
+        seen.add(folder.absolute())
+        categories = _folder_categories(root, folder)
+        matcher = DATELESS_FILENAME if is_draft else DATE_FILENAME
+        for file in _files_under(folder, root, jekyll):
+            if not matcher.match(file.name):
+                log.debug("not a post (name does not match Jekyll's pattern): %s", file)
+                continue
+            yield file, categories, is_draft
 
 
-def _not_regular(file: Path, mode: int) -> PostError:
-    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    if file.is_symlink():
-        kind = f"a symlink to {kind}"
-    return PostError(str(file), f"not a regular file ({kind}); only regular files are read")
+def _relative(root: Path, path: Path) -> str:
+    base = str(root.absolute()) + os.sep
+    text = str(path.absolute())
+    relative = text[len(base) :] if text.startswith(base) else text
+    return relative.replace(os.sep, "/")
 
 
-def _check_size(where: str, size: int, max_bytes: int) -> None:
-    if size > max_bytes:
-        raise PostError(
-            where, f"file is larger than site.max_post_bytes ({max_bytes:,} bytes); not read"
-        )
+def _special_folders(root: Path, jekyll: JekyllSite) -> Iterator[tuple[Path, bool]]:
+    """Every `_posts` / `_drafts` folder under the site root Jekyll would read."""
+    for current, dirnames, _files in os.walk(root):
+        keep = []
+        for name in sorted(dirnames):
+            path = Path(current) / name
+            if name in ("_posts", "_drafts"):
+                yield path, name == "_drafts"
+            elif (
+                not name.startswith((".", "_", "#"))
+                and name not in _SKIP_DIRS
+                and not jekyll.excluded(_relative(root, path))
+            ):
+                keep.append(name)
+        dirnames[:] = keep
+
+
+def _files_under(folder: Path, root: Path, jekyll: JekyllSite) -> Iterator[Path]:
+    """Files in a `_posts` folder and its subfolders, minus Jekyll's special and excluded files."""
+    check_exclude = jekyll.may_exclude_under(_relative(root, folder))
+    for current, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
+        for name in sorted(filenames):
+            if name.startswith((".", "_", "#")) or name.endswith("~"):
+                continue
+            path = Path(current) / name
+            if check_exclude and jekyll.excluded(_relative(root, path)):
+                log.debug("not a post (excluded in _config.yml): %s", path)
+                continue
+            yield path
+
+
+def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:
+    """Jekyll's categories from the folders between the site root and `_posts`."""
+    try:
+        parts = folder.absolute().parent.relative_to(root.absolute()).parts
+    except ValueError:
+        return ()
+    return tuple(p for p in parts if p not in ("", ".", "_posts", "_drafts"))

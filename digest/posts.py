@@ -5,19 +5,23 @@ config ─► posts ─► selection: which files are posts, and each one's date
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from digest.config import SiteSettings
-from digest.errors import ConfigError, PostError
-from digest.front_matter import FrontMatter, repair_text, split_front_matter
+from digest.errors import PostError
+from digest.excerpts import markdown_to_html
+from digest.front_matter import FrontMatter, RawScalars, repair_text, split_jekyll_front_matter
+from digest.jekyll_site import JekyllSite, deep_merge, open_site
+from digest.liquid import JekyllLiquid
 from digest.permalinks import (
     HTML_EXTENSIONS,
     build_url_path,
@@ -25,18 +29,17 @@ from digest.permalinks import (
     permalink_template,
     unknown_placeholder,
 )
+from digest.post_bytes import read_post_bytes
 from digest.post_dates import post_date
-from digest.post_files import read_post_bytes
+from digest.post_excerpts import cut_excerpt
+from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, source_files
+
+__all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "Post", "PostsLoad", "load_posts", "read_post"]
 
 log = logging.getLogger(__name__)
 
-# Jekyll's Document::DATE_FILENAME_MATCHER (without the leading folders).
-DATE_FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-([^/]*)(\.[^.]+)$")
-# Jekyll's Document::DATELESS_FILENAME_MATCHER, used for _drafts.
-DATELESS_FILENAME = re.compile(r"^([^/]+)(\.[^.]+)$")
-# Folders Jekyll never reads posts from (its EntryFilter and default `exclude`).
-_SKIP_DIRS = {"node_modules", "vendor", "gemfiles"}
-_BOM = b"\xef\xbb\xbf"
+# Files in `_posts` Jekyll reads as data, never as posts (their content is nil).
+_DATA_EXTENSIONS = frozenset({".yml", ".yaml"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Post:
     url: str
     published: bool
     draft: bool
+    # The front matter with `_config.yml` defaults merged in (Liquid's `page`).
+    front_matter: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (`path` is Jekyll's `page.path`: relative to the site root)."""
@@ -89,94 +94,24 @@ class PostsLoad:
 def load_posts(site: SiteSettings, *, include_drafts: bool = False) -> PostsLoad:
     """Read every post of the site (and drafts if asked), newest first; bad files go to problems."""
     template = permalink_template(site.permalink)
-    root = site.posts_dir.parent
+    jekyll = open_site(site)
+    root = jekyll.root
     posts: list[Post] = []
     problems: list[PostError] = []
-    for file, folder_categories, is_draft in _source_files(site, include_drafts):
+    for file, folder_categories, is_draft in source_files(site.posts_dir, jekyll, include_drafts):
         try:
-            post = read_post(site, file, template, folder_categories, draft=is_draft)
+            post = read_post(site, file, template, folder_categories, draft=is_draft, jekyll=jekyll)
         except PostError as exc:
             problems.append(exc)
             continue
         if post is not None:
             posts.append(post)
+    posts = _render_liquid(site, jekyll, posts)
     posts.sort(key=lambda p: p.id)
     posts.sort(key=lambda p: p.date, reverse=True)
     problems.sort(key=lambda e: e.path)
     log.debug("read %d posts from %s (%d problems)", len(posts), root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the files
-
-
-def _source_files(
-    site: SiteSettings, include_drafts: bool
-) -> Iterator[tuple[Path, tuple[str, ...], bool]]:
-    """(file, categories from the folders above it, is_draft) for every candidate post file."""
-    posts_dir = site.posts_dir
-    root = posts_dir.parent
-    try:
-        if not posts_dir.is_dir():
-            raise ConfigError(f"site.posts_dir: folder {posts_dir} does not exist")
-        os.listdir(posts_dir)
-    except OSError as exc:
-        raise ConfigError(
-            f"site.posts_dir: cannot read folder {posts_dir}: {exc.strerror or exc}"
-        ) from exc
-
-    folders: list[tuple[Path, bool]] = [(posts_dir, False)]
-    if include_drafts:
-        folders.append((root / "_drafts", True))
-    # Only a real Jekyll layout (`_posts`) has per-category `_posts` folders elsewhere in the site.
-    if posts_dir.name == "_posts":
-        for special, is_draft in _special_folders(root):
-            if special != posts_dir and (include_drafts or not is_draft):
-                folders.append((special, is_draft))
-
-    seen: set[Path] = set()
-    for folder, is_draft in folders:
-        if folder in seen or not folder.is_dir():
-            continue
-        seen.add(folder)
-        categories = _folder_categories(root, folder)
-        matcher = DATELESS_FILENAME if is_draft else DATE_FILENAME
-        for file in _files_under(folder):
-            if not matcher.match(file.name):
-                log.debug("not a post (name does not match Jekyll's pattern): %s", file)
-                continue
-            yield file, categories, is_draft
-
-
-def _special_folders(root: Path) -> Iterator[tuple[Path, bool]]:
-    """Every `_posts` / `_drafts` folder under the site root Jekyll would read."""
-    for current, dirnames, _files in os.walk(root):
-        keep = []
-        for name in sorted(dirnames):
-            if name in ("_posts", "_drafts"):
-                yield Path(current) / name, name == "_drafts"
-            elif not name.startswith((".", "_", "#")) and name not in _SKIP_DIRS:
-                keep.append(name)
-        dirnames[:] = keep
-
-
-def _files_under(folder: Path) -> Iterator[Path]:
-    """Files in a `_posts` folder and its subfolders, minus Jekyll's special and backup files."""
-    for current, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
-        for name in sorted(filenames):
-            if name.startswith((".", "_", "#")) or name.endswith("~"):
-                continue
-            yield Path(current) / name
-
-
-def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:
-    try:
-        parts = folder.parent.relative_to(root).parts
-    except ValueError:
-        return ()
-    return tuple(p for p in parts if p not in ("", ".", "_posts", "_drafts"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,13 +144,18 @@ def read_post(
     folder_categories: tuple[str, ...] = (),
     *,
     draft: bool = False,
+    jekyll: JekyllSite | None = None,
 ) -> Post | None:
     """One post file as a Post; None if it is not a post; PostError if it is broken."""
-    post_id = _post_id(site.posts_dir.parent, file)
+    jekyll = jekyll or open_site(site)
+    post_id = _post_id(jekyll.root, file)
     text = _read_text(file, post_id, site.max_post_bytes)
-    front = None if text is None else _read_front_matter(text, file, post_id)
-    if front is None:
+    if text is None:
         return None
+    front = _read_front_matter(text, file, post_id)
+    defaults = jekyll.defaults_for(post_id, "posts")
+    if defaults:
+        front = dataclasses.replace(front, meta=deep_merge(defaults, front.meta))
     name = parse_file_name(file.name)
     # Each step may raise; their order decides which problem a broken file reports.
     when = _resolve_date(front, name, file, site.tz, draft=draft)
@@ -248,52 +188,61 @@ def read_post(
         url=site.root_url + url_path,
         published=front.meta.get("published") is not False,
         draft=draft or front.meta.get("draft") is True,
+        front_matter=front.meta,
     )
 
 
 def _post_id(root: Path, file: Path) -> str:
     """The post's path relative to the site root (Jekyll's `page.path`)."""
-    try:
-        return file.relative_to(root).as_posix()
-    except ValueError:
-        return file.as_posix()
+    base, text = str(root.absolute()) + os.sep, str(file.absolute())
+    relative = text[len(base) :] if text.startswith(base) else str(file)
+    return relative.replace(os.sep, "/")
 
 
 def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
-    """The file's text with Unix line ends; None for a file that cannot be a post."""
+    """The file's text with Unix line ends; None for a file Jekyll does not make a post."""
     where = str(file)
+    if file.suffix.lower() in _DATA_EXTENSIONS:
+        log.debug("not a post (a data file): %s", post_id)
+        return None
     raw = read_post_bytes(file, max_bytes)
-    if file.suffix.lower() not in HTML_EXTENSIONS and not raw.removeprefix(_BOM).startswith(
-        (b"---", b"+++")
-    ):
-        log.debug("not a post (no front matter): %s", post_id)
-        return None  # an image or other static file that happens to match the name pattern
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if file.suffix.lower() not in HTML_EXTENSIONS:
+            log.debug("not a post (not text): %s", post_id)
+            return None  # an image or other static file that happens to match the name pattern
         raise PostError(
             where, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from exc
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
-def _read_front_matter(text: str, file: Path, post_id: str) -> FrontMatter | None:
-    """The post's front matter; None when it has none (an error for a Markdown/HTML file)."""
-    front = split_front_matter(text, str(file))
-    if front is None:
-        if file.suffix.lower() in HTML_EXTENSIONS:
-            raise PostError(
-                str(file), "no front matter (--- ... ---); Jekyll does not treat it as a post"
-            )
-        log.debug("not a post (no front matter): %s", post_id)
-    return front
+def _read_front_matter(text: str, file: Path, post_id: str) -> FrontMatter:
+    """The post's front matter; a post without one is still a post to Jekyll (empty matter)."""
+    front = split_jekyll_front_matter(text, str(file))
+    if front is not None:
+        return front
+    if text.startswith("---"):
+        log.warning("%s: front matter is not closed (no closing --- line); read as text", file)
+    else:
+        log.debug("post without front matter: %s", post_id)
+    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=str(file))
 
 
 def _resolve_date(
     front: FrontMatter, name: PostFileName, file: Path, tz: tzinfo, *, draft: bool
 ) -> datetime:
     """The front matter's date, else the file name's; a draft without either: its mtime."""
-    when = post_date(front.meta.get("date"), name.date, tz, front.where)
+    try:
+        when = post_date(front.meta.get("date"), name.date, tz, front.where)
+    except PostError as exc:
+        if name.date is None or front.meta.get("date") in (None, ""):
+            raise
+        log.warning("%s: %s; using the date in the file name", file, exc.reason)
+        when = post_date(None, name.date, tz, front.where)
     if when is not None:
         return when
     if not draft:  # pragma: no cover - the matcher guarantees a file date
@@ -341,8 +290,7 @@ def _excerpt(front: FrontMatter, content: str, site_separator: str) -> str:
     separator = separator.replace("\r\n", "\n")
     if separator == "":
         return ""  # Jekyll: an empty separator turns excerpts off
-    head, _sep, _tail = content.lstrip("\n").partition(separator)
-    return head.strip()
+    return cut_excerpt(content.lstrip("\n"), separator).strip()
 
 
 def _front_permalink(front: FrontMatter) -> str | None:
@@ -370,3 +318,39 @@ def _image(value: object, root_url: str) -> str | None:
     if image.startswith("//"):
         return "https:" + image
     return root_url + "/" + quote(image.lstrip("/"), safe="/-._~!$&'()*+,;=:@%")
+
+
+def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) -> list[Post]:
+    """Excerpts with their Liquid rendered as Jekyll does, once every post's URL is known."""
+    if not any("{{" in p.excerpt or "{%" in p.excerpt for p in posts):
+        return posts
+    root_url = site.root_url
+    liquid = JekyllLiquid(
+        url=site.url,
+        baseurl=site.baseurl,
+        post_urls={p.id: p.url.removeprefix(root_url) for p in posts},
+        markdown=markdown_to_html,
+    )
+    site_variables = jekyll.liquid_site(site)
+    rendered = []
+    for post in posts:
+        # Jekyll renders the excerpt it cut from the content, not one written in front matter.
+        cut = post.front_matter.get("excerpt") is None
+        if cut and ("{{" in post.excerpt or "{%" in post.excerpt):
+            page = {
+                **post.front_matter,
+                "title": post.title,
+                "date": post.date,
+                "url": post.url.removeprefix(root_url),
+                "path": post.id,
+                "slug": post.slug,
+                "categories": list(post.categories),
+                "tags": list(post.tags),
+                "content": post.content,
+            }
+            excerpt = liquid.render_excerpt(
+                post.excerpt, page=page, site=site_variables, where=str(post.path)
+            )
+            post = dataclasses.replace(post, excerpt=excerpt.strip())
+        rendered.append(post)
+    return rendered

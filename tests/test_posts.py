@@ -116,14 +116,18 @@ def test_quoted_date_only_and_time_without_seconds(tmp_path: Path) -> None:
     assert posts["b"].date == datetime(2025, 11, 26, 7, 5, tzinfo=TOKYO)
 
 
-def test_bad_date_string_is_a_problem_and_others_load(tmp_path: Path) -> None:
+def test_unreadable_date_falls_back_to_the_file_name_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(tmp_path, "_posts/2025-11-25-bad.md", "date: next tuesday")
     write(tmp_path, "_posts/2025-11-26-good.md", "title: Good")
     loaded = load_posts(site(tmp_path))
-    assert [p.slug for p in loaded.posts] == ["good"]
-    assert len(loaded.problems) == 1
-    assert loaded.problems[0].path.endswith("2025-11-25-bad.md")
-    assert "next tuesday" in loaded.problems[0].reason
+    assert loaded.problems == ()
+    assert [p.slug for p in loaded.posts] == ["good", "bad"]
+    assert loaded.posts[1].date == datetime(2025, 11, 25, tzinfo=LONDON)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "2025-11-25-bad.md" in warning and "next tuesday" in warning
+    assert "using the date in the file name" in warning
 
 
 def test_invalid_filename_date_is_a_problem(tmp_path: Path) -> None:
@@ -164,12 +168,17 @@ def test_non_matching_files_are_ignored(tmp_path: Path) -> None:
     assert loaded.problems == ()
 
 
-def test_markdown_without_front_matter_is_reported(tmp_path: Path) -> None:
+def test_markdown_without_front_matter_is_a_post(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Jekyll reads every _posts file with a dated name as a post, front matter or not.
     (tmp_path / "_posts").mkdir()
-    (tmp_path / "_posts/2025-11-27-bare.md").write_text("Just text.\n", encoding="utf-8")
-    loaded = load_posts(site(tmp_path))
-    assert loaded.posts == ()
-    assert "no front matter" in loaded.problems[0].reason
+    (tmp_path / "_posts/2025-11-27-bare-words.md").write_text("Just text.\n", encoding="utf-8")
+    post = only(tmp_path)
+    assert post.title == "Bare Words"
+    assert post.excerpt == "Just text."
+    assert post.url == "https://blog.example.com/2025/11/27/bare-words.html"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_folder_categories_come_first(tmp_path: Path) -> None:
@@ -479,9 +488,8 @@ def test_jekyll_config_beside_posts_fills_site(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("---\ntitle: x\n", "not closed"),
         ("---\n- a\n- b\n---\nbody\n", "keys and values"),
-        ("---\ndate: 2025\n---\nbody\n", "date 2025 is not a date"),
+        ("---\ntitle: [x\n---\nbody\n", "not valid YAML"),
     ],
 )
 def test_broken_front_matter_is_reported(tmp_path: Path, text: str, reason: str) -> None:
