@@ -16,7 +16,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from digest.errors import PostError
-from digest.safe_yaml import BoundedSafeLoader, YamlLimitError
+from digest.safe_yaml import BoundedSafeLoader, YamlLimitError, check_alias_expansion
 
 _REPAIR = ftfy.TextFixerConfig(
     # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
@@ -160,10 +160,16 @@ def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
     node = None
     data: object = simple_front_matter(front[opening.end() :])
     if data is None:
-        loader = _SAFE_LOADER(front)
+        loader = BoundedSafeLoader(front)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                check_alias_expansion(node)  # a billion-laughs chain is refused, not built
             data = loader.construct_document(node) if node is not None else None
+        except YamlLimitError as exc:
+            raise PostError(where, f"front matter refused: {exc}") from None
+        except RecursionError:
+            raise PostError(where, "front matter refused: YAML nested too deeply") from None
         except yaml.YAMLError as exc:
             problem = _yaml_problem(exc)
             raise PostError(where, f"front matter is not valid YAML: {problem}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import subprocess
@@ -123,7 +124,6 @@ def test_a_symlink_to_a_regular_post_is_read(tmp_path: Path) -> None:
     [
         "title: [" + ", ".join(["long words here"] * 2000) + "]",
         "title: Fine\ntags: [[" + "x" * 5000 + "]]",
-        "title: Fine\ndate: '" + "9" * 5000 + "'",
     ],
 )
 def test_every_post_warning_is_one_short_line(tmp_path: Path, front: str) -> None:
@@ -135,6 +135,23 @@ def test_every_post_warning_is_one_short_line(tmp_path: Path, front: str) -> Non
     assert problem.message.startswith(f"{path}: ")
     assert problem.message.endswith("…")
     assert "\n" not in problem.message
+
+
+def test_an_unreadable_long_date_is_one_short_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Jekyll falls back to the file name's date; so do we, with one capped warning line.
+    site = make_site(tmp_path / "site", "sqlite://", 25)
+    path = site.root / "_posts" / "2026-11-26-bad.md"
+    path.write_text("---\ntitle: Fine\ndate: '" + "9" * 5000 + "'\n---\nBody\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="digest"):
+        loaded = load_posts(site.settings().site)
+    assert loaded.problems == ()
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    line = record.getMessage()
+    assert "using the date in the file name" in line
+    assert len(line) <= 2 * MAX_POST_PROBLEM + 40
+    assert "\n" not in line
 
 
 def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
