@@ -63,6 +63,8 @@ class Client:
         body: bytes = b"",
         content_type: str = "",
         accept: str = "text/html",
+        remote_addr: str = "127.0.0.1",
+        forwarded_for: str = "",
     ) -> Answer:
         environ: dict[str, object] = {}
         setup_testing_defaults(environ)
@@ -72,7 +74,10 @@ class Client:
             CONTENT_LENGTH=str(len(body)),
             CONTENT_TYPE=content_type,
             HTTP_ACCEPT=accept,
+            REMOTE_ADDR=remote_addr,
         )
+        if forwarded_for:
+            environ["HTTP_X_FORWARDED_FOR"] = forwarded_for
         environ["wsgi.input"] = io.BytesIO(body)
         seen: dict[str, object] = {}
 
