@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.config import Settings
 from digest.errors import BadInputError, ConfigError
-from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
-
 from digest.tokens import (
     CONFIRM_SALT,
     UNSUBSCRIBE_SALT,
