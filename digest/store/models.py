@@ -143,6 +143,21 @@ class Confirmation(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class SignupRequest(Base):
+    """A POST /subscribe as received: the mailer decides what it does, outside the request, so
+    the request does the same work (this one insert) whatever the address."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    categories: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    client_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SignupAttempt(Base):
     """A POST /subscribe from one client address (a keyed hash of it): the per-hour limit."""
 

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import DatabaseError, InvalidAddressError
 from digest.store import Store, confirmations, masked_url
-from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, SignupAttempt, Subscriber, utcnow
+from digest.store.models import (
+    ACTIVE,
+    PENDING,
+    UNSUBSCRIBED,
+    SignupAttempt,
+    SignupRequest,
+    Subscriber,
+    utcnow,
+)
 from digest.store.subscribers import (
     SubscriberRow,
     change_status,
@@ -147,18 +155,17 @@ def _signup(
     return SignupOutcome.QUEUED
 
 
-def request_signup(
+def queue_signup(
     store: Store,
     email: str,
     *,
     client_key: str,
-    limits: SignupLimits,
     name: str | None = None,
     categories: Sequence[str] | None = None,
     now: datetime | None = None,
-) -> SignupOutcome:
-    """Record a sign-up from the web: a new address becomes `pending` with a confirmation
-    queued; others keep their status and fields (a confirmation is queued within the limits).
+) -> None:
+    """Record a sign-up request as received (one insert, whatever the address); the mailer
+    decides what it does (process_signups).
 
     Raises InvalidAddressError (bad address or name) or BadInputError (bad category).
     """
@@ -168,13 +175,45 @@ def request_signup(
     except ValueError as exc:
         raise InvalidAddressError(str(exc)) from None
     cats = clean_categories(categories) if categories is not None else None
-    when = now or utcnow()
+    with store.write_transaction() as session:
+        session.add(
+            SignupRequest(
+                email=address,
+                name=clean,
+                categories=cats,
+                client_key=client_key,
+                created_at=now or utcnow(),
+            )
+        )
+
+
+def process_signups(store: Store, limits: SignupLimits, *, batch: int = 50) -> list[SignupOutcome]:
+    """Decide the oldest queued sign-up requests (each as of when it came): a new address
+    becomes `pending` with a confirmation queued; others keep their status and fields."""
     for attempt in (1, 2):
         try:
             with store.write_transaction() as session:
-                return _signup(session, address, clean, cats, client_key, limits, when)
+                query = select(SignupRequest).order_by(SignupRequest.id).limit(batch)
+                if store.dialect == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                outcomes = []
+                for request in session.scalars(query).all():
+                    outcomes.append(
+                        _signup(
+                            session,
+                            request.email,
+                            request.name,
+                            request.categories,
+                            request.client_key,
+                            limits,
+                            request.created_at,
+                        )
+                    )
+                    session.delete(request)
+                    session.flush()
+                return outcomes
         except IntegrityError:
-            # PostgreSQL: the same address was inserted meanwhile; the second look finds it.
+            # PostgreSQL: another server inserted the same address meanwhile; look again.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover

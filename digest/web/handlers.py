@@ -14,10 +14,9 @@ from digest.errors import BadInputError
 from digest.store.confirmations import LinkCheck, LinkState, check_link, confirm_link
 from digest.store.models import ACTIVE, PENDING
 from digest.store.signups import (
-    SignupLimits,
     StaleLinkError,
     ping,
-    request_signup,
+    queue_signup,
     subscriber_for_link,
     unsubscribe_id,
 )
@@ -57,14 +56,13 @@ SIGNUP_FORM = (
 @dataclass(frozen=True)
 class WebContext:
     """What every handler may use: settings, the store, the signing secret, the page shell,
-    the confirmation mailer, the sign-up limits and the trusted proxies."""
+    the confirmation mailer and the trusted proxies."""
 
     settings: Settings
     store: Store
     secret: str
     shell: PageShell
     mailer: ConfirmationMailer
-    limits: SignupLimits
     trusted_proxies: tuple[Network, ...]
 
     @property
@@ -187,26 +185,25 @@ def signup_page(context: WebContext, request: Request) -> Response:
 
 
 def subscribe(context: WebContext, request: Request) -> Response:
-    """POST: record the sign-up and queue its confirmation mail; the same answer every time.
+    """POST: record the sign-up request for the mailer; the same answer every time.
 
     New, pending, active, unsubscribed or bounced, over a limit, caught by the honeypot, relay
-    up or down: the status, body and work done here do not tell them apart.
+    up or down: the status, body and work done here (one insert) do not tell them apart. The
+    mailer decides and sends outside the request.
     """
     form = read_signup(request)
     if not form.honeypot_filled:
         address = client_address(request.environ, context.trusted_proxies)
         try:
-            outcome = request_signup(
+            queue_signup(
                 context.store,
                 form.email,
                 name=form.name,
                 categories=form.categories or None,
                 client_key=client_key(context.secret, address),
-                limits=context.limits,
             )
         except BadInputError as exc:
             raise HttpError(400, "Please check the form", exc.message) from None
-        log.debug("sign-up: %s", outcome.value)
     context.mailer.wake()
     return context.shell.page(
         202,

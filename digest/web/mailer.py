@@ -1,7 +1,7 @@
-"""The confirmation mailer of `digest serve`: a background thread that works the mail queue.
+"""The confirmation mailer of `digest serve`: a background thread that works the two queues.
 
-web ─► store.confirmations: POST /subscribe only queues; this sends, retries and gives up.
-Nothing about a sign-up is sent inside the request, so every answer takes the same time.
+web ─► store: POST /subscribe only records the request; this decides it (store.signups) and
+sends, retries or gives up its confirmation mail (store.confirmations), outside the request.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from digest.message import confirmation_message
 from digest.smtp import SmtpSender
 from digest.store import confirmations
 from digest.store.models import utcnow
+from digest.store.signups import SignupLimits, process_signups
 from digest.tokens import CONFIRM_MAX_AGE, confirm_url
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ class ConfirmationMailer:
         store: Store,
         sender_factory: Callable[[], SmtpSender],
         *,
+        limits: SignupLimits,
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
+        self.limits = limits
         self.settings = settings
         self.store = store
         self.sender_factory = sender_factory
@@ -101,14 +104,18 @@ class ConfirmationMailer:
             self._wake.clear()
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Send the mails due now (one batch, one SMTP session); how many were handled."""
+        """Decide the sign-ups received, then send the mails due now (one batch, one SMTP
+        session); how many sign-ups and mails were handled."""
         when = now or utcnow()
+        decided = 0
+        while outcomes := process_signups(self.store, self.limits):
+            decided += len(outcomes)
         if self._pruned_at is None or when - self._pruned_at > PRUNE_EVERY:
             confirmations.prune(self.store, max_age=LINK_LIFE, now=when)
             self._pruned_at = when
         batch = confirmations.claim_due(self.store, now=when)
         if not batch:
-            return 0
+            return decided
         try:
             with self.sender_factory() as sender:
                 for index, mail in enumerate(batch):
@@ -122,7 +129,7 @@ class ConfirmationMailer:
             # The relay is down or refused the session: everything not yet recorded waits.
             log.error("confirmation emails not sent, will retry: %s", exc.message)
             self._give_back(batch, exc.message, when)
-        return len(batch)
+        return decided + len(batch)
 
     def _send_one(self, sender: SmtpSender, mail: confirmations.QueuedMail, now: datetime) -> None:
         if mail.created_at + LINK_LIFE < now:

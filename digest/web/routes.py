@@ -115,6 +115,7 @@ class DigestWebApp:
         self.max_body = max_body
         self.mailer_thread = mailer_thread
         web = settings.web
+        limits = SignupLimits(web.signup_resend_after, web.signups_per_ip_per_hour)
         mailer = ConfirmationMailer(
             settings,
             store,
@@ -124,6 +125,7 @@ class DigestWebApp:
                     settings.smtp, local_hostname=helo_name(settings.email.from_address)
                 )
             ),
+            limits=limits,
         )
         self.context = WebContext(
             settings=settings,
@@ -131,7 +133,6 @@ class DigestWebApp:
             secret=check_secret(web.secret.get_secret_value()),
             shell=PageShell(settings.site.title, settings.site.root_url),
             mailer=mailer,
-            limits=SignupLimits(web.signup_resend_after, web.signups_per_ip_per_hour),
             trusted_proxies=trusted_networks(web.trusted_proxies),
         )
 

@@ -2,8 +2,8 @@
 
 Subscriber ids are never reused on SQLite (AUTOINCREMENT: the table is rebuilt, ids kept);
 every subscriber gets a random link key (rows from before keep their old links: legacy_links);
-confirmations (the durable queue of confirmation mails, one nonce each) and signup_attempts
-(the per-client-address limit).
+signup_requests (POST /subscribe as received, decided outside the request), confirmations (the
+durable queue of confirmation mails, one nonce each) and signup_attempts (the per-client limit).
 
 Revision ID: 0002
 Revises: 0001
@@ -80,6 +80,17 @@ def upgrade() -> None:
         "ix_confirmations_due", "confirmations", ["status", "next_attempt_at"], unique=False
     )
     op.create_table(
+        "signup_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("categories", sa.JSON(), nullable=True),
+        sa.Column("client_key", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_signup_requests")),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
         "signup_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("client_key", sa.String(length=64), nullable=False),
@@ -97,6 +108,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_signup_attempts_client", table_name="signup_attempts")
     op.drop_table("signup_attempts")
+    op.drop_table("signup_requests")
     op.drop_index("ix_confirmations_due", table_name="confirmations")
     op.drop_index(op.f("ix_confirmations_subscriber_id"), table_name="confirmations")
     op.drop_table("confirmations")
