@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.server import MultiSocketServer, TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from digest.errors import DigestError
 from digest.smtp import SmtpSender
@@ -37,6 +39,7 @@ BACKLOG = 2048  # connections the kernel holds before waitress accepts them
 CONNECTION_LIMIT = 4000  # open connections at once; more wait in the backlog
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1024 * 1024  # waitress answers 413 beyond this; the app's own cap is smaller
+ACCEPT_BURST = 256  # connections taken from the backlog each time the listening socket is ready
 
 
 def make_app(
@@ -70,6 +73,40 @@ class DigestServer:
         return str(self.waitress.effective_host), int(self.waitress.effective_port)
 
 
+class _BurstAcceptServer(TcpWSGIServer):
+    """waitress's TCP server, taking every waiting connection (up to ACCEPT_BURST) each time
+    the listening socket is ready: waitress takes one per turn of its loop, so a crowd of idle
+    clients in the backlog would keep a new one (a health check) waiting for seconds."""
+
+    def handle_accept(self) -> None:
+        for _ in range(ACCEPT_BURST):
+            connections: dict[int, Any] = getattr(self, "_map")  # noqa: B009 (not in the stubs)
+            before = len(connections)
+            super().handle_accept()
+            if len(connections) == before:  # nothing more waiting (or a broken one skipped)
+                return
+
+
+def _waitress_server(app: DigestWebApp, adjustments: Adjustments) -> Any:
+    """One listening server per address the host resolves to, sharing one thread pool."""
+    socket_map: dict[int, Any] = {}
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adjustments.threads)
+    # After validation `listen` holds socket infos (the stubs call it a str); the servers have
+    # effective_host/_port, which the stubs leave out: read both untyped.
+    listen: list[Any] = getattr(adjustments, "listen")  # noqa: B009
+    servers: list[Any] = [
+        _BurstAcceptServer(
+            app, socket_map, dispatcher=dispatcher, adj=adjustments, sockinfo=sockinfo
+        )
+        for sockinfo in listen
+    ]
+    if len(servers) == 1:
+        return servers[0]
+    listening = [(server.effective_host, server.effective_port) for server in servers]
+    return MultiSocketServer(socket_map, adjustments, listening, dispatcher)
+
+
 def _raise_open_files_limit() -> None:
     """Each client is a socket: let the process hold as many as its hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -86,8 +123,7 @@ def make_server_for(
     app = make_app(settings, store, mailer_thread=False)
     _raise_open_files_limit()
     try:
-        server = create_server(
-            app,
+        adjustments = Adjustments(
             host=host,
             port=port,
             threads=THREADS,
@@ -103,6 +139,7 @@ def make_server_for(
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )
+        server = _waitress_server(app, adjustments)
     except OSError as exc:
         raise DigestError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return DigestServer(app, server)
