@@ -5,6 +5,7 @@ config.yaml ─► config ─► posts ─► ...; every error names the file an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -151,6 +152,27 @@ class EmailSettings(_Model):
 class WebSettings(_Model):
     base_url: str = "http://localhost:8080"
     secret: SecretStr = SecretStr("")
+    # Peers (addresses or networks) whose X-Forwarded-For is believed: your reverse proxy.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    signup_resend_after: timedelta = timedelta(minutes=10)
+    signups_per_ip_per_hour: int = Field(20, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (like 10.0.0.1 or 10.0.0.0/8)"
+                ) from None
+        return [item.strip() for item in value]
+
+    @field_validator("signup_resend_after", mode="before")
+    @classmethod
+    def _resend(cls, value: object) -> timedelta:
+        return parse_duration(value)
 
     @field_validator("base_url")
     @classmethod

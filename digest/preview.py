@@ -29,6 +29,7 @@ class PreviewSubscriber:
     email: str
     name: str
     categories: tuple[str, ...]
+    link_key: str = ""
 
 
 @dataclass
@@ -55,7 +56,7 @@ def _find_subscriber(store: Store, email: str) -> PreviewSubscriber:
     row = find_subscriber(store, email)
     if row is None:
         raise NotFoundError(f"no subscriber {email.strip()!r} in the database")
-    return PreviewSubscriber(row.id, row.email, row.name, tuple(row.categories))
+    return PreviewSubscriber(row.id, row.email, row.name, tuple(row.categories), row.link_key)
 
 
 def _unsubscribe_url(settings: Settings, name: str, subscriber: PreviewSubscriber | None) -> str:
@@ -66,7 +67,7 @@ def _unsubscribe_url(settings: Settings, name: str, subscriber: PreviewSubscribe
     if not settings.web.secret.get_secret_value():
         return sample
     try:
-        return unsubscribe_url(settings, subscriber.id, name)
+        return unsubscribe_url(settings, subscriber.id, name, subscriber.link_key)
     except ConfigError:  # a weak secret: the preview still shows where the link goes
         return sample
 

@@ -315,7 +315,9 @@ class _Connection:
         return template.build(
             to_email=item.email,
             to_name=item.name,
-            unsubscribe_url=unsubscribe_url(settings, item.subscriber_id, digest_name),
+            unsubscribe_url=unsubscribe_url(
+                settings, item.subscriber_id, digest_name, item.link_key
+            ),
             categories=item.categories,
         )
 

@@ -1,10 +1,13 @@
 """Signed, opaque tokens for the links in a digest: unsubscribe and subscription confirmation.
 
 message puts unsubscribe URLs into each email; web reads the tokens back when a link is used.
+The signature proves the server made a token; what it names (a subscriber's current link key,
+one issued confirmation) is checked against the database when it is used.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -43,53 +46,82 @@ def _confirm_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(check_secret(secret), salt=CONFIRM_SALT)
 
 
-def unsubscribe_token(secret: str, subscriber_id: int, digest: str) -> str:
-    """A URL-safe token naming one subscriber and one digest; it never expires."""
-    return _unsubscribe_serializer(secret).dumps([subscriber_id, digest])
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """What an unsubscribe token names: a subscriber, a digest, and the key it was bound to.
+
+    link_key is None for a token made before link keys existed (id and digest only).
+    """
+
+    subscriber_id: int
+    digest: str
+    link_key: str | None
 
 
-def read_unsubscribe_token(secret: str, token: str) -> tuple[int, str]:
-    """(subscriber id, digest name) from a token, or BadInputError if forged or mangled."""
+@dataclass(frozen=True)
+class ConfirmLink:
+    """What a confirmation token names: a subscriber and the nonce of one issued confirmation."""
+
+    subscriber_id: int
+    nonce: str
+
+
+def unsubscribe_token(secret: str, subscriber_id: int, digest: str, link_key: str) -> str:
+    """A URL-safe token for one subscriber, one digest and their current link key."""
+    return _unsubscribe_serializer(secret).dumps([subscriber_id, digest, link_key])
+
+
+def read_unsubscribe_token(secret: str, token: str) -> UnsubscribeLink:
+    """The link a token names, or BadInputError if forged or mangled."""
     try:
         payload = _unsubscribe_serializer(secret).loads(token)
     except BadSignature:
         raise BadInputError("the unsubscribe link is invalid or was altered") from None
-    if (
-        not isinstance(payload, list)
-        or len(payload) != 2
-        or not isinstance(payload[0], int)
-        or isinstance(payload[0], bool)
-        or not isinstance(payload[1], str)
-    ):
-        raise BadInputError("the unsubscribe link is invalid or was altered")
-    return payload[0], payload[1]
+    if isinstance(payload, list) and len(payload) in (2, 3) and _is_id(payload[0]):
+        rest = payload[1:]
+        if all(isinstance(part, str) and part for part in rest):
+            key = rest[1] if len(rest) == 2 else None
+            return UnsubscribeLink(payload[0], rest[0], key)
+    raise BadInputError("the unsubscribe link is invalid or was altered")
 
 
-def unsubscribe_url(settings: Settings, subscriber_id: int, digest: str) -> str:
+def unsubscribe_url(settings: Settings, subscriber_id: int, digest: str, link_key: str) -> str:
     """The one-click unsubscribe URL for a subscriber of a digest."""
-    token = unsubscribe_token(settings.web.secret.get_secret_value(), subscriber_id, digest)
+    secret = settings.web.secret.get_secret_value()
+    token = unsubscribe_token(secret, subscriber_id, digest, link_key)
     return f"{settings.web.base_url}/unsubscribe/{token}"
 
 
-def confirm_token(secret: str, subscriber_id: int) -> str:
-    """A timestamped token confirming a pending subscription."""
-    return _confirm_serializer(secret).dumps(subscriber_id)
+def confirm_token(secret: str, subscriber_id: int, nonce: str) -> str:
+    """A timestamped token for one issued confirmation of a sign-up."""
+    return _confirm_serializer(secret).dumps([subscriber_id, nonce])
 
 
-def read_confirm_token(secret: str, token: str, *, max_age: int = CONFIRM_MAX_AGE) -> int:
-    """The subscriber id from a confirmation token, or BadInputError if forged or expired."""
+def read_confirm_token(secret: str, token: str, *, max_age: int = CONFIRM_MAX_AGE) -> ConfirmLink:
+    """The confirmation a token names, or BadInputError if forged, expired or of the old kind."""
     try:
         payload = _confirm_serializer(secret).loads(token, max_age=max_age)
     except SignatureExpired:
         raise BadInputError("the confirmation link has expired; subscribe again") from None
     except BadSignature:
         raise BadInputError("the confirmation link is invalid or was altered") from None
-    if not isinstance(payload, int) or isinstance(payload, bool):
+    # An id alone (the old kind) is refused: it was bound to no particular sign-up.
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not _is_id(payload[0])
+        or not isinstance(payload[1], str)
+        or not payload[1]
+    ):
         raise BadInputError("the confirmation link is invalid or was altered")
-    return payload
+    return ConfirmLink(payload[0], payload[1])
 
 
-def confirm_url(settings: Settings, subscriber_id: int) -> str:
-    """The link that activates a pending subscriber."""
-    token = confirm_token(settings.web.secret.get_secret_value(), subscriber_id)
+def confirm_url(settings: Settings, subscriber_id: int, nonce: str) -> str:
+    """The link that confirms one issued confirmation of a pending sign-up."""
+    token = confirm_token(settings.web.secret.get_secret_value(), subscriber_id, nonce)
     return f"{settings.web.base_url}/confirm/{token}"
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

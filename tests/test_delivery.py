@@ -405,7 +405,7 @@ def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: Sm
 def test_received_messages_carry_every_header_literally(
     tmp_path: Path, database_url: str, smtp_server: SmtpServer
 ) -> None:
-    from digest.tokens import read_unsubscribe_token
+    from digest.tokens import UnsubscribeLink, read_unsubscribe_token
     from tests.site_fixtures import SECRET
 
     site = make_site(
@@ -436,7 +436,8 @@ def test_received_messages_carry_every_header_literally(
     token = https.removeprefix("<https://news.example.com/unsubscribe/").removesuffix(">")
     with store.session() as session:
         ada = session.scalars(select(Subscriber).where(Subscriber.email == "ada@example.com")).one()
-    assert read_unsubscribe_token(SECRET, token) == (ada.id, "weekly")
+    # Bound to Ada's current link key: removed or re-subscribed, the link stops working.
+    assert read_unsubscribe_token(SECRET, token) == UnsubscribeLink(ada.id, "weekly", ada.link_key)
     assert b"=?" not in line
     assert all(len(x) <= 998 for x in raw.split(b"\r\n"))
     # multipart/alternative: the text part first, then HTML, both UTF-8.

@@ -74,10 +74,10 @@ def machine_without_dot(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def subscribe(site: Site, email: str) -> int:
-    """POST /subscribe to the WSGI app in-process; the HTTP status."""
+    """POST /subscribe to the WSGI app in-process, then send what it queued; the HTTP status."""
     store = open_store(site.database_url)
     try:
-        app = make_app(site.settings(), store)
+        app = make_app(site.settings(), store, mailer_thread=False)
         body = urlencode({"email": email}).encode()
         environ: dict[str, object] = {}
         setup_testing_defaults(environ)
@@ -94,6 +94,7 @@ def subscribe(site: Site, email: str) -> int:
             statuses.append(status)
 
         b"".join(app(environ, start_response))  # type: ignore[arg-type]
+        app.mailer.run_once()  # what the mailer thread of `digest serve` does within seconds
         return int(statuses[0].split()[0])
     finally:
         store.dispose()

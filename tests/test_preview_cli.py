@@ -109,7 +109,7 @@ def test_preview_unknown_digest_exits_2(site: Path) -> None:
 def test_preview_for_a_subscriber_uses_their_share_and_a_signed_link(site: Path) -> None:
     from digest.store import open_store
     from digest.store.subscribers import add_subscriber
-    from digest.tokens import read_unsubscribe_token
+    from digest.tokens import UnsubscribeLink, read_unsubscribe_token
 
     secret = "s3cret-" + "x" * 40
     (site / "config.yaml").write_text(CONFIG.format(secret=secret), encoding="utf-8")
@@ -124,7 +124,8 @@ def test_preview_for_a_subscriber_uses_their_share_and_a_signed_link(site: Path)
     assert "Hi Fan &lt;3," in stdout
     assert "Film review" in stdout and "Big news" not in stdout
     token = stdout.split('href="https://news.example.com/unsubscribe/', 1)[1].split('"', 1)[0]
-    assert read_unsubscribe_token(secret, token) == (row.id, "weekly")
+    link = UnsubscribeLink(row.id, "weekly", row.link_key)
+    assert read_unsubscribe_token(secret, token) == link
 
 
 def test_preview_unknown_subscriber_exits_2(site: Path) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from digest.config import Settings
 from digest.errors import BadInputError, ConfigError
 from digest.tokens import (
+    CONFIRM_SALT,
+    UNSUBSCRIBE_SALT,
+    ConfirmLink,
+    UnsubscribeLink,
     confirm_token,
     read_confirm_token,
     read_unsubscribe_token,
@@ -15,27 +20,34 @@ from digest.tokens import (
 )
 
 SECRET = "s3cret-s3cret-s3cret-0123456789"
+KEY = "k3y-0f-the-subscription"
 
 
 def test_unsubscribe_token_round_trip() -> None:
-    token = unsubscribe_token(SECRET, 42, "weekly")
-    assert read_unsubscribe_token(SECRET, token) == (42, "weekly")
-    assert "/" not in token and "+" not in token and len(token) < 80
+    token = unsubscribe_token(SECRET, 42, "weekly", KEY)
+    assert read_unsubscribe_token(SECRET, token) == UnsubscribeLink(42, "weekly", KEY)
+    assert "/" not in token and "+" not in token and len(token) < 110
 
 
-def test_unsubscribe_token_differs_per_subscriber_and_digest() -> None:
+def test_an_old_id_only_unsubscribe_token_reads_without_a_key() -> None:
+    old = URLSafeSerializer(SECRET, salt=UNSUBSCRIBE_SALT).dumps([42, "weekly"])
+    assert read_unsubscribe_token(SECRET, old) == UnsubscribeLink(42, "weekly", None)
+
+
+def test_unsubscribe_token_differs_per_subscriber_digest_and_key() -> None:
     tokens = {
-        unsubscribe_token(SECRET, 1, "weekly"),
-        unsubscribe_token(SECRET, 2, "weekly"),
-        unsubscribe_token(SECRET, 1, "monthly"),
+        unsubscribe_token(SECRET, 1, "weekly", KEY),
+        unsubscribe_token(SECRET, 2, "weekly", KEY),
+        unsubscribe_token(SECRET, 1, "monthly", KEY),
+        unsubscribe_token(SECRET, 1, "weekly", KEY + "2"),
     }
-    assert len(tokens) == 3
+    assert len(tokens) == 4
 
 
 def test_tampered_or_foreign_token_is_refused() -> None:
-    token = unsubscribe_token(SECRET, 42, "weekly")
+    token = unsubscribe_token(SECRET, 42, "weekly", KEY)
     signature = token.rpartition(".")[2]
-    forged = unsubscribe_token(SECRET, 43, "weekly").rpartition(".")[0] + "." + signature
+    forged = unsubscribe_token(SECRET, 43, "weekly", KEY).rpartition(".")[0] + "." + signature
     with pytest.raises(BadInputError, match="invalid or was altered"):
         read_unsubscribe_token(SECRET, forged)
     with pytest.raises(BadInputError):
@@ -45,26 +57,33 @@ def test_tampered_or_foreign_token_is_refused() -> None:
 
 
 def test_salts_keep_purposes_apart() -> None:
-    confirm = confirm_token(SECRET, 42)
+    confirm = confirm_token(SECRET, 42, "nonce")
     with pytest.raises(BadInputError):
         read_unsubscribe_token(SECRET, confirm)
     with pytest.raises(BadInputError):
-        read_confirm_token(SECRET, unsubscribe_token(SECRET, 42, "weekly"))
+        read_confirm_token(SECRET, unsubscribe_token(SECRET, 42, "weekly", KEY))
 
 
 def test_confirm_token_round_trip_and_expiry() -> None:
-    token = confirm_token(SECRET, 7)
-    assert read_confirm_token(SECRET, token) == 7
+    token = confirm_token(SECRET, 7, "n0nce")
+    assert read_confirm_token(SECRET, token) == ConfirmLink(7, "n0nce")
     with pytest.raises(BadInputError, match="expired"):
         read_confirm_token(SECRET, token, max_age=-1)
+
+
+def test_an_old_id_only_confirm_token_is_refused() -> None:
+    """It named a subscriber id, not one sign-up: it could confirm whoever holds the id now."""
+    old = URLSafeTimedSerializer(SECRET, salt=CONFIRM_SALT).dumps(7)
+    with pytest.raises(BadInputError, match="invalid"):
+        read_confirm_token(SECRET, old)
 
 
 @pytest.mark.parametrize("secret", ["", "short"])
 def test_weak_secret_is_a_config_error_naming_the_variable(secret: str) -> None:
     with pytest.raises(ConfigError, match=r"web\.secret.*DIGEST_SECRET"):
-        unsubscribe_token(secret, 1, "weekly")
+        unsubscribe_token(secret, 1, "weekly", KEY)
     with pytest.raises(ConfigError, match="DIGEST_SECRET"):
-        confirm_token(secret, 1)
+        confirm_token(secret, 1, "nonce")
 
 
 def test_weak_secret_loads_but_fails_when_a_url_is_needed() -> None:
@@ -76,7 +95,7 @@ def test_weak_secret_loads_but_fails_when_a_url_is_needed() -> None:
         }
     )
     with pytest.raises(ConfigError):
-        unsubscribe_url(settings, 1, "weekly")
+        unsubscribe_url(settings, 1, "weekly", KEY)
 
 
 def test_unsubscribe_url_uses_base_url() -> None:
@@ -87,6 +106,8 @@ def test_unsubscribe_url_uses_base_url() -> None:
             "web": {"base_url": "https://news.example.com/", "secret": SECRET},
         }
     )
-    url = unsubscribe_url(settings, 5, "weekly")
+    url = unsubscribe_url(settings, 5, "weekly", KEY)
     assert url.startswith("https://news.example.com/unsubscribe/")
-    assert read_unsubscribe_token(SECRET, url.rsplit("/", 1)[1]) == (5, "weekly")
+    assert read_unsubscribe_token(SECRET, url.rsplit("/", 1)[1]) == UnsubscribeLink(
+        5, "weekly", KEY
+    )

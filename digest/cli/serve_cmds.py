@@ -36,7 +36,8 @@ def _access_log_at_info() -> None:
 def serve_cmd(state: State, host: str, port: int) -> None:
     """Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.
 
-    Put it behind a TLS reverse proxy at web.base_url. SIGTERM or SIGINT stops it.
+    Runs on waitress and sends queued confirmation emails in the background. Put it behind a
+    TLS reverse proxy at web.base_url. SIGTERM or SIGINT stops it.
     """
     settings = state.settings
     check_secret(settings.web.secret.get_secret_value())
@@ -44,7 +45,7 @@ def serve_cmd(state: State, host: str, port: int) -> None:
     store = open_store(settings.database.url)
     try:
         server = make_server_for(settings, store, host, port)
-        bound_host, bound_port = server.server_address[:2]
+        bound_host, bound_port = server.address
         click.echo(
             f"serving on http://{bound_host!s}:{bound_port} "
             f"(public address {settings.web.base_url}); Ctrl-C to stop",

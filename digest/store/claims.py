@@ -44,6 +44,7 @@ class Claim(NamedTuple):
     segment_id: int
     reclaimed: bool  # taken over from a dead sender: it may have gone out already
     categories: tuple[str, ...] = ()  # the subscriber's own, for "why you get this"
+    link_key: str = ""  # what the subscriber's unsubscribe link is bound to
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ _DUE = (
         deliveries_table.c.segment_id,
         deliveries_table.c.last_reply,
         subscribers_table.c.categories,
+        subscribers_table.c.link_key,
     )
     .select_from(
         deliveries_table.outerjoin(
@@ -203,6 +205,7 @@ def claim(
                             segment_id=row.segment_id,
                             reclaimed=row.last_reply == IN_FLIGHT_MARK,
                             categories=tuple(row.categories or ()),
+                            link_key=row.link_key,
                         )
                     )
             if claims:

@@ -100,7 +100,24 @@ def _upgrade(store: Store, head: str) -> str:
             return head
     # The write engine emits BEGIN IMMEDIATE on SQLite (see store._sqlite_engine).
     locking = store.engine.execution_options(digest_write=True)
-    with locking.connect() as connection, connection.begin():
+    with locking.connect() as connection:
+        # SQLite: a table rebuild drops the old table, and with foreign keys on that would first
+        # run ON DELETE SET NULL on every delivery. The pragma only works outside a transaction.
+        _sqlite_foreign_keys(connection, on=False)
+        try:
+            return _upgrade_locked(store, head, connection)
+        finally:
+            _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    raw = connection.connection.driver_connection
+    if connection.dialect.name == "sqlite" and raw is not None:
+        raw.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _upgrade_locked(store: Store, head: str, connection: Connection) -> str:
+    with connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         current = _revision(connection)

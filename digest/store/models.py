@@ -5,11 +5,13 @@ store is the only home of SQL; everything else sees these models through store f
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -44,8 +46,19 @@ D_SKIPPED = "skipped"
 DELIVERY_FINAL = (D_SENT, D_FAILED, D_SKIPPED)
 
 
+# Confirmation mails (the sign-up queue that `digest serve` works through).
+C_QUEUED = "queued"
+C_SENT = "sent"
+C_FAILED = "failed"  # refused (5xx) or never sendable before the link expired
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_link_key() -> str:
+    """A random key every link of one subscription is bound to (128 bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,6 +98,8 @@ class Base(DeclarativeBase):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # Never reuse the id of an erased subscriber (SQLite's default reuses the highest one).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -97,6 +112,61 @@ class Subscriber(Base):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Every unsubscribe link carries this key: `remove` destroys it, a re-subscription replaces it.
+    link_key: Mapped[str] = mapped_column(String(64), default=new_link_key)
+    # Rows from before link keys: their old id-only unsubscribe links still work (see README).
+    legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Confirmation(Base):
+    """One confirmation link issued to a sign-up: the mail to send (a durable queue) and the
+    nonce its link carries. Used once; void once the subscriber's status changes after it."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (
+        Index("ix_confirmations_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=C_QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SignupRequest(Base):
+    """A POST /subscribe as received: the mailer decides what it does, outside the request, so
+    the request does the same work (this one insert) whatever the address."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    categories: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    client_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignupAttempt(Base):
+    """A POST /subscribe from one client address (a keyed hash of it): the per-hour limit."""
+
+    __tablename__ = "signup_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_signup_attempts_client", "client_key", "created_at"),)
 
 
 class DigestState(Base):
@@ -199,3 +269,4 @@ runs_table = Base.metadata.tables["runs"]
 deliveries_table = Base.metadata.tables["deliveries"]
 workers_table = Base.metadata.tables["workers"]
 subscribers_table = Base.metadata.tables["subscribers"]
+confirmations_table = Base.metadata.tables["confirmations"]

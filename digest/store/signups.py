@@ -1,23 +1,33 @@
-"""Sign-ups and one-click unsubscribes by subscriber id: the store calls behind `digest serve`.
+"""Sign-ups and one-click unsubscribes by link: the store calls behind `digest serve`.
 
 web ─► store: each status change here is one write transaction that reads and decides under lock.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import InvalidAddressError
-from digest.store import Store
+from digest.store import Store, confirmations
 from digest.store.db_errors import database_error
-from digest.store.models import ACTIVE, PENDING, UNSUBSCRIBED, Subscriber, utcnow
+from digest.store.models import (
+    ACTIVE,
+    PENDING,
+    UNSUBSCRIBED,
+    SignupAttempt,
+    SignupRequest,
+    Subscriber,
+    utcnow,
+)
 from digest.store.subscribers import (
     SubscriberRow,
     change_status,
@@ -30,13 +40,25 @@ from digest.store.subscribers import (
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
 
 
-@dataclass(frozen=True)
-class Signup:
-    """What a sign-up request did: the subscriber, and whether a confirmation is to be mailed."""
+class SignupOutcome(Enum):
+    """What a sign-up request did. Never shown to the requester: every answer is the same."""
 
-    subscriber: SubscriberRow
-    created: bool
-    needs_confirmation: bool  # False for an address that is already active
+    QUEUED = "queued"  # a confirmation mail is queued
+    ACTIVE = "active"  # already subscribed: nothing to do
+    RESEND_LIMITED = "resend-limited"  # a confirmation went out within signup_resend_after
+    CLIENT_LIMITED = "client-limited"  # the client's address is over its hourly limit
+
+
+@dataclass(frozen=True)
+class SignupLimits:
+    """web.signup_resend_after and web.signups_per_ip_per_hour."""
+
+    resend_after: timedelta
+    per_client_per_hour: int
+
+
+class StaleLinkError(Exception):
+    """An unsubscribe link made for an earlier subscription of the address (or of its id)."""
 
 
 def get_subscriber(store: Store, subscriber_id: int) -> SubscriberRow | None:
@@ -46,38 +68,73 @@ def get_subscriber(store: Store, subscriber_id: int) -> SubscriberRow | None:
         return row_of(sub) if sub is not None else None
 
 
-def unsubscribe_id(
-    store: Store, subscriber_id: int, *, reason: str, now: datetime | None = None
+def link_holds(row: SubscriberRow, link_key: str | None) -> bool:
+    """True when an unsubscribe link with this key (None: an old id-only link) is still theirs."""
+    if link_key is None:
+        return row.legacy_links
+    return hmac.compare_digest(link_key.encode(), row.link_key.encode())
+
+
+def subscriber_for_link(
+    store: Store, subscriber_id: int, link_key: str | None
 ) -> SubscriberRow | None:
-    """Unsubscribe by id (idempotent; bounced stays bounced); None when erased."""
+    """The subscriber an unsubscribe link names; None when erased, StaleLinkError when the
+    link was made for an earlier subscription."""
+    row = get_subscriber(store, subscriber_id)
+    if row is not None and not link_holds(row, link_key):
+        raise StaleLinkError(subscriber_id)
+    return row
+
+
+def unsubscribe_id(
+    store: Store,
+    subscriber_id: int,
+    link_key: str | None,
+    *,
+    reason: str,
+    now: datetime | None = None,
+) -> SubscriberRow | None:
+    """Unsubscribe by link (idempotent; bounced stays bounced); None when erased,
+    StaleLinkError when the link was made for an earlier subscription."""
     with store.write_transaction() as session:
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
             return None
+        if not link_holds(row_of(sub), link_key):
+            raise StaleLinkError(subscriber_id)
         change_status(
             session, sub.id, UNSUBSCRIBED, reason, now or utcnow(), only_from=UNSUBSCRIBABLE
         )
+        session.refresh(sub)
         return row_of(sub)
 
 
-def confirm_subscriber(
-    store: Store, subscriber_id: int, *, now: datetime | None = None
-) -> SubscriberRow | None:
-    """Activate a subscriber who followed their confirmation link; None when erased.
-
-    Any status becomes active: the link reached the mailbox, which is the consent it asks for.
-    """
-    with store.write_transaction() as session:
-        sub = session.get(Subscriber, subscriber_id)
-        if sub is None:
-            return None
-        change_status(session, sub.id, ACTIVE, "confirmed", now or utcnow())
-        return row_of(sub)
+def _over_client_limit(
+    session: Session, client_key: str, limits: SignupLimits, now: datetime
+) -> bool:
+    recent = session.scalar(
+        select(func.count(SignupAttempt.id)).where(
+            SignupAttempt.client_key == client_key,
+            SignupAttempt.created_at > now - timedelta(hours=1),
+        )
+    )
+    if (recent or 0) >= limits.per_client_per_hour:
+        return True
+    session.add(SignupAttempt(client_key=client_key, created_at=now))
+    return False
 
 
 def _signup(
-    session: Session, address: str, name: str | None, cats: list[str] | None, now: datetime
-) -> Signup:
+    session: Session,
+    address: str,
+    name: str | None,
+    cats: list[str] | None,
+    client_key: str,
+    limits: SignupLimits,
+    now: datetime,
+) -> SignupOutcome:
+    if _over_client_limit(session, client_key, limits, now):
+        return SignupOutcome.CLIENT_LIMITED
     sub = session.scalars(
         select(Subscriber).where(Subscriber.email_key == email_key(address))
     ).one_or_none()
@@ -87,28 +144,29 @@ def _signup(
         )
         session.add(sub)
         session.flush()
-        return Signup(row_of(sub), created=True, needs_confirmation=True)
-    if sub.status == PENDING:
-        # Not confirmed yet, so nobody's settings are overwritten: the latest request wins.
-        if name is not None and name != sub.name:
-            sub.name, sub.updated_at = name, now
-        if cats is not None and cats != list(sub.categories or ()):
-            sub.categories, sub.updated_at = cats, now
-        session.flush()
-    # An active, unsubscribed or bounced subscriber's fields are theirs: a form anyone can post
-    # must not change them; only the confirmation link (to their mailbox) changes the status.
-    return Signup(row_of(sub), created=False, needs_confirmation=sub.status != ACTIVE)
+    elif sub.status == ACTIVE:
+        return SignupOutcome.ACTIVE
+    else:
+        # Pending, unsubscribed or bounced: the form (anyone can post it) changes nothing of
+        # the record; only a confirmation link, which reaches the mailbox, does.
+        last = confirmations.last_issued_at(session, sub.id)
+        if last is not None and last > now - limits.resend_after:
+            return SignupOutcome.RESEND_LIMITED
+    confirmations.issue(session, sub.id, now)
+    return SignupOutcome.QUEUED
 
 
-def request_signup(
+def queue_signup(
     store: Store,
     email: str,
     *,
+    client_key: str,
     name: str | None = None,
     categories: Sequence[str] | None = None,
     now: datetime | None = None,
-) -> Signup:
-    """Record a sign-up from the web: a new address becomes `pending`, others keep their status.
+) -> None:
+    """Record a sign-up request as received (one insert, whatever the address); the mailer
+    decides what it does (process_signups).
 
     Raises InvalidAddressError (bad address or name) or BadInputError (bad category).
     """
@@ -118,13 +176,45 @@ def request_signup(
     except ValueError as exc:
         raise InvalidAddressError(str(exc)) from None
     cats = clean_categories(categories) if categories is not None else None
-    when = now or utcnow()
+    with store.write_transaction() as session:
+        session.add(
+            SignupRequest(
+                email=address,
+                name=clean,
+                categories=cats,
+                client_key=client_key,
+                created_at=now or utcnow(),
+            )
+        )
+
+
+def process_signups(store: Store, limits: SignupLimits, *, batch: int = 50) -> list[SignupOutcome]:
+    """Decide the oldest queued sign-up requests (each as of when it came): a new address
+    becomes `pending` with a confirmation queued; others keep their status and fields."""
     for attempt in (1, 2):
         try:
             with store.write_transaction() as session:
-                return _signup(session, address, clean, cats, when)
+                query = select(SignupRequest).order_by(SignupRequest.id).limit(batch)
+                if store.dialect == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                outcomes = []
+                for request in session.scalars(query).all():
+                    outcomes.append(
+                        _signup(
+                            session,
+                            request.email,
+                            request.name,
+                            request.categories,
+                            request.client_key,
+                            limits,
+                            request.created_at,
+                        )
+                    )
+                    session.delete(request)
+                    session.flush()
+                return outcomes
         except IntegrityError:
-            # PostgreSQL: the same address was inserted meanwhile; the second look finds it.
+            # PostgreSQL: another server inserted the same address meanwhile; look again.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover

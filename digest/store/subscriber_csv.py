@@ -214,8 +214,20 @@ def import_csv(
     return report
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """The value, prefixed with ' when a spreadsheet would run it as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write the subscribers as CSV (email,name,categories,status,created_at); the row count."""
+    """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+
+    Cells a spreadsheet would take for a formula get a leading ' (names come from the web form).
+    """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)
     count = 0
@@ -230,6 +242,7 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
         query = query.where(Subscriber.status == check_status(status))
     with store.session() as session:
         for email, name, cats, status, created in session.execute(query):
-            writer.writerow((email, name, ";".join(cats or ()), status, created.isoformat()))
+            cells = (email, name, ";".join(cats or ()), status, created.isoformat())
+            writer.writerow([neutralise_cell(cell) for cell in cells])
             count += 1
     return count

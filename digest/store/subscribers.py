@@ -6,7 +6,7 @@ store is the only home of SQL: the cli, web and delivery call these; addresses a
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,8 +26,10 @@ from digest.store.models import (
     PENDING,
     SUBSCRIBER_STATUSES,
     UNSUBSCRIBED,
+    Confirmation,
     Delivery,
     Subscriber,
+    new_link_key,
     utcnow,
 )
 
@@ -50,6 +52,10 @@ class SubscriberRow:
     status_reason: str | None
     created_at: datetime
     updated_at: datetime
+    # What the subscriber's links are bound to: never shown, never in as_dict().
+    link_key: str = field(default="", repr=False)
+    legacy_links: bool = field(default=False, repr=False)
+    status_changed_at: datetime | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: categories as a list, times as ISO 8601 with offset."""
@@ -76,7 +82,15 @@ def row_of(sub: Subscriber) -> SubscriberRow:
         status_reason=sub.status_reason,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
+        link_key=sub.link_key,
+        legacy_links=bool(sub.legacy_links),
+        status_changed_at=sub.status_changed_at,
     )
+
+
+def renew_link_key(sub: Subscriber) -> None:
+    """A (re-)subscription: links made for an earlier subscription of the address stop working."""
+    sub.link_key, sub.legacy_links = new_link_key(), False
 
 
 def _email(address: str) -> str:
@@ -162,6 +176,7 @@ def _apply(
     if sub.status in KEPT_STATUSES:
         if resubscribe:
             sub.status, sub.status_reason, sub.status_changed_at = status, "resubscribed", now
+            renew_link_key(sub)
             changed = True
     elif sub.status == PENDING and status == ACTIVE:
         # An explicit add activates a web sign-up that has not confirmed yet.
@@ -197,6 +212,8 @@ def new_subscriber(
         status_changed_at=now,
         created_at=now,
         updated_at=now,
+        link_key=new_link_key(),
+        legacy_links=False,
     )
 
 
@@ -262,7 +279,11 @@ def _require(session: Session, email: str) -> Subscriber:
 
 
 def remove_subscriber(store: Store, email: str) -> SubscriberRow:
-    """Erase a subscriber and their personal data; deliveries already made stay, anonymous."""
+    """Erase a subscriber and their personal data; deliveries already made stay, anonymous.
+
+    Their link key goes with the row and their id is never given again: every link ever sent to
+    them stops working for good.
+    """
     with store.write_transaction() as session:
         sub = _require(session, email)
         row = row_of(sub)
@@ -278,6 +299,8 @@ def remove_subscriber(store: Store, email: str) -> SubscriberRow:
             .where(Delivery.subscriber_id == sub.id)
             .values(subscriber_id=None, last_reply=None)
         )
+        # The sign-up's confirmations go too: their links name this subscriber.
+        session.execute(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
     return row
 

@@ -3,26 +3,30 @@
 web is a door: a stdlib WSGI app that parses the request, makes one store call and shows a page.
 
 `make_app(settings, store)` is a plain WSGI callable, so gunicorn or uwsgi can run it too;
-`serve()` runs it on wsgiref's server with a thread per request. A GET never changes anything
-(mail link scanners prefetch every URL); every change is a POST, with the signed token in the
-path as the only authority (RFC 8058 providers send no cookies), answered 200 without redirect.
+`serve()` runs it on waitress, with the confirmation mailer (a background thread) beside it.
+A GET never changes anything (mail link scanners prefetch every URL); every change is a POST,
+with the signed token in the path as the only authority (RFC 8058 providers send no cookies),
+answered 200 without redirect.
 
-The package, outside in: `server` (make_app, wsgiref, signals), `routes` (the route table and
-the WSGI app), `handlers` (one function per method and page), `forms` (request body and form
-fields), `pages` (the HTML page shell, Response, HttpError).
+The package, outside in: `server` (make_app, waitress, signals), `routes` (the route table and
+the WSGI app), `handlers` (one function per method and page), `mailer` (the confirmation mail
+queue's worker), `forms` (request body and form fields), `clients` (the client's address),
+`pages` (the HTML page shell, Response, HttpError).
 """
 
 from __future__ import annotations
 
 from digest.web.forms import split_categories
+from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import HttpError, mask_email
 from digest.web.routes import DigestWebApp, short_path
-from digest.web.server import ThreadingWSGIServer, make_app, make_server_for, serve
+from digest.web.server import DigestServer, make_app, make_server_for, serve
 
 __all__ = [
+    "ConfirmationMailer",
+    "DigestServer",
     "DigestWebApp",
     "HttpError",
-    "ThreadingWSGIServer",
     "make_app",
     "make_server_for",
     "mask_email",

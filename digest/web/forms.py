@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 MAX_BODY = 64 * 1024
 MAX_CATEGORIES = 50
 MAX_CATEGORY_LENGTH = 100
+# A field people never see (hidden in the page) that form-filling robots fill in.
+HONEYPOT_FIELD = "website"
 _SPLIT_CATEGORIES = re.compile(r"[,;\s]+")
 
 
@@ -47,6 +49,7 @@ class SignupForm:
     email: str
     name: str | None
     categories: list[str]
+    honeypot_filled: bool = False
 
 
 def wants_json(environ: WSGIEnvironment) -> bool:
@@ -56,7 +59,11 @@ def wants_json(environ: WSGIEnvironment) -> bool:
 
 
 def read_body(environ: WSGIEnvironment, max_body: int) -> bytes:
-    """The request body, at most max_body bytes (413 beyond)."""
+    """The request body, at most max_body bytes (413 beyond; 411 for an unread chunked body)."""
+    if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+        # The server passed the chunks on undecoded (waitress decodes them): refuse, never
+        # read the body as empty.
+        raise HttpError(411, "Length required", "Send the request body with a Content-Length.")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -111,7 +118,8 @@ def read_signup(request: Request) -> SignupForm:
     categories = split_categories(fields.get("categories", []))
     if len(categories) > MAX_CATEGORIES or any(len(c) > MAX_CATEGORY_LENGTH for c in categories):
         raise HttpError(400, "Too many categories", "Please choose fewer, shorter categories.")
-    return SignupForm(email, names[0] if names else None, categories)
+    trap = any(value.strip() for value in fields.get(HONEYPOT_FIELD, []))
+    return SignupForm(email, names[0] if names else None, categories, trap)
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:

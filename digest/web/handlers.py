@@ -6,24 +6,30 @@ web's routes pick the handler; it reads the token or the form, calls the store, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from digest.errors import BadInputError, SmtpError
-from digest.message import confirmation_message
-from digest.smtp import SmtpSender
+from digest.errors import BadInputError
+from digest.store.confirmations import LinkCheck, LinkState, check_link, confirm_link
 from digest.store.models import ACTIVE, PENDING
 from digest.store.signups import (
-    confirm_subscriber,
-    get_subscriber,
+    StaleLinkError,
     ping,
-    request_signup,
+    queue_signup,
+    subscriber_for_link,
     unsubscribe_id,
 )
-from digest.tokens import CONFIRM_MAX_AGE, confirm_url, read_confirm_token, read_unsubscribe_token
-from digest.web.forms import Request, form_fields, read_signup
+from digest.tokens import (
+    CONFIRM_MAX_AGE,
+    ConfirmLink,
+    UnsubscribeLink,
+    read_confirm_token,
+    read_unsubscribe_token,
+)
+from digest.web.clients import Network, client_address, client_key
+from digest.web.forms import HONEYPOT_FIELD, Request, form_fields, read_signup
+from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import HttpError, PageShell, Response, invalid_link, mask_email
 
 if TYPE_CHECKING:
@@ -34,24 +40,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.web")
 
 ONE_CLICK = "One-Click"
+LINK_LIFE = timedelta(seconds=CONFIRM_MAX_AGE)
 SIGNUP_FORM = (
     '<label for="email">Email</label>'
     '<input id="email" name="email" type="email" required autocomplete="email">'
     '<label for="name">Name (optional)</label>'
     '<input id="name" name="name" autocomplete="name">'
+    # People never see this one; robots that fill every field do (and are ignored).
+    f'<div hidden aria-hidden="true"><label for="{HONEYPOT_FIELD}">Leave this empty</label>'
+    f'<input id="{HONEYPOT_FIELD}" name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off">'
+    "</div>"
 )
 
 
 @dataclass(frozen=True)
 class WebContext:
-    """What every handler may use: settings, the store, the signing secret, the page shell."""
+    """What every handler may use: settings, the store, the signing secret, the page shell,
+    the confirmation mailer and the trusted proxies."""
 
     settings: Settings
     store: Store
     secret: str
     shell: PageShell
-    sender_factory: Callable[[], SmtpSender]
-    from_addr: str
+    mailer: ConfirmationMailer
+    trusted_proxies: tuple[Network, ...]
 
     @property
     def site_title(self) -> str:
@@ -67,9 +79,12 @@ def healthz(context: WebContext, request: Request) -> Response:
 
 def unsubscribe_page(context: WebContext, request: Request) -> Response:
     """GET: a page with an unsubscribe button; nothing is changed."""
-    subscriber_id = _unsubscribe_id(context, request.token)
+    link = _unsubscribe_link(context, request.token)
     title = context.site_title
-    row = get_subscriber(context.store, subscriber_id)
+    try:
+        row = subscriber_for_link(context.store, link.subscriber_id, link.link_key)
+    except StaleLinkError:
+        raise _stale_unsubscribe_link() from None
     if row is None:
         return _not_on_list(context, request)
     masked = mask_email(row.email)
@@ -93,11 +108,14 @@ def unsubscribe_page(context: WebContext, request: Request) -> Response:
 
 def unsubscribe(context: WebContext, request: Request) -> Response:
     """POST (RFC 8058 one-click or the page's button): unsubscribe."""
-    subscriber_id = _unsubscribe_id(context, request.token)
+    link = _unsubscribe_link(context, request.token)
     fields = form_fields(request)
     one_click = ONE_CLICK in fields.get("List-Unsubscribe", [])
     how = "one-click" if one_click else "web"
-    row = unsubscribe_id(context.store, subscriber_id, reason=how)
+    try:
+        row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason=how)
+    except StaleLinkError:
+        raise _stale_unsubscribe_link() from None
     if row is None:
         return _not_on_list(context, request)
     log.info("subscriber %d unsubscribed (%s)", row.id, how)
@@ -114,25 +132,22 @@ def unsubscribe(context: WebContext, request: Request) -> Response:
 
 
 def confirm_page(context: WebContext, request: Request) -> Response:
-    """GET: a page with a confirm button; nothing is changed."""
-    subscriber_id = _confirm_id(context, request.token)
+    """GET: what the link would confirm (address, name, categories) and a button; no change."""
+    link = _confirm_link(context, request.token)
+    check = check_link(context.store, link.subscriber_id, link.nonce, max_age=LINK_LIFE)
+    row = check.subscriber
+    if row is None or check.state is not LinkState.CONFIRMABLE:
+        return _not_confirmable(context, request, check)
     title = context.site_title
-    row = get_subscriber(context.store, subscriber_id)
-    if row is None:
-        return _not_on_list(context, request)
-    masked = mask_email(row.email)
-    if row.status == ACTIVE:
-        return context.shell.page(
-            200,
-            "Already subscribed",
-            [f"{masked} already receives {title}'s digest."],
-            wants_json=request.wants_json,
-            state="active",
-        )
+    lines = [f"Subscribe {mask_email(row.email)} to {title}?"]
+    if row.name:
+        lines.append(f"Name: {row.name}")
+    if row.categories:
+        lines.append(f"Categories: {', '.join(row.categories)}")
     return context.shell.page(
         200,
         f"Confirm your subscription to {title}",
-        [f"Subscribe {masked} to {title}?"],
+        lines,
         button="Confirm subscription",
         wants_json=request.wants_json,
         state=row.status,
@@ -140,11 +155,12 @@ def confirm_page(context: WebContext, request: Request) -> Response:
 
 
 def confirm(context: WebContext, request: Request) -> Response:
-    """POST: activate the subscriber."""
-    subscriber_id = _confirm_id(context, request.token)
-    row = confirm_subscriber(context.store, subscriber_id)
-    if row is None:
-        return _not_on_list(context, request)
+    """POST: activate the subscriber, if this very link may (once)."""
+    link = _confirm_link(context, request.token)
+    check = confirm_link(context.store, link.subscriber_id, link.nonce, max_age=LINK_LIFE)
+    row = check.subscriber
+    if row is None or check.state is not LinkState.CONFIRMABLE:
+        return _not_confirmable(context, request, check)
     log.info("subscriber %d confirmed", row.id)
     return context.shell.page(
         200,
@@ -169,17 +185,26 @@ def signup_page(context: WebContext, request: Request) -> Response:
 
 
 def subscribe(context: WebContext, request: Request) -> Response:
-    """POST: record a pending sign-up and mail the confirmation link."""
+    """POST: record the sign-up request for the mailer; the same answer every time.
+
+    New, pending, active, unsubscribed or bounced, over a limit, caught by the honeypot, relay
+    up or down: the status, body and work done here (one insert) do not tell them apart. The
+    mailer decides and sends outside the request.
+    """
     form = read_signup(request)
-    try:
-        signup = request_signup(
-            context.store, form.email, name=form.name, categories=form.categories or None
-        )
-    except BadInputError as exc:
-        raise HttpError(400, "Please check the form", exc.message) from None
-    if signup.needs_confirmation:
-        send_confirmation(context, signup.subscriber.id, signup.subscriber.email, form.name or "")
-    # The same answer for new, pending, active or unsubscribed: no address enumeration.
+    if not form.honeypot_filled:
+        address = client_address(request.environ, context.trusted_proxies)
+        try:
+            queue_signup(
+                context.store,
+                form.email,
+                name=form.name,
+                categories=form.categories or None,
+                client_key=client_key(context.secret, address),
+            )
+        except BadInputError as exc:
+            raise HttpError(400, "Please check the form", exc.message) from None
+    context.mailer.wake()
     return context.shell.page(
         202,
         "Check your inbox",
@@ -192,54 +217,59 @@ def subscribe(context: WebContext, request: Request) -> Response:
     )
 
 
-def send_confirmation(context: WebContext, subscriber_id: int, email: str, name: str) -> None:
-    """Mail the confirmation link; HttpError 503 if the SMTP server will not take it."""
-    msg = confirmation_message(
-        context.settings,
-        to_email=email,
-        to_name=name,
-        link=confirm_url(context.settings, subscriber_id),
-    )
-    utf8 = not (email.isascii() and context.from_addr.isascii())
-    data = msg.as_bytes(policy=policy.SMTP.clone(utf8=utf8, max_line_length=998))
-    failure = ""
+def _unsubscribe_link(context: WebContext, token: str) -> UnsubscribeLink:
     try:
-        with context.sender_factory() as sender:
-            result = sender.send(context.from_addr, email, data)
-        if result.outcome != "sent":
-            failure = f"{result.code} {result.reply}"
-    except SmtpError as exc:
-        failure = exc.message
-    if failure:
-        log.error("confirmation email for subscriber %d not sent: %s", subscriber_id, failure)
-        raise HttpError(
-            503,
-            "Please try again later",
-            "We could not send the confirmation email, try again later.",
-        )
-    log.info("confirmation email sent to subscriber %d", subscriber_id)
-
-
-def _unsubscribe_id(context: WebContext, token: str) -> int:
-    try:
-        subscriber_id, _digest = read_unsubscribe_token(context.secret, token)
+        return read_unsubscribe_token(context.secret, token)
     except BadInputError:
         raise invalid_link() from None
-    return subscriber_id
 
 
-def _confirm_id(context: WebContext, token: str) -> int:
+def _stale_unsubscribe_link() -> HttpError:
+    return HttpError(
+        400,
+        "This link is no longer valid",
+        "It was made for an earlier subscription. Use the link in a newer email.",
+    )
+
+
+def _confirm_link(context: WebContext, token: str) -> ConfirmLink:
     try:
         return read_confirm_token(context.secret, token)
     except BadInputError as exc:
         if "expired" in exc.message:
-            raise HttpError(
-                400,
-                "This link has expired",
-                f"Confirmation links work for {CONFIRM_MAX_AGE // 86400} days: "
-                "subscribe again to get a new one.",
-            ) from None
+            raise _expired() from None
         raise invalid_link() from None
+
+
+def _expired() -> HttpError:
+    return HttpError(
+        400,
+        "This link has expired",
+        f"Confirmation links work for {CONFIRM_MAX_AGE // 86400} days: "
+        "subscribe again to get a new one.",
+    )
+
+
+def _not_confirmable(context: WebContext, request: Request, check: LinkCheck) -> Response:
+    row = check.subscriber
+    if row is None:
+        return _not_on_list(context, request)
+    if check.state is LinkState.ACTIVE:
+        return context.shell.page(
+            200,
+            "Already subscribed",
+            [f"{mask_email(row.email)} already receives {context.site_title}'s digest."],
+            wants_json=request.wants_json,
+            state="active",
+        )
+    if check.state is LinkState.EXPIRED:
+        raise _expired()
+    raise HttpError(
+        400,
+        "This link is no longer valid",
+        "It was used already, or the subscription changed after it was sent: "
+        "subscribe again to get a new one.",
+    )
 
 
 def _not_on_list(context: WebContext, request: Request) -> Response:

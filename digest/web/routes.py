@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from digest.errors import DatabaseError
 from digest.smtp import SmtpSender, helo_name
+from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
+from digest.web.clients import trusted_networks
 from digest.web.forms import MAX_BODY, Request, read_body, wants_json
 from digest.web.handlers import (
     WebContext,
@@ -26,6 +28,7 @@ from digest.web.handlers import (
     unsubscribe,
     unsubscribe_page,
 )
+from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import (
     REASONS,
     SECURITY_HEADERS,
@@ -94,7 +97,11 @@ def _cut(match: re.Match[str]) -> str:
 
 
 class DigestWebApp:
-    """The WSGI application behind `digest serve` (see make_app)."""
+    """The WSGI application behind `digest serve` (see make_app).
+
+    With mailer_thread=True the confirmation mailer starts with the first request in each
+    process (so it also runs under a pre-forking server); `serve` starts it at once.
+    """
 
     def __init__(
         self,
@@ -103,24 +110,41 @@ class DigestWebApp:
         *,
         max_body: int = MAX_BODY,
         sender_factory: Callable[[], SmtpSender] | None = None,
+        mailer_thread: bool = True,
     ) -> None:
         self.max_body = max_body
-        self.context = WebContext(
-            settings=settings,
-            store=store,
-            secret=check_secret(settings.web.secret.get_secret_value()),
-            shell=PageShell(settings.site.title, settings.site.root_url),
-            sender_factory=sender_factory
+        self.mailer_thread = mailer_thread
+        web = settings.web
+        limits = SignupLimits(web.signup_resend_after, web.signups_per_ip_per_hour)
+        mailer = ConfirmationMailer(
+            settings,
+            store,
+            sender_factory
             or (
                 lambda: SmtpSender(
                     settings.smtp, local_hostname=helo_name(settings.email.from_address)
                 )
             ),
-            from_addr=settings.email.from_address,
+            limits=limits,
         )
+        self.context = WebContext(
+            settings=settings,
+            store=store,
+            secret=check_secret(web.secret.get_secret_value()),
+            shell=PageShell(settings.site.title, settings.site.root_url),
+            mailer=mailer,
+            trusted_proxies=trusted_networks(web.trusted_proxies),
+        )
+
+    @property
+    def mailer(self) -> ConfirmationMailer:
+        """The confirmation mailer (its queue is in the database)."""
+        return self.context.mailer
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
+        if self.mailer_thread and not self.context.mailer.running:
+            self.context.mailer.start()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = str(environ.get("PATH_INFO", "") or "/")
         json_wanted = wants_json(environ)

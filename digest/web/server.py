@@ -1,23 +1,30 @@
-"""The server of `digest serve`: the WSGI app made from settings, on wsgiref with a thread each.
+"""The server of `digest serve`: the WSGI app made from settings, on waitress.
 
 web's outer layer: `make_app` for any WSGI server, `make_server_for` and `serve` for our own.
+
+waitress reads every request (headers and body, chunked ones decoded) in one event loop before
+a bounded pool of threads runs the app: a slow or silent client costs a socket, not a thread,
+and is dropped after CHANNEL_TIMEOUT seconds of silence.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
-import socketserver
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from waitress.adjustments import Adjustments
+from waitress.server import MultiSocketServer, TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 
 from digest.errors import DigestError
 from digest.smtp import SmtpSender
 from digest.web.forms import MAX_BODY
-from digest.web.routes import DigestWebApp, hide_tokens
+from digest.web.routes import DigestWebApp
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -26,6 +33,14 @@ if TYPE_CHECKING:
 # The web side's logger keeps the name it had before it became a package (it is in log lines).
 log = logging.getLogger("digest.web")
 
+THREADS = 8  # requests handled at once; the rest wait, already read, in waitress's queue
+CHANNEL_TIMEOUT = 30  # seconds a connection may stay silent (mid-request or idle) before it is cut
+BACKLOG = 2048  # connections the kernel holds before waitress accepts them
+CONNECTION_LIMIT = 4000  # open connections at once; more wait in the backlog
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # waitress answers 413 beyond this; the app's own cap is smaller
+ACCEPT_BURST = 256  # connections taken from the backlog each time the listening socket is ready
+
 
 def make_app(
     settings: Settings,
@@ -33,57 +48,116 @@ def make_app(
     *,
     max_body: int = MAX_BODY,
     sender_factory: Callable[[], SmtpSender] | None = None,
+    mailer_thread: bool = True,
 ) -> DigestWebApp:
     """The WSGI application; ConfigError if web.secret is missing or short."""
-    return DigestWebApp(settings, store, max_body=max_body, sender_factory=sender_factory)
+    return DigestWebApp(
+        settings,
+        store,
+        max_body=max_body,
+        sender_factory=sender_factory,
+        mailer_thread=mailer_thread,
+    )
 
 
-class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    """wsgiref's server with a thread per request (one slow client does not stall others)."""
+@dataclass
+class DigestServer:
+    """A bound waitress server and the app it serves."""
 
-    daemon_threads = True
+    app: DigestWebApp
+    waitress: Any  # waitress's TcpWSGIServer (its stubs type create_server's result loosely)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) it listens on (the real port when asked for port 0)."""
+        return str(self.waitress.effective_host), int(self.waitress.effective_port)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """The app writes the access log (tokens shortened); wsgiref's own would show them whole."""
+class _BurstAcceptServer(TcpWSGIServer):
+    """waitress's TCP server, taking every waiting connection (up to ACCEPT_BURST) each time
+    the listening socket is ready: waitress takes one per turn of its loop, so a crowd of idle
+    clients in the backlog would keep a new one (a health check) waiting for seconds."""
 
-    server_version = "digest"
-    sys_version = ""
+    def handle_accept(self) -> None:
+        for _ in range(ACCEPT_BURST):
+            connections: dict[int, Any] = getattr(self, "_map")  # noqa: B009 (not in the stubs)
+            before = len(connections)
+            super().handle_accept()
+            if len(connections) == before:  # nothing more waiting (or a broken one skipped)
+                return
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Nothing: the app has logged the request already."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        message = format % args if args else format
-        log.debug("http: %s", hide_tokens(message))
+def _waitress_server(app: DigestWebApp, adjustments: Adjustments) -> Any:
+    """One listening server per address the host resolves to, sharing one thread pool."""
+    socket_map: dict[int, Any] = {}
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adjustments.threads)
+    # After validation `listen` holds socket infos (the stubs call it a str); the servers have
+    # effective_host/_port, which the stubs leave out: read both untyped.
+    listen: list[Any] = getattr(adjustments, "listen")  # noqa: B009
+    servers: list[Any] = [
+        _BurstAcceptServer(
+            app, socket_map, dispatcher=dispatcher, adj=adjustments, sockinfo=sockinfo
+        )
+        for sockinfo in listen
+    ]
+    if len(servers) == 1:
+        return servers[0]
+    listening = [(server.effective_host, server.effective_port) for server in servers]
+    return MultiSocketServer(socket_map, adjustments, listening, dispatcher)
+
+
+def _raise_open_files_limit() -> None:
+    """Each client is a socket: let the process hold as many as its hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTION_LIMIT + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
 
 
 def make_server_for(
     settings: Settings, store: Store, host: str = "127.0.0.1", port: int = 8080
-) -> ThreadingWSGIServer:
-    """A bound, not yet serving server (port 0 picks a free one: see server_port)."""
-    app = make_app(settings, store)
+) -> DigestServer:
+    """A bound, not yet serving server (port 0 picks a free one: see DigestServer.address)."""
+    app = make_app(settings, store, mailer_thread=False)
+    _raise_open_files_limit()
     try:
-        server = make_server(
-            host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
+        adjustments = Adjustments(
+            host=host,
+            port=port,
+            threads=THREADS,
+            channel_timeout=CHANNEL_TIMEOUT,
+            backlog=BACKLOG,
+            connection_limit=CONNECTION_LIMIT,
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+            ident="digest",  # the Server header: no name of the software below, no version
+            # The app decides whose X-Forwarded-For it believes (web.trusted_proxies).
+            clear_untrusted_proxy_headers=False,
+            # poll(), not select(): select() cannot watch more than 1024 sockets.
+            asyncore_use_poll=True,
+            expose_tracebacks=False,
         )
+        server = _waitress_server(app, adjustments)
     except OSError as exc:
         raise DigestError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    assert isinstance(server, ThreadingWSGIServer)
-    return server
+    return DigestServer(app, server)
 
 
-def serve(server: ThreadingWSGIServer) -> None:
-    """Serve until SIGTERM or SIGINT, then stop cleanly."""
+def serve(server: DigestServer) -> None:
+    """Serve (and send queued confirmation mails) until SIGTERM or SIGINT, then stop cleanly."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        raise SystemExit(0)  # waitress's loop ends on SystemExit and stops its threads
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server.app.mailer.start()
     try:
-        server.serve_forever(poll_interval=0.5)
+        server.waitress.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        server.server_close()
+        server.app.mailer.stop()
+        server.waitress.close()

@@ -1,0 +1,255 @@
+"""Confirmation links of web sign-ups: issued once each, used once, and the queue of their mails.
+
+store, behind web: POST /subscribe issues one here; the mailer of `digest serve` sends it later.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import NamedTuple
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from digest.store import Store
+from digest.store.models import (
+    ACTIVE,
+    C_FAILED,
+    C_QUEUED,
+    C_SENT,
+    Confirmation,
+    SignupAttempt,
+    Subscriber,
+    utcnow,
+)
+from digest.store.subscribers import SubscriberRow, change_status, renew_link_key, row_of
+
+# How long a claimed mail is the claimer's alone: after that (a killed server) another takes it.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+class LinkState(Enum):
+    """What a confirmation link can do now."""
+
+    CONFIRMABLE = "confirmable"  # issued after the subscriber's last status change, unused
+    ACTIVE = "active"  # the subscriber is active already: nothing to do
+    VOID = "void"  # used, replaced by a status change since it was issued, or unknown nonce
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """A confirmation link looked up: the subscriber (None when erased) and what it can do."""
+
+    subscriber: SubscriberRow | None
+    state: LinkState
+
+
+class QueuedMail(NamedTuple):
+    """A confirmation mail to send now."""
+
+    confirmation_id: int
+    subscriber_id: int
+    email: str
+    nonce: str
+    attempts: int
+    created_at: datetime
+
+
+def issue(session: Session, subscriber_id: int, now: datetime) -> Confirmation:
+    """A new confirmation (its own random nonce) whose mail is queued for the mailer."""
+    confirmation = Confirmation(
+        subscriber_id=subscriber_id,
+        nonce=secrets.token_urlsafe(16),
+        created_at=now,
+        status=C_QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(confirmation)
+    return confirmation
+
+
+def last_issued_at(session: Session, subscriber_id: int) -> datetime | None:
+    """When the newest confirmation of a subscriber was issued (None: never)."""
+    # max() keeps the column's type, so the time comes back aware (UTC) on both databases.
+    newest: datetime | None = session.scalar(
+        select(func.max(Confirmation.created_at)).where(Confirmation.subscriber_id == subscriber_id)
+    )
+    return newest
+
+
+def _state(
+    sub: Subscriber, confirmation: Confirmation | None, now: datetime, max_age: timedelta
+) -> LinkState:
+    if sub.status == ACTIVE:
+        return LinkState.ACTIVE
+    if confirmation is None or confirmation.used_at is not None:
+        return LinkState.VOID
+    # A status change after the link was issued (an unsubscribe, a bounce) voids it for good.
+    if confirmation.created_at < sub.status_changed_at:
+        return LinkState.VOID
+    if confirmation.created_at + max_age < now:
+        return LinkState.EXPIRED
+    return LinkState.CONFIRMABLE
+
+
+def _look_up(
+    session: Session, subscriber_id: int, nonce: str, *, lock: bool
+) -> tuple[Subscriber | None, Confirmation | None]:
+    query = select(Subscriber).where(Subscriber.id == subscriber_id)
+    sub = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if sub is None:
+        return None, None
+    confirmation = session.scalars(
+        select(Confirmation).where(
+            Confirmation.nonce == nonce, Confirmation.subscriber_id == subscriber_id
+        )
+    ).one_or_none()
+    return sub, confirmation
+
+
+def check_link(
+    store: Store, subscriber_id: int, nonce: str, *, max_age: timedelta, now: datetime | None = None
+) -> LinkCheck:
+    """What a confirmation link would do (GET shows this; it changes nothing)."""
+    with store.session() as session:
+        sub, confirmation = _look_up(session, subscriber_id, nonce, lock=False)
+        if sub is None:
+            return LinkCheck(None, LinkState.VOID)
+        return LinkCheck(row_of(sub), _state(sub, confirmation, now or utcnow(), max_age))
+
+
+def confirm_link(
+    store: Store, subscriber_id: int, nonce: str, *, max_age: timedelta, now: datetime | None = None
+) -> LinkCheck:
+    """Use a confirmation link: a confirmable one activates the subscriber (state CONFIRMABLE
+    in the answer means "was confirmable, is now used"). Anything else changes nothing."""
+    when = now or utcnow()
+    with store.write_transaction() as session:
+        sub, confirmation = _look_up(session, subscriber_id, nonce, lock=True)
+        if sub is None:
+            return LinkCheck(None, LinkState.VOID)
+        state = _state(sub, confirmation, when, max_age)
+        if state is LinkState.CONFIRMABLE and confirmation is not None:
+            confirmation.used_at = when
+            renew_link_key(sub)
+            session.flush()
+            change_status(session, sub.id, ACTIVE, "confirmed", when)
+            session.refresh(sub)
+        return LinkCheck(row_of(sub), state)
+
+
+def claim_due(store: Store, *, limit: int = 20, now: datetime | None = None) -> list[QueuedMail]:
+    """Queued mails that are due, claimed for CLAIM_LEASE (so two servers don't both send)."""
+    when = now or utcnow()
+    with store.write_transaction() as session:
+        query = (
+            select(Confirmation.id)
+            .where(
+                Confirmation.status == C_QUEUED,
+                Confirmation.next_attempt_at <= when,
+                or_(Confirmation.claimed_until.is_(None), Confirmation.claimed_until < when),
+            )
+            .order_by(Confirmation.next_attempt_at, Confirmation.id)
+            .limit(limit)
+        )
+        if store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if not ids:
+            return []
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.id.in_(ids))
+            .values(claimed_until=when + CLAIM_LEASE)
+        )
+        rows = session.execute(
+            select(
+                Confirmation.id,
+                Confirmation.subscriber_id,
+                Subscriber.email,
+                Confirmation.nonce,
+                Confirmation.attempts,
+                Confirmation.created_at,
+            )
+            .join(Subscriber, Subscriber.id == Confirmation.subscriber_id)
+            .where(Confirmation.id.in_(ids))
+            .order_by(Confirmation.next_attempt_at, Confirmation.id)
+        )
+        return [QueuedMail(*row) for row in rows]
+
+
+def mark_sent(store: Store, confirmation_id: int, *, now: datetime | None = None) -> None:
+    """The relay took the mail."""
+    _finish(store, confirmation_id, C_SENT, None, now or utcnow())
+
+
+def mark_failed(
+    store: Store, confirmation_id: int, error: str, *, now: datetime | None = None
+) -> None:
+    """Given up: refused for good (5xx), or the link expired before any relay took it."""
+    _finish(store, confirmation_id, C_FAILED, error, now or utcnow())
+
+
+def _finish(
+    store: Store, confirmation_id: int, status: str, error: str | None, now: datetime
+) -> None:
+    with store.write_transaction() as session:
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.id == confirmation_id)
+            .values(
+                status=status,
+                last_error=error,
+                claimed_until=None,
+                sent_at=now if status == C_SENT else None,
+            )
+        )
+
+
+def mark_retry(store: Store, confirmation_id: int, error: str, *, at: datetime) -> None:
+    """Not sent this time (relay down, 4xx): queued again for `at` (if it still is queued)."""
+    with store.write_transaction() as session:
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.id == confirmation_id, Confirmation.status == C_QUEUED)
+            .values(
+                attempts=Confirmation.attempts + 1,
+                last_error=error,
+                next_attempt_at=at,
+                claimed_until=None,
+            )
+        )
+
+
+def release(store: Store, confirmation_ids: list[int]) -> None:
+    """Give claimed mails back untried (the server is stopping): due again at once."""
+    with store.write_transaction() as session:
+        session.execute(
+            update(Confirmation)
+            .where(Confirmation.id.in_(confirmation_ids), Confirmation.status == C_QUEUED)
+            .values(claimed_until=None)
+        )
+
+
+def prune(store: Store, *, max_age: timedelta, now: datetime | None = None) -> int:
+    """Forget what no limit or link needs any more: attempts over an hour old, confirmations
+    past their links' life. The number of rows removed."""
+    when = now or utcnow()
+    with store.write_transaction() as session:
+        attempts = session.execute(
+            delete(SignupAttempt).where(SignupAttempt.created_at < when - timedelta(hours=1))
+        )
+        confirmations = session.execute(
+            delete(Confirmation).where(
+                and_(
+                    Confirmation.created_at < when - max_age,
+                    Confirmation.status != C_QUEUED,
+                )
+            )
+        )
+        return int(attempts.rowcount or 0) + int(confirmations.rowcount or 0)  # type: ignore[attr-defined]
