@@ -11,7 +11,7 @@ from digest.cli import cli
 from digest.config import expand_env
 from digest.errors import BadInputError, ConfigError
 from digest.store import open_store
-from digest.store.signups import request_signup
+from digest.store.signups import queue_signup
 from digest.store.subscribers import add_subscriber, find_subscriber
 from tests.site_fixtures import make_site
 
@@ -59,9 +59,9 @@ def test_a_web_sign_up_with_too_many_categories_is_refused_by_the_store(database
     store = open_store(database_url)
     try:
         with pytest.raises(BadInputError, match="more than 50 categories"):
-            request_signup(store, "ana@example.com", categories=FIFTY_ONE)
+            queue_signup(store, "ana@example.com", client_key="k", categories=FIFTY_ONE)
         with pytest.raises(BadInputError, match="longer than 100 characters"):
-            request_signup(store, "ana@example.com", categories=["z" * 5000])
+            queue_signup(store, "ana@example.com", client_key="k", categories=["z" * 5000])
         assert find_subscriber(store, "ana@example.com") is None
     finally:
         store.dispose()
