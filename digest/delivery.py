@@ -91,12 +91,14 @@ class Recipients:
     empty_shares: int
 
 
-def _recipients(store: Store, posts: Sequence[Post]) -> Recipients:
-    """Segments of the active subscribers for `posts`, and the count of empty shares."""
+def _recipients(store: Store, digest: str, posts: Sequence[Post]) -> Recipients:
+    """Segments of the digest's active, unpaused subscribers for `posts`; empty shares counted."""
     with store.session() as session:
-        subscribers = active_subscribers(session)
+        subscribers = active_subscribers(session, digest, utcnow())
     segments = group_segments(
-        posts, [(subscriber_id, cats) for subscriber_id, _email, _name, cats in subscribers]
+        posts,
+        [(sub.id, sub.categories) for sub in subscribers],
+        {sub.id: sub.paused_until for sub in subscribers if sub.paused_until is not None},
     )
     return Recipients(segments, len(subscribers) - sum(len(v) for v in segments.values()))
 
@@ -147,7 +149,7 @@ def send_digest(
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))
                 return reports
-            recipients = _recipients(store, posts)
+            recipients = _recipients(store, name, posts)
             if not recipients.segments:
                 reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
                 return reports
@@ -185,7 +187,7 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
                 )
             )
     posts = new_posts(store, digest, posts_by_id(settings).values(), as_of)
-    recipients = _recipients(store, posts) if posts else Recipients({}, 0)
+    recipients = _recipients(store, name, posts) if posts else Recipients({}, 0)
     segments = [PlannedSegment(k, len(v)) for k, v in recipients.segments.items()]
     return Plan(name, as_of, unfinished, posts, segments, recipients.empty_shares, digest.min_posts)
 

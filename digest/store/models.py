@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -18,9 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Subscriber statuses (CONTRACT.md).
@@ -97,6 +99,40 @@ class Subscriber(Base):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # True: on every digest of the config, present and future (as before digests were chosen);
+    # False: only on the digests in `subscriptions`.
+    all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Subscription.digest",
+        passive_deletes=True,
+    )
+
+
+class Subscription(Base):
+    """A subscriber on one digest (for subscribers whose all_digests is False)."""
+
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RunArchive(Base):
+    """A run's email as the archive shows it: every post, no personal data, rendered once."""
+
+    __tablename__ = "run_archives"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DigestState(Base):
@@ -199,3 +235,4 @@ runs_table = Base.metadata.tables["runs"]
 deliveries_table = Base.metadata.tables["deliveries"]
 workers_table = Base.metadata.tables["workers"]
 subscribers_table = Base.metadata.tables["subscribers"]
+subscriptions_table = Base.metadata.tables["subscriptions"]

@@ -15,6 +15,7 @@ from digest.errors import BadInputError, SmtpError
 from digest.message import confirmation_message
 from digest.smtp import SmtpSender
 from digest.store.models import ACTIVE, PENDING
+from digest.store.preferences import unsubscribe_from_digest
 from digest.store.signups import (
     confirm_subscriber,
     get_subscriber,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.web")
 
 ONE_CLICK = "One-Click"
+EVERYTHING = "everything"  # the `scope` form field that leaves every digest at once
 SIGNUP_FORM = (
     '<label for="email">Email</label>'
     '<input id="email" name="email" type="email" required autocomplete="email">'
@@ -92,15 +94,39 @@ def unsubscribe_page(context: WebContext, request: Request) -> Response:
 
 
 def unsubscribe(context: WebContext, request: Request) -> Response:
-    """POST (RFC 8058 one-click or the page's button): unsubscribe."""
-    subscriber_id = _unsubscribe_id(context, request.token)
+    """POST (RFC 8058 one-click or the page's button): leave the link's digest.
+
+    With scope=everything (one more click, on the answer page) it leaves every digest.
+    """
+    subscriber_id, digest = _unsubscribe_target(context, request.token)
     fields = form_fields(request)
     one_click = ONE_CLICK in fields.get("List-Unsubscribe", [])
     how = "one-click" if one_click else "web"
-    row = unsubscribe_id(context.store, subscriber_id, reason=how)
+    if EVERYTHING in fields.get("scope", []):
+        row = unsubscribe_id(context.store, subscriber_id, reason=how)
+        still_on: tuple[str, ...] = ()
+    else:
+        left = unsubscribe_from_digest(
+            context.store, subscriber_id, digest, every_digest=context.settings.digests, reason=how
+        )
+        row, still_on = (left.subscriber, left.still_on) if left else (None, ())
     if row is None:
         return _not_on_list(context, request)
     log.info("subscriber %d unsubscribed (%s)", row.id, how)
+    if still_on:
+        return context.shell.page(
+            200,
+            f"You left the {digest} digest",
+            [
+                f"{mask_email(row.email)} will get no more {digest} emails from "
+                f"{context.site_title}.",
+                f"You still get: {', '.join(still_on)}.",
+            ],
+            button="Unsubscribe from everything",
+            form_fields=f'<input type="hidden" name="scope" value="{EVERYTHING}">',
+            wants_json=request.wants_json,
+            state="left-digest",
+        )
     return context.shell.page(
         200,
         "You are unsubscribed",
@@ -221,11 +247,15 @@ def send_confirmation(context: WebContext, subscriber_id: int, email: str, name:
 
 
 def _unsubscribe_id(context: WebContext, token: str) -> int:
+    return _unsubscribe_target(context, token)[0]
+
+
+def _unsubscribe_target(context: WebContext, token: str) -> tuple[int, str]:
+    """(subscriber id, digest name) of an unsubscribe link, or the invalid-link page."""
     try:
-        subscriber_id, _digest = read_unsubscribe_token(context.secret, token)
+        return read_unsubscribe_token(context.secret, token)
     except BadInputError:
         raise invalid_link() from None
-    return subscriber_id
 
 
 def _confirm_id(context: WebContext, token: str) -> int:
