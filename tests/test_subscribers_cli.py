@@ -57,10 +57,10 @@ def test_schema_is_created_on_first_use(config: Path, database_url: str) -> None
 def test_db_upgrade_is_idempotent(config: Path) -> None:
     first = run(config, "db", "upgrade")
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to revision 0001" in first.stdout
+    assert "upgraded from empty to revision 0004" in first.stdout
     second = run(config, "db", "upgrade")
     assert second.exit_code == 0, second.output
-    assert "already at revision 0001 (newest)" in second.stdout
+    assert "already at revision 0004 (newest)" in second.stdout
 
 
 def test_db_upgrade_on_an_unreachable_database_exits_1(tmp_path: Path) -> None:
@@ -165,12 +165,22 @@ def test_list_formats(config: Path) -> None:
     ]
 
     table = run(config, "subscribers", "list").stdout.splitlines()
-    assert table[0].split() == ["EMAIL", "NAME", "STATUS", "CATEGORIES", "CREATED", "(UTC)"]
+    assert table[0].split() == [
+        "EMAIL",
+        "NAME",
+        "STATUS",
+        "DIGESTS",
+        "CATEGORIES",
+        "CREATED",
+        "(UTC)",
+    ]
     # Columns line up: each status starts under the STATUS heading.
     col = table[0].index("STATUS")
     assert table[1][col:].startswith("active ")
     assert table[2][col:].startswith("unsubscribed ")
-    assert "a, b" in table[2] and "(all)" not in table[1]
+    # Every digest, categories News: "(all)" once, under DIGESTS.
+    assert "a, b" in table[2] and table[1].count("(all)") == 1
+    assert table[1].index("(all)") == table[0].index("DIGESTS")
     assert table[-1] == "2 subscribers"
 
     csv_out = run(config, "subscribers", "list", "--format", "csv", "--status", "active").stdout
