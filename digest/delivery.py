@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.addresses import normalise_email
+from digest.archive import archive_run
 from digest.config import Settings
 from digest.errors import DigestError, InvalidAddressError, SmtpError
 from digest.message import MessageTemplate
@@ -137,6 +138,7 @@ def send_digest(
                         run_id,
                         settings.delivery.give_up_after,
                     )
+                archive_run(store, sender.renderer, digest, run_id, sender.posts())
                 reports.append(sender.send_run(run_id, resumed=True))
             # Deliveries still deferred (4xx) stay pending for the next pass, but they do not
             # hold back new posts: the new run's posts are disjoint from theirs.
@@ -164,6 +166,7 @@ def send_digest(
             )
             if new_run is None:
                 continue
+            archive_run(store, sender.renderer, digest, new_run, sender.posts())
             reports.append(sender.send_run(new_run, resumed=False))
             return reports
         return reports

@@ -45,9 +45,10 @@ def test_each_catalog_is_complete_and_compiled(lang: str) -> None:
 
 def test_the_template_catalog_holds_every_string_in_the_sources(tmp_path: Path) -> None:
     out = tmp_path / "digest.pot"
+    extract = [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg"]
+    options = ["--no-location", "--sort-output", "--omit-header", "-o", str(out)]
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg"]
-        + ["--no-location", "--sort-output", "--omit-header", "-o", str(out), "."],
+        [*extract, *options, "."],
         cwd=REPO,
         check=True,
         capture_output=True,
