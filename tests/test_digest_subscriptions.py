@@ -94,6 +94,7 @@ def test_leaving_the_last_digest_unsubscribes(site: Site) -> None:
     left = unsubscribe_from_digest(store, row.id, "weekly", every_digest=every, reason="web")
     assert left is not None and left.still_on == ()
     assert left.subscriber.status == "unsubscribed"
+    assert left.subscriber.digests == ("weekly",)  # kept for a resubscribe
     # A link whose digest is gone from the config (renamed) still stops the mail.
     other, _ = add_subscriber(store, "two@example.com")
     left = unsubscribe_from_digest(store, other.id, "monthly", every_digest=every, reason="web")

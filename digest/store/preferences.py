@@ -40,8 +40,8 @@ def unsubscribe_from_digest(
 
     A subscriber on every digest is put on each configured one but `digest`. When no configured
     digest is left, or `digest` is not one (renamed since the email went out: the link must
-    still stop the mail), they become unsubscribed. Leaving everything at once is
-    store.signups.unsubscribe_id.
+    still stop the mail), they become unsubscribed, their digests kept for a resubscribe.
+    Leaving everything at once is store.signups.unsubscribe_id.
     """
     when = now or utcnow()
     with store.write_transaction() as session:
@@ -49,9 +49,11 @@ def unsubscribe_from_digest(
         if sub is None:
             return None
         chosen = set(every_digest) if sub.all_digests else {s.digest for s in sub.subscriptions}
-        set_digests(sub, sorted(chosen - {digest}))
         still_on = tuple(sorted((chosen - {digest}) & set(every_digest)))
-        if digest not in every_digest or not still_on:
+        if digest in every_digest and still_on:
+            set_digests(sub, sorted(chosen - {digest}))
+        else:
+            # Their digests stay as they were: a resubscribe brings them back.
             still_on = ()
             change_status(session, sub.id, UNSUBSCRIBED, reason, when, only_from=UNSUBSCRIBABLE)
         sub.updated_at = when
