@@ -174,6 +174,9 @@ class WebSettings(_Model):
     def _resend(cls, value: object) -> timedelta:
         return parse_duration(value)
 
+    # A public archive of sent digests, and a "View in browser" link in each email.
+    archive: bool = False
+
     @field_validator("base_url")
     @classmethod
     def _absolute(cls, value: str) -> str:
@@ -194,9 +197,13 @@ class DeliverySettings(_Model):
         return parse_duration(value)
 
 
+# The default subject, "Example Blog: 3 new posts"; render says it in the site's language.
+DEFAULT_SUBJECT = "{{ site.title }}: {{ posts|length }} new post{{ 's' if posts|length != 1 }}"
+
+
 class DigestSettings(_Model):
     name: str = ""
-    subject: str = "{{ site.title }}: {{ posts|length }} new post{{ 's' if posts|length != 1 }}"
+    subject: str = DEFAULT_SUBJECT
     schedule: str = "0 9 * * mon"
     categories: tuple[str, ...] = ()
     max_posts: int = Field(20, ge=1, le=500)

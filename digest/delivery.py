@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.addresses import normalise_email
+from digest.archive import archive_run
 from digest.config import Settings
 from digest.errors import DigestError, InvalidAddressError, SmtpError
 from digest.message import MessageTemplate
@@ -91,12 +92,14 @@ class Recipients:
     empty_shares: int
 
 
-def _recipients(store: Store, posts: Sequence[Post]) -> Recipients:
-    """Segments of the active subscribers for `posts`, and the count of empty shares."""
+def _recipients(store: Store, digest: str, posts: Sequence[Post]) -> Recipients:
+    """Segments of the digest's active, unpaused subscribers for `posts`; empty shares counted."""
     with store.session() as session:
-        subscribers = active_subscribers(session)
+        subscribers = active_subscribers(session, digest, utcnow())
     segments = group_segments(
-        posts, [(subscriber_id, cats) for subscriber_id, _email, _name, cats in subscribers]
+        posts,
+        [(sub.id, sub.categories) for sub in subscribers],
+        {sub.id: sub.paused_until for sub in subscribers if sub.paused_until is not None},
     )
     return Recipients(segments, len(subscribers) - sum(len(v) for v in segments.values()))
 
@@ -135,6 +138,7 @@ def send_digest(
                         run_id,
                         settings.delivery.give_up_after,
                     )
+                archive_run(store, sender.renderer, digest, run_id, sender.posts())
                 reports.append(sender.send_run(run_id, resumed=True))
             # Deliveries still deferred (4xx) stay pending for the next pass, but they do not
             # hold back new posts: the new run's posts are disjoint from theirs.
@@ -147,7 +151,7 @@ def send_digest(
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))
                 return reports
-            recipients = _recipients(store, posts)
+            recipients = _recipients(store, name, posts)
             if not recipients.segments:
                 reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
                 return reports
@@ -162,6 +166,7 @@ def send_digest(
             )
             if new_run is None:
                 continue
+            archive_run(store, sender.renderer, digest, new_run, sender.posts())
             reports.append(sender.send_run(new_run, resumed=False))
             return reports
         return reports
@@ -185,7 +190,7 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
                 )
             )
     posts = new_posts(store, digest, posts_by_id(settings).values(), as_of)
-    recipients = _recipients(store, posts) if posts else Recipients({}, 0)
+    recipients = _recipients(store, name, posts) if posts else Recipients({}, 0)
     segments = [PlannedSegment(k, len(v)) for k, v in recipients.segments.items()]
     return Plan(name, as_of, unfinished, posts, segments, recipients.empty_shares, digest.min_posts)
 

@@ -20,8 +20,10 @@ from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import Markup
 from premailer import Premailer
 
+from digest.config import DEFAULT_SUBJECT
 from digest.errors import ConfigError
 from digest.excerpts import EXCERPT_MAX_CHARS, EXCERPT_MIN_CHARS, ExcerptFormatter, one_line
+from digest.i18n import format_date, text_direction, translations
 
 if TYPE_CHECKING:
     from digest.config import DigestSettings, Settings
@@ -30,29 +32,25 @@ if TYPE_CHECKING:
 # Per-subscriber parts of a rendered segment. They contain no character that Jinja escapes,
 # lxml re-encodes or premailer rewrites, so they come out of the pipeline exactly as written.
 NAME_PLACEHOLDER = "@@DIGEST_NAME@@"
+GREETING_PLACEHOLDER = "@@DIGEST_GREETING@@"  # "Hi Bob," / "Hi there," in the site's language
 GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
 EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
 UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
 CATEGORIES_PLACEHOLDER = "@@DIGEST_CATEGORIES@@"  # "all posts" / "posts in News, Movies"
 PLACEHOLDERS = (
     NAME_PLACEHOLDER,
+    GREETING_PLACEHOLDER,
     GREETING_NAME_PLACEHOLDER,
     EMAIL_PLACEHOLDER,
     UNSUBSCRIBE_URL_PLACEHOLDER,
     CATEGORIES_PLACEHOLDER,
 )
-# Used in "Hi there," when a subscriber has no name.
-ANONYMOUS_GREETING_NAME = "there"
 # Gmail hides the rest of an HTML part beyond about this many bytes (the unsubscribe link too).
 GMAIL_CLIP_BYTES = 102_400
 # A segment's HTML aims below this, leaving room for the personalised name, email and link.
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
 
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 _PREHEADER_MAX = 110
 
 log = logging.getLogger(__name__)
@@ -76,6 +74,7 @@ class Recipient:
     """What a template sees as `subscriber`: placeholders, filled later by `personalise`."""
 
     name: str = NAME_PLACEHOLDER
+    greeting: str = GREETING_PLACEHOLDER
     greeting_name: str = GREETING_NAME_PLACEHOLDER
     email: str = EMAIL_PLACEHOLDER
     unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
@@ -90,36 +89,16 @@ def bundled_templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-def format_date(value: datetime, tz: Any = None, fmt: str | None = None) -> str:
-    """`27 November 2025` (or a strftime `fmt`) in zone `tz`, independent of the locale."""
-    when = value.astimezone(tz) if tz is not None and value.tzinfo is not None else value
-    if fmt:
-        return when.strftime(fmt)
-    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
-
-
-def make_preheader(posts: Sequence[Post], limit: int = _PREHEADER_MAX) -> str:
+def make_preheader(
+    posts: Sequence[Post], none_text: str = "No new posts this time.", limit: int = _PREHEADER_MAX
+) -> str:
     """The inbox preview line: the posts' titles, shortened to about `limit` characters."""
     if not posts:
-        return "No new posts this time."
+        return none_text
     text = one_line(" · ".join(p.title for p in posts))
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
-
-
-def describe_categories(digest: DigestSettings) -> str:
-    """`all posts`, or `posts in News, Movies`, for the footer."""
-    if not digest.categories:
-        return "all posts"
-    return "posts in " + ", ".join(digest.categories)
-
-
-def digest_title(digest: DigestSettings) -> str:
-    """`weekly` -> `Weekly digest`; a name that already says digest is kept."""
-    words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
-    title = words[:1].upper() + words[1:]
-    return title if "digest" in words.lower() else f"{title} digest"
 
 
 def _template_line(exc: BaseException, filename: str | None) -> int | None:
@@ -147,7 +126,10 @@ class Renderer:
         if settings.templates_dir is not None:
             self.search_path.append(Path(settings.templates_dir))
         self.search_path.append(bundled_templates_dir())
+        self.lang = settings.site.lang
+        self.translations = translations(self.lang)
         self.env = jinja2.Environment(
+            extensions=["jinja2.ext.i18n"],
             loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
@@ -160,14 +142,40 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters.update(self._filters())
+        self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
         # The subject is plain text: no escaping (the message layer encodes headers).
-        self.subject_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
+        self.subject_env = jinja2.Environment(
+            extensions=["jinja2.ext.i18n"], autoescape=False, undefined=jinja2.StrictUndefined
+        )
         self.subject_env.filters.update(self._filters())
+        self.subject_env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """`message` in the site's language, with %(name)s values filled in."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, count: int, **values: Any) -> str:
+        """The singular or plural form for `count` in the site's language; %(num)d is count."""
+        return self.translations.ngettext(singular, plural, count) % {"num": count, **values}
+
+    def describe_categories(self, digest: DigestSettings) -> str:
+        """`all posts`, or `posts in News, Movies`, for the footer."""
+        if not digest.categories:
+            return self.gettext("all posts")
+        return self.gettext("posts in %(categories)s", categories=", ".join(digest.categories))
+
+    def digest_title(self, digest: DigestSettings) -> str:
+        """`weekly` -> `Weekly digest`; a name that already says digest is kept."""
+        words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
+        title = words[:1].upper() + words[1:]
+        return title if "digest" in words.lower() else self.gettext("%(name)s digest", name=title)
 
     def _filters(self) -> dict[str, Callable[..., Any]]:
         tz = self.settings.site.tz
+        lang = self.lang
         return {
-            "date": lambda value, fmt=None: format_date(value, tz, fmt),
+            "date": lambda value, fmt=None: format_date(value, lang, tz, fmt),
             "markdown": lambda value: Markup(self.excerpts.to_html(str(value))),
             "plaintext": lambda value, width=72: self.excerpts.to_text(str(value), width),
             "absolute_url": lambda value: self.excerpts.absolute(str(value)) or "",
@@ -177,25 +185,42 @@ class Renderer:
     # -- the per-segment path (slow: Jinja + premailer) --------------------------------------
 
     def context(
-        self, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+        self,
+        digest: DigestSettings,
+        posts: Sequence[Post],
+        *,
+        as_of: datetime,
+        view_url: str | None = None,
+        archived: bool = False,
     ) -> dict[str, Any]:
         """What templates (and the subject) see."""
         site = self.settings.site
         return {
             "site": site,
-            "lang": getattr(site, "lang", None) or "en",
+            "lang": self.lang,
+            "dir": text_direction(self.lang),
             "digest": digest,
-            "digest_title": digest_title(digest),
-            "categories_text": describe_categories(digest),
+            "digest_title": self.digest_title(digest),
+            "categories_text": self.describe_categories(digest),
             "posts": list(posts),
             "as_of": as_of,
             "since": as_of - digest.lookback,
             "subscriber": Recipient(),
+            "view_url": view_url,
+            "archived": archived,
         }
 
     def render_subject(self, digest: DigestSettings, context: dict[str, Any]) -> str:
         """The digest's `subject` template rendered on one line."""
         where = f"{self.settings.source}: digests.{digest.name}.subject"
+        if digest.subject == DEFAULT_SUBJECT:  # the default speaks the site's language
+            count = len(context["posts"])
+            return self.ngettext(
+                "%(title)s: %(num)d new post",
+                "%(title)s: %(num)d new posts",
+                count,
+                title=self.settings.site.title,
+            )
         try:
             subject = one_line(self.subject_env.from_string(digest.subject).render(context))
         except jinja2.TemplateError as exc:
@@ -253,12 +278,22 @@ class Renderer:
             raise ConfigError(f"{name}: the rendered HTML cannot be inlined: {exc}") from exc
 
     def render_segment(
-        self, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+        self,
+        digest: DigestSettings,
+        posts: Sequence[Post],
+        *,
+        as_of: datetime,
+        view_url: str | None = None,
+        archived: bool = False,
     ) -> RenderedSegment:
-        """Render one segment (the posts a group of subscribers gets): subject, html, text."""
-        context = self.context(digest, posts, as_of=as_of)
+        """Render one segment (the posts a group of subscribers gets): subject, html, text.
+
+        `view_url`: the run's archive page ("View in browser"); `archived`: the public copy
+        for that page, with nothing personal and no unsubscribe link.
+        """
+        context = self.context(digest, posts, as_of=as_of, view_url=view_url, archived=archived)
         subject = self.render_subject(digest, context)
-        preheader = make_preheader(context["posts"])
+        preheader = make_preheader(context["posts"], self.gettext("No new posts this time."))
         context.update(subject=subject, preheader=preheader)
         html_name = f"{digest.template}.html.j2"
         self.excerpts.limit = EXCERPT_MAX_CHARS
@@ -282,7 +317,7 @@ class Renderer:
             html=inlined,
             text=text,
             preheader=preheader,
-            categories_text=describe_categories(digest),
+            categories_text=context["categories_text"],
         )
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
@@ -299,11 +334,16 @@ class Renderer:
         """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
         raw = {
             NAME_PLACEHOLDER: name,
-            GREETING_NAME_PLACEHOLDER: name or ANONYMOUS_GREETING_NAME,
+            GREETING_PLACEHOLDER: (
+                self.gettext("Hi %(name)s,", name=name) if name else self.gettext("Hi there,")
+            ),
+            GREETING_NAME_PLACEHOLDER: name or self.gettext("there"),
             EMAIL_PLACEHOLDER: email,
             UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
             CATEGORIES_PLACEHOLDER: (
-                "posts in " + ", ".join(categories) if categories else segment.categories_text
+                self.gettext("posts in %(categories)s", categories=", ".join(categories))
+                if categories
+                else segment.categories_text
             ),
         }
         escaped = {k: html.escape(v, quote=True) for k, v in raw.items()}
@@ -318,3 +358,12 @@ def render_segment(
 ) -> RenderedSegment:
     """One-off convenience: a fresh Renderer rendering one segment."""
     return Renderer(settings).render_segment(digest, posts, as_of=as_of)
+
+
+def render_archive_copy(
+    renderer: Renderer, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+) -> tuple[str, str]:
+    """(subject, html) of a run's public archive copy: every post, nothing personal."""
+    segment = renderer.render_segment(digest, posts, as_of=as_of, archived=True)
+    html, _text = renderer.personalise(segment, name="", email="", unsubscribe_url="")
+    return segment.subject, html

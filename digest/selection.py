@@ -5,7 +5,7 @@ posts ─► selection ─► render / delivery; no I/O and no clock: `as_of` is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -65,15 +65,22 @@ def latest_posts(
 
 
 def group_segments(
-    posts: Sequence[Post], subscribers: Iterable[tuple[K, Sequence[str]]]
+    posts: Sequence[Post],
+    subscribers: Iterable[tuple[K, Sequence[str]]],
+    not_before: Mapping[K, datetime] | None = None,
 ) -> dict[tuple[str, ...], list[K]]:
     """Subscribers grouped by their share (key: its post ids, newest first); empty shares left out.
 
-    Groups appear in the order of their first subscriber.
+    `not_before` gives subscribers back from a pause: their share has no post dated before it
+    (what the pause skipped is not sent in a burst). Groups appear in the order of their first
+    subscriber.
     """
     groups: dict[tuple[str, ...], list[K]] = {}
     for key, categories in subscribers:
         share = share_for(posts, categories)
+        since = not_before.get(key) if not_before else None
+        if since is not None:
+            share = [post for post in share if post.date >= since]
         if share:
             groups.setdefault(tuple(p.id for p in share), []).append(key)
     return groups

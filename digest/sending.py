@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from digest.archive import view_in_browser_url
 from digest.config import DigestSettings, Settings
 from digest.errors import DigestError, SmtpConnectError
 from digest.message import BuiltMessage, MessageTemplate
@@ -127,6 +128,7 @@ class RunSender:
     ) -> dict[int, MessageTemplate]:
         """Render each segment once, from its posts as they are on disk now."""
         by_id = self.posts()
+        view_url = view_in_browser_url(self.settings, self.digest.name, report.run_id)
         templates: dict[int, MessageTemplate] = {}
         for segment_id, post_ids in segments:
             posts = [by_id[p] for p in post_ids if p in by_id]
@@ -138,7 +140,9 @@ class RunSender:
             if not posts:
                 claims.skip_segment(self.store, segment_id, "its posts are gone")
                 continue
-            rendered = self.renderer.render_segment(self.digest, posts, as_of=run_as_of)
+            rendered = self.renderer.render_segment(
+                self.digest, posts, as_of=run_as_of, view_url=view_url
+            )
             templates[segment_id] = MessageTemplate(
                 self.settings, self.digest, rendered, self.renderer
             )

@@ -416,3 +416,22 @@ def test_missing_template_is_a_config_error(tmp_path: Path) -> None:
     settings = write_config(tmp_path, extra="  fancy:\n    template: fancy\n")
     with pytest.raises(ConfigError, match=r"template fancy\.html\.j2 not found"):
         render(settings, [make_post(1)], digest="fancy")
+
+
+def test_background_and_hidden_preheader_need_nothing_clients_drop(settings: Settings) -> None:
+    """Outlook's and Yahoo's apps drop <body> styles; Outlook for Windows and Gmail's mobile
+    web ignore display:none, opacity and overflow (caniemail): the design must not need them."""
+    _, _, html, _ = render(settings, [make_post(1)])
+    body = re.search(r"<body[^>]*>", html)
+    assert body is not None and "background" not in body.group(0)
+    assert "bgcolor" not in body.group(0)
+    wrapper = re.search(r'<table role="presentation" class="bg"[^>]*>', html)
+    assert wrapper is not None and 'bgcolor="#eef0f3"' in wrapper.group(0)
+    assert "background-color:#eef0f3" in wrapper.group(0)
+    preheader = re.search(r'<div class="preheader" style="([^"]*)"', html)
+    assert preheader is not None
+    style = preheader.group(1).replace(" ", "")
+    for needed in ("mso-hide:all", "font-size:0", "line-height:0", "max-height:0"):
+        assert needed in style
+    for dropped in ("display:none", "opacity", "overflow"):
+        assert dropped not in style

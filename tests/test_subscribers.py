@@ -164,7 +164,9 @@ def test_active_subscribers_for_the_snapshot(store: Store) -> None:
     add_subscriber(store, "p@example.com", status=PENDING, now=T0)
     unsubscribe(store, "b@example.com")
     with store.session() as session:
-        assert active_subscribers(session) == [(a.id, "a@example.com", "A", ["news"])]
+        assert active_subscribers(session, "weekly", T0) == [
+            (a.id, "a@example.com", "A", ["news"], None)
+        ]
 
 
 def _delivery_rows(store: Store, subscriber_id: int, email: str) -> None:

@@ -166,12 +166,22 @@ def test_list_formats(config: Path) -> None:
     ]
 
     table = run(config, "subscribers", "list").stdout.splitlines()
-    assert table[0].split() == ["EMAIL", "NAME", "STATUS", "CATEGORIES", "CREATED", "(UTC)"]
+    assert table[0].split() == [
+        "EMAIL",
+        "NAME",
+        "STATUS",
+        "DIGESTS",
+        "CATEGORIES",
+        "CREATED",
+        "(UTC)",
+    ]
     # Columns line up: each status starts under the STATUS heading.
     col = table[0].index("STATUS")
     assert table[1][col:].startswith("active ")
     assert table[2][col:].startswith("unsubscribed ")
-    assert "a, b" in table[2] and "(all)" not in table[1]
+    # Every digest, categories News: "(all)" once, under DIGESTS.
+    assert "a, b" in table[2] and table[1].count("(all)") == 1
+    assert table[1].index("(all)") == table[0].index("DIGESTS")
     assert table[-1] == "2 subscribers"
 
     csv_out = run(config, "subscribers", "list", "--format", "csv", "--status", "active").stdout

@@ -59,6 +59,18 @@ def subscribers() -> None:
     help="Clear the subscriber's categories: every post of the digest.",
 )
 @click.option(
+    "--digest",
+    "digests",
+    metavar="D",
+    multiple=True,
+    help="Only this digest (repeatable); replaces the subscriber's list. Default: every digest.",
+)
+@click.option(
+    "--all-digests",
+    is_flag=True,
+    help="Put the subscriber back on every digest, present and future.",
+)
+@click.option(
     "--resubscribe",
     is_flag=True,
     help="Make an unsubscribed or bounced address active again.",
@@ -70,15 +82,26 @@ def add_cmd(
     name: str | None,
     categories: tuple[str, ...],
     all_categories: bool,
+    digests: tuple[str, ...],
+    all_digests: bool,
     resubscribe: bool,
 ) -> None:
     """Add an active subscriber, or update the given fields of an existing one."""
     if all_categories and categories:
         raise click.UsageError("--category and --all-categories exclude each other")
+    if all_digests and digests:
+        raise click.UsageError("--digest and --all-digests exclude each other")
     cats: list[str] | None = [] if all_categories else list(categories) if categories else None
+    chosen = _chosen_digests(state, digests)
     with _store(state) as store:
         row, created = add_subscriber(
-            store, email, name=name, categories=cats, resubscribe=resubscribe
+            store,
+            email,
+            name=name,
+            categories=cats,
+            digests=chosen,
+            all_digests=all_digests,
+            resubscribe=resubscribe,
         )
     if created:
         click.echo(f"added {row.email} ({row.status})")
@@ -87,6 +110,13 @@ def add_cmd(
         click.echo("hint: add --resubscribe to mail them again", err=True)
     else:
         click.echo(f"updated {row.email} ({row.status})")
+
+
+def _chosen_digests(state: State, digests: tuple[str, ...]) -> list[str] | None:
+    """The --digest names, each checked against the config (exit 2 naming an unknown one)."""
+    for name in digests:
+        state.settings.digest(name)
+    return list(digests) if digests else None
 
 
 @subscribers.command("remove")
@@ -110,12 +140,13 @@ def unsubscribe_cmd(state: State, email: str) -> None:
 
 
 def _table(rows: list[SubscriberRow]) -> None:
-    header = ("EMAIL", "NAME", "STATUS", "CATEGORIES", "CREATED (UTC)")
+    header = ("EMAIL", "NAME", "STATUS", "DIGESTS", "CATEGORIES", "CREATED (UTC)")
     lines = [
         (
             r.email,
             r.name,
             r.status,
+            ", ".join(r.digests) if not r.all_digests else "(all)",
             ", ".join(r.categories) or "(all)",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
         )
@@ -145,7 +176,8 @@ def list_cmd(state: State, status: str | None, fmt: str) -> None:
             return
         rows = list_subscribers(store, status)
     if fmt == "json":
-        echo_json([r.as_dict() for r in rows])
+        every_digest = list(state.settings.digests)
+        echo_json([r.as_dict(every_digest) for r in rows])
     elif rows:
         _table(rows)
     else:
@@ -154,17 +186,25 @@ def list_cmd(state: State, status: str | None, fmt: str) -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--digest",
+    "digests",
+    metavar="D",
+    multiple=True,
+    help="Put every row on this digest (repeatable). Default: new rows get every digest.",
+)
 @pass_state
-def import_cmd(state: State, file: str) -> None:
+def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
     """Add or update subscribers from a CSV file ("-" for stdin).
 
     The header row names the columns: email (required), name, categories (;-separated).
     Never resubscribes. Bad rows are reported on stderr by line and skipped; the others are
     imported and the exit status is 0.
     """
+    chosen = _chosen_digests(state, digests)
     with _store(state) as store:
         source = sys.stdin if file == "-" else Path(file)
-        report = import_csv(store, source)
+        report = import_csv(store, source, digests=chosen)
     for line, reason in report.skipped:
         click.echo(f"line {line}: {reason}", err=True)
     click.echo(

@@ -20,9 +20,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Subscriber statuses (CONTRACT.md).
@@ -117,6 +118,18 @@ class Subscriber(Base):
     # Rows from before link keys: their old id-only unsubscribe links still work (see README).
     legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # True: on every digest of the config, present and future (as before digests were chosen);
+    # False: only on the digests in `subscriptions`.
+    all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Subscription.digest",
+        passive_deletes=True,
+    )
+
 
 class Confirmation(Base):
     """One confirmation link issued to a sign-up: the mail to send (a durable queue) and the
@@ -167,6 +180,29 @@ class SignupAttempt(Base):
     client_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     __table_args__ = (Index("ix_signup_attempts_client", "client_key", "created_at"),)
+
+
+class Subscription(Base):
+    """A subscriber on one digest (for subscribers whose all_digests is False)."""
+
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RunArchive(Base):
+    """A run's email as the archive shows it: every post, no personal data, rendered once."""
+
+    __tablename__ = "run_archives"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DigestState(Base):
@@ -270,3 +306,4 @@ deliveries_table = Base.metadata.tables["deliveries"]
 workers_table = Base.metadata.tables["workers"]
 subscribers_table = Base.metadata.tables["subscribers"]
 confirmations_table = Base.metadata.tables["confirmations"]
+subscriptions_table = Base.metadata.tables["subscriptions"]

@@ -31,10 +31,10 @@ from digest.store.models import (
 from digest.store.subscribers import (
     SubscriberRow,
     change_status,
-    clean_categories,
     new_subscriber,
     row_of,
 )
+from digest.store.subscriptions import clean_categories
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)

@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import BadInputError
 from digest.store import Store
-from digest.store.models import ACTIVE, PENDING, Subscriber, utcnow
-from digest.store.subscribers import check_status, clean_categories
+from digest.store.models import ACTIVE, PENDING, Subscriber, Subscription, utcnow
+from digest.store.subscribers import check_status
+from digest.store.subscriptions import clean_categories, clean_digests
 
 IMPORT_BATCH = 1000
 EXPORT_HEADER = ("email", "name", "categories", "status", "created_at")
@@ -119,7 +120,22 @@ def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]
         yield _CsvRow(line, address, key, name, cats)
 
 
-def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tuple[int, int, int]:
+def _digests_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """The chosen digests of these subscribers (those not on every digest), sorted."""
+    out: dict[int, list[str]] = {}
+    stmt = (
+        select(Subscription.subscriber_id, Subscription.digest)
+        .where(Subscription.subscriber_id.in_(ids))
+        .order_by(Subscription.digest)
+    )
+    for row in session.execute(stmt):
+        out.setdefault(row.subscriber_id, []).append(row.digest)
+    return out
+
+
+def _import_batch(
+    session: Session, batch: list[_CsvRow], digests: list[str] | None, now: datetime
+) -> tuple[int, int, int]:
     if session.get_bind().dialect.name == "postgresql":
         # A table just filled has no statistics yet (autovacuum analyses it later), and the
         # planner then scans it whole for each batch's IN list: 0.8 s a batch at 100,000 rows.
@@ -134,11 +150,16 @@ def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tupl
                 Subscriber.name,
                 Subscriber.categories,
                 Subscriber.status,
+                Subscriber.all_digests,
             ).where(Subscriber.email_key.in_([r.key for r in batch]))
         )
     }
+    chosen: dict[int, list[str]] = {}
+    if digests is not None:
+        chosen = _digests_of(session, [row.id for row in existing.values()])
     new: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    redo_digests: list[int] = []  # subscribers whose digests become `digests`
     for r in batch:
         sub = existing.get(r.key)
         if sub is None:
@@ -153,6 +174,7 @@ def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tupl
                     "status_changed_at": now,
                     "created_at": now,
                     "updated_at": now,
+                    "all_digests": digests is None,
                 }
             )
             continue
@@ -163,10 +185,25 @@ def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tupl
             change["categories"] = r.categories
         if sub.status == PENDING:  # as `add` does; unsubscribed and bounced are never touched
             change.update(status=ACTIVE, status_reason="imported", status_changed_at=now)
+        if digests is not None and (sub.all_digests or chosen.get(sub.id, []) != digests):
+            change["all_digests"] = False
+            redo_digests.append(sub.id)
         if change:
             changes.append({"id": sub.id, "updated_at": now, **change})
     if new:
         session.execute(insert(Subscriber), new)
+        if digests:
+            added = select(Subscriber.id).where(
+                Subscriber.email_key.in_([row["email_key"] for row in new])
+            )
+            redo_digests.extend(session.scalars(added))
+    if redo_digests and digests is not None:
+        session.execute(delete(Subscription).where(Subscription.subscriber_id.in_(redo_digests)))
+        if digests:
+            session.execute(
+                insert(Subscription),
+                [{"subscriber_id": i, "digest": d} for i in redo_digests for d in digests],
+            )
     # ORM bulk UPDATE by primary key; grouped by the set of keys so each group is one executemany.
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
@@ -177,14 +214,21 @@ def _import_batch(session: Session, batch: list[_CsvRow], now: datetime) -> tupl
 
 
 def import_csv(
-    store: Store, source: str | Path | TextIO, *, now: datetime | None = None
+    store: Store,
+    source: str | Path | TextIO,
+    *,
+    digests: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> ImportReport:
     """Add or update subscribers from a CSV (header `email`, optional `name`, `categories`).
 
-    Never resubscribes. Bad rows are skipped and reported by line; a later row repeating an
-    address is reported too (the first one counts). Each batch of rows is its own transaction.
+    `digests`: every row is put on exactly these digests (None: new rows get every digest,
+    existing ones keep theirs). Never resubscribes. Bad rows are skipped and reported by line;
+    a later row repeating an address is reported too (the first one counts). Each batch of
+    rows is its own transaction.
     """
     label, text = _read_text(source)
+    chosen = clean_digests(digests) if digests is not None else None
     report = ImportReport()
     when = now or utcnow()
     batch: list[_CsvRow] = []
@@ -193,7 +237,7 @@ def import_csv(
         for attempt in (1, 2):
             try:
                 with store.write_transaction() as session:
-                    added, updated, unchanged = _import_batch(session, batch, when)
+                    added, updated, unchanged = _import_batch(session, batch, chosen, when)
                 break
             except IntegrityError:
                 # PostgreSQL: someone added one of these addresses meanwhile; look again.

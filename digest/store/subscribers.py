@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from digest.addresses import clean_name, email_key, normalise_email
-from digest.errors import BadInputError, InvalidAddressError, NotFoundError, clipped
+from digest.errors import BadInputError, InvalidAddressError, NotFoundError
 from digest.store import Store
 from digest.store.models import (
     ACTIVE,
@@ -29,15 +29,14 @@ from digest.store.models import (
     Confirmation,
     Delivery,
     Subscriber,
+    Subscription,
     new_link_key,
     utcnow,
 )
+from digest.store.subscriptions import clean_categories, clean_digests, set_digests
 
 # Statuses that are the subscriber's (or their mailbox's) choice: only --resubscribe undoes them.
 KEPT_STATUSES = (UNSUBSCRIBED, BOUNCED)
-
-MAX_CATEGORIES = 50
-MAX_CATEGORY_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -56,16 +55,26 @@ class SubscriberRow:
     link_key: str = field(default="", repr=False)
     legacy_links: bool = field(default=False, repr=False)
     status_changed_at: datetime | None = field(default=None, repr=False)
+    all_digests: bool = True  # on every digest of the config, present and future
+    digests: tuple[str, ...] = ()  # the digests chosen, when not all_digests
+    paused_until: datetime | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: categories as a list, times as ISO 8601 with offset."""
+    def digest_names(self, every_digest: Iterable[str]) -> list[str]:
+        """The digests this subscriber is on, given the names of every configured digest."""
+        return sorted(every_digest) if self.all_digests else list(self.digests)
+
+    def as_dict(self, every_digest: Iterable[str] = ()) -> dict[str, Any]:
+        """JSON-ready: categories and digests as lists, times as ISO 8601 with offset."""
         return {
             "id": self.id,
             "email": self.email,
             "name": self.name,
             "categories": list(self.categories),
+            "digests": self.digest_names(every_digest),
+            "all_digests": self.all_digests,
             "status": self.status,
             "status_reason": self.status_reason,
+            "paused_until": self.paused_until.isoformat() if self.paused_until else None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -85,6 +94,9 @@ def row_of(sub: Subscriber) -> SubscriberRow:
         link_key=sub.link_key,
         legacy_links=bool(sub.legacy_links),
         status_changed_at=sub.status_changed_at,
+        all_digests=sub.all_digests,
+        digests=tuple(s.digest for s in sub.subscriptions) if not sub.all_digests else (),
+        paused_until=sub.paused_until,
     )
 
 
@@ -105,33 +117,6 @@ def _name(name: str | None, address: str) -> str:
         return clean_name(name)
     except ValueError as exc:
         raise InvalidAddressError(f"{exc} (subscriber {address})") from None
-
-
-def clean_categories(categories: Iterable[str]) -> list[str]:
-    """Strip, drop empties, drop case-insensitive repeats (the first spelling wins).
-
-    At most MAX_CATEGORIES, each at most MAX_CATEGORY_LENGTH characters: a subscriber's list
-    is printed in every digest they get.
-    """
-    seen: set[str] = set()
-    out: list[str] = []
-    for raw in categories:
-        category = raw.strip()
-        if not category:
-            continue
-        if len(category) > MAX_CATEGORY_LENGTH:
-            raise BadInputError(
-                f"category {clipped(category, 40)!r} is longer than {MAX_CATEGORY_LENGTH} "
-                "characters"
-            )
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in category):
-            raise BadInputError(f"category {category!r} contains a control character")
-        if category.casefold() not in seen:
-            seen.add(category.casefold())
-            out.append(category)
-            if len(out) > MAX_CATEGORIES:
-                raise BadInputError(f"more than {MAX_CATEGORIES} categories for one subscriber")
-    return out
 
 
 def check_status(status: str) -> str:
@@ -162,6 +147,8 @@ def _apply(
     *,
     name: str | None,
     categories: list[str] | None,
+    digests: list[str] | None,
+    all_digests: bool,
     status: str,
     resubscribe: bool,
     now: datetime,
@@ -172,7 +159,7 @@ def _apply(
         sub.name = name
     if categories is not None and list(sub.categories or ()) != categories:
         sub.categories = categories
-    changed = False
+    changed = (digests is not None or all_digests) and set_digests(sub, digests)
     if sub.status in KEPT_STATUSES:
         if resubscribe:
             sub.status, sub.status_reason, sub.status_changed_at = status, "resubscribed", now
@@ -200,8 +187,12 @@ def new_subscriber(
     status: str,
     reason: str,
     now: datetime,
+    digests: list[str] | None = None,
 ) -> Subscriber:
-    """A new Subscriber row (not yet added to a session) for an already-validated address."""
+    """A new Subscriber row (not yet added to a session) for an already-validated address.
+
+    `digests` None: on every digest (present and future).
+    """
     return Subscriber(
         email=address,
         email_key=email_key(address),
@@ -214,6 +205,8 @@ def new_subscriber(
         updated_at=now,
         link_key=new_link_key(),
         legacy_links=False,
+        all_digests=digests is None,
+        subscriptions=[Subscription(digest=d) for d in digests or ()],
     )
 
 
@@ -223,17 +216,24 @@ def add_subscriber(
     *,
     name: str | None = None,
     categories: Sequence[str] | None = None,
+    digests: Sequence[str] | None = None,
+    all_digests: bool = False,
     resubscribe: bool = False,
     status: str = ACTIVE,
     now: datetime | None = None,
 ) -> tuple[SubscriberRow, bool]:
     """Add a subscriber, or update the fields given of an existing one; (row, created).
 
-    An unsubscribed or bounced address keeps its status unless resubscribe=True.
+    An unsubscribed or bounced address keeps its status unless resubscribe=True. `digests`
+    None: a new subscriber is on every digest, an existing one keeps theirs (all_digests=True
+    puts them back on every digest).
     """
+    if all_digests and digests is not None:
+        raise BadInputError("give either digests or all_digests, not both")
     address = _email(email)
     clean = _name(name, address) if name is not None else None
     cats = clean_categories(categories) if categories is not None else None
+    chosen = clean_digests(digests) if digests is not None else None
     check_status(status)
     when = now or utcnow()
     for attempt in (1, 2):
@@ -245,6 +245,8 @@ def add_subscriber(
                         sub,
                         name=clean,
                         categories=cats,
+                        digests=chosen,
+                        all_digests=all_digests,
                         status=status,
                         resubscribe=resubscribe,
                         now=when,
@@ -252,7 +254,13 @@ def add_subscriber(
                     session.flush()
                     return row_of(sub), False
                 sub = new_subscriber(
-                    address, name=clean, categories=cats, status=status, reason="added", now=when
+                    address,
+                    name=clean,
+                    categories=cats,
+                    status=status,
+                    reason="added",
+                    now=when,
+                    digests=chosen,
                 )
                 session.add(sub)
                 session.flush()
@@ -371,15 +379,38 @@ class ActiveSubscriber(NamedTuple):
     email: str
     name: str
     categories: list[str]
+    paused_until: datetime | None
 
 
-def active_subscribers(session: Session) -> list[ActiveSubscriber]:
-    """(id, email, name, categories) of every active subscriber, for a run's snapshot."""
+def receives_digest(digest: str, now: datetime) -> ColumnElement[bool]:
+    """The one condition on `subscribers` rows that a run of `digest` at `now` mails.
+
+    Active, on the digest (all_digests, or a subscriptions row for it), and not paused.
+    """
+    on_digest = exists().where(
+        Subscription.subscriber_id == Subscriber.id, Subscription.digest == digest
+    )
+    return and_(
+        Subscriber.status == ACTIVE,
+        or_(Subscriber.all_digests.is_(True), on_digest),
+        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+    )
+
+
+def active_subscribers(session: Session, digest: str, now: datetime) -> list[ActiveSubscriber]:
+    """Every subscriber a run of `digest` at `now` mails (receives_digest), for its snapshot."""
     rows = session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.categories)
-        .where(Subscriber.status == ACTIVE)
+        select(
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.categories,
+            Subscriber.paused_until,
+        )
+        .where(receives_digest(digest, now))
         .order_by(Subscriber.id)
     )
     return [
-        ActiveSubscriber(row.id, row.email, row.name, list(row.categories or ())) for row in rows
+        ActiveSubscriber(row.id, row.email, row.name, list(row.categories or ()), row.paused_until)
+        for row in rows
     ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from digest.errors import BadInputError
 from digest.store.confirmations import LinkCheck, LinkState, check_link, confirm_link
 from digest.store.models import ACTIVE, PENDING
+from digest.store.preferences import unsubscribe_from_digest
 from digest.store.signups import (
     StaleLinkError,
     ping,
@@ -41,6 +42,7 @@ log = logging.getLogger("digest.web")
 
 ONE_CLICK = "One-Click"
 LINK_LIFE = timedelta(seconds=CONFIRM_MAX_AGE)
+EVERYTHING = "everything"  # the `scope` form field that leaves every digest at once
 SIGNUP_FORM = (
     '<label for="email">Email</label>'
     '<input id="email" name="email" type="email" required autocomplete="email">'
@@ -107,18 +109,50 @@ def unsubscribe_page(context: WebContext, request: Request) -> Response:
 
 
 def unsubscribe(context: WebContext, request: Request) -> Response:
-    """POST (RFC 8058 one-click or the page's button): unsubscribe."""
+    """POST (RFC 8058 one-click or the page's button): leave the link's digest.
+
+    With scope=everything (one more click, on the answer page) it leaves every digest.
+    """
     link = _unsubscribe_link(context, request.token)
+    digest = link.digest
     fields = form_fields(request)
     one_click = ONE_CLICK in fields.get("List-Unsubscribe", [])
     how = "one-click" if one_click else "web"
     try:
-        row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason=how)
+        if EVERYTHING in fields.get("scope", []):
+            row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason=how)
+            still_on: tuple[str, ...] = ()
+        else:
+            # The link must hold (bound to this subscription) before it changes anything.
+            if subscriber_for_link(context.store, link.subscriber_id, link.link_key) is None:
+                return _not_on_list(context, request)
+            left = unsubscribe_from_digest(
+                context.store,
+                link.subscriber_id,
+                digest,
+                every_digest=context.settings.digests,
+                reason=how,
+            )
+            row, still_on = (left.subscriber, left.still_on) if left else (None, ())
     except StaleLinkError:
         raise _stale_unsubscribe_link() from None
     if row is None:
         return _not_on_list(context, request)
     log.info("subscriber %d unsubscribed (%s)", row.id, how)
+    if still_on:
+        return context.shell.page(
+            200,
+            f"You left the {digest} digest",
+            [
+                f"{mask_email(row.email)} will get no more {digest} emails from "
+                f"{context.site_title}.",
+                f"You still get: {', '.join(still_on)}.",
+            ],
+            button="Unsubscribe from everything",
+            form_fields=f'<input type="hidden" name="scope" value="{EVERYTHING}">',
+            wants_json=request.wants_json,
+            state="left-digest",
+        )
     return context.shell.page(
         200,
         "You are unsubscribed",

@@ -16,6 +16,14 @@ from digest.errors import DatabaseError
 from digest.smtp import SmtpSender, helo_name
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
+from digest.web.archive import (
+    ARCHIVE_FEED,
+    ARCHIVE_INDEX,
+    ARCHIVE_RUN,
+    archive_feed,
+    archive_index,
+    archive_page,
+)
 from digest.web.clients import trusted_networks
 from digest.web.forms import MAX_BODY, Request, read_body, wants_json
 from digest.web.handlers import (
@@ -78,6 +86,9 @@ ROUTES = (
     Route(("GET", "HEAD"), _SUBSCRIBE, signup_page),
     Route(("POST",), _SUBSCRIBE, subscribe),
     Route(("GET", "HEAD"), _HEALTHZ, healthz),
+    Route(("GET", "HEAD"), ARCHIVE_INDEX, archive_index),
+    Route(("GET", "HEAD"), ARCHIVE_RUN, archive_page),
+    Route(("GET", "HEAD"), ARCHIVE_FEED, archive_feed),
 )
 
 
