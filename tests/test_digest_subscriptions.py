@@ -102,7 +102,7 @@ def test_leaving_the_last_digest_unsubscribes(site: Site) -> None:
     assert unsubscribe_from_digest(store, 99999, "weekly", every_digest=every, reason="x") is None
     # Leaving everything keeps the digests chosen, for a later resubscribe.
     third, _ = add_subscriber(store, "three@example.com", digests=["daily"])
-    gone = unsubscribe_id(store, third.id, reason="web")
+    gone = unsubscribe_id(store, third.id, third.link_key, reason="web")
     assert gone is not None and gone.status == "unsubscribed" and gone.digests == ("daily",)
 
 
