@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import State, as_of_option, cli, parse_as_of, pass_state
+from digest.cli.app import State, as_of_option, parse_as_of, pass_state
 from digest.config import Settings
 from digest.errors import BadInputError, ConfigError, NotFoundError
 from digest.posts import Post, load_posts
@@ -130,7 +130,7 @@ def build_preview(
     return Preview(posts=posts, segment=segment, html=html, text=text, notes=notes)
 
 
-@cli.command("preview")
+@click.command("preview")
 @click.argument("name")
 @as_of_option
 @click.option(

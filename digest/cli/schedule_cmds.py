@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from digest.cli.app import State, cli, pass_state
+from digest.cli.app import State, pass_state
 from digest.scheduler import Scheduler, lease_ttl_from_env, upcoming_fires, validate_schedules
 from digest.store import open_store
 
@@ -22,7 +22,7 @@ def _fire_log_at_info() -> None:
         logger.setLevel(logging.INFO)
 
 
-@cli.command("schedule")
+@click.command("schedule")
 @click.option(
     "--dry-run",
     is_flag=True,
