@@ -118,5 +118,9 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     if upgrade:
         from digest.store.migrate import upgrade_schema
 
-        upgrade_schema(store)
+        try:
+            upgrade_schema(store)
+        except BaseException:
+            store.dispose()  # close the pooled connection; nobody else holds the engine
+            raise
     return store
