@@ -21,6 +21,36 @@ from digest.demo import free_port
 
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 
+# The slow tests: they start processes, wait on real timers and retries, or run the code gates
+# (picked with `pytest --durations=40`). `pytest -m "not slow"` leaves them out for a quick inner
+# loop; plain `pytest`, the README's test command, runs everything. Whole modules by file name,
+# single tests by file and function name (tests/test_markers.py checks the names still exist).
+SLOW_MODULES = {"test_e2e.py", "test_faults.py", "test_quality.py", "test_schedule_and_send.py"}
+SLOW_TESTS = {
+    "test_delivery.py": {"test_two_senders_together_deliver_each_message_once"},
+    "test_migrations.py": {"test_concurrent_first_use_does_not_crash"},
+    "test_schedule_cli.py": {
+        "test_second_scheduler_refuses_then_takes_over_after_sigkill",
+        "test_sigterm_during_a_send_leaves_a_run_the_next_send_finishes_once",
+        "test_smtp_down_fails_the_fire_and_the_next_fire_sends",
+    },
+    "test_scheduler.py": {
+        "test_a_due_job_fires_and_a_failed_run_does_not_stop_the_scheduler",
+        "test_an_unexpected_error_is_logged_with_traceback_and_it_keeps_going",
+    },
+    "test_send_cli.py": {"test_smtp_down_exits_1_naming_host_and_port"},
+    "test_web.py": {"test_digest_serve_answers_real_http"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests named in SLOW_MODULES and SLOW_TESTS `slow`."""
+    for item in items:
+        module = item.path.name
+        function = getattr(item, "originalname", item.name)
+        if module in SLOW_MODULES or function in SLOW_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class Received:

@@ -82,7 +82,7 @@ def test_sigkill_mid_run_then_rerun_delivers_everyone_with_few_duplicates(
         wait_for(lambda: len(handler.messages) >= 30)
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reaps it and closes its pipes
     assert proc.returncode == -signal.SIGKILL
     arrived_before = len(handler.messages)
     assert arrived_before < n, "the sender finished before it could be killed"

@@ -229,13 +229,14 @@ def test_smtp_down_fails_the_fire_and_the_next_fire_sends(
 
 def spawn(config: Path, log: Path, ttl: str = "1") -> subprocess.Popen[bytes]:
     env = {**os.environ, "DIGEST_SCHEDULER_LEASE_TTL": ttl}
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", "--config", str(config), "schedule"],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        env=env,
-        cwd=config.parent,
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [sys.executable, "-m", "digest", "--config", str(config), "schedule"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            cwd=config.parent,
+        )
 
 
 def holder_pid(store: Store) -> int | None:

@@ -555,21 +555,22 @@ def test_digest_serve_answers_real_http(tmp_path: Path, smtp_server: SmtpServer)
     token_path = path_of(unsubscribe_url(site.settings(), row.id, "weekly", row.link_key))
     port = free_port()
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "digest",
-            "--config",
-            str(site.config_path),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        cwd=site.root,
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy of the file
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "digest",
+                "--config",
+                str(site.config_path),
+                "serve",
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=site.root,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

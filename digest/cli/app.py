@@ -1,23 +1,28 @@
 """The click group, global options and error presentation shared by every command.
 
 cli is a thin door: parse input, make one library call, present the result or the error.
+Each command's module is imported only when that command runs (or shows its own --help),
+so `digest --help` and `digest --version` load click and little else.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
-from digest.config import Settings, load_settings
 from digest.errors import EXIT_FAILED, DigestError
+
+if TYPE_CHECKING:
+    from digest.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("digest")
@@ -81,6 +86,10 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            # Imported here, not at the top: digest.config brings pydantic and YAML (a third
+            # of `digest --version`'s time), and --help/--version never read the settings.
+            from digest.config import load_settings
+
             self._settings = load_settings(self.config_path)
             _filter.secrets = [
                 s
@@ -103,8 +112,65 @@ def present_error(exc: DigestError) -> None:
         click.echo(f"hint: {exc.hint}", err=True)
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives ("module:attribute") and the first line of its help.
+
+    The help is written here too so that `digest --help` can list every command without
+    importing them; tests/test_cli_startup.py checks it equals the command's own help.
+    """
+
+    import_path: str
+    short_help: str
+
+
 class DigestGroup(click.Group):
-    """A group that turns our expected errors into a message and an exit code."""
+    """A group that loads each command on first use and presents our expected errors.
+
+    A DigestError becomes one line on stderr and its exit code, never a traceback.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        lazy_commands: Mapping[str, LazyCommand] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            self.add_command(self.load_command(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def load_command(self, name: str) -> click.Command:
+        """Import the module that defines command `name` and return the command."""
+        module_name, attribute = self.lazy_commands[name].import_path.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of --help, from the lazy map for commands not loaded yet."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            # A stand-in built from the map's line shortens it exactly as click would.
+            command = self.commands.get(name) or click.Command(
+                name, help=self.lazy_commands[name].short_help
+            )
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -120,7 +186,50 @@ class DigestGroup(click.Group):
             ctx.exit(EXIT_FAILED)
 
 
-@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS = {
+    "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
+    "demo": LazyCommand(
+        "digest.cli.demo_cmds:demo",
+        "Run the whole job here: example posts, subscribers, a real SMTP send into demo-outbox/.",
+    ),
+    "history": LazyCommand("digest.cli.send_cmds:history_cmd", "Past runs, newest first."),
+    "posts": LazyCommand(
+        "digest.cli.posts_cmds:posts_command",
+        "The posts that are new for a digest at time T (every parsed post with --all).",
+    ),
+    "preview": LazyCommand(
+        "digest.cli.preview_cmds:preview",
+        "Render digest NAME (inlined HTML, or the text part) without sending or recording"
+        " anything.",
+    ),
+    "schedule": LazyCommand(
+        "digest.cli.schedule_cmds:schedule_cmd",
+        "Run the scheduler: each digest fires on its crontab in site.timezone.",
+    ),
+    "send": LazyCommand(
+        "digest.cli.send_cmds:send_cmd",
+        "Send the digest NAME to every active subscriber with new posts.",
+    ),
+    "send-test": LazyCommand(
+        "digest.cli.send_cmds:send_test_cmd",
+        'Send NAME as it would go out now to one address (Subject "[TEST] ..."); records nothing.',
+    ),
+    "serve": LazyCommand(
+        "digest.cli.serve_cmds:serve_cmd",
+        "Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.",
+    ),
+    "subscribers": LazyCommand(
+        "digest.cli.subscribers_cmds:subscribers",
+        "Add, remove, list, import and export subscribers.",
+    ),
+}
+
+
+@click.group(
+    cls=DigestGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--config",
     "config_path",

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.app import State, cli, pass_state
+from digest.cli.app import State, pass_state
 from digest.store import masked_url, open_store
 from digest.store.migrate import current_revision, upgrade_schema
 
 
-@cli.group()
+@click.group()
 def db() -> None:
     """The database schema."""
 

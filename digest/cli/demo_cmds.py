@@ -6,14 +6,12 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import cli
+from digest.demo import run_demo
 
 
-@cli.command()
+@click.command()
 def demo() -> None:
     """Run the whole job here: example posts, subscribers, a real SMTP send into demo-outbox/."""
-    from digest.demo import run_demo
-
     result = run_demo(Path.cwd())
     click.echo(f"demo folder:  {result.folder}")
     click.echo(f"posts:        {result.posts_copied} example posts copied to _posts/")

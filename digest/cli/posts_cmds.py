@@ -9,7 +9,7 @@ from datetime import datetime
 
 import click
 
-from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
+from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_state
 from digest.config import DigestSettings, Settings
 from digest.errors import BadInputError
 from digest.newposts import new_posts
@@ -39,7 +39,7 @@ def _status(post: Post, as_of: datetime) -> str:
     return "published"
 
 
-@cli.command("posts")
+@click.command("posts")
 @click.option(
     "--digest",
     "digest_name",
@@ -55,7 +55,12 @@ def _status(post: Post, as_of: datetime) -> str:
 )
 @click.option("--drafts", is_flag=True, help="With --all: also the posts in _drafts/.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table to read, or JSON for scripts.",
 )
 @pass_state
 def posts_command(

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import State, as_of_option, cli, parse_as_of, pass_state
+from digest.cli.app import State, as_of_option, parse_as_of, pass_state
 from digest.errors import BadInputError
 from digest.preview import build_preview
 
 
-@cli.command("preview")
+@click.command("preview")
 @click.argument("name")
 @as_of_option
 @click.option(

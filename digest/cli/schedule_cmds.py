@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from digest.cli.app import State, cli, pass_state
+from digest.cli.app import State, pass_state
 from digest.scheduler import Scheduler, upcoming_fires, validate_schedules
 from digest.scheduler_lease import lease_ttl_from_env
 from digest.store import open_store
@@ -23,7 +23,7 @@ def _fire_log_at_info() -> None:
         logger.setLevel(logging.INFO)
 
 
-@cli.command("schedule")
+@click.command("schedule")
 @click.option(
     "--dry-run",
     is_flag=True,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from digest.cli.app import State, as_of_option, cli, echo_json, parse_as_of, pass_state
+from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_state
 from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_digest, send_test
 from digest.errors import EXIT_FAILED
 from digest.sending import RunReport
@@ -136,7 +136,7 @@ def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
     )
 
 
-@cli.command("send")
+@click.command("send")
 @click.argument("name")
 @as_of_option
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
@@ -170,7 +170,7 @@ def send_cmd(ctx: click.Context, state: State, name: str, as_of: str | None, dry
         ctx.exit(EXIT_FAILED)
 
 
-@cli.command("send-test")
+@click.command("send-test")
 @click.argument("name")
 @click.option("--to", "to", required=True, metavar="EMAIL", help="The one address to send to.")
 @as_of_option
@@ -192,10 +192,15 @@ def send_test_cmd(state: State, name: str, to: str, as_of: str | None) -> None:
     )
 
 
-@cli.command("history")
+@click.command("history")
 @click.argument("name", required=False)
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table to read, or JSON for scripts.",
 )
 @pass_state
 def history_cmd(state: State, name: str | None, fmt: str) -> None:

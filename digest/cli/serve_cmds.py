@@ -9,7 +9,7 @@ import logging
 
 import click
 
-from digest.cli.app import State, cli, pass_state
+from digest.cli.app import State, pass_state
 from digest.store import open_store
 from digest.tokens import check_secret
 from digest.web import make_server_for, serve
@@ -23,7 +23,7 @@ def _access_log_at_info() -> None:
             logger.setLevel(logging.INFO)
 
 
-@cli.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import State, cli, echo_json, pass_state
+from digest.cli.app import State, echo_json, pass_state
 from digest.errors import BadInputError
 from digest.store import Store, open_store
 from digest.store.models import SUBSCRIBER_STATUSES
@@ -38,7 +38,7 @@ def _store(state: State) -> Iterator[Store]:
         store.dispose()
 
 
-@cli.group()
+@click.group()
 def subscribers() -> None:
     """Add, remove, list, import and export subscribers."""
 
@@ -166,6 +166,7 @@ def _table(rows: list[SubscriberRow]) -> None:
     type=click.Choice(("table", "csv", "json")),
     default="table",
     show_default=True,
+    help="A table to read, CSV (as export writes it) or JSON for scripts.",
 )
 @pass_state
 def list_cmd(state: State, status: str | None, fmt: str) -> None:

@@ -126,5 +126,9 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
         _write_sessions=sessionmaker(write_engine, expire_on_commit=False),
     )
     if upgrade:
-        upgrade_schema(store)
+        try:
+            upgrade_schema(store)
+        except BaseException:
+            store.dispose()  # close the pooled connection; nobody else holds the engine
+            raise
     return store
