@@ -33,12 +33,14 @@ NAME_PLACEHOLDER = "@@DIGEST_NAME@@"
 GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
 EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
 UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
+PREFERENCES_URL_PLACEHOLDER = "@@DIGEST_PREFERENCES_URL@@"  # "Manage your subscription"
 CATEGORIES_PLACEHOLDER = "@@DIGEST_CATEGORIES@@"  # "all posts" / "posts in News, Movies"
 PLACEHOLDERS = (
     NAME_PLACEHOLDER,
     GREETING_NAME_PLACEHOLDER,
     EMAIL_PLACEHOLDER,
     UNSUBSCRIBE_URL_PLACEHOLDER,
+    PREFERENCES_URL_PLACEHOLDER,
     CATEGORIES_PLACEHOLDER,
 )
 # Used in "Hi there," when a subscriber has no name.
@@ -79,6 +81,7 @@ class Recipient:
     greeting_name: str = GREETING_NAME_PLACEHOLDER
     email: str = EMAIL_PLACEHOLDER
     unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
+    preferences_url: str = PREFERENCES_URL_PLACEHOLDER
     categories_text: str = CATEGORIES_PLACEHOLDER
 
 
@@ -295,13 +298,19 @@ class Renderer:
         email: str,
         unsubscribe_url: str,
         categories: Sequence[str] = (),
+        preferences_url: str | None = None,
     ) -> tuple[str, str]:
-        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text.
+
+        Without preferences_url (previews, test sends) the link goes to a sample address.
+        """
+        preferences = preferences_url or f"{self.settings.web.base_url}/preferences/preview"
         raw = {
             NAME_PLACEHOLDER: name,
             GREETING_NAME_PLACEHOLDER: name or ANONYMOUS_GREETING_NAME,
             EMAIL_PLACEHOLDER: email,
             UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
+            PREFERENCES_URL_PLACEHOLDER: preferences,
             CATEGORIES_PLACEHOLDER: (
                 "posts in " + ", ".join(categories) if categories else segment.categories_text
             ),

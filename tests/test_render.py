@@ -34,6 +34,7 @@ GOLDEN = Path(__file__).parent / "golden"
 TZ = ZoneInfo("Europe/London")
 AS_OF = datetime(2025, 11, 27, 12, 0, tzinfo=TZ)
 UNSUB = "https://news.example.com/unsubscribe/tok.EN-123?x=1&y=2"
+PREFS = "https://news.example.com/preferences/tok.PR-456?a=1&b=2"
 
 
 def write_config(folder: Path, extra: str = "", site_extra: str = "") -> Settings:

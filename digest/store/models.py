@@ -20,9 +20,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Subscriber statuses (CONTRACT.md).
@@ -116,6 +117,28 @@ class Subscriber(Base):
     link_key: Mapped[str] = mapped_column(String(64), default=new_link_key)
     # Rows from before link keys: their old id-only unsubscribe links still work (see README).
     legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
+    # True: on every digest of the config, present and future (as before digests were chosen);
+    # False: only on the digests in `subscriptions`.
+    all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Subscription.digest",
+        passive_deletes=True,
+    )
+
+
+class Subscription(Base):
+    """A subscriber on one digest (for subscribers whose all_digests is False)."""
+
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class Confirmation(Base):
@@ -154,6 +177,7 @@ class SignupRequest(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     categories: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    digests: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every digest
     client_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -29,6 +29,7 @@ from digest.store.models import (
     Confirmation,
     Delivery,
     Subscriber,
+    Subscription,
     new_link_key,
     utcnow,
 )
@@ -56,6 +57,13 @@ class SubscriberRow:
     link_key: str = field(default="", repr=False)
     legacy_links: bool = field(default=False, repr=False)
     status_changed_at: datetime | None = field(default=None, repr=False)
+    all_digests: bool = True  # on every digest of the config, present and future
+    digests: tuple[str, ...] = ()  # the digests chosen, when not all_digests
+    paused_until: datetime | None = None
+
+    def digest_names(self, every_digest: Iterable[str]) -> list[str]:
+        """The digests this subscriber is on, given the names of every configured digest."""
+        return sorted(every_digest) if self.all_digests else list(self.digests)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: categories as a list, times as ISO 8601 with offset."""
@@ -85,6 +93,9 @@ def row_of(sub: Subscriber) -> SubscriberRow:
         link_key=sub.link_key,
         legacy_links=bool(sub.legacy_links),
         status_changed_at=sub.status_changed_at,
+        all_digests=sub.all_digests,
+        digests=tuple(s.digest for s in sub.subscriptions) if not sub.all_digests else (),
+        paused_until=sub.paused_until,
     )
 
 
@@ -200,8 +211,12 @@ def new_subscriber(
     status: str,
     reason: str,
     now: datetime,
+    digests: list[str] | None = None,
 ) -> Subscriber:
-    """A new Subscriber row (not yet added to a session) for an already-validated address."""
+    """A new Subscriber row (not yet added to a session) for an already-validated address.
+
+    `digests` None: on every digest (present and future).
+    """
     return Subscriber(
         email=address,
         email_key=email_key(address),
@@ -214,6 +229,8 @@ def new_subscriber(
         updated_at=now,
         link_key=new_link_key(),
         legacy_links=False,
+        all_digests=digests is None,
+        subscriptions=[Subscription(digest=d) for d in digests or ()],
     )
 
 
