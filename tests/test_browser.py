@@ -65,7 +65,7 @@ def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
             "weekly": {"categories": [], "lookback_days": 7, "min_posts": 1},
             "daily": {"categories": [], "lookback_days": 7, "min_posts": 1},
         },
-        extra={"web": {"base_url": base}},
+        extra={"web": {"base_url": base, "archive": True}},
     )
     site.add_post("Borrow Checker", categories=["Rust"], days_ago=1)
     site.add_post("Goroutines", categories=["Go"], days_ago=2)
@@ -207,9 +207,22 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
         send_digest(site.settings(), store, "weekly", as_of=AS_OF)
         digest_mail = wait_for_mail(smtp_server, email, 2)
         manage = link_in(digest_mail, r"Manage your subscription: (\S+)")
+
+        # The archive (web.archive: true): the email's "View in browser" page, listed in /archive.
+        view = link_in(digest_mail, r"View in browser: (\S+)")
+        driver.get(served.base + "/archive")
+        assert heading(driver) == "Archive"
+        shoot(driver, shots, "4-archive")
+        driver.find_element(By.CSS_SELECTOR, f'a[href="{view}"]').click()
+        assert driver.current_url == view
+        page = driver.find_element(By.TAG_NAME, "body").text
+        assert "Borrow Checker" in page and "Goroutines" in page  # every post, not Rea's share
+        assert email not in driver.page_source and "/unsubscribe/" not in driver.page_source
+        shoot(driver, shots, "5-archived-email")
+
         driver.get(manage)
         assert heading(driver) == "Manage your subscription"
-        shoot(driver, shots, "4-preferences")
+        shoot(driver, shots, "6-preferences")
 
         tick(driver, "categories", "Rust", False)
         tick(driver, "categories", "Go", True)
@@ -225,28 +238,35 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
         row = find_subscriber(store, email)
         assert row is not None and row.paused_until is not None
 
-        # Leaving one digest: untick it on the same page. (The one-click link of one digest
-        # keeping the others is the core's unsubscribe handler, tested without a browser.)
+        # Leaving one digest: the weekly email's unsubscribe link keeps daily, and says so.
+        driver.get(link_in(digest_mail, r"Unsubscribe: (\S+)"))
+        assert heading(driver) == "Unsubscribe from Test Blog?"
+        submit(driver)
+        assert heading(driver) == "You left the weekly digest"
+        assert "You still get: daily." in driver.find_element(By.TAG_NAME, "main").text
+        shoot(driver, shots, "7-left-weekly")
+        row = find_subscriber(store, email)
+        assert row is not None and row.status == "active"
+        assert (row.all_digests, row.digests) == (False, ("daily",))
+
+        # Back on the preferences page: weekly is unticked; tick it again, untick daily.
+        driver.get(manage)
+        weekly = driver.find_element(By.CSS_SELECTOR, 'input[name="digests"][value="weekly"]')
+        assert not weekly.is_selected()
+        tick(driver, "digests", "weekly", True)
         tick(driver, "digests", "daily", False)
         submit(driver, "form:not(.leave)")
-        shoot(driver, shots, "5-saved")
+        shoot(driver, shots, "8-saved")
         row = find_subscriber(store, email)
         assert row is not None and (row.all_digests, row.digests) == (False, ("weekly",))
 
         submit(driver, "form.leave")
         assert heading(driver) == "You are unsubscribed"
-        shoot(driver, shots, "6-unsubscribed")
+        shoot(driver, shots, "9-unsubscribed")
         row = find_subscriber(store, email)
         assert row is not None and row.status == "unsubscribed"
     finally:
         store.dispose()
-    for name in ("1-subscribe", "4-preferences"):
+    for name in ("1-subscribe", "6-preferences", "4-archive", "5-archived-email"):
         for width in WIDTHS:
             assert (shots / f"{name}-{width}.png").stat().st_size > 5_000
-
-
-def test_the_archive_in_a_browser(served: Served, browser: Any) -> None:
-    settings = served.site.settings()
-    if not hasattr(settings.web, "archive"):
-        pytest.skip("web.archive is not in this version's config (the archive comes with it)")
-    pytest.skip("the archive pages are not served by this version")  # pragma: no cover
