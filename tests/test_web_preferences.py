@@ -287,3 +287,31 @@ def test_preferences_links_are_bound_to_the_subscription(
     stale = path_of(preferences_url(settings, again.id, "an-older-key"))
     answer = client.get(stale)
     assert answer.status == 400 and "no longer valid" in answer.body
+
+
+def test_with_site_lang_de_the_pages_speak_german(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    german = make_site(
+        tmp_path / "de",
+        database_url,
+        smtp_server.port,
+        digests=TWO_DIGESTS,
+        extra={"site": {"lang": "de"}, "web": {"archive": True}},
+    )
+    german.add_post("Borrow Checker", categories=["Rust"], days_ago=2)
+    settings = german.settings()
+    store = german.store()
+    try:
+        client = Client(make_app(settings, store, mailer_thread=False))
+        signup = client.get("/subscribe")
+        assert '<html lang="de" dir="ltr">' in signup.body
+        assert "Kategorien" in signup.body and ">Abonnieren</button>" in signup.body
+        assert "Weekly-Digest" in signup.body
+        row, _ = add_subscriber(store, "pat@example.com")
+        prefs = client.get(path_of(preferences_url(settings, row.id, row.link_key)))
+        assert "Alles abbestellen" in prefs.body and "2 Wochen" in prefs.body
+        archive = client.get("/archive")
+        assert "<h1>Archiv</h1>" in archive.body and "Noch nichts verschickt." in archive.body
+    finally:
+        store.dispose()
