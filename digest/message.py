@@ -249,6 +249,7 @@ class MessageTemplate:
         to_name: str,
         unsubscribe_url: str,
         categories: Sequence[str] = (),
+        preferences_url: str | None = None,
     ) -> BuiltMessage:
         """One subscriber's message: personalise, encode the two bodies, join prebuilt bytes."""
         name = _clean(to_name)
@@ -259,6 +260,7 @@ class MessageTemplate:
             email=to_email,
             unsubscribe_url=unsubscribe_url,
             categories=categories,
+            preferences_url=preferences_url,
         )
         unsubscribe = list_unsubscribe_value(self._settings, unsubscribe_url)
         line = "List-Unsubscribe: " + unsubscribe
@@ -295,6 +297,7 @@ def build_message(
     unsubscribe_url: str,
     subject_prefix: str = "",
     categories: Sequence[str] = (),
+    preferences_url: str | None = None,
 ) -> EmailMessage:
     """The reference message, built with EmailMessage (slow; tests compare it to the template)."""
     name = _clean(to_name)
@@ -304,6 +307,7 @@ def build_message(
         email=to_email,
         unsubscribe_url=unsubscribe_url,
         categories=categories,
+        preferences_url=preferences_url,
     )
     from_name, from_addr = settings.email.from_name, settings.email.from_address
     msg = EmailMessage(policy=policy.SMTP)

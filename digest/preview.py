@@ -16,7 +16,7 @@ from digest.posts import Post, load_posts
 from digest.render import RenderedSegment, Renderer
 from digest.store import Store, masked_url, open_store
 from digest.store.subscribers import find_subscriber
-from digest.tokens import unsubscribe_url
+from digest.tokens import preferences_url, unsubscribe_url
 
 SAMPLE_EMAIL = "you@example.com"
 
@@ -72,6 +72,16 @@ def _unsubscribe_url(settings: Settings, name: str, subscriber: PreviewSubscribe
         return sample
 
 
+def _preferences_url(settings: Settings, subscriber: PreviewSubscriber | None) -> str | None:
+    """A real signed preferences link for a real subscriber when a secret is set; else None."""
+    if subscriber is None or subscriber.id is None or not subscriber.link_key:
+        return None
+    try:
+        return preferences_url(settings, subscriber.id, subscriber.link_key)
+    except ConfigError:  # no or a weak secret: the preview shows a sample link
+        return None
+
+
 def _render(
     settings: Settings,
     name: str,
@@ -88,6 +98,7 @@ def _render(
         email=subscriber.email if subscriber else SAMPLE_EMAIL,
         unsubscribe_url=_unsubscribe_url(settings, name, subscriber),
         categories=subscriber.categories if subscriber else (),
+        preferences_url=_preferences_url(settings, subscriber),
     )
     return Preview(posts=posts, segment=segment, html=html, text=text)
 

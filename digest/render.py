@@ -36,6 +36,7 @@ GREETING_PLACEHOLDER = "@@DIGEST_GREETING@@"  # "Hi Bob," / "Hi there," in the s
 GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
 EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
 UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
+PREFERENCES_URL_PLACEHOLDER = "@@DIGEST_PREFERENCES_URL@@"  # "Manage your subscription"
 CATEGORIES_PLACEHOLDER = "@@DIGEST_CATEGORIES@@"  # "all posts" / "posts in News, Movies"
 PLACEHOLDERS = (
     NAME_PLACEHOLDER,
@@ -43,6 +44,7 @@ PLACEHOLDERS = (
     GREETING_NAME_PLACEHOLDER,
     EMAIL_PLACEHOLDER,
     UNSUBSCRIBE_URL_PLACEHOLDER,
+    PREFERENCES_URL_PLACEHOLDER,
     CATEGORIES_PLACEHOLDER,
 )
 # Gmail hides the rest of an HTML part beyond about this many bytes (the unsubscribe link too).
@@ -78,6 +80,7 @@ class Recipient:
     greeting_name: str = GREETING_NAME_PLACEHOLDER
     email: str = EMAIL_PLACEHOLDER
     unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
+    preferences_url: str = PREFERENCES_URL_PLACEHOLDER
     categories_text: str = CATEGORIES_PLACEHOLDER
 
 
@@ -87,6 +90,15 @@ def bundled_templates_dir() -> Path:
     if packaged.is_dir():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "templates"
+
+
+def digest_title(digest: DigestSettings, lang: str) -> str:
+    """`weekly` -> `Weekly digest` in the language; a name that already says digest is kept."""
+    words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
+    title = words[:1].upper() + words[1:]
+    if "digest" in words.lower():
+        return title
+    return translations(lang).gettext("%(name)s digest") % {"name": title}
 
 
 def make_preheader(
@@ -166,10 +178,8 @@ class Renderer:
         return self.gettext("posts in %(categories)s", categories=", ".join(digest.categories))
 
     def digest_title(self, digest: DigestSettings) -> str:
-        """`weekly` -> `Weekly digest`; a name that already says digest is kept."""
-        words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
-        title = words[:1].upper() + words[1:]
-        return title if "digest" in words.lower() else self.gettext("%(name)s digest", name=title)
+        """`weekly` -> `Weekly digest`, in the site's language."""
+        return digest_title(digest, self.lang)
 
     def _filters(self) -> dict[str, Callable[..., Any]]:
         tz = self.settings.site.tz
@@ -330,8 +340,13 @@ class Renderer:
         email: str,
         unsubscribe_url: str,
         categories: Sequence[str] = (),
+        preferences_url: str | None = None,
     ) -> tuple[str, str]:
-        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text.
+
+        Without preferences_url (previews, test sends) the link goes to a sample address.
+        """
+        preferences = preferences_url or f"{self.settings.web.base_url}/preferences/preview"
         raw = {
             NAME_PLACEHOLDER: name,
             GREETING_PLACEHOLDER: (
@@ -340,6 +355,7 @@ class Renderer:
             GREETING_NAME_PLACEHOLDER: name or self.gettext("there"),
             EMAIL_PLACEHOLDER: email,
             UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
+            PREFERENCES_URL_PLACEHOLDER: preferences,
             CATEGORIES_PLACEHOLDER: (
                 self.gettext("posts in %(categories)s", categories=", ".join(categories))
                 if categories

@@ -23,7 +23,7 @@ from digest.render import Renderer
 from digest.smtp import RateLimiter, SendResult, SmtpSender, helo_name
 from digest.store import Store, claims, runs, workers
 from digest.store.models import utcnow
-from digest.tokens import unsubscribe_url
+from digest.tokens import preferences_url, unsubscribe_url
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +323,7 @@ class _Connection:
                 settings, item.subscriber_id, digest_name, item.link_key
             ),
             categories=item.categories,
+            preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
         )
 
     def _send(self, item: claims.Claim, built: BuiltMessage) -> SendResult:

@@ -1,4 +1,4 @@
-"""Signed, opaque tokens for the links in a digest: unsubscribe and subscription confirmation.
+"""Signed, opaque tokens for the links in a digest: unsubscribe, preferences, confirmation.
 
 message puts unsubscribe URLs into each email; web reads the tokens back when a link is used.
 The signature proves the server made a token; what it names (a subscriber's current link key,
@@ -22,6 +22,9 @@ MIN_SECRET_LENGTH = 16
 UNSUBSCRIBE_SALT = "unsubscribe"
 CONFIRM_SALT = "confirm"
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # seconds a confirmation link stays valid
+PREFERENCES_SALT = "preferences"
+FORM_SALT = "preferences-form"
+FORM_MAX_AGE = 24 * 3600  # seconds a preferences page's form may be sent after it was shown
 
 
 def check_secret(secret: str) -> str:
@@ -44,6 +47,16 @@ def _unsubscribe_serializer(secret: str) -> URLSafeSerializer:
 @lru_cache(maxsize=16)
 def _confirm_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(check_secret(secret), salt=CONFIRM_SALT)
+
+
+@lru_cache(maxsize=16)
+def _preferences_serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(check_secret(secret), salt=PREFERENCES_SALT)
+
+
+@lru_cache(maxsize=16)
+def _form_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(check_secret(secret), salt=FORM_SALT)
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,60 @@ def unsubscribe_url(settings: Settings, subscriber_id: int, digest: str, link_ke
     secret = settings.web.secret.get_secret_value()
     token = unsubscribe_token(secret, subscriber_id, digest, link_key)
     return f"{settings.web.base_url}/unsubscribe/{token}"
+
+
+@dataclass(frozen=True)
+class PreferencesLink:
+    """What a preferences token names: a subscriber and the link key it was bound to."""
+
+    subscriber_id: int
+    link_key: str
+
+
+def preferences_token(secret: str, subscriber_id: int, link_key: str) -> str:
+    """A URL-safe token for one subscriber's preferences page, bound to their link key."""
+    return _preferences_serializer(secret).dumps([subscriber_id, link_key])
+
+
+def read_preferences_token(secret: str, token: str) -> PreferencesLink:
+    """The subscriber a preferences token names, or BadInputError if forged or mangled."""
+    try:
+        payload = _preferences_serializer(secret).loads(token)
+    except BadSignature:
+        raise BadInputError("the preferences link is invalid or was altered") from None
+    if (
+        isinstance(payload, list)
+        and len(payload) == 2
+        and _is_id(payload[0])
+        and isinstance(payload[1], str)
+        and payload[1]
+    ):
+        return PreferencesLink(payload[0], payload[1])
+    raise BadInputError("the preferences link is invalid or was altered")
+
+
+def preferences_url(settings: Settings, subscriber_id: int, link_key: str) -> str:
+    """The "Manage your subscription" URL of one subscriber."""
+    secret = settings.web.secret.get_secret_value()
+    return (
+        f"{settings.web.base_url}/preferences/{preferences_token(secret, subscriber_id, link_key)}"
+    )
+
+
+def form_token(secret: str, subscriber_id: int, link_key: str) -> str:
+    """The preferences form's anti-forgery token: this subscriber, this link key, this time."""
+    return _form_serializer(secret).dumps([subscriber_id, link_key])
+
+
+def form_token_holds(
+    secret: str, token: str, subscriber_id: int, link_key: str, *, max_age: int = FORM_MAX_AGE
+) -> bool:
+    """True when `token` was made by form_token for this subscriber and key within max_age."""
+    try:
+        payload = _form_serializer(secret).loads(token, max_age=max_age)
+    except BadSignature:  # SignatureExpired is one too
+        return False
+    return bool(payload == [subscriber_id, link_key])
 
 
 def confirm_token(secret: str, subscriber_id: int, nonce: str) -> str:

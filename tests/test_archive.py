@@ -68,7 +68,7 @@ def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
     assert "/unsubscribe/" not in copy.html and "@@DIGEST" not in copy.html
     assert "View in browser" not in copy.html
 
-    client = Client(make_app(settings, store))
+    client = Client(make_app(settings, store, mailer_thread=False))
     index = client.get("/archive")
     assert index.status == 200
     links = re.findall(r'href="([^"]+/archive/weekly/\d+)"', index.body)
@@ -99,7 +99,7 @@ def test_with_the_default_there_is_no_archive_and_no_link(
     assert report.sent == 1
     assert "/archive/" not in html_of(smtp_server, "all@example.com")
     assert "View in browser" not in text_of(smtp_server, "all@example.com")
-    client = Client(make_app(settings, store))
+    client = Client(make_app(settings, store, mailer_thread=False))
     for path in ("/archive", f"/archive/weekly/{report.run_id}", "/archive/weekly.atom"):
         assert client.get(path).status == 404, path
     # Stored all the same: turning the archive on later shows the runs sent before.

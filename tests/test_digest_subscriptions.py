@@ -61,7 +61,7 @@ def test_one_click_on_the_weekly_link_keeps_daily(site: Site, smtp_server: SmtpS
         (weekly_mail,) = smtp_server.handler.to(address)
         header = str(weekly_mail.message["List-Unsubscribe"])
         links[address] = path_of(header.strip("<>").split(">")[0])
-    client = Client(make_app(settings, store))
+    client = Client(make_app(settings, store, mailer_thread=False))
 
     for path in links.values():
         answer = client.post_form(path, {"List-Unsubscribe": "One-Click"})

@@ -34,6 +34,7 @@ GOLDEN = Path(__file__).parent / "golden"
 TZ = ZoneInfo("Europe/London")
 AS_OF = datetime(2025, 11, 27, 12, 0, tzinfo=TZ)
 UNSUB = "https://news.example.com/unsubscribe/tok.EN-123?x=1&y=2"
+PREFS = "https://news.example.com/preferences/tok.PR-456?a=1&b=2"
 
 
 def write_config(folder: Path, extra: str = "", site_extra: str = "") -> Settings:
@@ -140,7 +141,11 @@ def test_golden(case_name: str, tmp_path: Path) -> None:
         settings.digest(case["digest"]), _case_posts(case), as_of=AS_OF
     )
     html, text = renderer.personalise(
-        segment, name=case["name"], email="bob@example.org", unsubscribe_url=UNSUB
+        segment,
+        name=case["name"],
+        email="bob@example.org",
+        unsubscribe_url=UNSUB,
+        preferences_url=PREFS,
     )
     outputs = {"expected.html": html, "expected.txt": text, "expected.subject": segment.subject}
     if os.environ.get("DIGEST_UPDATE_GOLDEN") == "1":

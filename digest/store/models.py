@@ -167,6 +167,7 @@ class SignupRequest(Base):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     categories: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    digests: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every digest
     client_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

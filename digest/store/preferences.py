@@ -1,19 +1,21 @@
-"""What subscribers change themselves: leave one digest, pause for a while.
+"""What subscribers change themselves: leave one digest, pause, the preferences page's choices.
 
-web (unsubscribe links, later the preferences page) ─► store.preferences ─► subscribers table.
+web (unsubscribe links, GET/POST /preferences/<token>) ─► store.preferences ─► subscribers table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.addresses import clean_name
+from digest.errors import BadInputError
 from digest.store import Store
-from digest.store.models import UNSUBSCRIBED, Subscriber, utcnow
-from digest.store.signups import UNSUBSCRIBABLE
+from digest.store.models import ACTIVE, UNSUBSCRIBED, Subscriber, utcnow
+from digest.store.signups import UNSUBSCRIBABLE, StaleLinkError, link_holds
 from digest.store.subscribers import SubscriberRow, change_status, row_of
-from digest.store.subscriptions import set_digests
+from digest.store.subscriptions import clean_categories, clean_digests, set_digests
 
 # The pauses a subscriber may choose, in weeks.
 PAUSE_WEEKS = (1, 2, 4)
@@ -25,6 +27,21 @@ class DigestUnsubscribe:
 
     subscriber: SubscriberRow
     still_on: tuple[str, ...]  # empty: they are unsubscribed from everything
+
+
+@dataclass(frozen=True)
+class PreferencesChange:
+    """What the preferences form asks for.
+
+    digests None: every digest, present and future. pause_until None: keep the pause as it is;
+    resume True: end the pause now (the skipped posts stay skipped).
+    """
+
+    name: str
+    categories: Sequence[str]
+    digests: Sequence[str] | None
+    pause_until: datetime | None = None
+    resume: bool = False
 
 
 def unsubscribe_from_digest(
@@ -74,10 +91,55 @@ def pause_subscriber(
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
             return None
-        if until is None and sub.paused_until is not None and sub.paused_until > when:
-            sub.paused_until = when  # resumed early: posts from the pause stay skipped
-        elif until is not None:
-            sub.paused_until = until
+        _set_pause(sub, until, when)
+        sub.updated_at = when
+        session.flush()
+        return row_of(sub)
+
+
+def _set_pause(sub: Subscriber, until: datetime | None, now: datetime) -> None:
+    if until is not None:
+        sub.paused_until = until
+    elif sub.paused_until is not None and sub.paused_until > now:
+        sub.paused_until = now  # resumed early: posts from the pause stay skipped
+
+
+def save_preferences(
+    store: Store,
+    subscriber_id: int,
+    link_key: str | None,
+    change: PreferencesChange,
+    *,
+    now: datetime | None = None,
+) -> SubscriberRow | None:
+    """Save an active subscriber's choices in one transaction (the next run uses them).
+
+    None when erased; StaleLinkError when the link is for an earlier subscription;
+    BadInputError for a bad name or category, or when the subscriber is not active.
+    """
+    when = now or utcnow()
+    try:
+        name = clean_name(change.name)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    categories = clean_categories(change.categories)
+    digests = clean_digests(change.digests) if change.digests is not None else None
+    with store.write_transaction() as session:
+        sub = session.get(Subscriber, subscriber_id)
+        if sub is None:
+            return None
+        if not link_holds(row_of(sub), link_key):
+            raise StaleLinkError(subscriber_id)
+        if sub.status != ACTIVE:
+            raise BadInputError(f"the subscription is {sub.status}: subscribe again first")
+        sub.name = name
+        if list(sub.categories or ()) != categories:
+            sub.categories = categories
+        set_digests(sub, digests)
+        if change.resume:
+            _set_pause(sub, None, when)
+        elif change.pause_until is not None:
+            _set_pause(sub, change.pause_until, when)
         sub.updated_at = when
         session.flush()
         return row_of(sub)

@@ -34,7 +34,7 @@ from digest.store.subscribers import (
     new_subscriber,
     row_of,
 )
-from digest.store.subscriptions import clean_categories
+from digest.store.subscriptions import clean_categories, clean_digests
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -129,6 +129,7 @@ def _signup(
     address: str,
     name: str | None,
     cats: list[str] | None,
+    digests: list[str] | None,
     client_key: str,
     limits: SignupLimits,
     now: datetime,
@@ -140,7 +141,13 @@ def _signup(
     ).one_or_none()
     if sub is None:
         sub = new_subscriber(
-            address, name=name, categories=cats, status=PENDING, reason="web sign-up", now=now
+            address,
+            name=name,
+            categories=cats,
+            digests=digests,
+            status=PENDING,
+            reason="web sign-up",
+            now=now,
         )
         session.add(sub)
         session.flush()
@@ -163,10 +170,11 @@ def queue_signup(
     client_key: str,
     name: str | None = None,
     categories: Sequence[str] | None = None,
+    digests: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> None:
     """Record a sign-up request as received (one insert, whatever the address); the mailer
-    decides what it does (process_signups).
+    decides what it does (process_signups). `digests` None: every digest.
 
     Raises InvalidAddressError (bad address or name) or BadInputError (bad category).
     """
@@ -182,6 +190,7 @@ def queue_signup(
                 email=address,
                 name=clean,
                 categories=cats,
+                digests=clean_digests(digests) if digests is not None else None,
                 client_key=client_key,
                 created_at=now or utcnow(),
             )
@@ -205,6 +214,7 @@ def process_signups(store: Store, limits: SignupLimits, *, batch: int = 50) -> l
                             request.email,
                             request.name,
                             request.categories,
+                            request.digests,
                             request.client_key,
                             limits,
                             request.created_at,

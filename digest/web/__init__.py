@@ -1,6 +1,6 @@
-"""The HTTP side (`digest serve`): unsubscribe links, RFC 8058 one-click, sign-up and confirmation.
+"""The HTTP side (`digest serve`): unsubscribe, one-click, sign-up, confirmation, preferences.
 
-web is a door: a stdlib WSGI app that parses the request, makes one store call and shows a page.
+web is a door: a Flask app that parses the request, makes one store call and shows a page.
 
 `make_app(settings, store)` is a plain WSGI callable, so gunicorn or uwsgi can run it too;
 `serve()` runs it on waitress, with the confirmation mailer (a background thread) beside it.
@@ -9,9 +9,10 @@ with the signed token in the path as the only authority (RFC 8058 providers send
 answered 200 without redirect.
 
 The package, outside in: `server` (make_app, waitress, signals), `routes` (the route table and
-the WSGI app), `handlers` (one function per method and page), `mailer` (the confirmation mail
-queue's worker), `forms` (request body and form fields), `clients` (the client's address),
-`pages` (the HTML page shell, Response, HttpError).
+the Flask app), `handlers` (one function per method and page), `preferences` (the subscriber's
+own page), `mailer` (the confirmation mail queue's worker), `forms` (request body and form
+fields), `clients` (the client's address), `site_categories` (the categories of the posts),
+`pages` (templates/web pages, Response, HttpError).
 """
 
 from __future__ import annotations

@@ -1,40 +1,47 @@
 """Reading a request for `digest serve`: its size-capped body, form fields, the sign-up form.
 
-web's handlers get a Request from here; anything unreadable is an HttpError (400, 413, 415).
+web's routes build a Request here (werkzeug parses the form); anything unreadable is an
+HttpError (400, 411, 413, 415).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
+
+from werkzeug.exceptions import HTTPException
 
 from digest.web.pages import HttpError
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
 
+    import flask
+
 MAX_BODY = 64 * 1024
+MAX_FIELDS = 200
 MAX_CATEGORIES = 50
 MAX_CATEGORY_LENGTH = 100
 # A field people never see (hidden in the page) that form-filling robots fill in.
 HONEYPOT_FIELD = "website"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SPLIT_CATEGORIES = re.compile(r"[,;\s]+")
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a handler needs of a request: the body is read (POST only) before it is called."""
+    """What a handler needs of a request: a POST's form is read before it is called."""
 
     environ: WSGIEnvironment
     method: str
-    body: bytes
     wants_json: bool
     token: str = ""  # the signed token from the path, on the routes that carry one
+    path_values: Mapping[str, str] = field(default_factory=dict)  # the path's other parts
+    fields: Mapping[str, list[str]] = field(default_factory=dict)
+    is_form: bool = False  # sent as a form (urlencoded or multipart), not as something else
 
     @property
     def is_post(self) -> bool:
@@ -49,6 +56,7 @@ class SignupForm:
     email: str
     name: str | None
     categories: list[str]
+    digests: list[str]
     honeypot_filled: bool = False
 
 
@@ -58,8 +66,9 @@ def wants_json(environ: WSGIEnvironment) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def read_body(environ: WSGIEnvironment, max_body: int) -> bytes:
-    """The request body, at most max_body bytes (413 beyond; 411 for an unread chunked body)."""
+def check_body(environ: WSGIEnvironment, max_body: int) -> None:
+    """HttpError unless the body can be read: 411 for an unread chunked body, 413 beyond
+    max_body, 400 for a Content-Length that is not a number."""
     if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
         # The server passed the chunks on undecoded (waitress decodes them): refuse, never
         # read the body as empty.
@@ -70,71 +79,84 @@ def read_body(environ: WSGIEnvironment, max_body: int) -> bytes:
         raise HttpError(400, "Bad request", "The Content-Length is not a number.") from None
     if length > max_body:
         raise HttpError(413, "Too large", f"The request body is over {max_body} bytes.")
-    if length <= 0:
-        return b""
-    data: bytes = environ["wsgi.input"].read(length)
-    return data
 
 
-def split_categories(values: Iterable[str]) -> list[str]:
-    """Categories from repeated fields, each comma, semicolon or space separated."""
-    return [part for value in values for part in _SPLIT_CATEGORIES.split(value) if part]
+def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[str]], bool]:
+    """A POST's form fields (files ignored) and whether it came as a form at all.
 
-
-def form_fields(request: Request, *, required: bool = False) -> dict[str, list[str]]:
-    """Fields of a form-encoded or multipart body; others are empty (or 415 when required)."""
-    ctype = str(request.environ.get("CONTENT_TYPE", "")).strip()
-    kind = ctype.split(";", 1)[0].strip().lower()
+    werkzeug parses form-encoded and multipart bodies; a body without a Content-Type (a
+    browser form with no fields, some one-click senders) is read as form-encoded.
+    """
+    check_body(request.environ, max_body)
+    request.max_content_length = max_body
+    request.max_form_parts = MAX_FIELDS
+    kind = request.mimetype
+    unreadable = HttpError(400, "Bad request", "The form data could not be read (not UTF-8?).")
     try:
-        if kind == "application/x-www-form-urlencoded" or (not kind and not required):
-            return parse_qs(
-                request.body.decode("utf-8"),
-                keep_blank_values=True,
-                max_num_fields=200,
-                strict_parsing=False,
-            )
-        if kind == "multipart/form-data":
-            return _multipart(ctype, request.body)
-    except (UnicodeDecodeError, ValueError):
+        body = request.get_data(cache=True)
+        if kind == FORM_TYPES[0] or not kind:
+            body.decode("utf-8")  # werkzeug would replace bad bytes: refuse them instead
+        if kind in FORM_TYPES:
+            return {name: request.form.getlist(name) for name in request.form}, True
+    except UnicodeDecodeError:
+        raise unreadable from None
+    except HTTPException as exc:  # werkzeug's 413 (too many parts) or 400 (broken multipart)
         raise HttpError(
-            400, "Bad request", "The form data could not be read (not UTF-8?)."
+            exc.code or 400, "Bad request", "The form data could not be read."
         ) from None
-    if required:
+    if kind:
+        return {}, False
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise unreadable from None
+    return parsed, True
+
+
+def split_categories(values: Iterable[str], known: Iterable[str] = ()) -> list[str]:
+    """Categories from repeated fields, each comma, semicolon or space separated; a value that
+    is one of the `known` categories (a checkbox, "Machine Learning") is kept whole."""
+    whole = {name.casefold() for name in known}
+    out: list[str] = []
+    for value in values:
+        if value.strip().casefold() in whole:
+            out.append(value.strip())
+        else:
+            out.extend(part for part in _SPLIT_CATEGORIES.split(value) if part)
+    return out
+
+
+def form_fields(request: Request, *, required: bool = False) -> Mapping[str, list[str]]:
+    """The form's fields; with required, 415 when the body was not sent as a form."""
+    if required and not (request.is_form and _content_type(request)):
         raise HttpError(
             415,
             "Unsupported form",
             "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
         )
-    return {}
+    return request.fields
 
 
-def read_signup(request: Request) -> SignupForm:
-    """The sign-up form's email, optional name and categories; 400 when unusable."""
+def _content_type(request: Request) -> str:
+    return str(request.environ.get("CONTENT_TYPE", "")).strip()
+
+
+def checked_categories(values: Iterable[str], known: Iterable[str] = ()) -> list[str]:
+    """Categories as sent (checkboxes or a typed list); 400 when too many or too long."""
+    categories = split_categories(values, known)
+    if len(categories) > MAX_CATEGORIES or any(len(c) > MAX_CATEGORY_LENGTH for c in categories):
+        raise HttpError(400, "Too many categories", "Please choose fewer, shorter categories.")
+    return categories
+
+
+def read_signup(request: Request, known_categories: Iterable[str] = ()) -> SignupForm:
+    """The sign-up form's email, optional name, categories and digests; 400 when unusable."""
     fields = form_fields(request, required=True)
     email = " ".join(fields.get("email", [])).strip()
     if not email:
         raise HttpError(400, "Email address needed", "Please give an email address.")
     names = [n for n in fields.get("name", []) if n.strip()]
-    categories = split_categories(fields.get("categories", []))
-    if len(categories) > MAX_CATEGORIES or any(len(c) > MAX_CATEGORY_LENGTH for c in categories):
-        raise HttpError(400, "Too many categories", "Please choose fewer, shorter categories.")
+    categories = checked_categories(fields.get("categories", []), known_categories)
+    digests = [d.strip() for d in fields.get("digests", []) if d.strip()]
     trap = any(value.strip() for value in fields.get(HONEYPOT_FIELD, []))
-    return SignupForm(email, names[0] if names else None, categories, trap)
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
-    """multipart/form-data fields (files are ignored), read with the stdlib email parser."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise ValueError("not multipart")
-    fields: dict[str, list[str]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or part.get_filename():
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            continue
-        fields.setdefault(name, []).append(payload.decode("utf-8"))
-    return fields
+    return SignupForm(email, names[0] if names else None, categories, digests, trap)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from digest.errors import BadInputError
+from digest.render import digest_title
 from digest.store.confirmations import LinkCheck, LinkState, check_link, confirm_link
 from digest.store.models import ACTIVE, PENDING
 from digest.store.preferences import unsubscribe_from_digest
@@ -32,6 +33,7 @@ from digest.web.clients import Network, client_address, client_key
 from digest.web.forms import HONEYPOT_FIELD, Request, form_fields, read_signup
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import HttpError, PageShell, Response, invalid_link, mask_email
+from digest.web.site_categories import SiteCategories
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -43,22 +45,12 @@ log = logging.getLogger("digest.web")
 ONE_CLICK = "One-Click"
 LINK_LIFE = timedelta(seconds=CONFIRM_MAX_AGE)
 EVERYTHING = "everything"  # the `scope` form field that leaves every digest at once
-SIGNUP_FORM = (
-    '<label for="email">Email</label>'
-    '<input id="email" name="email" type="email" required autocomplete="email">'
-    '<label for="name">Name (optional)</label>'
-    '<input id="name" name="name" autocomplete="name">'
-    # People never see this one; robots that fill every field do (and are ignored).
-    f'<div hidden aria-hidden="true"><label for="{HONEYPOT_FIELD}">Leave this empty</label>'
-    f'<input id="{HONEYPOT_FIELD}" name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off">'
-    "</div>"
-)
 
 
 @dataclass(frozen=True)
 class WebContext:
     """What every handler may use: settings, the store, the signing secret, the page shell,
-    the confirmation mailer and the trusted proxies."""
+    the confirmation mailer, the trusted proxies and the site's categories."""
 
     settings: Settings
     store: Store
@@ -66,11 +58,17 @@ class WebContext:
     shell: PageShell
     mailer: ConfirmationMailer
     trusted_proxies: tuple[Network, ...]
+    categories: SiteCategories
 
     @property
     def site_title(self) -> str:
         """The site's title, as in settings.site.title."""
         return self.shell.site_title
+
+    @property
+    def digest_names(self) -> list[str]:
+        """The names of the config's digests, in its order."""
+        return list(self.settings.digests)
 
 
 def healthz(context: WebContext, request: Request) -> Response:
@@ -149,7 +147,7 @@ def unsubscribe(context: WebContext, request: Request) -> Response:
                 f"You still get: {', '.join(still_on)}.",
             ],
             button="Unsubscribe from everything",
-            form_fields=f'<input type="hidden" name="scope" value="{EVERYTHING}">',
+            hidden={"scope": EVERYTHING},
             wants_json=request.wants_json,
             state="left-digest",
         )
@@ -206,15 +204,27 @@ def confirm(context: WebContext, request: Request) -> Response:
 
 
 def signup_page(context: WebContext, request: Request) -> Response:
-    """GET: the sign-up form."""
-    return context.shell.page(
+    """GET: the sign-up form, with the site's categories and the config's digests to choose."""
+    if request.wants_json:
+        return context.shell.page(
+            200,
+            f"Subscribe to {context.site_title}",
+            ["POST email, and optionally name, categories and digests, to this address."],
+            wants_json=True,
+            state="form",
+        )
+    return context.shell.render(
         200,
-        f"Subscribe to {context.site_title}",
-        ["New posts, by email. You can unsubscribe with one click."],
-        button="Subscribe",
-        form_fields=SIGNUP_FORM,
-        wants_json=request.wants_json,
-        state="form",
+        "web/subscribe.html.j2",
+        {
+            "title": f"Subscribe to {context.site_title}",
+            "categories": context.categories(),
+            "digests": [
+                (name, digest_title(d, context.settings.site.lang))
+                for name, d in context.settings.digests.items()
+            ],
+            "honeypot_field": HONEYPOT_FIELD,
+        },
     )
 
 
@@ -225,7 +235,12 @@ def subscribe(context: WebContext, request: Request) -> Response:
     up or down: the status, body and work done here (one insert) do not tell them apart. The
     mailer decides and sends outside the request.
     """
-    form = read_signup(request)
+    form = read_signup(request, context.categories())
+    unknown = sorted(set(form.digests) - set(context.digest_names))
+    if unknown:
+        raise HttpError(400, "Please check the form", f"There is no digest {unknown[0]!r}.")
+    # Every digest ticked is every digest, future ones included; none ticked is the same.
+    chosen = None if set(form.digests) in (set(), set(context.digest_names)) else form.digests
     if not form.honeypot_filled:
         address = client_address(request.environ, context.trusted_proxies)
         try:
@@ -234,6 +249,7 @@ def subscribe(context: WebContext, request: Request) -> Response:
                 form.email,
                 name=form.name,
                 categories=form.categories or None,
+                digests=chosen,
                 client_key=client_key(context.secret, address),
             )
         except BadInputError as exc:

@@ -1,14 +1,18 @@
-"""The page shell of `digest serve`: the HTML wrapper (or JSON) every answer is drawn in.
+"""The pages of `digest serve`: every answer drawn from a template in templates/web (or as JSON).
 
 web's handlers return a Response built here; an HttpError becomes an error page the same way.
 """
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from digest.i18n import text_direction
 
 SECURITY_HEADERS = [
     (
@@ -21,35 +25,7 @@ SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
     ("Cache-Control", "no-store"),
 ]
-REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    411: "Length Required",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-_STYLE = """
-body{margin:0;background:#f4f4f5;color:#18181b;font:16px/1.5 system-ui,-apple-system,
-"Segoe UI",Roboto,Helvetica,Arial,sans-serif}
-main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;
-box-shadow:0 1px 3px rgba(0,0,0,.08)}
-h1{font-size:1.35rem;margin:0 0 1rem}
-p{margin:0 0 1rem}
-.site{color:#71717a;font-size:.9rem;margin-bottom:1.5rem}
-button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:8px;background:#2563eb;
-color:#fff;cursor:pointer}
-button:hover{background:#1d4ed8}
-label{display:block;margin:.5rem 0 .2rem;font-size:.9rem}
-input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #d4d4d8;
-border-radius:6px;margin-bottom:.5rem}
-a{color:#2563eb}
-""".replace("\n", "")
+PAGE_TEMPLATE = "web/page.html.j2"
 
 
 class HttpError(Exception):
@@ -73,6 +49,11 @@ def method_not_allowed(methods: Iterable[str]) -> HttpError:
     )
 
 
+def not_found() -> HttpError:
+    """404 for an address with no page."""
+    return HttpError(404, "Not found", "There is no page at this address.")
+
+
 def invalid_link() -> HttpError:
     """400 for a token that does not verify."""
     return HttpError(
@@ -94,10 +75,24 @@ class Response:
 
 @dataclass(frozen=True)
 class PageShell:
-    """The site's frame around every page: its title in the tab and a link home."""
+    """The site's frame around every page: its title, language and colours, from templates."""
 
     site_title: str
     root_url: str
+    templates: jinja2.Environment
+    lang: str = "en"
+
+    def render(self, status: int, template: str, values: Mapping[str, Any]) -> Response:
+        """A page from `template` (under templates/web) with the site's values added."""
+        context = {
+            "site_title": self.site_title,
+            "root_url": self.root_url,
+            "lang": self.lang,
+            "dir": text_direction(self.lang),
+            **values,
+        }
+        body = self.templates.get_template(template).render(context)
+        return Response(status, body.encode("utf-8"))
 
     def page(
         self,
@@ -106,39 +101,28 @@ class PageShell:
         paragraphs: Iterable[str],
         *,
         button: str | None = None,
-        form_fields: str = "",
+        hidden: Mapping[str, str] | None = None,
         wants_json: bool = False,
         state: str = "",
     ) -> Response:
-        """An HTML page (title, escaped paragraphs, an optional POST button), or its JSON."""
+        """A message page (title, paragraphs, an optional POST button), or its JSON."""
         texts = list(paragraphs)
         if wants_json:
-            body = {"ok": status < 400, "status": state or title, "message": " ".join(texts)}
-            return Response(status, json.dumps(body).encode(), "application/json")
-        e = html.escape
-        parts = "".join(f"<p>{e(t)}</p>" for t in texts)
-        if button:
-            # No action attribute: the form posts back to this very URL, token included.
-            parts += (
-                f'<form method="post">{form_fields}'
-                f'<button type="submit">{e(button)}</button></form>'
-            )
-        site = e(self.site_title)
-        doc = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            '<meta name="robots" content="noindex">'
-            f"<title>{e(title)} · {site}</title><style>{_STYLE}</style></head>"
-            f'<body><main><div class="site"><a href="{e(self.root_url)}/">{site}</a></div>'
-            f"<h1>{e(title)}</h1>{parts}</main></body></html>"
-        )
-        return Response(status, doc.encode("utf-8"))
+            return json_answer(status, state or title, " ".join(texts))
+        values = {"title": title, "paragraphs": texts, "button": button, "hidden": hidden or {}}
+        return self.render(status, PAGE_TEMPLATE, values)
 
     def error(self, exc: HttpError, wants_json: bool) -> Response:
         """The page (or JSON) for an HttpError, with its extra headers."""
         response = self.page(exc.status, exc.title, [exc.message], wants_json=wants_json)
         response.headers.extend(exc.headers)
         return response
+
+
+def json_answer(status: int, state: str, message: str, **extra: Any) -> Response:
+    """The JSON answer for fetch() callers: ok, status (a short state word) and message."""
+    body = {"ok": status < 400, "status": state, "message": message, **extra}
+    return Response(status, json.dumps(body).encode(), "application/json")
 
 
 def mask_email(address: str) -> str:

@@ -1,6 +1,7 @@
-"""The routes of `digest serve`: which handler answers which method and path, and the WSGI app.
+"""The routes of `digest serve` on Flask: which handler answers which method and path.
 
-web's one table: a request is matched here, its body read, its handler called, its errors drawn.
+web's one table: Flask (werkzeug) matches the request and parses its form; the handler gets a
+Request and the WebContext; every error, ours or the framework's, is drawn as one of our pages.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import flask
+import jinja2
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import BaseConverter
 
 from digest.errors import DatabaseError
+from digest.i18n import translations
+from digest.render import bundled_templates_dir
 from digest.smtp import SmtpSender, helo_name
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
-from digest.web.archive import (
-    ARCHIVE_FEED,
-    ARCHIVE_INDEX,
-    ARCHIVE_RUN,
-    archive_feed,
-    archive_index,
-    archive_page,
-)
+from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
 from digest.web.clients import trusted_networks
-from digest.web.forms import MAX_BODY, Request, read_body, wants_json
+from digest.web.forms import MAX_BODY, Request, read_fields, wants_json
 from digest.web.handlers import (
     WebContext,
     confirm,
@@ -38,13 +39,15 @@ from digest.web.handlers import (
 )
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import (
-    REASONS,
     SECURITY_HEADERS,
     HttpError,
     PageShell,
     Response,
     method_not_allowed,
+    not_found,
 )
+from digest.web.preferences import preferences_page, save_preferences
+from digest.web.site_categories import SiteCategories
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -57,39 +60,51 @@ log = logging.getLogger("digest.web")
 access_log = logging.getLogger("digest.web.access")
 
 TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
-_TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm)/)({TOKEN})")
-_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm)/)({TOKEN})")
+_TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
+_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 
 Handler = Callable[[WebContext, Request], Response]
 
 
 @dataclass(frozen=True)
 class Route:
-    """Requests with one of `methods` to a path matching `pattern` go to `handler`."""
+    """Requests with one of `methods` to a path matching `rule` go to `handler` (GET: HEAD too).
 
+    A rule written with a trailing slash answers with and without it (no redirect).
+    """
+
+    rule: str
     methods: tuple[str, ...]
-    pattern: re.Pattern[str]
     handler: Handler
 
 
-_UNSUBSCRIBE = re.compile(rf"^/unsubscribe/(?P<token>{TOKEN})/?$")
-_CONFIRM = re.compile(rf"^/confirm/(?P<token>{TOKEN})/?$")
-_SUBSCRIBE = re.compile(r"^/subscribe/?$")
-_HEALTHZ = re.compile(r"^/healthz$")
-
 # A GET never changes anything (mail link scanners prefetch every URL); every change is a POST.
 ROUTES = (
-    Route(("GET", "HEAD"), _UNSUBSCRIBE, unsubscribe_page),
-    Route(("POST",), _UNSUBSCRIBE, unsubscribe),
-    Route(("GET", "HEAD"), _CONFIRM, confirm_page),
-    Route(("POST",), _CONFIRM, confirm),
-    Route(("GET", "HEAD"), _SUBSCRIBE, signup_page),
-    Route(("POST",), _SUBSCRIBE, subscribe),
-    Route(("GET", "HEAD"), _HEALTHZ, healthz),
-    Route(("GET", "HEAD"), ARCHIVE_INDEX, archive_index),
-    Route(("GET", "HEAD"), ARCHIVE_RUN, archive_page),
-    Route(("GET", "HEAD"), ARCHIVE_FEED, archive_feed),
+    Route("/unsubscribe/<token:token>/", ("GET",), unsubscribe_page),
+    Route("/unsubscribe/<token:token>/", ("POST",), unsubscribe),
+    Route("/confirm/<token:token>/", ("GET",), confirm_page),
+    Route("/confirm/<token:token>/", ("POST",), confirm),
+    Route("/preferences/<token:token>/", ("GET",), preferences_page),
+    Route("/preferences/<token:token>/", ("POST",), save_preferences),
+    Route("/subscribe/", ("GET",), signup_page),
+    Route("/subscribe/", ("POST",), subscribe),
+    Route("/healthz", ("GET",), healthz),
+    Route("/archive/", ("GET",), archive_index),
+    Route("/archive/<digest_name:digest>/<int(max=2147483647):run>/", ("GET",), archive_page),
+    Route("/archive/<digest_name:digest>.atom", ("GET",), archive_feed),
 )
+
+
+class TokenConverter(BaseConverter):
+    """A signed token in a path: URL-safe base64 and dots, at most 512 characters."""
+
+    regex = TOKEN
+
+
+class DigestNameConverter(BaseConverter):
+    """A digest's name in an archive path: letters, digits, `-` and `_` (no dot)."""
+
+    regex = DIGEST_NAME
 
 
 def short_path(path: str) -> str:
@@ -107,12 +122,27 @@ def _cut(match: re.Match[str]) -> str:
     return match.group(1) + (token[:8] + "…" if len(token) > 8 else token)
 
 
-class DigestWebApp:
+def template_search_path(settings: Settings) -> list[str]:
+    """Where page templates are looked up: templates_dir first, then the bundled templates."""
+    folders = [bundled_templates_dir()]
+    if settings.templates_dir is not None:
+        folders.insert(0, settings.templates_dir)
+    return [str(folder) for folder in folders]
+
+
+class DigestWebApp(flask.Flask):
     """The WSGI application behind `digest serve` (see make_app).
 
     With mailer_thread=True the confirmation mailer starts with the first request in each
     process (so it also runs under a pre-forking server); `serve` starts it at once.
     """
+
+    jinja_options = {  # noqa: RUF012 (Flask reads the class attribute)
+        "undefined": jinja2.StrictUndefined,
+        "extensions": ["jinja2.ext.i18n"],
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+    }
 
     def __init__(
         self,
@@ -123,9 +153,11 @@ class DigestWebApp:
         sender_factory: Callable[[], SmtpSender] | None = None,
         mailer_thread: bool = True,
     ) -> None:
+        super().__init__("digest.web", static_folder=None, template_folder=None)
         self.max_body = max_body
         self.mailer_thread = mailer_thread
         web = settings.web
+        secret = check_secret(web.secret.get_secret_value())
         limits = SignupLimits(web.signup_resend_after, web.signups_per_ip_per_hour)
         mailer = ConfirmationMailer(
             settings,
@@ -138,78 +170,132 @@ class DigestWebApp:
             ),
             limits=limits,
         )
+        self.jinja_loader = jinja2.FileSystemLoader(template_search_path(settings))
+        # Page strings go through gettext, in the site's language (English without a catalog).
+        self.jinja_env.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(settings.site.lang), newstyle=True
+        )
         self.context = WebContext(
             settings=settings,
             store=store,
-            secret=check_secret(web.secret.get_secret_value()),
-            shell=PageShell(settings.site.title, settings.site.root_url),
+            secret=secret,
+            shell=PageShell(
+                settings.site.title, settings.site.root_url, self.jinja_env, settings.site.lang
+            ),
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
+            categories=SiteCategories(settings.site),
         )
+        self.url_map.merge_slashes = False
+        self.url_map.converters["token"] = TokenConverter
+        self.url_map.converters["digest_name"] = DigestNameConverter
+        for route in ROUTES:
+            view = self._view(route.handler)
+            # Both spellings as rules of their own: werkzeug's lenient slash matching would
+            # answer a wrong method with 404 instead of 405.
+            rules = {route.rule, route.rule.rstrip("/")}
+            for rule in sorted(rules):
+                self.add_url_rule(
+                    rule,
+                    endpoint=route.handler.__name__,
+                    view_func=view,
+                    methods=route.methods,
+                    provide_automatic_options=False,
+                )
+        self.register_error_handler(Exception, self._error_page)
+        self.after_request(_security_headers)
+
+    def select_jinja_autoescape(self, filename: str | None) -> bool:
+        """Escape in every HTML page template (ours end in .html.j2)."""
+        return filename is None or filename.endswith((".html", ".htm", ".xml", ".html.j2"))
 
     @property
     def mailer(self) -> ConfirmationMailer:
         """The confirmation mailer (its queue is in the database)."""
         return self.context.mailer
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def _view(self, handler: Handler) -> Callable[..., flask.Response]:
+        def view(token: str = "", **path_values: object) -> flask.Response:
+            request = flask.request
+            fields: dict[str, list[str]] = {}
+            is_form = False
+            if request.method == "POST":
+                fields, is_form = read_fields(request, self.max_body)
+            call = Request(
+                request.environ,
+                request.method,
+                wants_json(request.environ),
+                token,
+                {name: str(value) for name, value in path_values.items()},
+                fields,
+                is_form,
+            )
+            return _flask_response(handler(self.context, call))
+
+        view.__name__ = handler.__name__
+        return view
+
+    def _error_page(self, exc: Exception) -> flask.Response:
+        """Every error as our page (or JSON): ours, werkzeug's 404/405/413, the database's,
+        and a bug (logged; the visitor sees no traceback)."""
+        request = flask.request
+        json_wanted = wants_json(request.environ)
+        if isinstance(exc, HTTPException):
+            exc = _http_error(exc)
+        elif isinstance(exc, DatabaseError):
+            log.error("%s %s: %s", request.method, short_path(request.path), exc.message)
+            exc = HttpError(503, "Try again later", "The service is unavailable right now.")
+        elif not isinstance(exc, HttpError):
+            # The one catch-all: a bug must not show a traceback to the visitor; it is logged.
+            log.exception("%s %s failed", request.method, short_path(request.path))
+            exc = HttpError(500, "Something went wrong", "Please try again later.")
+        return _flask_response(self.context.shell.error(exc, json_wanted))
+
+    def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Flask's app, with the mailer started on first use and one access log line."""
         started = time.perf_counter()
         if self.mailer_thread and not self.context.mailer.running:
             self.context.mailer.start()
-        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        path = str(environ.get("PATH_INFO", "") or "/")
-        json_wanted = wants_json(environ)
-        shell = self.context.shell
-        try:
-            response = self.dispatch(environ, method, path, json_wanted)
-        except HttpError as exc:
-            response = shell.error(exc, json_wanted)
-        except DatabaseError as exc:
-            log.error("%s %s: %s", method, short_path(path), exc.message)
-            response = shell.error(
-                HttpError(503, "Try again later", "The service is unavailable right now."),
-                json_wanted,
-            )
-        except Exception:
-            # The one catch-all: a bug must not show a traceback to the visitor; it is logged.
-            log.exception("%s %s failed", method, short_path(path))
-            response = shell.error(
-                HttpError(500, "Something went wrong", "Please try again later."), json_wanted
-            )
-        headers = [
-            ("Content-Type", response.content_type),
-            ("Content-Length", str(len(response.body))),
-            *SECURITY_HEADERS,
-            *response.headers,
-        ]
-        start_response(f"{response.status} {REASONS.get(response.status, '')}".strip(), headers)
+        seen: dict[str, Any] = {}
+
+        def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen["status"], seen["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = super().wsgi_app(environ, recording)
+        length = dict(seen.get("headers", [])).get("Content-Length", "0")
         access_log.info(
-            "%s %s %s %d %d %.1fms",
+            "%s %s %s %s %s %.1fms",
             environ.get("REMOTE_ADDR", "-"),
-            method,
-            short_path(path),
-            response.status,
-            len(response.body),
+            environ.get("REQUEST_METHOD", "GET"),
+            short_path(str(environ.get("PATH_INFO", "") or "/")),
+            str(seen.get("status", "500")).split(" ", 1)[0],
+            length,
             (time.perf_counter() - started) * 1000,
         )
-        return [b""] if method == "HEAD" else [response.body]
+        return body
 
-    def dispatch(
-        self, environ: WSGIEnvironment, method: str, path: str, json_wanted: bool
-    ) -> Response:
-        """Route a request to its handler; HttpError for 404/405."""
-        allowed: list[str] = []
-        for route in ROUTES:
-            match = route.pattern.match(path)
-            if match is None:
-                continue
-            if method not in route.methods:
-                allowed.extend(route.methods)
-                continue
-            body = read_body(environ, self.max_body) if method == "POST" else b""
-            token = match.groupdict().get("token") or ""
-            request = Request(environ, method, body, json_wanted, token)
-            return route.handler(self.context, request)
-        if allowed:
-            raise method_not_allowed(allowed)
-        raise HttpError(404, "Not found", "There is no page at this address.")
+
+def _http_error(exc: HTTPException) -> HttpError:
+    """werkzeug's exception as one of our error pages."""
+    if isinstance(exc, MethodNotAllowed):
+        return method_not_allowed(exc.valid_methods or ())
+    if exc.code == 404:
+        return not_found()
+    if exc.code == 413:
+        return HttpError(413, "Too large", "The request is too large.")
+    return HttpError(exc.code or 400, exc.name, str(exc.description or exc.name))
+
+
+def _flask_response(response: Response) -> flask.Response:
+    answer = flask.Response(response.body, status=response.status)
+    answer.headers["Content-Type"] = response.content_type
+    for name, value in response.headers:
+        answer.headers.add(name, value)
+    return answer
+
+
+def _security_headers(response: flask.Response) -> flask.Response:
+    for name, value in SECURITY_HEADERS:
+        response.headers[name] = value
+    return response

@@ -1,0 +1,224 @@
+"""The preferences page of `digest serve`: GET shows a subscriber's choices, POST saves them.
+
+web's routes send /preferences/<token> here; store.preferences reads and saves, in one call each.
+The token in the path names the subscriber (bound to their link key, like an unsubscribe
+link); the form carries a second, timed token bound to the same subscriber, so a page on
+another site cannot post the form. No cookies are set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from digest.errors import BadInputError
+from digest.i18n import format_date
+from digest.render import digest_title
+from digest.store.models import ACTIVE, utcnow
+from digest.store.preferences import PAUSE_WEEKS, PreferencesChange
+from digest.store.preferences import save_preferences as store_preferences
+from digest.store.signups import StaleLinkError, subscriber_for_link, unsubscribe_id
+from digest.store.subscribers import SubscriberRow
+from digest.tokens import PreferencesLink, form_token, form_token_holds, read_preferences_token
+from digest.web.forms import Request, checked_categories, form_fields
+from digest.web.handlers import WebContext
+from digest.web.pages import HttpError, Response, invalid_link, json_answer, mask_email
+from digest.web.site_categories import distinct_categories
+
+log = logging.getLogger("digest.web")
+
+TEMPLATE = "web/preferences.html.j2"
+KEEP_PAUSE = "keep"
+NO_PAUSE = "none"
+SAVE = "save"
+UNSUBSCRIBE_ALL = "unsubscribe"
+
+
+def preferences_page(context: WebContext, request: Request) -> Response:
+    """GET: the subscriber's digests, categories, name and pause in a form; nothing changes."""
+    link = _preferences_link(context, request.token)
+    row = _subscriber(context, link)
+    if row.status != ACTIVE:
+        return _not_subscribed(context, request, row)
+    if request.wants_json:
+        return json_answer(200, "active", "", preferences=_as_json(context, row))
+    return _form_page(context, row, 200)
+
+
+def save_preferences(context: WebContext, request: Request) -> Response:
+    """POST: save the form (the next run uses it), or unsubscribe from everything."""
+    link = _preferences_link(context, request.token)
+    fields = form_fields(request)
+    row = _subscriber(context, link)
+    sent_token = " ".join(fields.get("form_token", []))
+    if not form_token_holds(context.secret, sent_token, row.id, link.link_key):
+        raise HttpError(
+            400,
+            "This form has expired",
+            "Open the link from your email again, then make your changes.",
+        )
+    if row.status != ACTIVE:
+        return _not_subscribed(context, request, row)
+    if UNSUBSCRIBE_ALL in fields.get("action", []):
+        return _unsubscribe_all(context, request, link)
+    change = _read_change(context, fields, row, utcnow())
+    try:
+        saved = store_preferences(context.store, row.id, link.link_key, change)
+    except BadInputError as exc:
+        raise HttpError(400, "Please check the form", exc.message) from None
+    except StaleLinkError:
+        raise _stale_link() from None
+    if saved is None:
+        return _not_on_list(context, request)
+    log.info("subscriber %d saved preferences", saved.id)
+    if request.wants_json:
+        return json_answer(200, "saved", _SAVED, preferences=_as_json(context, saved))
+    return _form_page(context, saved, 200, notice=_SAVED)
+
+
+_SAVED = "Saved. Your next digest follows these choices."
+
+
+def _read_change(
+    context: WebContext, fields: Mapping[str, list[str]], row: SubscriberRow, now: datetime
+) -> PreferencesChange:
+    every = context.digest_names
+    known = distinct_categories([*context.categories(), *row.categories])
+    digests = [d.strip() for d in fields.get("digests", []) if d.strip()]
+    unknown = sorted(set(digests) - set(every))
+    if unknown:
+        raise HttpError(400, "Please check the form", f"There is no digest {unknown[0]!r}.")
+    if not digests:
+        raise HttpError(
+            400,
+            "Please check the form",
+            "Choose at least one digest, or unsubscribe from everything at the bottom.",
+        )
+    pause = " ".join(fields.get("pause", [])).strip() or KEEP_PAUSE
+    until: datetime | None = None
+    if pause not in (KEEP_PAUSE, NO_PAUSE):
+        weeks = int(pause) if pause.isdigit() else 0
+        if weeks not in PAUSE_WEEKS:
+            raise HttpError(400, "Please check the form", "Pause for 1, 2 or 4 weeks.")
+        until = now + timedelta(weeks=weeks)
+    names = [n for n in fields.get("name", []) if n.strip()]
+    return PreferencesChange(
+        name=names[0] if names else "",
+        categories=checked_categories(fields.get("categories", []), known),
+        digests=None if set(digests) == set(every) else digests,
+        pause_until=until,
+        resume=pause == NO_PAUSE,
+    )
+
+
+def _unsubscribe_all(context: WebContext, request: Request, link: PreferencesLink) -> Response:
+    try:
+        row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason="preferences")
+    except StaleLinkError:
+        raise _stale_link() from None
+    if row is None:
+        return _not_on_list(context, request)
+    log.info("subscriber %d unsubscribed (preferences)", row.id)
+    return context.shell.page(
+        200,
+        "You are unsubscribed",
+        [
+            f"{mask_email(row.email)} will get no more emails from {context.site_title}.",
+            "Changed your mind? Subscribe again on the site.",
+        ],
+        wants_json=request.wants_json,
+        state="unsubscribed",
+    )
+
+
+def _form_page(
+    context: WebContext, row: SubscriberRow, status: int, *, notice: str = ""
+) -> Response:
+    settings = context.settings
+    now = utcnow()
+    chosen = {c.casefold() for c in row.categories}
+    categories = distinct_categories([*context.categories(), *row.categories])
+    on = set(row.digest_names(context.digest_names))
+    paused = row.paused_until is not None and row.paused_until > now
+    values: dict[str, Any] = {
+        "title": "Manage your subscription",
+        "email": mask_email(row.email),
+        "name": row.name,
+        "notice": notice,
+        "categories": [(c, c.casefold() in chosen) for c in categories],
+        "digests": [
+            (name, digest_title(digest, settings.site.lang), name in on)
+            for name, digest in settings.digests.items()
+        ],
+        "paused_until": (
+            format_date(row.paused_until, settings.site.lang, settings.site.tz)
+            if row.paused_until and paused
+            else ""
+        ),
+        "pause_weeks": PAUSE_WEEKS,
+        "form_token": form_token(context.secret, row.id, row.link_key),
+    }
+    return context.shell.render(status, TEMPLATE, values)
+
+
+def _as_json(context: WebContext, row: SubscriberRow) -> dict[str, Any]:
+    return {
+        "digests": row.digest_names(context.digest_names),
+        "categories": list(row.categories),
+        "name": row.name,
+        "paused_until": row.paused_until.isoformat() if row.paused_until else None,
+    }
+
+
+def _preferences_link(context: WebContext, token: str) -> PreferencesLink:
+    try:
+        return read_preferences_token(context.secret, token)
+    except BadInputError:
+        raise invalid_link() from None
+
+
+def _subscriber(context: WebContext, link: PreferencesLink) -> SubscriberRow:
+    try:
+        row = subscriber_for_link(context.store, link.subscriber_id, link.link_key)
+    except StaleLinkError:
+        raise _stale_link() from None
+    if row is None:
+        raise HttpError(
+            404,
+            "Not on the list",
+            f"This address is not on the {context.site_title} mailing list (any more).",
+        )
+    return row
+
+
+def _stale_link() -> HttpError:
+    return HttpError(
+        400,
+        "This link is no longer valid",
+        "It was made for an earlier subscription. Use the link in a newer email.",
+    )
+
+
+def _not_subscribed(context: WebContext, request: Request, row: SubscriberRow) -> Response:
+    return context.shell.page(
+        200,
+        "Not subscribed",
+        [
+            f"{mask_email(row.email)} gets no emails from {context.site_title}.",
+            "To get the digest again, subscribe on the site.",
+        ],
+        wants_json=request.wants_json,
+        state=row.status,
+    )
+
+
+def _not_on_list(context: WebContext, request: Request) -> Response:
+    return context.shell.page(
+        404,
+        "Not on the list",
+        [f"This address is not on the {context.site_title} mailing list (any more)."],
+        wants_json=request.wants_json,
+        state="unknown",
+    )
