@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import uuid
@@ -18,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.demo import free_port
+from tests.site_fixtures import OPENED_STORES
 
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 
@@ -186,7 +188,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    admin = sa.create_engine(base)
+    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)  # each connection closed at once
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
@@ -201,3 +203,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def sqlite_url(tmp_path: Path) -> str:
     """An SQLite file URL in the test's folder."""
     return f"sqlite:///{tmp_path / 'digest.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Dispose the stores a test opened through Site.store(), then collect, so an unclosed
+    connection or file fails the test that left it, not a later one."""
+    yield
+    while OPENED_STORES:
+        OPENED_STORES.pop().dispose()
+    gc.collect()

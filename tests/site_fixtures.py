@@ -18,6 +18,10 @@ SECRET = "test-secret-0123456789abcdef"
 AS_OF = datetime.fromisoformat("2026-11-27T09:00:00+00:00")
 
 
+# Stores opened through Site.store() during the current test; conftest disposes them.
+OPENED_STORES: list[Store] = []
+
+
 @dataclass
 class Site:
     root: Path
@@ -50,7 +54,9 @@ class Site:
         return load_settings(self.config_path)
 
     def store(self) -> Store:
-        return open_store(self.database_url)
+        store = open_store(self.database_url)
+        OPENED_STORES.append(store)  # disposed after the test (conftest), if the test did not
+        return store
 
 
 def make_site(

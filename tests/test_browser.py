@@ -73,12 +73,13 @@ def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
     site.add_post("Pixel Art", categories=["Retro"], days_ago=4)
     log = tmp_path / "serve.log"
     command = [sys.executable, "-m", "digest", "--config", str(site.config_path), "serve"]
-    proc = subprocess.Popen(
-        [*command, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        cwd=site.root,
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy of the file
+        proc = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=site.root,
+        )
     try:
         deadline = time.monotonic() + 20
         while True:

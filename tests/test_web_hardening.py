@@ -420,12 +420,13 @@ def test_slow_clients_do_not_stop_healthz(tmp_path: Path, smtp_server: SmtpServe
 
 def _start_serve(site: Site, port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "digest", "--config", str(site.config_path), "serve"]
-    return subprocess.Popen(
-        [*command, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-        cwd=site.root,
-    )
+    with log.open("wb") as stderr:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            cwd=site.root,
+        )
 
 
 def _wait_for(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
