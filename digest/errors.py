@@ -106,3 +106,7 @@ class SmtpAuthError(SmtpError):
 
 class SchedulerBusyError(DigestError):
     """Another scheduler holds the lease on this database (exit 1)."""
+
+
+class MailboxError(DigestError):
+    """The bounce mailbox (IMAP) cannot be reached, logged in to or read (exit 1)."""
