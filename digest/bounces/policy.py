@@ -67,10 +67,22 @@ class _Forged:
 FORGED = _Forged()
 
 
-def apply_report(store: Store, policy: BouncePolicy, report: Report, *, now: datetime) -> Tally:
-    """Act on one report, once: the same key a second time changes nothing."""
+def apply_report(
+    store: Store,
+    policy: BouncePolicy,
+    report: Report,
+    *,
+    now: datetime,
+    nonces: tuple[str, ...] = (),
+) -> Tally:
+    """Act on one report, once: the same key a second time changes nothing.
+
+    `nonces` (a relay's one-time tokens) are recorded in the same transaction.
+    """
     try:
         with store.write_transaction() as session:
+            for nonce in nonces:
+                events.mark_processed(session, nonce, now)
             if events.is_processed(session, report.key):
                 return Tally(duplicates=1)
             events.mark_processed(session, report.key, now)
@@ -201,3 +213,9 @@ def _act(
 def _days(window: timedelta) -> str:
     days = window.total_seconds() / 86400
     return f"{days:g} days" if days >= 1 else f"{window.total_seconds() / 3600:g} hours"
+
+
+def nonce_seen(store: Store, key: str) -> bool:
+    """Whether a one-time value (a relay's signing token) was used by an earlier call."""
+    with store.session() as session:
+        return events.is_processed(session, key)
