@@ -1,4 +1,4 @@
-"""Relay webhooks: signed SES (through SNS), Mailgun and Postmark calls act; others change nothing.
+"""Relay webhooks: signed SES (SNS), Mailgun, Postmark, SendGrid calls act; others change nothing.
 
 The SNS signing certificate is fetched over verified HTTPS from a local server; keys are made here.
 """
@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from bounce_fixtures import NOW, POLICY, SECRET, add_subscribers, sent_run, statuses
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sns_fixtures import CERT_PATH, SNS_HOST, TOPIC, FakeSns, running_fake_sns, sns_body
 
 from digest.bounces.webhooks import WebhookAnswer, Webhooks, WebhookSettings
@@ -273,3 +274,57 @@ def test_refusals_never_echo_a_secret(hooks: Webhooks) -> None:
     ]
     for answer in answers:
         assert POSTMARK_SECRET[:-1] not in answer.text and MAILGUN_KEY not in answer.text
+
+
+# --- SendGrid (signed Event Webhook) ---
+
+
+def _sendgrid_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, base64.b64encode(der).decode()
+
+
+def _sendgrid_headers(key: ec.EllipticCurvePrivateKey, body: bytes, at: float) -> dict[str, str]:
+    timestamp = str(int(at))
+    signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
+
+
+def test_signed_sendgrid_events_act_and_bad_ones_change_nothing(store: Store) -> None:
+    add_subscribers(store, ["dan@example.org", "ivy@example.com"])
+    key, public = _sendgrid_key()
+    hooks = Webhooks(store, POLICY, WebhookSettings(sendgrid_public_key=public), clock=lambda: NOW)
+    body = (SAMPLES / "sendgrid-events.json").read_bytes()
+    everyone = {**ALL_ACTIVE, "dan@example.org": "active", "ivy@example.com": "active"}
+    stranger, _ = _sendgrid_key()
+    for headers, status in (
+        ({}, 401),
+        (_sendgrid_headers(stranger, body, NOW.timestamp()), 403),
+        (_sendgrid_headers(key, body + b" ", NOW.timestamp()), 403),
+        (_sendgrid_headers(key, body, NOW.timestamp() - 600), 403),
+    ):
+        assert hooks.handle("sendgrid", body=body, headers=headers).status == status
+        assert statuses(store) == everyone
+    answer = hooks.handle(
+        "sendgrid", body=body, headers=_sendgrid_headers(key, body, NOW.timestamp())
+    )
+    assert json.loads(answer.text) == {
+        "read": 3,
+        "hard": 1,
+        "soft": 0,
+        "complaints": 1,
+        "unmatched": 0,
+        "ignored": 1,
+        "duplicates": 0,
+    }
+    assert statuses(store) == {
+        **everyone,
+        "dan@example.org": "bounced",
+        "erin@example.com": "unsubscribed",
+    }

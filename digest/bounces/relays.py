@@ -1,4 +1,4 @@
-"""The relays' bounce and complaint events (SES, Mailgun, Postmark) as reports; their auth checks.
+"""Relay bounce and complaint events (SES, Mailgun, Postmark, SendGrid) as reports; their auth.
 
 webhooks ─► relays ─► report ─► policy; payload shapes follow each provider's documented samples.
 """
@@ -12,12 +12,16 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from digest.bounces.report import Failure, Kind, Report, one_line, status_code_in
 from digest.errors import WebhookRefusedError
 
-# Mailgun signs timestamp+token; a call older than this is refused (its docs suggest caching
-# tokens and refusing old timestamps).
-MAILGUN_MAX_AGE = 300.0
+# Mailgun and SendGrid sign a timestamp; a call older than this is refused (Mailgun's docs
+# suggest caching tokens and refusing old timestamps).
+MAX_CALL_AGE = 300.0
 SES_BOUNCE_KINDS: dict[str, Kind] = {
     "Permanent": "hard",
     "Transient": "soft",
@@ -100,7 +104,7 @@ def check_mailgun_signature(payload: Mapping[str, Any], signing_key: str, *, now
         age = abs(now - float(timestamp))
     except ValueError:
         raise WebhookRefusedError("Mailgun timestamp is not a number") from None
-    if age > MAILGUN_MAX_AGE:
+    if age > MAX_CALL_AGE:
         raise WebhookRefusedError(f"Mailgun timestamp {timestamp} is stale (replayed?)")
     return token
 
@@ -173,3 +177,56 @@ def postmark_report(payload: Mapping[str, Any]) -> Report:
         origin="postmark",
         failures=(Failure(kind, (address,), status_code_in(details), reason),) if address else (),
     )
+
+
+def check_sendgrid_signature(
+    body: bytes, *, signature: str | None, timestamp: str | None, public_key: str, now: float
+) -> None:
+    """SendGrid's signed Event Webhook: ECDSA P-256 over timestamp + body, and a fresh stamp."""
+    if not signature or not timestamp:
+        raise WebhookRefusedError("SendGrid call without signature", status=401)
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key))
+        raw_signature = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookRefusedError("SendGrid signature or key is not base64 DER") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise WebhookRefusedError("SendGrid verification key is not an ECDSA key")
+    try:
+        key.verify(raw_signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise WebhookRefusedError("SendGrid signature does not verify") from None
+    try:
+        age = abs(now - float(timestamp))
+    except ValueError:
+        raise WebhookRefusedError("SendGrid timestamp is not a number") from None
+    if age > MAX_CALL_AGE:
+        raise WebhookRefusedError(f"SendGrid timestamp {timestamp} is stale (replayed?)")
+
+
+def sendgrid_reports(events: list[Any]) -> list[Report]:
+    """SendGrid `bounce` and `spamreport` events as reports (others are ignored)."""
+    reports = []
+    for item in events:
+        event = _dict(item)
+        name, kind_name = _text(event.get("event")), _text(event.get("type"))
+        kind: Kind = "ignored"
+        if name == "bounce":
+            # type `blocked`: the receiver refused for now (reputation, content): soft.
+            kind = "soft" if kind_name == "blocked" else "hard"
+        elif name == "spamreport":
+            kind = "complaint"
+        address = _text(event.get("email"))
+        status = status_code_in(_text(event.get("status")))
+        message_id = _text(event.get("smtp-id"))
+        reports.append(
+            Report(
+                key=f"sendgrid:{event.get('sg_event_id') or ''}",
+                origin="sendgrid",
+                failures=(Failure(kind, (address,), status, one_line(_text(event.get("reason")))),)
+                if address
+                else (),
+                original_message_id=message_id or None,
+            )
+        )
+    return reports

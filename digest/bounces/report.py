@@ -12,7 +12,7 @@ from typing import Literal
 # hard: permanent (5.x.x); soft: transient (4.x.x) given up; complaint: "this is spam";
 # ignored: a warning (delayed), a positive DSN, a report type we do not act on.
 Kind = Literal["hard", "soft", "complaint", "ignored"]
-ORIGINS = ("mail", "ses", "mailgun", "postmark")
+ORIGINS = ("mail", "ses", "mailgun", "postmark", "sendgrid")
 MAX_REASON = 500
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SPACE = re.compile(r"\s+")

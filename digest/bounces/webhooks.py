@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from digest.bounces.policy import BouncePolicy, apply_report, nonce_seen
+from digest.bounces.policy import BouncePolicy, Tally, apply_report, nonce_seen
 from digest.bounces.relays import (
     check_mailgun_signature,
     check_postmark_auth,
+    check_sendgrid_signature,
     mailgun_report,
     postmark_report,
+    sendgrid_reports,
     ses_report,
 )
 from digest.bounces.report import Report
@@ -24,7 +26,7 @@ from digest.bounces.sns import SnsVerifier
 from digest.errors import WebhookRefusedError
 from digest.store import Store
 
-PROVIDERS = ("ses", "mailgun", "postmark")
+PROVIDERS = ("ses", "mailgun", "postmark", "sendgrid")
 MAX_BODY = 1024 * 1024
 
 
@@ -36,12 +38,14 @@ class WebhookSettings:
     mailgun_signing_key: str | None = field(default=None, repr=False)
     postmark_secret: str | None = field(default=None, repr=False)
     postmark_username: str | None = None
+    sendgrid_public_key: str | None = None  # the verification key SendGrid shows (public)
 
     def enabled(self, provider: str) -> bool:
         return {
             "ses": bool(self.ses_topic_arns),
             "mailgun": bool(self.mailgun_signing_key),
             "postmark": bool(self.postmark_secret),
+            "sendgrid": bool(self.sendgrid_public_key),
         }.get(provider, False)
 
 
@@ -100,25 +104,47 @@ class Webhooks:
             return WebhookAnswer(413, "body too large")
         now = self.clock()
         try:
-            report, nonces = self._report(provider, body, headers, path_secret, now)
+            reports, nonces = self._reports(provider, body, headers, path_secret, now)
         except WebhookRefusedError as refused:
             return WebhookAnswer(refused.status, refused.message)
-        if report is None:
+        if not reports:
             return WebhookAnswer(200, "ok")
-        tally = apply_report(self.store, self.policy, report, now=now, nonces=nonces)
+        tally = Tally()
+        for number, report in enumerate(reports):
+            tally.read += 1
+            tally.add(
+                apply_report(
+                    self.store, self.policy, report, now=now, nonces=nonces if number == 0 else ()
+                )
+            )
         return WebhookAnswer(200, json.dumps(tally.as_dict()))
 
-    def _report(
+    def _reports(
         self,
         provider: str,
         body: bytes,
         headers: Mapping[str, str],
         path_secret: str | None,
         now: datetime,
-    ) -> tuple[Report | None, tuple[str, ...]]:
-        """The report of a call that authenticates, and the nonces to record with it."""
+    ) -> tuple[list[Report], tuple[str, ...]]:
+        """The reports of a call that authenticates, and the nonces to record with them."""
         if provider == "ses":
             return self._ses(body, now), ()
+        if provider == "sendgrid":
+            check_sendgrid_signature(
+                body,
+                signature=_header(headers, "x-twilio-email-event-webhook-signature"),
+                timestamp=_header(headers, "x-twilio-email-event-webhook-timestamp"),
+                public_key=self.settings.sendgrid_public_key or "",
+                now=now.timestamp(),
+            )
+            try:
+                events = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise WebhookRefusedError("SendGrid body is not JSON", status=400) from None
+            if not isinstance(events, list):
+                raise WebhookRefusedError("SendGrid body is not a list of events", status=400)
+            return [_with_id(r) for r in sendgrid_reports(events)], ()
         if provider == "mailgun":
             payload = _json(body, provider)
             key = self.settings.mailgun_signing_key or ""
@@ -127,23 +153,23 @@ class Webhooks:
             nonce = f"mailgun-token:{token}"
             if nonce_seen(self.store, nonce):
                 raise WebhookRefusedError("Mailgun token already used (replayed call)")
-            return _with_id(mailgun_report(payload)), (nonce,)
+            return [_with_id(mailgun_report(payload))], (nonce,)
         check_postmark_auth(
             secret=self.settings.postmark_secret or "",
             username=self.settings.postmark_username,
             path_secret=path_secret,
             authorization=_header(headers, "authorization"),
         )
-        return _with_id(postmark_report(_json(body, provider))), ()
+        return [_with_id(postmark_report(_json(body, provider)))], ()
 
-    def _ses(self, body: bytes, now: datetime) -> Report | None:
+    def _ses(self, body: bytes, now: datetime) -> list[Report]:
         message = self.sns.verify(body, now=now)
         if message.type == "SubscriptionConfirmation":
             self.sns.confirm(message)
-            return None
+            return []
         if message.type != "Notification":
-            return None
-        return _with_id(ses_report(message.message_id, _json(message.message.encode(), "SES")))
+            return []
+        return [_with_id(ses_report(message.message_id, _json(message.message.encode(), "SES")))]
 
 
 def _with_id(report: Report) -> Report:
