@@ -112,12 +112,42 @@ class SmtpSettings(_Model):
     rate_limit: float = Field(0.0, ge=0)
 
 
+class DkimSettings(_Model):
+    """email.dkim: sign each message with this key (for those who run their own MTA)."""
+
+    domain: str
+    selector: str
+    private_key_file: Path
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", value):
+            raise ValueError(f"{value!r} is not a DNS name like example.com or news2026")
+        return value.lower()
+
+
 class EmailSettings(_Model):
     from_: str = Field(alias="from")
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
     # `from` parsed once, at load: the display name ("" if none) and the normalised address.
     _from_mailbox: tuple[str, str] = PrivateAttr()
+    # VERP: MAIL FROM becomes bounces+<code>@example.com, so a bounce names its delivery.
+    bounce_address: str | None = None
+    dkim: DkimSettings | None = None
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from digest.addresses import normalise_email
+
+        address = normalise_email(value)
+        if "+" in address.split("@")[0]:
+            raise ValueError(f"{address!r}: give the plain address; digest adds +<code> itself")
+        return address
 
     @field_validator("from_", "reply_to")
     @classmethod
@@ -183,6 +213,68 @@ class WebSettings(_Model):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an absolute http(s) URL, like https://news.example.com")
         return value.rstrip("/")
+
+
+class ImapSettings(_Model):
+    """bounces.imap: the mailbox `digest bounces` reads without SOURCE (TLS always verified)."""
+
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["ssl", "starttls"] = "ssl"
+    username: str
+    password: SecretStr = SecretStr("")
+    folder: str = "INBOX"
+    processed_folder: str | None = None  # move processed messages here; else flag them
+    ca_file: Path | None = None
+    timeout: float = Field(30.0, gt=0)
+
+
+class SesWebhookSettings(_Model):
+    topic_arns: tuple[str, ...] = ()
+
+
+class MailgunWebhookSettings(_Model):
+    signing_key: SecretStr
+
+
+class PostmarkWebhookSettings(_Model):
+    secret: SecretStr
+    username: str | None = None
+
+
+class SendgridWebhookSettings(_Model):
+    public_key: str
+
+
+class WebhooksSettings(_Model):
+    """bounces.webhooks: the relays that may call /webhooks/<provider>, and their secrets."""
+
+    ses: SesWebhookSettings | None = None
+    mailgun: MailgunWebhookSettings | None = None
+    postmark: PostmarkWebhookSettings | None = None
+    sendgrid: SendgridWebhookSettings | None = None
+
+
+class BouncesSettings(_Model):
+    soft_limit: int = Field(3, ge=1, le=100)
+    soft_window: timedelta = timedelta(days=30)
+    imap: ImapSettings | None = None
+    schedule: str | None = None  # crontab: the scheduler runs `digest bounces` on it
+    webhooks: WebhooksSettings = WebhooksSettings()
+
+    @field_validator("soft_window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if value.strip().startswith("@") or len(value.split()) == 5:
+            return value.strip()
+        raise ValueError(f"{value!r} is not a 5-field crontab, like '*/15 * * * *'")
 
 
 class DeliverySettings(_Model):
@@ -252,6 +344,7 @@ class Settings(_Model):
     email: EmailSettings
     web: WebSettings = WebSettings()
     delivery: DeliverySettings = DeliverySettings()
+    bounces: BouncesSettings = BouncesSettings()
     digests: dict[str, DigestSettings] = Field(default_factory=dict)
     # Where the settings came from; set by load_settings, not by the YAML.
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
@@ -425,6 +518,8 @@ def load_settings(
     smtp = data.get("smtp")
     if isinstance(smtp, dict) and smtp.get("ca_file"):
         smtp["ca_file"] = base / Path(str(smtp["ca_file"]))
+    _resolve_file(data, ("email", "dkim", "private_key_file"), base)
+    _resolve_file(data, ("bounces", "imap", "ca_file"), base)
     database = data.get("database")
     if isinstance(database, dict) and isinstance(database.get("url"), str):
         database["url"] = _resolve_sqlite(database["url"], base)
@@ -445,7 +540,29 @@ def load_settings(
         )
     if settings.smtp.ca_file is not None and not settings.smtp.ca_file.is_file():
         raise ConfigError(f"{source}: smtp.ca_file: file {settings.smtp.ca_file} does not exist")
+    for key, path in _files_that_must_exist(settings):
+        if not path.is_file():
+            raise ConfigError(f"{source}: {key}: file {path} does not exist")
     return settings
+
+
+def _files_that_must_exist(settings: Settings) -> list[tuple[str, Path]]:
+    files = []
+    if settings.email.dkim is not None:
+        files.append(("email.dkim.private_key_file", settings.email.dkim.private_key_file))
+    imap = settings.bounces.imap
+    if imap is not None and imap.ca_file is not None:
+        files.append(("bounces.imap.ca_file", imap.ca_file))
+    return files
+
+
+def _resolve_file(data: dict[str, Any], keys: tuple[str, ...], base: Path) -> None:
+    """A file path at data[k1][k2]... made relative to the config folder, when it is there."""
+    parent: Any = data
+    for key in keys[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    if isinstance(parent, dict) and parent.get(keys[-1]):
+        parent[keys[-1]] = base / Path(str(parent[keys[-1]]))
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:
