@@ -187,6 +187,10 @@ class DigestGroup(click.Group):
 
 
 COMMANDS = {
+    "bounces": LazyCommand(
+        "digest.cli.bounces_cmds:bounces_cmd",
+        "Read bounces (RFC 3464 and others) and complaints (ARF) and act on them.",
+    ),
     "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
     "demo": LazyCommand(
         "digest.cli.demo_cmds:demo",
