@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from bounce_fixtures import (
     EXPECTED_COUNTS,
     EXPECTED_STATUS,
@@ -183,3 +184,33 @@ def test_imap_refusal_is_one_line_without_the_password(
         f"error: IMAP 127.0.0.1:{dovecot.port}: login refused for user {USER}\n"
     )
     assert "not-the-password-987" not in result.output
+
+
+def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> None:
+    run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
+    run(config, "bounces", "-", input=sample("arf-complaint.eml"))
+    listed = json.loads(run(config, "subscribers", "list", "--format", "json").stdout)
+    by_email = {row["email"]: row for row in listed}
+    alice, erin = by_email["alice@example.net"], by_email["erin@example.com"]
+    assert alice["status"] == "bounced"
+    assert alice["status_reason"] == (
+        "hard bounce (mail) 5.1.1: smtp; 550 5.1.1 <alice@example.net>: Recipient address "
+        "rejected: User unknown in virtual mailbox table"
+    )
+    assert erin["status_reason"] == "complaint (mail): abuse report (SomeGenerator/1.0)"
+    assert str(alice["status_changed_at"]).endswith("+00:00")
+    table = run(config, "subscribers", "list", "--status", "bounced").stdout.splitlines()
+    assert "hard bounce (mail) 5.1.1: smtp; 550 5.1.1 <alice@example.net>" in table[1]
+    assert table[1].endswith("…")
+
+
+def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_url: str) -> None:
+    run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
+    assert run(config, "subscribers", "remove", "alice@example.net").exit_code == 0
+    store = open_store(database_url)
+    try:
+        with store.session() as session:
+            rows = session.execute(sa.text("SELECT subscriber_id, reason FROM bounce_events"))
+            assert [tuple(r) for r in rows] == [(None, None)]
+    finally:
+        store.dispose()

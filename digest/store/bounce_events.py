@@ -175,8 +175,11 @@ def run_bounces(session: Session, run_ids: Iterable[int]) -> dict[int, RunBounce
     }
 
 
-def forget_reasons(session: Session, subscriber_id: int) -> None:
-    """Drop the diagnostic texts (they quote the address) before a subscriber is erased."""
+def forget_subscriber(session: Session, subscriber_id: int) -> None:
+    """Before a subscriber is erased: unlink their events and drop the diagnostic texts,
+    which quote the address; the run's counts stay."""
     session.execute(
-        update(BounceEvent).where(BounceEvent.subscriber_id == subscriber_id).values(reason=None)
+        update(BounceEvent)
+        .where(BounceEvent.subscriber_id == subscriber_id)
+        .values(subscriber_id=None, reason=None)
     )
