@@ -14,12 +14,16 @@ from sqlalchemy.orm import Session
 
 from digest.addresses import email_key
 from digest.store.models import (
+    D_FAILED,
+    D_SENT,
     EVENT_COMPLAINT,
     EVENT_HARD,
     EVENT_SOFT,
+    RUN_FINISHED,
     BounceEvent,
     Delivery,
     ProcessedReport,
+    Run,
     Subscriber,
 )
 
@@ -182,4 +186,42 @@ def forget_subscriber(session: Session, subscriber_id: int) -> None:
         update(BounceEvent)
         .where(BounceEvent.subscriber_id == subscriber_id)
         .values(subscriber_id=None, reason=None)
+    )
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The last finished run of a digest: what went out and what came back."""
+
+    run_id: int
+    sent: int  # accepted by the server
+    refused: int  # refused at send time (5xx) or given up
+    bounced_later: int
+    complaints: int
+
+
+def last_run_outcome(session: Session, digest: str) -> RunOutcome | None:
+    """The newest finished run of `digest` with its counts, or None before the first."""
+    run_id = session.scalar(
+        select(Run.id)
+        .where(Run.digest == digest, Run.status == RUN_FINISHED)
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+    if run_id is None:
+        return None
+    counts = dict(
+        session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.run_id == run_id)
+            .group_by(Delivery.status)
+        ).all()
+    )
+    later = run_bounces(session, [run_id]).get(run_id, RunBounces(0, 0))
+    return RunOutcome(
+        run_id=run_id,
+        sent=int(counts.get(D_SENT, 0)),
+        refused=int(counts.get(D_FAILED, 0)),
+        bounced_later=later.bounced_later,
+        complaints=later.complaints,
     )
