@@ -1,7 +1,7 @@
 """Benchmark: what DKIM signing adds per message, RSA 2048 and Ed25519, beside building it unsigned.
 
-Run: .venv/bin/python bench/dkim_cost.py [N]  (renders the example posts once, then builds N messages
-unsigned, RSA-signed and Ed25519-signed in interleaved rounds; prints the cost per message).
+Run: .venv/bin/python bench/dkim_cost.py [N]  (renders the example posts once, then builds N
+messages unsigned, RSA-signed and Ed25519-signed in interleaved rounds; prints the cost of each).
 """
 
 from __future__ import annotations
