@@ -142,8 +142,6 @@ class EmailSettings(_Model):
     def _bounce_address(cls, value: str | None) -> str | None:
         if not value:
             return None
-        from digest.addresses import normalise_email
-
         address = normalise_email(value)
         if "+" in address.split("@")[0]:
             raise ValueError(f"{address!r}: give the plain address; digest adds +<code> itself")
@@ -272,9 +270,8 @@ class BouncesSettings(_Model):
     def _schedule(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if value.strip().startswith("@") or len(value.split()) == 5:
-            return value.strip()
-        raise ValueError(f"{value!r} is not a 5-field crontab, like '*/15 * * * *'")
+        check_crontab(value)  # ValueError naming the field at fault, or "never fires"
+        return value.strip()
 
 
 class DeliverySettings(_Model):

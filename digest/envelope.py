@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from digest.addresses import parse_from_address
 from digest.dkim_signing import DkimSigner, load_dkim_signer
 from digest.tokens import check_secret
 from digest.verp import verp_address, verp_code
@@ -21,7 +20,7 @@ class Envelope:
     signature (with email.dkim); the key is read here, once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.from_address = parse_from_address(settings.email.from_)[1]
+        self.from_address = settings.email.from_address
         self.bounce_address = settings.email.bounce_address
         self._secret = settings.web.secret.get_secret_value()
         if self.bounce_address:

@@ -97,7 +97,11 @@ def test_every_key_typed_and_paths_resolved(tmp_path: Path) -> None:
         ),
         ("bounces: {soft_window: soon}\n", "", "bounces.soft_window: 'soon' is not a duration"),
         ("bounces: {soft_limit: 0}\n", "", "bounces.soft_limit: "),
-        ("bounces: {schedule: every hour}\n", "", "bounces.schedule: 'every hour' is not"),
+        (
+            "bounces: {schedule: every hour}\n",
+            "",
+            "bounces.schedule: 'every hour' has 2 fields; a crontab has 5",
+        ),
         (
             "bounces: {imap: {host: h, username: u, pasword: p}}\n",
             "",
