@@ -4,12 +4,15 @@ bounces exactly its subscriber, a tampered code changes nothing; the messages ve
 from __future__ import annotations
 
 import io
+import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dkim
 import pytest
 from bounce_fixtures import sample, statuses
+from click.testing import CliRunner
 from conftest import SmtpServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -17,6 +20,7 @@ from site_fixtures import AS_OF, Site, add_subscribers, make_site
 
 from digest.bounces.reading import read_bounces_from
 from digest.bounces.setup import bounce_policy
+from digest.cli import cli
 from digest.delivery import send_digest
 from digest.dkim_signing import load_dkim_signer
 from digest.store.models import utcnow
@@ -139,3 +143,41 @@ def test_every_sent_message_verifies_with_dkimpy(
         assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         tampered = received.data.replace(b"Subject: ", b"Subject: Re: ", 1)
         assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_history_counts_what_came_back_and_the_next_send_warns(
+    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    site = _site(tmp_path, sqlite_url, smtp_server.port)
+    config = str(site.config_path)
+    sent = CliRunner().invoke(
+        cli, ["--config", config, "send", "weekly", "--as-of", AS_OF.isoformat()]
+    )
+    assert sent.exit_code == 0, sent.output
+    assert sent.stderr == ""
+    by_rcpt = {m.rcpt_tos[0]: m for m in smtp_server.handler.messages}
+    dsn = _dsn_to(by_rcpt["ann@example.org"].mail_from, "dsn-ann")
+    arf = (
+        sample("arf-complaint.eml")
+        .replace(b"bounces@example.com", by_rcpt["cy@example.org"].mail_from.encode())
+        .replace(b"erin@example.com", b"cy@example.org")
+    )
+    for report in (dsn, arf):
+        read = CliRunner().invoke(cli, ["--config", config, "bounces", "-"], input=report)
+        assert read.exit_code == 0, read.output
+    shown = CliRunner().invoke(cli, ["--config", config, "history", "--format", "json"])
+    (run,) = json.loads(shown.stdout)
+    assert (run["sent"], run["bounced_later"], run["complaints"]) == (3, 1, 1)
+
+    site.add_post("More news", days_ago=0.5, as_of=AS_OF + timedelta(days=7))
+    later = (AS_OF + timedelta(days=7)).isoformat()
+    again = CliRunner().invoke(cli, ["--config", config, "send", "weekly", "--as-of", later])
+    assert again.exit_code == 0, again.output
+    assert again.stderr.splitlines() == [
+        f"warning: the last run of weekly (run {run['id']}) bounced 33.3% (1 of 3), over 5%: "
+        "relays such as Amazon SES review accounts above that; clean the list (digest bounces)",
+        f"warning: the last run of weekly (run {run['id']}) drew complaints from 33.33% "
+        "(1 of 3), over 0.1%: Gmail and Amazon SES act on rates above that",
+    ]
+    # Only bob is still mailed: ann bounced, cy complained.
+    assert [m.rcpt_tos for m in smtp_server.handler.messages[3:]] == [["bob@example.org"]]
