@@ -273,6 +273,14 @@ class BouncesSettings(_Model):
         check_crontab(value)  # ValueError naming the field at fault, or "never fires"
         return value.strip()
 
+    @model_validator(mode="after")
+    def _schedule_needs_imap(self) -> BouncesSettings:
+        if self.schedule and self.imap is None:
+            raise ValueError(
+                "bounces.schedule is set but bounces.imap is not: the scheduler reads that mailbox"
+            )
+        return self
+
 
 class DeliverySettings(_Model):
     max_attempts: int = Field(5, ge=1, le=100)

@@ -113,6 +113,7 @@ def test_every_key_typed_and_paths_resolved(tmp_path: Path) -> None:
             "bounces.imap.security: ",
         ),
         ("bounces: {webhooks: {sparkpost: {}}}\n", "", "bounces.webhooks.sparkpost: unknown key"),
+        ("bounces: {schedule: '*/5 * * * *'}\n", "", "bounces.schedule is set but bounces.imap"),
     ],
 )
 def test_each_bad_key_is_named(tmp_path: Path, extra: str, email_extra: str, message: str) -> None:

@@ -59,6 +59,15 @@ class Tally:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line: what was read and what it did."""
+        return (
+            f"read {self.read} message{'' if self.read == 1 else 's'}: "
+            f"{self.hard} hard, {self.soft} soft, {self.complaints} "
+            f"complaint{'' if self.complaints == 1 else 's'}, {self.unmatched} unmatched, "
+            f"{self.ignored} ignored, {self.duplicates} seen before"
+        )
+
 
 class _Forged:
     """A VERP address of ours whose code does not verify, or names no delivery."""

@@ -10,21 +10,10 @@ from datetime import UTC, datetime
 
 import click
 
-from digest.bounces.policy import Tally
 from digest.bounces.reading import read_bounces_from, read_bounces_imap
 from digest.bounces.setup import bounce_policy, imap_account
 from digest.cli.app import State, echo_json, pass_state
 from digest.store import open_store
-
-
-def describe(tally: Tally) -> str:
-    """One line: what was read and what it did."""
-    return (
-        f"read {tally.read} message{'' if tally.read == 1 else 's'}: "
-        f"{tally.hard} hard, {tally.soft} soft, {tally.complaints} "
-        f"complaint{'' if tally.complaints == 1 else 's'}, {tally.unmatched} unmatched, "
-        f"{tally.ignored} ignored, {tally.duplicates} seen before"
-    )
 
 
 @click.command("bounces")
@@ -62,4 +51,4 @@ def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(tally.as_dict())
     else:
-        click.echo(describe(tally))
+        click.echo(tally.describe())
