@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from digest.addresses import normalise_email, parse_from_address
+from digest.bounce_settings import BouncesSettings, DkimSettings
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
@@ -112,21 +113,6 @@ class SmtpSettings(_Model):
     rate_limit: float = Field(0.0, ge=0)
 
 
-class DkimSettings(_Model):
-    """email.dkim: sign each message with this key (for those who run their own MTA)."""
-
-    domain: str
-    selector: str
-    private_key_file: Path
-
-    @field_validator("domain", "selector")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", value):
-            raise ValueError(f"{value!r} is not a DNS name like example.com or news2026")
-        return value.lower()
-
-
 class EmailSettings(_Model):
     from_: str = Field(alias="from")
     reply_to: str | None = None
@@ -211,75 +197,6 @@ class WebSettings(_Model):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an absolute http(s) URL, like https://news.example.com")
         return value.rstrip("/")
-
-
-class ImapSettings(_Model):
-    """bounces.imap: the mailbox `digest bounces` reads without SOURCE (TLS always verified)."""
-
-    host: str
-    port: int = Field(993, ge=1, le=65535)
-    security: Literal["ssl", "starttls"] = "ssl"
-    username: str
-    password: SecretStr = SecretStr("")
-    folder: str = "INBOX"
-    processed_folder: str | None = None  # move processed messages here; else flag them
-    ca_file: Path | None = None
-    timeout: float = Field(30.0, gt=0)
-
-
-class SesWebhookSettings(_Model):
-    topic_arns: tuple[str, ...] = ()
-
-
-class MailgunWebhookSettings(_Model):
-    signing_key: SecretStr
-
-
-class PostmarkWebhookSettings(_Model):
-    secret: SecretStr
-    username: str | None = None
-
-
-class SendgridWebhookSettings(_Model):
-    public_key: str
-
-
-class WebhooksSettings(_Model):
-    """bounces.webhooks: the relays that may call /webhooks/<provider>, and their secrets."""
-
-    ses: SesWebhookSettings | None = None
-    mailgun: MailgunWebhookSettings | None = None
-    postmark: PostmarkWebhookSettings | None = None
-    sendgrid: SendgridWebhookSettings | None = None
-
-
-class BouncesSettings(_Model):
-    soft_limit: int = Field(3, ge=1, le=100)
-    soft_window: timedelta = timedelta(days=30)
-    imap: ImapSettings | None = None
-    schedule: str | None = None  # crontab: the scheduler runs `digest bounces` on it
-    webhooks: WebhooksSettings = WebhooksSettings()
-
-    @field_validator("soft_window", mode="before")
-    @classmethod
-    def _window(cls, value: object) -> timedelta:
-        return parse_duration(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        check_crontab(value)  # ValueError naming the field at fault, or "never fires"
-        return value.strip()
-
-    @model_validator(mode="after")
-    def _schedule_needs_imap(self) -> BouncesSettings:
-        if self.schedule and self.imap is None:
-            raise ValueError(
-                "bounces.schedule is set but bounces.imap is not: the scheduler reads that mailbox"
-            )
-        return self
 
 
 class DeliverySettings(_Model):
