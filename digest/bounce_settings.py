@@ -96,6 +96,16 @@ class BouncesSettings(_Model):
         check_crontab(value)  # ValueError naming the field at fault, or "never fires"
         return value.strip()
 
+    def secret_values(self) -> list[str]:
+        """The secrets these keys hold (the IMAP password, webhook keys), for the log filter."""
+        hooks = self.webhooks
+        values = [
+            self.imap.password.get_secret_value() if self.imap else "",
+            hooks.mailgun.signing_key.get_secret_value() if hooks.mailgun else "",
+            hooks.postmark.secret.get_secret_value() if hooks.postmark else "",
+        ]
+        return [value for value in values if value]
+
     @model_validator(mode="after")
     def _schedule_needs_imap(self) -> BouncesSettings:
         if self.schedule and self.imap is None:

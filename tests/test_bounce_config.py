@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from digest.cli.app import State
+from digest.cli.app import _filter as app_filter
 from digest.config import load_settings
 from digest.errors import ConfigError
 
@@ -120,3 +123,26 @@ def test_each_bad_key_is_named(tmp_path: Path, extra: str, email_extra: str, mes
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, extra, email_extra), environ={})
     assert message in str(info.value)
+
+
+def test_the_log_filter_knows_the_bounce_secrets(tmp_path: Path) -> None:
+    extra = """\
+    bounces:
+      imap: {host: imap.example.com, username: b, password: imap-secret-pw}
+      webhooks:
+        mailgun: {signing_key: mailgun-secret-key}
+        postmark: {secret: postmark-secret}
+    """
+    state = State(config_path=str(write(tmp_path, extra)))
+    assert state.settings.bounces.imap is not None
+    record = logging.LogRecord(
+        "digest",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s %s %s",
+        ("imap-secret-pw", "mailgun-secret-key", "postmark-secret"),
+        None,
+    )
+    app_filter.filter(record)
+    assert record.getMessage() == "*** *** ***"

@@ -61,14 +61,3 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
         postmark_username=hooks.postmark.username if hooks.postmark else None,
         sendgrid_public_key=hooks.sendgrid.public_key if hooks.sendgrid else None,
     )
-
-
-def secrets_of(settings: Settings) -> list[str]:
-    """The secret values these keys hold, for the log filter."""
-    hooks = settings.bounces.webhooks
-    values = [
-        settings.bounces.imap.password.get_secret_value() if settings.bounces.imap else "",
-        hooks.mailgun.signing_key.get_secret_value() if hooks.mailgun else "",
-        hooks.postmark.secret.get_secret_value() if hooks.postmark else "",
-    ]
-    return [v for v in values if v]

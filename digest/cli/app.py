@@ -96,6 +96,7 @@ class State:
                 for s in (
                     self._settings.smtp.password.get_secret_value(),
                     self._settings.web.secret.get_secret_value(),
+                    *self._settings.bounces.secret_values(),
                 )
                 if s and len(s) >= 4
             ]
