@@ -34,7 +34,7 @@ class Report:
     """One bounce or complaint report: a DSN, an ARF message, a webhook event."""
 
     key: str  # the idempotency key: the same report twice has the same key
-    origin: str  # mail | ses | mailgun | postmark
+    origin: str  # mail | ses | mailgun | postmark | sendgrid
     failures: tuple[Failure, ...]
     # Where the report was sent (VERP addresses show up here) and the original envelope sender.
     return_paths: tuple[str, ...] = ()

@@ -240,6 +240,8 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
         "failed",
         "pending",
         "skipped",
+        "bounced_later",
+        "complaints",
     )
     rows = [
         (
@@ -254,6 +256,8 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
             str(r.failed),
             str(r.pending),
             str(r.skipped),
+            str(r.bounced_later),
+            str(r.complaints),
         )
         for r in runs
     ]

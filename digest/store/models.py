@@ -327,7 +327,7 @@ class BounceEvent(Base):
     )
     status_code: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 5.1.1
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    origin: Mapped[str] = mapped_column(String(16))  # mail | ses | mailgun | postmark
+    origin: Mapped[str] = mapped_column(String(16))  # mail, ses, mailgun, postmark, sendgrid
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
