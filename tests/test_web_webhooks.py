@@ -86,7 +86,7 @@ def _app(tmp_path: Path, store: Store, sns: FakeSns, webhooks: str) -> DigestWeb
         encoding="utf-8",
     )
     settings = load_settings(tmp_path / "config.yaml", environ={})
-    return make_app(settings, store, sns=sns.verifier())
+    return make_app(settings, store, sns=sns.verifier(), mailer_thread=False)
 
 
 ALL = (
