@@ -8,6 +8,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from wsgiref.util import setup_testing_defaults
 
 import dkim
 import pytest
@@ -24,6 +25,7 @@ from digest.cli import cli
 from digest.delivery import send_digest
 from digest.dkim_signing import load_dkim_signer
 from digest.store.models import utcnow
+from digest.web import make_app
 
 PEOPLE = [("ann@example.org", []), ("bob@example.org", []), ("cy@example.org", [])]
 VERP = re.compile(r"^bounces\+([0-9a-z]+-[0-9a-z]+-[a-z2-7]{10})@example\.com$")
@@ -181,3 +183,30 @@ def test_history_counts_what_came_back_and_the_next_send_warns(
     ]
     # Only bob is still mailed: ann bounced, cy complained.
     assert [m.rcpt_tos for m in smtp_server.handler.messages[3:]] == [["bob@example.org"]]
+
+
+def test_a_confirmation_mail_is_signed_too(
+    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    key_file = _key_file(tmp_path, "rsa")
+    site = _site(tmp_path, sqlite_url, smtp_server.port, key_file)
+    store = site.store()
+    try:
+        app = make_app(site.settings(), store, mailer_thread=False)
+        environ: dict[str, object] = {}
+        setup_testing_defaults(environ)
+        body = b"email=new.reader%40example.org"
+        environ.update(
+            REQUEST_METHOD="POST",
+            PATH_INFO="/subscribe",
+            CONTENT_TYPE="application/x-www-form-urlencoded",
+            CONTENT_LENGTH=str(len(body)),
+        )
+        environ["wsgi.input"] = io.BytesIO(body)
+        b"".join(app(environ, lambda status, headers, exc=None: None))  # type: ignore[arg-type]
+        app.mailer.run_once()  # decides the sign-up, then sends its confirmation
+    finally:
+        store.dispose()
+    (received,) = smtp_server.handler.to("new.reader@example.org")
+    record = load_dkim_signer("example.com", "news", key_file).dns_record.encode()
+    assert dkim.verify(received.data, dnsfunc=lambda name, timeout=5: record)
