@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from digest.addresses import normalise_email, parse_from_address
+from digest.bounce_settings import BouncesSettings, DkimSettings
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
 from digest.errors import ConfigError, UnknownDigestError
@@ -118,6 +119,19 @@ class EmailSettings(_Model):
     unsubscribe_mailto: str | None = None
     # `from` parsed once, at load: the display name ("" if none) and the normalised address.
     _from_mailbox: tuple[str, str] = PrivateAttr()
+    # VERP: MAIL FROM becomes bounces+<code>@example.com, so a bounce names its delivery.
+    bounce_address: str | None = None
+    dkim: DkimSettings | None = None
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        address = normalise_email(value)
+        if "+" in address.split("@")[0]:
+            raise ValueError(f"{address!r}: give the plain address; digest adds +<code> itself")
+        return address
 
     @field_validator("from_", "reply_to")
     @classmethod
@@ -252,6 +266,7 @@ class Settings(_Model):
     email: EmailSettings
     web: WebSettings = WebSettings()
     delivery: DeliverySettings = DeliverySettings()
+    bounces: BouncesSettings = BouncesSettings()
     digests: dict[str, DigestSettings] = Field(default_factory=dict)
     # Where the settings came from; set by load_settings, not by the YAML.
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
@@ -425,6 +440,8 @@ def load_settings(
     smtp = data.get("smtp")
     if isinstance(smtp, dict) and smtp.get("ca_file"):
         smtp["ca_file"] = base / Path(str(smtp["ca_file"]))
+    _resolve_file(data, ("email", "dkim", "private_key_file"), base)
+    _resolve_file(data, ("bounces", "imap", "ca_file"), base)
     database = data.get("database")
     if isinstance(database, dict) and isinstance(database.get("url"), str):
         database["url"] = _resolve_sqlite(database["url"], base)
@@ -445,7 +462,29 @@ def load_settings(
         )
     if settings.smtp.ca_file is not None and not settings.smtp.ca_file.is_file():
         raise ConfigError(f"{source}: smtp.ca_file: file {settings.smtp.ca_file} does not exist")
+    for key, path in _files_that_must_exist(settings):
+        if not path.is_file():
+            raise ConfigError(f"{source}: {key}: file {path} does not exist")
     return settings
+
+
+def _files_that_must_exist(settings: Settings) -> list[tuple[str, Path]]:
+    files = []
+    if settings.email.dkim is not None:
+        files.append(("email.dkim.private_key_file", settings.email.dkim.private_key_file))
+    imap = settings.bounces.imap
+    if imap is not None and imap.ca_file is not None:
+        files.append(("bounces.imap.ca_file", imap.ca_file))
+    return files
+
+
+def _resolve_file(data: dict[str, Any], keys: tuple[str, ...], base: Path) -> None:
+    """A file path at data[k1][k2]... made relative to the config folder, when it is there."""
+    parent: Any = data
+    for key in keys[:-1]:
+        parent = parent.get(key) if isinstance(parent, dict) else None
+    if isinstance(parent, dict) and parent.get(keys[-1]):
+        parent[keys[-1]] = base / Path(str(parent[keys[-1]]))
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 from digest.addresses import normalise_email
 from digest.archive import archive_run
 from digest.config import Settings
+from digest.envelope import Envelope
 from digest.errors import DigestError, InvalidAddressError, SmtpError
 from digest.message import MessageTemplate
 from digest.newposts import new_posts, posts_by_id, posts_to_show
@@ -220,9 +221,11 @@ def send_test(
     built = template.build(
         to_email=address, to_name="", unsubscribe_url=f"{settings.web.base_url}/unsubscribe/test"
     )
-    from_addr = settings.email.from_address
-    with SmtpSender(settings.smtp, local_hostname=helo_name(from_addr)) as sender:
-        result = sender.send(from_addr, address, built.data)
+    envelope = Envelope(settings)
+    data = envelope.sign(built.data)
+    helo = helo_name(settings.email.from_address)
+    with SmtpSender(settings.smtp, local_hostname=helo) as sender:
+        result = sender.send(envelope.mail_from(), address, data)
     if result.outcome != "sent":
         raise SmtpError(
             f"smtp {settings.smtp.host}:{settings.smtp.port} refused {address}: "

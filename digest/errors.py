@@ -106,3 +106,15 @@ class SmtpAuthError(SmtpError):
 
 class SchedulerBusyError(DigestError):
     """Another scheduler holds the lease on this database (exit 1)."""
+
+
+class MailboxError(DigestError):
+    """The bounce mailbox (IMAP) cannot be reached, logged in to or read (exit 1)."""
+
+
+class WebhookRefusedError(DigestError):
+    """A relay webhook call that is unsigned, badly signed, stale or replayed (HTTP 401/403)."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status

@@ -24,6 +24,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from digest.bounces.scheduled import read_scheduled_bounces
 from digest.config import DigestSettings, Settings
 from digest.crontab import (
     CrontabSchedule,
@@ -173,12 +174,19 @@ class Scheduler:
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         clock: Callable[[], datetime] | None = None,
         triggers: Mapping[str, FireTimes] | None = None,
+        bounce_trigger: FireTimes | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         # `triggers` replaces the crontab triggers (tests use a seconds-interval trigger).
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
         self.triggers.update(triggers or {})
+        # bounces.schedule: read the bounce mailbox on its own crontab (no catch-up needed:
+        # the next read takes whatever arrived meanwhile).
+        schedule = settings.bounces.schedule
+        self.bounce_trigger: FireTimes | None = bounce_trigger or (
+            build_trigger(schedule, settings.site.tz) if schedule else None
+        )
         self.stop_event = threading.Event()
         self._run_digest = run_digest
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -319,6 +327,10 @@ class Scheduler:
             return
         self._store_next(name, max(self._clock(), scheduled))
 
+    def _read_bounces(self, scheduled: datetime | None = None) -> None:
+        if not self.stop_event.is_set():
+            read_scheduled_bounces(self.settings, self.store)
+
     def _store_next(self, name: str, after: datetime) -> None:
         following = next_fire_after(self.triggers[name], after.astimezone(self._tz))
         if following is None:
@@ -365,7 +377,7 @@ class Scheduler:
             if handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     previous[signum] = signal.signal(signum, self._on_signal)
-            self._executor = _FireExecutor(len(self.triggers))
+            self._executor = _FireExecutor(len(self.triggers) + 1)
             self._scheduler = BlockingScheduler(
                 timezone=self._tz, executors={"default": self._executor}
             )
@@ -375,6 +387,16 @@ class Scheduler:
             )
             for name in self.triggers:
                 self._prepare(name, self._scheduler)
+            if self.bounce_trigger is not None:
+                self._scheduler.add_job(
+                    self._read_bounces,
+                    trigger=self.bounce_trigger,
+                    id="bounces",
+                    name="digest bounces",
+                    coalesce=True,
+                    max_instances=1,
+                    replace_existing=True,
+                )
             keeper.start()
             self._started.set()
             if not self.stop_event.is_set():

@@ -10,11 +10,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from digest.archive import view_in_browser_url
 from digest.config import DigestSettings, Settings
+from digest.envelope import Envelope
 from digest.errors import DigestError, SmtpConnectError
 from digest.message import BuiltMessage, MessageTemplate
 from digest.newposts import posts_by_id
@@ -93,6 +94,8 @@ class RunSender:
         self.progress = progress
         self.stop = stop or threading.Event()
         self.from_addr = settings.email.from_address
+        # VERP MAIL FROM and DKIM; the key is read here, once per send.
+        self.envelope = Envelope(settings)
         self.renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
@@ -316,7 +319,7 @@ class _Connection:
 
     def _build(self, template: MessageTemplate, item: claims.Claim) -> BuiltMessage:
         settings, digest_name = self.sender.settings, self.sender.digest.name
-        return template.build(
+        built = template.build(
             to_email=item.email,
             to_name=item.name,
             unsubscribe_url=unsubscribe_url(
@@ -325,13 +328,16 @@ class _Connection:
             categories=item.categories,
             preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
         )
+        signer = self.sender.envelope.signer
+        return built if signer is None else replace(built, data=signer.sign(built.data))
 
     def _send(self, item: claims.Claim, built: BuiltMessage) -> SendResult:
         """Hand one message to the server; until it is recorded, its outcome is uncertain."""
         with self.state.lock:
             self.state.uncertain.add(item.delivery_id)
         try:
-            return self.smtp.send(self.sender.from_addr, item.email, built.data)
+            mail_from = self.sender.envelope.mail_from(self.state.run_id, item.subscriber_id)
+            return self.smtp.send(mail_from, item.email, built.data)
         except SmtpConnectError:
             with self.state.lock:
                 self.state.uncertain.discard(item.delivery_id)

@@ -65,6 +65,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert runs[0]["digest"] == "weekly"
     assert runs[0]["sent"] == 4
     assert runs[0]["pending"] == 0
+    assert (runs[0]["bounced_later"], runs[0]["complaints"]) == (0, 0)
 
     # Running the demo again starts over rather than failing or sending nothing.
     again = run("demo", cwd=tmp_path)

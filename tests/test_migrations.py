@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from digest.errors import DatabaseError
 from digest.store import open_store
 from digest.store.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade_schema
+from digest.store.migrate import _config as migrate_config
 from digest.store.models import Base
+from digest.store.subscribers import add_subscriber, list_subscribers
 
 
 def _diffs(engine: sa.Engine, metadata: sa.MetaData) -> list[Any]:
@@ -185,3 +188,22 @@ def test_a_missing_postgresql_schema_is_one_clear_error() -> None:
     with pytest.raises(DatabaseError, match="cannot create or migrate the schema") as info:
         open_store(url)
     assert info.value.exit_code == 1
+
+
+def test_a_database_from_before_the_bounce_tables_upgrades_with_its_data(
+    database_url: str,
+) -> None:
+    store = open_store(database_url, upgrade=False)
+    try:
+        with store.engine.connect() as conn, conn.begin():
+            command.upgrade(migrate_config(conn), "0004")
+        add_subscriber(store, "kept@example.com")
+        assert "bounce_events" not in sa.inspect(store.engine).get_table_names()
+        assert upgrade_schema(store) == head_revision() == "0005"
+        assert {"bounce_events", "processed_reports"} <= set(
+            sa.inspect(store.engine).get_table_names()
+        )
+        assert _diffs(store.engine, Base.metadata) == []
+        assert [row.email for row in list_subscribers(store)] == ["kept@example.com"]
+    finally:
+        store.dispose()

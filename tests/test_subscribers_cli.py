@@ -167,14 +167,9 @@ def test_list_formats(config: Path) -> None:
 
     table = run(config, "subscribers", "list").stdout.splitlines()
     assert table[0].split() == [
-        "EMAIL",
-        "NAME",
-        "STATUS",
-        "DIGESTS",
-        "CATEGORIES",
-        "CREATED",
-        "(UTC)",
-    ]
+        "EMAIL", "NAME", "STATUS", "DIGESTS", "CATEGORIES", "CREATED", "(UTC)", "SINCE", "(UTC)",
+        "WHY",
+    ]  # fmt: skip
     # Columns line up: each status starts under the STATUS heading.
     col = table[0].index("STATUS")
     assert table[1][col:].startswith("active ")
@@ -182,6 +177,11 @@ def test_list_formats(config: Path) -> None:
     # Every digest, categories News: "(all)" once, under DIGESTS.
     assert "a, b" in table[2] and table[1].count("(all)") == 1
     assert table[1].index("(all)") == table[0].index("DIGESTS")
+    # Why and when someone left; nothing for an active subscriber.
+    since, why = table[0].index("SINCE"), table[0].index("WHY")
+    assert table[1][since:].strip() == ""
+    assert table[2][since:why].strip() == data[1]["status_changed_at"][:16].replace("T", " ")
+    assert table[2][why:] == "cli"
     assert table[-1] == "2 subscribers"
 
     csv_out = run(config, "subscribers", "list", "--format", "csv", "--status", "active").stdout

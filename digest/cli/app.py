@@ -96,6 +96,7 @@ class State:
                 for s in (
                     self._settings.smtp.password.get_secret_value(),
                     self._settings.web.secret.get_secret_value(),
+                    *self._settings.bounces.secret_values(),
                 )
                 if s and len(s) >= 4
             ]
@@ -187,6 +188,10 @@ class DigestGroup(click.Group):
 
 
 COMMANDS = {
+    "bounces": LazyCommand(
+        "digest.cli.bounces_cmds:bounces_cmd",
+        "Read bounces (RFC 3464 and others) and complaints (ARF) and act on them.",
+    ),
     "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
     "demo": LazyCommand(
         "digest.cli.demo_cmds:demo",

@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from digest.bounces.health import rate_warnings
 from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_state
 from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_digest, send_test
 from digest.errors import EXIT_FAILED
 from digest.sending import RunReport
 from digest.store import Store, open_store
+from digest.store.bounce_events import last_run_outcome
 from digest.store.runs import history
 
 PROGRESS_MIN = 50  # deliveries: fewer than this go by without a progress bar
@@ -153,6 +155,11 @@ def send_cmd(ctx: click.Context, state: State, name: str, as_of: str | None, dry
     when = parse_as_of(as_of, tz)
     store = _store(state)
     try:
+        with store.session() as session:
+            last = last_run_outcome(session, name)
+        # Before sending more: relays suspend accounts over these rates.
+        for warning in rate_warnings(name, last):
+            click.echo(f"warning: {warning}", err=True)
         if dry_run:
             _print_plan(plan_digest(settings, store, name, as_of=when), tz)
             return
@@ -233,6 +240,8 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
         "failed",
         "pending",
         "skipped",
+        "bounced_later",
+        "complaints",
     )
     rows = [
         (
@@ -247,6 +256,8 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
             str(r.failed),
             str(r.pending),
             str(r.skipped),
+            str(r.bounced_later),
+            str(r.complaints),
         )
         for r in runs
     ]

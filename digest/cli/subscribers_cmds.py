@@ -17,7 +17,7 @@ import click
 from digest.cli.app import State, echo_json, pass_state
 from digest.errors import BadInputError
 from digest.store import Store, open_store
-from digest.store.models import SUBSCRIBER_STATUSES
+from digest.store.models import BOUNCED, SUBSCRIBER_STATUSES, UNSUBSCRIBED
 from digest.store.subscriber_csv import export_csv, import_csv
 from digest.store.subscribers import (
     KEPT_STATUSES,
@@ -27,6 +27,8 @@ from digest.store.subscribers import (
     remove_subscriber,
     unsubscribe,
 )
+
+REASON_WIDTH = 70  # characters of the reason a table shows (json has it whole)
 
 
 @contextmanager
@@ -139,8 +141,27 @@ def unsubscribe_cmd(state: State, email: str) -> None:
     click.echo(f"unsubscribed {row.email}")
 
 
+def _why(row: SubscriberRow) -> tuple[str, str]:
+    """When and why a subscriber left (bounced, complained, unsubscribed); blank otherwise."""
+    if row.status not in (BOUNCED, UNSUBSCRIBED) or row.status_changed_at is None:
+        return "", ""
+    reason = row.status_reason or ""
+    if len(reason) > REASON_WIDTH:
+        reason = reason[: REASON_WIDTH - 1] + "…"
+    return row.status_changed_at.strftime("%Y-%m-%d %H:%M"), reason
+
+
 def _table(rows: list[SubscriberRow]) -> None:
-    header = ("EMAIL", "NAME", "STATUS", "DIGESTS", "CATEGORIES", "CREATED (UTC)")
+    header = (
+        "EMAIL",
+        "NAME",
+        "STATUS",
+        "DIGESTS",
+        "CATEGORIES",
+        "CREATED (UTC)",
+        "SINCE (UTC)",
+        "WHY",
+    )
     lines = [
         (
             r.email,
@@ -149,6 +170,7 @@ def _table(rows: list[SubscriberRow]) -> None:
             ", ".join(r.digests) if not r.all_digests else "(all)",
             ", ".join(r.categories) or "(all)",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
+            *_why(r),
         )
         for r in rows
     ]

@@ -301,6 +301,49 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# Kinds of bounce events (asynchronous reports: DSN, ARF, relay webhooks).
+EVENT_HARD = "hard"
+EVENT_SOFT = "soft"
+EVENT_COMPLAINT = "complaint"
+
+
+class BounceEvent(Base):
+    """One bounce or complaint report about one recipient, as it arrived after the send."""
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (Index("ix_bounce_events_subscriber_kind", "subscriber_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # hard | soft | complaint
+    # NULL once the subscriber is erased; the run and delivery stay for history's counts.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True
+    )
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), nullable=True
+    )
+    status_code: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 5.1.1
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    origin: Mapped[str] = mapped_column(String(16))  # mail, ses, mailgun, postmark, sendgrid
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# A DSN or complaint that quotes our Message-ID finds its delivery through this index.
+Index("ix_deliveries_message_id", Delivery.message_id)
+
+
+class ProcessedReport(Base):
+    """A report already acted on (its Message-ID, or a relay's event id): never counted twice."""
+
+    __tablename__ = "processed_reports"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Core handles on the outbox tables, for the statements of the hot path (built once, no ORM).
 runs_table = Base.metadata.tables["runs"]
 deliveries_table = Base.metadata.tables["deliveries"]

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from digest.store import Store, queries
+from digest.store.bounce_events import run_bounces
 from digest.store.models import (
     D_FAILED,
     D_PENDING,
@@ -60,6 +61,8 @@ class RunSummary:
     failed: int
     pending: int  # pending + in flight
     skipped: int
+    bounced_later: int = 0  # sent, then a hard bounce came back (DSN, relay webhook)
+    complaints: int = 0  # sent, then the recipient reported it as spam
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,8 @@ class RunSummary:
             "failed": self.failed,
             "pending": self.pending,
             "skipped": self.skipped,
+            "bounced_later": self.bounced_later,
+            "complaints": self.complaints,
         }
 
 
@@ -229,6 +234,7 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
         count_stmt = count_stmt.where(deliveries_table.c.run_id.in_([r.id for r in runs]))
     for row in session.execute(count_stmt):
         counts.setdefault(int(row.run_id), {})[str(row.status)] = int(row.n)
+    came_back = run_bounces(session, [r.id for r in runs])
     out = []
     for run in runs:
         by_status = counts.get(run.id, {})
@@ -246,6 +252,8 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
                 failed=by_status.get(D_FAILED, 0),
                 pending=by_status.get(D_PENDING, 0) + by_status.get(D_SENDING, 0),
                 skipped=by_status.get(D_SKIPPED, 0),
+                bounced_later=came_back[run.id].bounced_later if run.id in came_back else 0,
+                complaints=came_back[run.id].complaints if run.id in came_back else 0,
             )
         )
     return out

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import BadInputError, InvalidAddressError, NotFoundError
 from digest.store import Store
+from digest.store.bounce_events import forget_subscriber
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -75,6 +76,9 @@ class SubscriberRow:
             "status": self.status,
             "status_reason": self.status_reason,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+            "status_changed_at": (
+                self.status_changed_at.isoformat() if self.status_changed_at else None
+            ),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
@@ -309,6 +313,7 @@ def remove_subscriber(store: Store, email: str) -> SubscriberRow:
         )
         # The sign-up's confirmations go too: their links name this subscriber.
         session.execute(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
+        forget_subscriber(session, sub.id)
         session.execute(delete(Subscriber).where(Subscriber.id == sub.id))
     return row
 

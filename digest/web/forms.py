@@ -42,6 +42,7 @@ class Request:
     path_values: Mapping[str, str] = field(default_factory=dict)  # the path's other parts
     fields: Mapping[str, list[str]] = field(default_factory=dict)
     is_form: bool = False  # sent as a form (urlencoded or multipart), not as something else
+    body: bytes = b""  # the raw body, on the routes that take one whole (relay webhooks)
 
     @property
     def is_post(self) -> bool:
@@ -79,6 +80,16 @@ def check_body(environ: WSGIEnvironment, max_body: int) -> None:
         raise HttpError(400, "Bad request", "The Content-Length is not a number.") from None
     if length > max_body:
         raise HttpError(413, "Too large", f"The request body is over {max_body} bytes.")
+
+
+def read_raw_body(request: flask.Request, max_body: int) -> bytes:
+    """A POST's body as sent (a relay's signed JSON), at most max_body bytes."""
+    check_body(request.environ, max_body)
+    request.max_content_length = max_body
+    try:
+        return request.get_data(cache=False)
+    except HTTPException as exc:
+        raise HttpError(exc.code or 400, "Bad request", "The body could not be read.") from None
 
 
 def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[str]], bool]:

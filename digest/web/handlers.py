@@ -36,6 +36,7 @@ from digest.web.pages import HttpError, PageShell, Response, invalid_link, mask_
 from digest.web.site_categories import SiteCategories
 
 if TYPE_CHECKING:
+    from digest.bounces.webhooks import Webhooks
     from digest.config import Settings
     from digest.store import Store
 
@@ -59,6 +60,7 @@ class WebContext:
     mailer: ConfirmationMailer
     trusted_proxies: tuple[Network, ...]
     categories: SiteCategories
+    webhooks: Webhooks | None = None  # the relay webhooks, when any relay is configured
 
     @property
     def site_title(self) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from email import policy
 from typing import TYPE_CHECKING
 
+from digest.envelope import Envelope
 from digest.errors import DatabaseError, SmtpError
 from digest.message import confirmation_message
 from digest.smtp import SmtpSender
@@ -56,6 +57,8 @@ class ConfirmationMailer:
         self.store = store
         self.sender_factory = sender_factory
         self.poll_interval = poll_interval
+        # DKIM (email.dkim) signs confirmation mails like digests; the key is read once.
+        self.envelope = Envelope(settings)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,7 +144,7 @@ class ConfirmationMailer:
         from_addr = self.settings.email.from_address
         utf8 = not (mail.email.isascii() and from_addr.isascii())
         data = msg.as_bytes(policy=policy.SMTP.clone(utf8=utf8, max_line_length=998))
-        result = sender.send(from_addr, mail.email, data)
+        result = sender.send(from_addr, mail.email, self.envelope.sign(data))
         reply = f"{result.code} {result.reply}".strip()
         if result.outcome == "sent":
             confirmations.mark_sent(self.store, mail.confirmation_id, now=now)

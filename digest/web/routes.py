@@ -18,6 +18,9 @@ import jinja2
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
+from digest.bounces.setup import bounce_policy, webhook_settings
+from digest.bounces.sns import SnsVerifier
+from digest.bounces.webhooks import PROVIDERS, Webhooks
 from digest.errors import DatabaseError
 from digest.i18n import translations
 from digest.render import bundled_templates_dir
@@ -26,7 +29,7 @@ from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
 from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
 from digest.web.clients import trusted_networks
-from digest.web.forms import MAX_BODY, Request, read_fields, wants_json
+from digest.web.forms import MAX_BODY, Request, read_fields, read_raw_body, wants_json
 from digest.web.handlers import (
     WebContext,
     confirm,
@@ -48,6 +51,7 @@ from digest.web.pages import (
 )
 from digest.web.preferences import preferences_page, save_preferences
 from digest.web.site_categories import SiteCategories
+from digest.web.webhooks import WEBHOOK_MAX_BODY, relay_webhook
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -62,6 +66,8 @@ access_log = logging.getLogger("digest.web.access")
 TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
 _TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 _TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
+# A relay's secret in a webhook URL (Postmark) is never logged, not even in part.
+_SECRET_IN_PATH = re.compile(rf"(/webhooks/[a-z]{{1,20}}/){TOKEN}")
 
 Handler = Callable[[WebContext, Request], Response]
 
@@ -76,6 +82,8 @@ class Route:
     rule: str
     methods: tuple[str, ...]
     handler: Handler
+    # A relay webhook takes its body whole and bigger than a form; others get form fields.
+    raw_body_limit: int | None = None
 
 
 # A GET never changes anything (mail link scanners prefetch every URL); every change is a POST.
@@ -92,6 +100,8 @@ ROUTES = (
     Route("/archive/", ("GET",), archive_index),
     Route("/archive/<digest_name:digest>/<int(max=2147483647):run>/", ("GET",), archive_page),
     Route("/archive/<digest_name:digest>.atom", ("GET",), archive_feed),
+    Route("/webhooks/<provider>", ("POST",), relay_webhook, WEBHOOK_MAX_BODY),
+    Route("/webhooks/<provider>/<token:secret>", ("POST",), relay_webhook, WEBHOOK_MAX_BODY),
 )
 
 
@@ -108,13 +118,13 @@ class DigestNameConverter(BaseConverter):
 
 
 def short_path(path: str) -> str:
-    """The path with any token cut to its first 8 characters, for logs."""
-    return _TOKEN_IN_PATH.sub(_cut, path)
+    """The path with any token cut to its first 8 characters (a secret: hidden), for logs."""
+    return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_PATH.sub(_cut, path))
 
 
 def hide_tokens(text: str) -> str:
     """Any text (a log line) with each token in it cut to its first 8 characters."""
-    return _TOKEN_IN_TEXT.sub(_cut, text)
+    return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_TEXT.sub(_cut, text))
 
 
 def _cut(match: re.Match[str]) -> str:
@@ -128,6 +138,14 @@ def template_search_path(settings: Settings) -> list[str]:
     if settings.templates_dir is not None:
         folders.insert(0, settings.templates_dir)
     return [str(folder) for folder in folders]
+
+
+def _webhooks(settings: Settings, store: Store, sns: SnsVerifier | None) -> Webhooks | None:
+    """The relay webhooks when bounces.webhooks names any relay; None answers 404."""
+    hooks = webhook_settings(settings)
+    if not any(hooks.enabled(provider) for provider in PROVIDERS):
+        return None
+    return Webhooks(store, bounce_policy(settings), hooks, sns=sns)
 
 
 class DigestWebApp(flask.Flask):
@@ -152,6 +170,7 @@ class DigestWebApp(flask.Flask):
         max_body: int = MAX_BODY,
         sender_factory: Callable[[], SmtpSender] | None = None,
         mailer_thread: bool = True,
+        sns: SnsVerifier | None = None,
     ) -> None:
         super().__init__("digest.web", static_folder=None, template_folder=None)
         self.max_body = max_body
@@ -185,19 +204,22 @@ class DigestWebApp(flask.Flask):
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
             categories=SiteCategories(settings.site),
+            webhooks=_webhooks(settings, store, sns),
         )
         self.url_map.merge_slashes = False
         self.url_map.converters["token"] = TokenConverter
         self.url_map.converters["digest_name"] = DigestNameConverter
         for route in ROUTES:
-            view = self._view(route.handler)
+            view = self._view(route)
             # Both spellings as rules of their own: werkzeug's lenient slash matching would
             # answer a wrong method with 404 instead of 405.
             rules = {route.rule, route.rule.rstrip("/")}
             for rule in sorted(rules):
                 self.add_url_rule(
                     rule,
-                    endpoint=route.handler.__name__,
+                    # One endpoint per route: a handler may serve two (a webhook, with and
+                    # without its secret in the path).
+                    endpoint=f"{route.handler.__name__} {route.rule}",
                     view_func=view,
                     methods=route.methods,
                     provide_automatic_options=False,
@@ -214,12 +236,17 @@ class DigestWebApp(flask.Flask):
         """The confirmation mailer (its queue is in the database)."""
         return self.context.mailer
 
-    def _view(self, handler: Handler) -> Callable[..., flask.Response]:
+    def _view(self, route: Route) -> Callable[..., flask.Response]:
+        handler = route.handler
+
         def view(token: str = "", **path_values: object) -> flask.Response:
             request = flask.request
             fields: dict[str, list[str]] = {}
             is_form = False
-            if request.method == "POST":
+            body = b""
+            if request.method == "POST" and route.raw_body_limit:
+                body = read_raw_body(request, route.raw_body_limit)
+            elif request.method == "POST":
                 fields, is_form = read_fields(request, self.max_body)
             call = Request(
                 request.environ,
@@ -229,6 +256,7 @@ class DigestWebApp(flask.Flask):
                 {name: str(value) for name, value in path_values.items()},
                 fields,
                 is_form,
+                body,
             )
             return _flask_response(handler(self.context, call))
 

@@ -21,6 +21,7 @@ from waitress.adjustments import Adjustments
 from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from digest.bounces.sns import SnsVerifier
 from digest.errors import DigestError
 from digest.smtp import SmtpSender
 from digest.web.forms import MAX_BODY
@@ -49,14 +50,19 @@ def make_app(
     max_body: int = MAX_BODY,
     sender_factory: Callable[[], SmtpSender] | None = None,
     mailer_thread: bool = True,
+    sns: SnsVerifier | None = None,
 ) -> DigestWebApp:
-    """The WSGI application; ConfigError if web.secret is missing or short."""
+    """The WSGI application; ConfigError if web.secret is missing or short.
+
+    `sns` checks SES's SNS messages (by default against certificates fetched from Amazon).
+    """
     return DigestWebApp(
         settings,
         store,
         max_body=max_body,
         sender_factory=sender_factory,
         mailer_thread=mailer_thread,
+        sns=sns,
     )
 
 

@@ -1,0 +1,230 @@
+"""The bounce policy: a report to a delivery, then hard -> bounced, soft counted, complaint -> out.
+
+mail / relays ─► report ─► policy ─► store.bounce_events; each report is acted on once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from digest.bounces.report import Failure, Report
+from digest.store import Store
+from digest.store import bounce_events as events
+from digest.store.models import (
+    ACTIVE,
+    BOUNCED,
+    EVENT_COMPLAINT,
+    EVENT_HARD,
+    EVENT_SOFT,
+    PENDING,
+    UNSUBSCRIBED,
+)
+from digest.verp import code_in_address, read_verp_code
+
+# Worst first: a report naming one delivery acts on its most serious failure.
+SEVERITY = {"complaint": 3, "hard": 2, "soft": 1}
+
+
+@dataclass(frozen=True)
+class BouncePolicy:
+    """What the policy needs: the VERP secret and address, and the soft bounce limits."""
+
+    secret: str
+    bounce_address: str | None = None
+    soft_limit: int = 3
+    soft_window: timedelta = timedelta(days=30)
+
+
+@dataclass
+class Tally:
+    """What a batch of reports did (the `digest bounces --format json` counts)."""
+
+    read: int = 0
+    hard: int = 0
+    soft: int = 0
+    complaints: int = 0
+    unmatched: int = 0
+    ignored: int = 0
+    duplicates: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line: what was read and what it did."""
+        return (
+            f"read {self.read} message{'' if self.read == 1 else 's'}: "
+            f"{self.hard} hard, {self.soft} soft, {self.complaints} "
+            f"complaint{'' if self.complaints == 1 else 's'}, {self.unmatched} unmatched, "
+            f"{self.ignored} ignored, {self.duplicates} seen before"
+        )
+
+
+class _Forged:
+    """A VERP address of ours whose code does not verify, or names no delivery."""
+
+
+FORGED = _Forged()
+
+
+def apply_report(
+    store: Store,
+    policy: BouncePolicy,
+    report: Report,
+    *,
+    now: datetime,
+    nonces: tuple[str, ...] = (),
+) -> Tally:
+    """Act on one report, once: the same key a second time changes nothing.
+
+    `nonces` (a relay's one-time tokens) are recorded in the same transaction.
+    """
+    try:
+        with store.write_transaction() as session:
+            for nonce in nonces:
+                events.mark_processed(session, nonce, now)
+            if events.is_processed(session, report.key):
+                return Tally(duplicates=1)
+            events.mark_processed(session, report.key, now)
+            return _apply(session, policy, report, now)
+    except IntegrityError:
+        # Another process recorded the same report between our check and our commit.
+        return Tally(duplicates=1)
+
+
+def apply_reports(
+    store: Store, policy: BouncePolicy, reports: Iterable[Report], *, now: datetime
+) -> Tally:
+    """Act on several reports; `read` counts them."""
+    tally = Tally()
+    for report in reports:
+        tally.read += 1
+        tally.add(apply_report(store, policy, report, now=now))
+    return tally
+
+
+def _apply(session: Session, policy: BouncePolicy, report: Report, now: datetime) -> Tally:
+    actionable = [f for f in report.failures if f.kind in SEVERITY]
+    if not actionable:
+        return Tally(ignored=1)
+    target = _delivery_named(session, policy, report)
+    if isinstance(target, _Forged):
+        return Tally(ignored=1)
+    tally = Tally()
+    if target is not None:
+        # The report names one delivery: its worst failure is that delivery's.
+        worst = max(actionable, key=lambda f: SEVERITY[f.kind])
+        _act(session, policy, target, worst, report.origin, now, tally)
+        return tally
+    for failure in actionable:
+        found = _by_address(session, failure)
+        if found is None:
+            tally.unmatched += 1
+        else:
+            _act(session, policy, found, failure, report.origin, now, tally)
+    return tally
+
+
+def _delivery_named(
+    session: Session, policy: BouncePolicy, report: Report
+) -> events.Target | _Forged | None:
+    """The delivery a VERP address or the quoted Message-ID names; FORGED for a bad code."""
+    if policy.bounce_address:
+        codes = [
+            code
+            for address in report.return_paths
+            if (code := code_in_address(policy.bounce_address, address)) is not None
+        ]
+        if codes:
+            ref = read_verp_code(policy.secret, codes[0])
+            if ref is None:
+                return FORGED
+            target = events.delivery_target(session, ref.run_id, ref.subscriber_id)
+            return FORGED if target is None else target
+    if report.original_message_id:
+        return events.message_id_target(session, report.original_message_id)
+    return None
+
+
+def _by_address(session: Session, failure: Failure) -> events.Target | None:
+    for address in failure.addresses:
+        target = events.address_target(session, address)
+        if target is not None:
+            return target
+    return None
+
+
+def _act(
+    session: Session,
+    policy: BouncePolicy,
+    target: events.Target,
+    failure: Failure,
+    origin: str,
+    now: datetime,
+    tally: Tally,
+) -> None:
+    status = f" {failure.status_code}" if failure.status_code else ""
+    detail = f": {failure.reason}" if failure.reason else ""
+    if failure.kind == "complaint":
+        tally.complaints += 1
+        events.record_event(
+            session,
+            target,
+            kind=EVENT_COMPLAINT,
+            status_code=None,
+            reason=failure.reason,
+            origin=origin,
+            now=now,
+        )
+        events.change_status(
+            session,
+            target.subscriber_id,
+            UNSUBSCRIBED,
+            f"complaint ({origin}){detail}",
+            now,
+            only_from=(ACTIVE, PENDING, BOUNCED),
+        )
+        return
+    kind = EVENT_HARD if failure.kind == "hard" else EVENT_SOFT
+    events.record_event(
+        session,
+        target,
+        kind=kind,
+        status_code=failure.status_code,
+        reason=failure.reason,
+        origin=origin,
+        now=now,
+    )
+    if kind == EVENT_HARD:
+        tally.hard += 1
+        reason = f"hard bounce ({origin}){status}{detail}"
+    else:
+        tally.soft += 1
+        since = now - policy.soft_window
+        count = events.soft_bounces_since(session, target.subscriber_id, since)
+        if count < policy.soft_limit:
+            return
+        reason = f"{count} soft bounces within {_days(policy.soft_window)}, last{status}{detail}"
+    events.change_status(
+        session, target.subscriber_id, BOUNCED, reason, now, only_from=(ACTIVE, PENDING)
+    )
+
+
+def _days(window: timedelta) -> str:
+    days = window.total_seconds() / 86400
+    return f"{days:g} days" if days >= 1 else f"{window.total_seconds() / 3600:g} hours"
+
+
+def nonce_seen(store: Store, key: str) -> bool:
+    """Whether a one-time value (a relay's signing token) was used by an earlier call."""
+    with store.session() as session:
+        return events.is_processed(session, key)
