@@ -106,3 +106,7 @@ class SmtpAuthError(SmtpError):
 
 class SchedulerBusyError(DigestError):
     """Another scheduler holds the lease on this database (exit 1)."""
+
+
+class FeedError(DigestError):
+    """The source feed cannot be fetched or parsed (exit 1); nothing is used up."""

@@ -7,9 +7,8 @@ largest section, or `site.sections`) in one language, with Hugo's dates, URLs an
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -18,41 +17,15 @@ from typing import Any
 
 from digest.errors import ConfigError, PostError
 from digest.posts import Post, PostsLoad
-from digest.sources.hugo_config import HugoConfig, HugoLanguage, load_hugo_config
+from digest.sources.hugo_config import HugoConfig, load_hugo_config
+from digest.sources.hugo_content import ContentSource, content_sources
 from digest.sources.hugo_front import FrontMatterError, hugo_date, split_content
 from digest.sources.hugo_summary import Summary, SummaryMaker
 from digest.sources.hugo_urls import UrlParts, page_link, permalinks
 
 log = logging.getLogger(__name__)
 
-# Hugo's content formats (markdown, html, asciidoc, pandoc, org, rst) by file extension.
-CONTENT_EXTS = frozenset(
-    [
-        ".md",
-        ".markdown",
-        ".mdown",
-        ".html",
-        ".htm",
-        ".adoc",
-        ".asciidoc",
-        ".ad",
-        ".pandoc",
-        ".pdc",
-        ".org",
-        ".rst",
-    ]
-)
 _HTML_EXTS = frozenset((".html", ".htm"))
-
-
-@dataclass(frozen=True)
-class ContentSource:
-    """One content file and what its place in the tree says about it."""
-
-    file: Path
-    content_dir: Path
-    language: HugoLanguage
-    bundle: str  # "leaf" for a bundle's index file, else ""
 
 
 @dataclass(frozen=True)
@@ -183,69 +156,6 @@ def hugo_post(page: HugoPage, now: datetime) -> Post:
         published=not page.is_future(now) and not page.is_expired(now),
         draft=page.draft,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding the content files
-
-
-def content_sources(config: HugoConfig) -> Iterator[ContentSource]:
-    """Every content file that can be a regular page, with its language and bundle role."""
-    own_dirs = {lang.content_dir for lang in config.languages if lang.own_content_dir}
-    by_code = {lang.code: lang for lang in config.languages}
-    default = by_code.get(config.default_language, config.languages[0])
-    seen: set[Path] = set()
-    for language in config.languages:
-        folder = language.content_dir
-        if folder in seen or (not language.own_content_dir and folder in own_dirs):
-            continue
-        seen.add(folder)
-        owner = language if language.own_content_dir else None
-        for file, bundle in _walk(config, folder, skip=own_dirs - {folder}):
-            yield ContentSource(
-                file, folder, owner or _file_language(file, by_code, default), bundle
-            )
-
-
-def _file_language(
-    file: Path, by_code: Mapping[str, HugoLanguage], default: HugoLanguage
-) -> HugoLanguage:
-    parts = file.name.split(".")
-    if len(parts) >= 3 and parts[-2].lower() in by_code:
-        return by_code[parts[-2].lower()]
-    return default
-
-
-def _walk(config: HugoConfig, folder: Path, *, skip: set[Path]) -> Iterator[tuple[Path, str]]:
-    if not folder.is_dir():
-        return
-    for current, dirnames, filenames in os.walk(folder):
-        here = Path(current)
-        dirnames[:] = sorted(
-            d for d in dirnames if not _ignored(config, here / d) and here / d not in skip
-        )
-        names = [n for n in sorted(filenames) if not _ignored(config, here / n)]
-        indexes = [n for n in names if _is_content(n) and n.split(".")[0] == "index"]
-        if indexes and here != folder:
-            dirnames[:] = []  # a leaf bundle: everything below it is a resource, not a page
-            for name in indexes:
-                yield here / name, "leaf"
-            continue
-        for name in names:
-            if _is_content(name) and name.split(".")[0] != "_index":
-                yield here / name, ""
-
-
-def _is_content(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in CONTENT_EXTS
-
-
-def _ignored(config: HugoConfig, path: Path) -> bool:
-    name = path.name
-    if name.startswith((".", "#")) or name.endswith("~"):
-        return True
-    text = path.as_posix()
-    return any(pattern.search(text) for pattern in config.ignore_files)
 
 
 # ---------------------------------------------------------------------------------------------
