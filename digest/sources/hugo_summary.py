@@ -9,18 +9,13 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from markdown_it import MarkdownIt
 
 from digest.sources.hugo_front import SUMMARY_DIVIDER
+from digest.sources.hugo_markdown import HugoMarkdown, without_shortcodes
 
-# `{{< name >}}`, `{{% /name %}}` ...: shortcode tags; their inner text is kept.
-_SHORTCODE = re.compile(r"\{\{[<%].*?[>%]\}\}", re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _END_OF_SENTENCE = frozenset('.?!"\n')
-_OMITTED = "<!-- raw HTML omitted -->"
 _OPENING_CHARS = 6000
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
 
@@ -39,17 +34,11 @@ class SummaryMaker:
 
     def __init__(self, summary_length: int, *, unsafe_html: bool) -> None:
         self.summary_length = summary_length
-        # Goldmark in Hugo: typographer on, raw HTML left out unless `unsafe`.
-        self._markdown = MarkdownIt("commonmark", {"html": True, "typographer": True})
-        self._markdown.enable(["table", "strikethrough", "replacements", "smartquotes"])
-        if not unsafe_html:
-            self._markdown.add_render_rule("html_block", _omitted_block)
-            self._markdown.add_render_rule("html_inline", _omitted_inline)
+        self._markdown = HugoMarkdown(unsafe_html=unsafe_html)
 
     def render(self, body: str, *, is_html: bool) -> str:
         """The content as HTML (Markdown rendered; an .html page as written)."""
-        source = _SHORTCODE.sub("", body)
-        return source if is_html else self._markdown.render(source)
+        return self._markdown.render(body, is_html=is_html)
 
     def summary(self, body: str, front_summary: object, *, is_html: bool) -> Summary:
         """The page's summary, by Hugo's order of preference."""
@@ -59,7 +48,7 @@ class SummaryMaker:
             return Summary(text, strip_html(text).strip(), False)
         if SUMMARY_DIVIDER in body:
             head, _divider, tail = body.partition(SUMMARY_DIVIDER)
-            excerpt = _SHORTCODE.sub("", head).strip()
+            excerpt = without_shortcodes(head).strip()
             plain = strip_html(self.render(head, is_html=is_html)).strip()
             return Summary(excerpt, plain, bool(tail.strip()))
         plain = strip_html(self.render(self._opening(body, is_html), is_html=is_html))
@@ -77,14 +66,6 @@ class SummaryMaker:
             return body
         references = _REFERENCE.findall(body, cut)
         return body[:cut] + "\n\n" + "\n".join(references)
-
-
-def _omitted_block(*_args: Any) -> str:
-    return _OMITTED + "\n"
-
-
-def _omitted_inline(*_args: Any) -> str:
-    return _OMITTED
 
 
 def strip_html(source: str) -> str:
