@@ -24,6 +24,8 @@ _PLACEHOLDER = re.compile(r"HUGOSHORTCODE(\d+)END")
 _FOOTNOTE_DEFINITION = re.compile(r"^\[\^[^\]\n]+\]:.*(?:\n(?: {4}|\t).*)*", re.MULTILINE)
 _FOOTNOTE_REFERENCE = re.compile(r"\[\^([^\]\n]+)\]")
 _DEFINITION = re.compile(r"(?<=\S\n):[ \t]+")
+# `## Title {#id .class}`: Goldmark's heading attributes (on in Hugo by default).
+_HEADING_ATTRIBUTES = re.compile(r"^(#{1,6}[ \t].*?)[ \t]*\{[#.][^}\n]*\}[ \t]*$", re.MULTILINE)
 # Goldmark's typographer: dashes, ellipsis and angle quotes (quotes are markdown-it's).
 _TYPOGRAPHY = (("---", "\u2014"), ("--", "\u2013"), ("...", "\u2026"), ("<<", "«"), (">>", "»"))
 
@@ -52,7 +54,7 @@ class HugoMarkdown:
         source = _PAIRED_SHORTCODE.sub(lambda m: keep(m[2]), source)
         source = _SHORTCODE_TAG.sub("", source)
         if not is_html:
-            source = _footnotes(_DEFINITION.sub("", source))
+            source = _HEADING_ATTRIBUTES.sub(r"\1", _footnotes(_DEFINITION.sub("", source)))
             source = self._markdown.render(source)
         return _PLACEHOLDER.sub(lambda m: inner[int(m[1])], source)
 

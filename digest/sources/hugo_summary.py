@@ -15,6 +15,8 @@ from digest.sources.hugo_markdown import HugoMarkdown, without_shortcodes
 
 _TAG = re.compile(r"<[^>]*>")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# What a script or style element holds is not text (the oracle's plain text leaves it out).
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _END_OF_SENTENCE = frozenset('.?!"\n')
 _OPENING_CHARS = 6000
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
@@ -72,7 +74,7 @@ def strip_html(source: str) -> str:
     """Hugo's StripHTML: paragraph and line breaks become newlines, tags go, spaces collapse."""
     for old, new in (("\n", " "), ("</p>", "\n"), ("<br>", "\n"), ("<br />", "\n")):
         source = source.replace(old, new)
-    text = _TAG.sub("", _COMMENT.sub("", source))
+    text = _TAG.sub("", _COMMENT.sub("", _SCRIPT.sub("", source)))
     return re.sub(r"(\s)\s+", r"\1", text)
 
 
