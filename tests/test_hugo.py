@@ -160,7 +160,7 @@ def test_future_and_expired_pages_are_not_published_at_the_time() -> None:
 
 
 def test_another_language_sections_and_drafts() -> None:
-    french = load_hugo_posts(FIXTURE, now=NOW, lang="fr")
+    french = load_hugo_posts(FIXTURE, now=NOW, lang="fr-CA")
     assert [p.url for p in french.posts] == ["https://example.org/blog/fr/2026/07/04/un-paquet/"]
     assert french.posts[0].categories == ("Paquets",)
     notes = load_hugo_posts(FIXTURE, now=NOW, sections=["notes"])

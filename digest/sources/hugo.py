@@ -117,7 +117,7 @@ def load_hugo_posts(
 ) -> PostsLoad:
     """The posts of a Hugo site's content sections in one language, newest first."""
     site = read_hugo_site(root)
-    language = site.config.language(lang.lower() if lang else site.config.default_language)
+    language = site.config.language(lang or site.config.default_language)
     chosen = tuple(sections) or site.main_sections(language.code)
     if not chosen:
         raise ConfigError(f"site.sections: the Hugo site {root} has no content sections")

@@ -72,9 +72,12 @@ class HugoConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def language(self, code: str) -> HugoLanguage:
-        for language in self.languages:
-            if language.code == code:
-                return language
+        """The language `code` names: exactly, else by its primary subtag (en-GB -> en)."""
+        wanted = code.strip().lower()
+        for candidate in (wanted, wanted.split("-")[0]):
+            for language in self.languages:
+                if language.code == candidate:
+                    return language
         codes = ", ".join(lang.code for lang in self.languages)
         raise ConfigError(f"site.lang: {code!r} is not one of the Hugo site's languages ({codes})")
 
