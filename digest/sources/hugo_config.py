@@ -55,6 +55,7 @@ class HugoConfig:
     """What of a Hugo site's merged config decides its pages' dates, URLs and summaries."""
 
     root: Path
+    title: str
     base_url: str
     time_zone: ZoneInfo
     default_language: str
@@ -92,8 +93,11 @@ def find_root_config(root: Path) -> Path | None:
 
 
 def is_hugo_site(root: Path) -> bool:
-    """A folder with a Hugo config (file or config/_default) and a content/ folder."""
-    has_config = find_root_config(root) is not None or (root / CONFIG_DIR / "_default").is_dir()
+    """A folder with a Hugo config (file or config/_default) and a content/ folder. config.yaml
+    does not count: it is digest's own config file name."""
+    names = [name for name in ROOT_CONFIG_NAMES if name != "config.yaml"]
+    has_config = any((root / name).is_file() for name in names)
+    has_config = has_config or (root / CONFIG_DIR / "_default").is_dir()
     return has_config and (root / "content").is_dir()
 
 
@@ -194,6 +198,7 @@ def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
     goldmark = _table(_table(_table(config, "markup"), "goldmark"), "renderer")
     return HugoConfig(
         root=root,
+        title=str(config.get("title") or ""),
         base_url=base_url,
         time_zone=time_zone,
         default_language=str(config.get("defaultcontentlanguage") or "en").lower(),
