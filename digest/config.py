@@ -62,6 +62,7 @@ class SiteSettings(_Model):
         if re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
             return text
         raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
+
     # Where posts come from; load_settings detects it when the config leaves it out.
     source: Literal["jekyll", "hugo", "feed"] = "jekyll"
     sections: tuple[str, ...] = ()
@@ -437,7 +438,7 @@ def _check_source(site: SiteSettings, config_file: Path) -> None:
     if site.source == "hugo":
         from digest.sources.hugo_config import is_hugo_site
 
-        if not is_hugo_site(site.root):
+        if site.root is None or not is_hugo_site(site.root):
             raise ConfigError(
                 f"{config_file}: site.root: {site.root} is not a Hugo site "
                 "(no hugo.toml, hugo.yaml or config.toml beside a content/ folder)"

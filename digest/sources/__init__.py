@@ -22,17 +22,19 @@ def load_site_posts(
     now: datetime,
     include_drafts: bool = False,
     store: Store | None = None,
+    remember: bool = True,
 ) -> PostsLoad:
     """The site's posts, newest first: future and expired pages are judged at `as_of`, an
-    undated feed entry is dated `now` when first seen. A feed needs the store (opened from
-    `database.url` when none is given); FeedError when it cannot be fetched or parsed."""
+    undated feed entry is dated `now` when first seen. A feed keeps its state in `store`
+    (opened from `database.url` when none is given and `remember`; a preview before the
+    database exists does not remember). FeedError when it cannot be fetched or parsed."""
     site = settings.site
     # Each source imports its own parsers only when it is the one configured.
     if site.source == "hugo":
         from digest.sources.hugo import load_hugo_posts
 
         return load_hugo_posts(
-            site.root,
+            site.root or site.posts_dir.parent,
             now=as_of,
             sections=site.sections,
             lang=site.lang,
@@ -43,7 +45,7 @@ def load_site_posts(
         from digest.store import open_store
 
         assert site.feed_url is not None  # config checks it
-        if store is not None:
+        if store is not None or not remember:
             return load_feed_posts(site.feed_url, store, now=now, tz=site.tz)
         opened = open_store(settings.database.url)
         try:

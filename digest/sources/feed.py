@@ -12,7 +12,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
@@ -230,7 +230,7 @@ def entry_post(entry: FeedEntry, date: datetime, tz: tzinfo) -> Post:
 
 def load_feed_posts(
     feed_url: str,
-    store: Store,
+    store: Store | None,
     *,
     now: datetime,
     tz: tzinfo,
@@ -238,9 +238,15 @@ def load_feed_posts(
     max_bytes: int = MAX_BYTES,
     max_redirects: int = MAX_REDIRECTS,
 ) -> PostsLoad:
-    """Fetch (conditionally) and read the feed; remember its validators and undated entries."""
-    with store.session() as session:
-        saved = saved_fetch(session, feed_url)
+    """Fetch (conditionally) and read the feed; remember its validators and undated entries.
+
+    Without a store (a preview before the database exists) the fetch is plain and an undated
+    entry is dated `now`.
+    """
+    saved = None
+    if store is not None:
+        with store.session() as session:
+            saved = saved_fetch(session, feed_url)
     fetched: Fetched = fetch_feed(
         feed_url,
         etag=saved.etag if saved else None,
@@ -258,19 +264,23 @@ def load_feed_posts(
         assert fetched.body is not None
         body = fetched.body
     entries = parse_feed(body, fetched.url)
-    with store.session() as session:
-        if not fetched.not_modified:
-            save_fetch(
-                session,
-                feed_url,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-                body=body,
-                fetched_at=now,
-            )
-        undated = [e.id for e in entries if e.date is None]
-        seen = first_seen(session, feed_url, undated, now.astimezone(UTC)) if undated else {}
-    posts = [entry_post(e, e.date or seen[e.id], tz) for e in entries]
+    undated = [e.id for e in entries if e.date is None]
+    seen: Mapping[str, datetime] = {}
+    if store is not None:
+        # Only a feed that parsed is remembered: a failed fetch leaves the last good one.
+        with store.session() as session:
+            if not fetched.not_modified:
+                save_fetch(
+                    session,
+                    feed_url,
+                    etag=fetched.etag,
+                    last_modified=fetched.last_modified,
+                    body=body,
+                    fetched_at=now,
+                )
+            if undated:
+                seen = first_seen(session, feed_url, undated, now.astimezone(UTC))
+    posts = [entry_post(e, e.date or seen.get(e.id, now), tz) for e in entries]
     unique = list({post.id: post for post in reversed(posts)}.values())  # first of a duplicate id
     unique.sort(key=lambda p: p.id)
     unique.sort(key=lambda p: p.date, reverse=True)
