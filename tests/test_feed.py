@@ -11,14 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import realsites
-from feed_server import FeedServer, Route, feed_server
 
 from digest.errors import FeedError
 from digest.sources.feed import load_feed_posts, parse_feed
 from digest.sources.fetch import fetch_feed
 from digest.store import Store, open_store
 from digest.store.feeds import saved_fetch
+from tests import realsites
+from tests.feed_server import FeedServer, Route, feed_server
 
 DATA = Path(__file__).parent / "data" / "feeds"
 FEEDS = realsites.REALSITES / "feeds"

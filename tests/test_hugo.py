@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import realsites
-from hugo_oracle import build_oracle
 
 from digest.errors import ConfigError
 from digest.sources.hugo import HugoPage, load_hugo_posts, read_hugo_site
 from digest.sources.hugo_config import is_hugo_site
 from digest.sources.hugo_summary import plain_excerpt
+from tests import realsites
+from tests.hugo_oracle import build_oracle
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "hugo_site"

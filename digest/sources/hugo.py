@@ -153,7 +153,8 @@ def hugo_post(page: HugoPage, now: datetime) -> Post:
         content=page.content.strip(),
         image=_image(page.params),
         url=page.permalink,
-        published=not page.is_future(now) and not page.is_expired(now),
+        # A future date is "future" already; a later publishDate alone makes it unpublished.
+        published=not (page.is_future(now) and page.date <= now) and not page.is_expired(now),
         draft=page.draft,
     )
 
