@@ -134,7 +134,11 @@ def test_an_edited_and_redated_entry_keeps_its_identity(server: FeedServer, stor
         (Route(b"<rss><channel><item>"), "not a valid RSS or Atom feed (no element found)"),
         (Route(b"<html><body>Hello</body></html>"), "not an RSS, Atom or JSON feed"),
         (Route(b"{}"), "JSON without a JSON Feed version (jsonfeed.org)"),
-        (Route(b"", delay=2.0), "no complete answer within 0.5 seconds"),
+        pytest.param(
+            Route(b"", delay=2.0),
+            "no complete answer within 0.5 seconds",
+            marks=pytest.mark.slow,  # waits on a real timer
+        ),
         (Route(b"", status=302, location="/loop"), "more than 5 redirects"),
     ],
 )
