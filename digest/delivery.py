@@ -23,6 +23,7 @@ from digest.render import Renderer
 from digest.selection import group_segments
 from digest.sending import Progress, RunReport, RunSender
 from digest.smtp import SmtpSender, helo_name
+from digest.sources import describe_source
 from digest.store import Store, claims, runs
 from digest.store.models import utcnow
 from digest.store.subscribers import active_subscribers
@@ -215,7 +216,7 @@ def send_test(
     if not posts:
         raise DigestError(
             f"digest {name!r}: no published posts in its categories to show",
-            hint=f"check site.posts_dir ({settings.site.posts_dir}) and the digest's categories",
+            hint=f"check {describe_source(settings.site)} and the digest's categories",
         )
     renderer = Renderer(settings)
     rendered = renderer.render_segment(digest, posts, as_of=as_of)

@@ -194,3 +194,31 @@ def test_real_feeds_agree_with_their_independent_parse(name: str) -> None:
             assert entry.date is None
         else:
             assert entry.date is not None and entry.date.isoformat() == when
+
+
+@pytest.mark.skipif(not REAL_FEEDS, reason="../shared/realsites/feeds is not present")
+@pytest.mark.parametrize("name", REAL_FEEDS)
+def test_real_feeds_served_over_http_become_posts(
+    name: str, server: FeedServer, sqlite_url: str
+) -> None:
+    oracle = json.loads((FEEDS / f"{name}.oracle.json").read_text(encoding="utf-8"))
+    atom = oracle["feed"].get("format") == "atom"
+    server.routes["/feed"] = Route(
+        (FEEDS / f"{name}.xml").read_bytes(),
+        content_type="application/atom+xml" if atom else "application/rss+xml",
+    )
+    store = open_store(sqlite_url)
+    try:
+        loaded = load_feed_posts(server.url("/feed"), store, now=NOW, tz=LONDON)
+    finally:
+        store.dispose()
+    posts = {post.id: post for post in loaded.posts}
+    expected = {(e["id"] or e["link"]): e for e in oracle["entries"]}
+    assert set(posts) == set(expected)
+    for post_id, entry in expected.items():
+        assert posts[post_id].url == entry["link"]
+        assert list(posts[post_id].categories) == entry["categories"]
+        when = entry["published"] or entry["updated"]
+        if not when.startswith("0001"):
+            # The same instant (== between zones is False for a time in a DST fold).
+            assert posts[post_id].date.timestamp() == datetime.fromisoformat(when).timestamp()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.config import Settings, SiteSettings
     from digest.posts import PostsLoad
     from digest.store import Store
 
@@ -55,3 +55,12 @@ def load_site_posts(
     from digest.posts import load_posts
 
     return load_posts(site, include_drafts=include_drafts)
+
+
+def describe_source(site: SiteSettings) -> str:
+    """Where the site's posts are read from, naming the key (for hints)."""
+    if site.source == "hugo":
+        return f"site.root (the Hugo site {site.root}) and site.sections"
+    if site.source == "feed":
+        return f"site.feed_url ({site.feed_url})"
+    return f"site.posts_dir ({site.posts_dir})"

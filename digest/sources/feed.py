@@ -212,7 +212,8 @@ def entry_post(entry: FeedEntry, date: datetime, tz: tzinfo) -> Post:
     slug = Path(urlsplit(entry.link).path.rstrip("/")).name or entry.id
     return Post(
         id=entry.id,
-        path=Path(entry.id),
+        # A feed entry has no source file: its path on the site stands in (JSON `file`).
+        path=Path(urlsplit(entry.link).path or "/"),
         title=entry.title or slug,
         date=date.astimezone(tz),
         slug=slug,
