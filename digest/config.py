@@ -405,7 +405,7 @@ def _site_source(site: dict[str, Any], base: Path) -> dict[str, Any]:
         site["feed_url"] = str(base / Path(feed_url.removeprefix("file://")).expanduser())
     if kind == "hugo":
         root = given_root or base
-        return {**_hugo_site(root), **site, "root": root}
+        return {**_hugo_site(root, site.get("lang")), **site, "root": root}
     if kind == "feed":
         return {**site, "root": given_root or base}
     posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
@@ -414,7 +414,7 @@ def _site_source(site: dict[str, Any], base: Path) -> dict[str, Any]:
     return {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
 
 
-def _hugo_site(root: Path) -> dict[str, Any]:
+def _hugo_site(root: Path, site_lang: object) -> dict[str, Any]:
     """title, url, timezone and lang from a Hugo site's own config (if it is one)."""
     from digest.sources.hugo_config import is_hugo_site, load_hugo_config
 
@@ -422,8 +422,12 @@ def _hugo_site(root: Path) -> dict[str, Any]:
         return {}
     config = load_hugo_config(root)
     keys: dict[str, Any] = {"lang": config.default_language}
-    if config.title:
-        keys["title"] = config.title
+    language = config.language(str(site_lang)) if site_lang else None
+    titles = [language.title if language else "", config.title]
+    titles += [lang.title for lang in config.languages if lang.code == config.default_language]
+    title = next((t for t in titles if t), "")
+    if title:
+        keys["title"] = title
     if config.base_url.lower().startswith(_FEED_SCHEMES):
         keys["url"] = config.base_url
     if config.time_zone.key != "UTC":

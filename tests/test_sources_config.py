@@ -84,3 +84,14 @@ def test_source_problems_name_the_key(
     with pytest.raises(ConfigError, match=message) as caught:
         load_settings(path)
     assert caught.value.exit_code == 2
+
+
+def test_a_hugo_title_set_per_language_is_the_chosen_languages(tmp_path: Path) -> None:
+    shutil.copytree(HUGO_FIXTURE, tmp_path / "blog")
+    config = tmp_path / "blog" / "hugo.toml"
+    text = config.read_text(encoding="utf-8").replace('title = "Fixture"\n', "")
+    text = text.replace("[languages.fr]\n", '[languages.fr]\n    title = "Le Fixture"\n')
+    config.write_text(text.replace("[languages.en]\n", '[languages.en]\n    title = "En"\n'))
+    assert load_settings(_config(tmp_path, {"root": "blog"})).site.title == "En"
+    french = load_settings(_config(tmp_path, {"root": "blog", "lang": "fr"}))
+    assert (french.site.title, french.site.lang) == ("Le Fixture", "fr")

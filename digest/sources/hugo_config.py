@@ -42,6 +42,7 @@ class HugoLanguage:
     """One configured language: where its content is and how its URLs start."""
 
     code: str
+    title: str
     weight: int
     content_dir: Path
     own_content_dir: bool
@@ -198,7 +199,7 @@ def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
     goldmark = _table(_table(_table(config, "markup"), "goldmark"), "renderer")
     return HugoConfig(
         root=root,
-        title=str(config.get("title") or ""),
+        title=str(config.get("title") or ""),  # a language's own title: HugoLanguage.title
         base_url=base_url,
         time_zone=time_zone,
         default_language=str(config.get("defaultcontentlanguage") or "en").lower(),
@@ -252,6 +253,7 @@ def _languages(root: Path, config: Mapping[str, Any], base_url: str) -> tuple[Hu
         found.append(
             HugoLanguage(
                 code=code,
+                title=str(entry.get("title") or config.get("title") or ""),
                 weight=int(entry.get("weight") or 0),
                 content_dir=root / str(own_dir) if own_dir else content_dir,
                 own_content_dir=bool(own_dir),
