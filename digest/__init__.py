@@ -1,4 +1,4 @@
-"""digest: newsletter digests for Jekyll blogs.
+"""digest: newsletter digests for Jekyll and Hugo blogs and for feeds.
 
 Posts in, one inlined HTML + text email per subscriber out, over SMTP, exactly once.
 """

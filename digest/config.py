@@ -35,6 +35,7 @@ from digest.jekyll_site import find_site_root, jekyll_site_keys
 DEFAULT_CONFIG = "config.yaml"
 # What may stand between ${ and its closing }: a name and an optional :-default.
 _VAR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_FEED_SCHEMES = ("http://", "https://")
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -62,6 +63,18 @@ class SiteSettings(_Model):
         if re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
             return text
         raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
+
+    # Where posts come from; load_settings detects it when the config leaves it out.
+    source: Literal["jekyll", "hugo", "feed"] = "jekyll"
+    sections: tuple[str, ...] = ()
+    feed_url: str | None = None
+
+    @field_validator("sections", mode="before")
+    @classmethod
+    def _sections(cls, value: object) -> object:
+        if value is None:
+            return ()
+        return tuple(value.split()) if isinstance(value, str) else value
 
     @field_validator("url")
     @classmethod
@@ -391,6 +404,75 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
 
 
+def _site_source(site: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`site` with its source detected (feed_url: feed; a Hugo config beside content/: hugo;
+    else jekyll), its paths resolved, and the keys the site's own config gives filled in."""
+    given_root = base / Path(str(site["root"])) if site.get("root") else None
+    kind = site.get("source")
+    if kind is None:
+        from digest.sources.hugo_config import is_hugo_site
+
+        hugo = is_hugo_site(given_root or base)
+        kind = "feed" if site.get("feed_url") else "hugo" if hugo else "jekyll"
+    site = {**site, "source": kind}
+    feed_url = site.get("feed_url")
+    if isinstance(feed_url, str) and feed_url and not feed_url.lower().startswith(_FEED_SCHEMES):
+        site["feed_url"] = str(base / Path(feed_url.removeprefix("file://")).expanduser())
+    if kind == "hugo":
+        root = given_root or base
+        return {**_hugo_site(root, site.get("lang")), **site, "root": root}
+    if kind == "feed":
+        return {**site, "root": given_root or base}
+    posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
+    posts_dir = posts_dir if given_root is None or site.get("posts_dir") else given_root / "_posts"
+    root = given_root or find_site_root(posts_dir) or posts_dir.parent
+    return {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
+
+
+def _hugo_site(root: Path, site_lang: object) -> dict[str, Any]:
+    """title, url, timezone and lang from a Hugo site's own config (if it is one)."""
+    from digest.sources.hugo_config import is_hugo_site, load_hugo_config
+
+    if not is_hugo_site(root):
+        return {}
+    config = load_hugo_config(root)
+    keys: dict[str, Any] = {"lang": config.default_language}
+    language = config.language(str(site_lang)) if site_lang else None
+    titles = [language.title if language else "", config.title]
+    titles += [lang.title for lang in config.languages if lang.code == config.default_language]
+    title = next((t for t in titles if t), "")
+    if title:
+        keys["title"] = title
+    if config.base_url.lower().startswith(_FEED_SCHEMES):
+        keys["url"] = config.base_url
+    if config.time_zone.key != "UTC":
+        keys["timezone"] = config.time_zone.key
+    return keys
+
+
+def _check_source(site: SiteSettings, config_file: Path) -> None:
+    """The folder or feed the site's source names must be there (exit 2 otherwise)."""
+    if site.source == "jekyll" and not site.posts_dir.is_dir():
+        raise ConfigError(f"{config_file}: site.posts_dir: folder {site.posts_dir} does not exist")
+    if site.source == "hugo":
+        from digest.sources.hugo_config import is_hugo_site
+
+        if site.root is None or not is_hugo_site(site.root):
+            raise ConfigError(
+                f"{config_file}: site.root: {site.root} is not a Hugo site "
+                "(no hugo.toml, hugo.yaml or config.toml beside a content/ folder)"
+            )
+    if site.source == "feed":
+        if not site.feed_url:
+            raise ConfigError(f"{config_file}: site.feed_url: required when site.source is feed")
+        remote = site.feed_url.lower().startswith(_FEED_SCHEMES)
+        if not remote and not Path(site.feed_url).is_file():
+            raise ConfigError(
+                f"{config_file}: site.feed_url: {site.feed_url} is neither an http(s) URL "
+                "nor a file"
+            )
+
+
 def _describe(error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"] if p != "__root__")
     loc = loc.replace("from_", "from")
@@ -427,14 +509,7 @@ def load_settings(
     base = source.parent
     site = data.get("site")
     if isinstance(site, dict):
-        given_root = base / Path(str(site["root"])) if site.get("root") else None
-        posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
-        posts_dir = (
-            posts_dir if given_root is None or site.get("posts_dir") else given_root / "_posts"
-        )
-        root = given_root or find_site_root(posts_dir) or posts_dir.parent
-        site = {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
-        data["site"] = site
+        data["site"] = _site_source(site, base)
     if data.get("templates_dir"):
         data["templates_dir"] = base / Path(str(data["templates_dir"]))
     smtp = data.get("smtp")
@@ -453,9 +528,7 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
 
-    posts = settings.site.posts_dir
-    if not posts.is_dir():
-        raise ConfigError(f"{source}: site.posts_dir: folder {posts} does not exist")
+    _check_source(settings.site, source)
     if settings.templates_dir is not None and not settings.templates_dir.is_dir():
         raise ConfigError(
             f"{source}: templates_dir: folder {settings.templates_dir} does not exist"

@@ -24,6 +24,7 @@ from digest.render import Renderer
 from digest.selection import group_segments
 from digest.sending import Progress, RunReport, RunSender
 from digest.smtp import SmtpSender, helo_name
+from digest.sources import describe_source
 from digest.store import Store, claims, runs
 from digest.store.models import utcnow
 from digest.store.subscribers import active_subscribers
@@ -122,7 +123,7 @@ def send_digest(
     digest = settings.digest(name)
     _require_secret(settings)
     reports: list[RunReport] = []
-    sender = RunSender(settings, store, digest, progress=progress, stop=stop)
+    sender = RunSender(settings, store, digest, progress=progress, stop=stop, as_of=as_of)
     try:
         # Another sender may create the run between our look and our insert: then finish theirs.
         for _ in range(3):
@@ -190,7 +191,9 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
                     counts["pending"] + counts["sending"],
                 )
             )
-    posts = new_posts(store, digest, posts_by_id(settings).values(), as_of)
+    posts = new_posts(
+        store, digest, posts_by_id(settings, as_of=as_of, store=store).values(), as_of
+    )
     recipients = _recipients(store, name, posts) if posts else Recipients({}, 0)
     segments = [PlannedSegment(k, len(v)) for k, v in recipients.segments.items()]
     return Plan(name, as_of, unfinished, posts, segments, recipients.empty_shares, digest.min_posts)
@@ -208,12 +211,13 @@ def send_test(
         address = normalise_email(to)
     except ValueError as exc:
         raise InvalidAddressError(f"--to: {exc}") from None
-    shown = posts_to_show(store, digest, list(posts_by_id(settings).values()), as_of)
+    by_id = posts_by_id(settings, as_of=as_of, store=store)
+    shown = posts_to_show(store, digest, list(by_id.values()), as_of)
     posts = shown.posts
     if not posts:
         raise DigestError(
             f"digest {name!r}: no published posts in its categories to show",
-            hint=f"check site.posts_dir ({settings.site.posts_dir}) and the digest's categories",
+            hint=f"check {describe_source(settings.site)} and the digest's categories",
         )
     renderer = Renderer(settings)
     rendered = renderer.render_segment(digest, posts, as_of=as_of)

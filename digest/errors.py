@@ -118,3 +118,7 @@ class WebhookRefusedError(DigestError):
     def __init__(self, message: str, *, status: int = 403) -> None:
         super().__init__(message)
         self.status = status
+
+
+class FeedError(DigestError):
+    """The source feed cannot be fetched or parsed (exit 1); nothing is used up."""

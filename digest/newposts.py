@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from digest.config import DigestSettings, Settings
-from digest.posts import Post, load_posts
+from digest.posts import Post
 from digest.selection import latest_posts, select_new, share_for
+from digest.sources import load_site_posts
 from digest.store import Store
 from digest.store.queries import sent_post_ids
 
@@ -27,9 +28,14 @@ class ShownPosts:
     latest: bool  # nothing was new: the latest posts are shown instead
 
 
-def posts_by_id(settings: Settings) -> dict[str, Post]:
-    """Every post of the site by id (its source path); malformed ones are warned about, skipped."""
-    loaded = load_posts(settings.site)
+def posts_by_id(
+    settings: Settings, *, as_of: datetime | None = None, store: Store | None = None
+) -> dict[str, Post]:
+    """Every post of the site by id (source path, or a feed entry's id), as published at
+    `as_of` (default now); malformed ones are warned about and skipped. FeedError when the
+    site's feed cannot be fetched: nothing has been used up then."""
+    now = datetime.now(UTC)
+    loaded = load_site_posts(settings, as_of=as_of or now, now=now, store=store)
     for problem in loaded.problems:
         log.warning("skipping post %s", problem)
     return {p.id: p for p in loaded.posts}

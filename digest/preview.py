@@ -6,14 +6,15 @@ posts, newposts, render (and the store read-only for sent posts and a subscriber
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.config import Settings
 from digest.errors import ConfigError, NotFoundError
 from digest.newposts import posts_to_show
-from digest.posts import Post, load_posts
+from digest.posts import Post
 from digest.render import RenderedSegment, Renderer
+from digest.sources import load_site_posts
 from digest.store import Store, masked_url, open_store
 from digest.store.subscribers import find_subscriber
 from digest.tokens import preferences_url, unsubscribe_url
@@ -111,8 +112,6 @@ def build_preview(
     Reads the database only if it exists: a preview never creates one.
     """
     digest = settings.digest(name)
-    loaded = load_posts(settings.site)
-    notes = [f"warning: {problem.message}" for problem in loaded.problems]
     url = settings.database.url
     store: Store | None = None
     subscriber: PreviewSubscriber | None = None
@@ -125,6 +124,9 @@ def build_preview(
     else:
         store = open_store(url)
     try:
+        now = datetime.now(UTC)
+        loaded = load_site_posts(settings, as_of=as_of, now=now, store=store, remember=False)
+        notes = [f"warning: {problem.message}" for problem in loaded.problems]
         if store is not None and subscriber_email:
             subscriber = _find_subscriber(store, subscriber_email)
         categories = subscriber.categories if subscriber else ()

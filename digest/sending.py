@@ -87,8 +87,10 @@ class RunSender:
         *,
         progress: Progress | None,
         stop: threading.Event | None,
+        as_of: datetime | None = None,
     ) -> None:
         self.settings = settings
+        self.as_of = as_of
         self.store = store
         self.digest = digest
         self.progress = progress
@@ -123,7 +125,7 @@ class RunSender:
     def posts(self) -> dict[str, Post]:
         """The site's posts, read once per sender (a malformed one is warned about once)."""
         if self._posts is None:
-            self._posts = posts_by_id(self.settings)
+            self._posts = posts_by_id(self.settings, as_of=self.as_of, store=self.store)
         return self._posts
 
     def _templates(

@@ -1,11 +1,11 @@
 """`digest posts`: the posts that are new for a digest at a time, or every post with --all.
 
-cli door: load settings, make the library calls (load_posts, newposts.new_posts), print.
+cli door: load settings, make the library calls (load_site_posts, newposts.new_posts), print.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 
@@ -13,7 +13,8 @@ from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_sta
 from digest.config import DigestSettings, Settings
 from digest.errors import BadInputError
 from digest.newposts import new_posts
-from digest.posts import Post, load_posts
+from digest.posts import Post
+from digest.sources import load_site_posts
 from digest.store import open_store
 
 
@@ -51,9 +52,11 @@ def _status(post: Post, as_of: datetime) -> str:
     "--all",
     "show_all",
     is_flag=True,
-    help="Every post in _posts, with its status, not only the new ones.",
+    help="Every post of the site, with its status, not only the new ones.",
 )
-@click.option("--drafts", is_flag=True, help="With --all: also the posts in _drafts/.")
+@click.option(
+    "--drafts", is_flag=True, help="With --all: also drafts (_drafts/, Hugo draft pages)."
+)
 @click.option(
     "--format",
     "fmt",
@@ -70,7 +73,8 @@ def posts_command(
     settings = state.settings
     when = parse_as_of(as_of, settings.site.tz)
     digest = None if show_all and not digest_name else default_digest(settings, digest_name)
-    loaded = load_posts(settings.site, include_drafts=show_all and drafts)
+    now = datetime.now(UTC)
+    loaded = load_site_posts(settings, as_of=when, now=now, include_drafts=show_all and drafts)
     for problem in loaded.problems:
         click.echo(f"warning: {problem.path}: {problem.reason}", err=True)
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -342,6 +343,29 @@ class ProcessedReport(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedState(Base):
+    """The last good fetch of a source feed: validators for a conditional GET, and its body."""
+
+    __tablename__ = "feed_state"
+
+    feed_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the URL
+    feed_url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedEntry(Base):
+    """When an undated feed entry was first seen: its date from then on."""
+
+    __tablename__ = "feed_entries"
+
+    feed_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # Core handles on the outbox tables, for the statements of the hot path (built once, no ORM).

@@ -1,0 +1,128 @@
+"""Fetch a source feed over HTTP(S) or from a file: verified TLS, a timeout, a size cap,
+few redirects, and a conditional GET (ETag / Last-Modified) so an unchanged feed costs nothing.
+
+sources.feed calls fetch_feed(); every failure is one FeedError naming the feed (exit 1).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from digest import __version__
+from digest.errors import FeedError
+
+TIMEOUT_SECONDS = 30.0
+MAX_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+USER_AGENT = f"digest/{__version__} (newsletter digest; feed reader)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetch's outcome: a new body with its validators, or `not_modified` (HTTP 304)."""
+
+    url: str
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool = False
+
+
+def is_remote(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def fetch_feed(
+    source: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+) -> Fetched:
+    """The feed at `source` (an http(s) URL or a file path), conditional on what was seen."""
+    if not is_remote(source):
+        return _read_file(source, max_bytes)
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + timeout
+    try:
+        with (
+            httpx.Client(
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=True,
+                max_redirects=max_redirects,
+                verify=True,
+                headers=headers,
+            ) as client,
+            client.stream("GET", source) as response,
+        ):
+            final = str(response.url)
+            if response.status_code == 304:
+                return Fetched(final, None, etag, last_modified, not_modified=True)
+            if response.status_code >= 400 or response.status_code < 200:
+                reason = response.reason_phrase or "error"
+                raise FeedError(f"feed {source}: HTTP {response.status_code} {reason}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _too_big(source, max_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_big(source, max_bytes)
+                if time.monotonic() > deadline:
+                    raise _timed_out(source, timeout)
+                chunks.append(chunk)
+            return Fetched(
+                final,
+                b"".join(chunks),
+                response.headers.get("etag"),
+                response.headers.get("last-modified"),
+            )
+    except httpx.TimeoutException as exc:
+        raise _timed_out(source, timeout) from exc
+    except httpx.TooManyRedirects as exc:
+        raise FeedError(f"feed {source}: more than {max_redirects} redirects") from exc
+    except httpx.ConnectError as exc:
+        raise FeedError(f"feed {source}: cannot connect: {_reason(exc)}") from exc
+    except httpx.HTTPError as exc:
+        raise FeedError(f"feed {source}: {_reason(exc)}") from exc
+
+
+def _read_file(source: str, max_bytes: int) -> Fetched:
+    path = Path(source.removeprefix("file://")).expanduser()
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise FeedError(f"feed {path}: cannot read: {exc.strerror or exc}") from exc
+    if len(body) > max_bytes:
+        raise _too_big(str(path), max_bytes)
+    return Fetched(path.resolve().as_uri(), body, None, None)
+
+
+def _too_big(source: str, max_bytes: int) -> FeedError:
+    return FeedError(f"feed {source}: larger than the {max_bytes // 1024} KiB limit")
+
+
+def _timed_out(source: str, timeout: float) -> FeedError:
+    return FeedError(f"feed {source}: no complete answer within {timeout:g} seconds")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

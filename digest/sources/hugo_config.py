@@ -1,0 +1,269 @@
+"""Read a Hugo site's configuration the way Hugo 0.111 merges it (root file, config/ folder).
+
+sources.hugo reads pages with these settings: base URL, time zone, languages, permalinks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from digest.errors import ConfigError
+
+# Hugo 0.111 looks for hugo.* first (new in 0.110), then config.*; the first one found is used.
+ROOT_CONFIG_NAMES = tuple(
+    f"{stem}.{ext}" for stem in ("hugo", "config") for ext in ("toml", "yaml", "yml", "json")
+)
+CONFIG_DIR = "config"
+# `hugo` (a build, as opposed to `hugo server`) uses the production environment.
+ENVIRONMENT = "production"
+DEFAULT_TAXONOMIES = {"category": "categories", "tag": "tags"}
+DEFAULT_SUMMARY_LENGTH = 70
+# Hugo's default [frontmatter] lists: the first key found wins.
+DEFAULT_DATE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "date": ("date", "publishdate", "pubdate", "published", "lastmod", "modified"),
+    "publishdate": ("publishdate", "pubdate", "published", "date"),
+    "lastmod": ("lastmod", "modified", "date", "publishdate", "pubdate", "published"),
+    "expirydate": ("expirydate", "unpublishdate"),
+}
+_DATE_ALIASES = {":default": ("date", "publishdate", "pubdate", "published", "lastmod", "modified")}
+
+
+@dataclass(frozen=True)
+class HugoLanguage:
+    """One configured language: where its content is and how its URLs start."""
+
+    code: str
+    title: str
+    weight: int
+    content_dir: Path
+    own_content_dir: bool
+    base_url: str
+    url_prefix: str
+    taxonomies: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class HugoConfig:
+    """What of a Hugo site's merged config decides its pages' dates, URLs and summaries."""
+
+    root: Path
+    title: str
+    base_url: str
+    time_zone: ZoneInfo
+    default_language: str
+    languages: tuple[HugoLanguage, ...]
+    permalinks: Mapping[str, str]
+    ugly_urls: bool
+    ugly_sections: frozenset[str]
+    main_sections: tuple[str, ...]
+    summary_length: int
+    ignore_files: tuple[re.Pattern[str], ...]
+    disable_path_to_lower: bool
+    remove_path_accents: bool
+    unsafe_html: bool
+    date_keys: Mapping[str, tuple[str, ...]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def language(self, code: str) -> HugoLanguage:
+        """The language `code` names: exactly, else by its primary subtag (en-GB -> en)."""
+        wanted = code.strip().lower()
+        for candidate in (wanted, wanted.split("-")[0]):
+            for language in self.languages:
+                if language.code == candidate:
+                    return language
+        codes = ", ".join(lang.code for lang in self.languages)
+        raise ConfigError(f"site.lang: {code!r} is not one of the Hugo site's languages ({codes})")
+
+
+def find_root_config(root: Path) -> Path | None:
+    """The site's root config file (hugo.toml, config.yaml ...), if it has one."""
+    for name in ROOT_CONFIG_NAMES:
+        candidate = root / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_hugo_site(root: Path) -> bool:
+    """A folder with a Hugo config (file or config/_default) and a content/ folder. config.yaml
+    does not count: it is digest's own config file name."""
+    names = [name for name in ROOT_CONFIG_NAMES if name != "config.yaml"]
+    has_config = any((root / name).is_file() for name in names)
+    has_config = has_config or (root / CONFIG_DIR / "_default").is_dir()
+    return has_config and (root / "content").is_dir()
+
+
+def load_hugo_config(root: Path) -> HugoConfig:
+    """Read and merge the site's config files (keys compared case-insensitively, as Hugo does)."""
+    merged: dict[str, Any] = {}
+    root_file = find_root_config(root)
+    if root_file is not None:
+        _merge(merged, _read_config_file(root_file))
+    for env in ("_default", ENVIRONMENT):
+        folder = root / CONFIG_DIR / env
+        if folder.is_dir():
+            for file in sorted(folder.rglob("*")):
+                if file.is_file() and file.suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
+                    _merge(merged, _place(file.relative_to(folder), _read_config_file(file)))
+    if root_file is None and not (root / CONFIG_DIR / "_default").is_dir():
+        raise ConfigError(
+            f"site.root: {root} has no Hugo config (hugo.toml, config.toml, config/_default/)"
+        )
+    return _settings(root, merged)
+
+
+def _read_config_file(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the Hugo config: {exc}") from exc
+    try:
+        if file.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif file.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"{file}: the Hugo config cannot be parsed: {reason}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the Hugo config must be keys and values")
+    return lower_keys(data)
+
+
+def lower_keys(data: Mapping[Any, Any]) -> dict[str, Any]:
+    """Hugo compares config and front matter keys case-insensitively: lower-case them all."""
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            value = lower_keys(value)
+        result[str(key).lower()] = value
+    return result
+
+
+def _place(relative: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Where a config/_default file's keys go: config.toml at the top, params.toml under params,
+    languages.fr.toml under languages.fr, menus.fr.toml under languages.fr.menus."""
+    parts = relative.with_suffix("").as_posix().lower().split("/")
+    name_parts = parts[-1].split(".")
+    stem, lang = name_parts[0], (name_parts[1] if len(name_parts) > 1 else None)
+    if stem in ("config", "hugo") and len(parts) == 1:
+        return data
+    if stem == "languages":
+        return {"languages": {lang: data} if lang else data}
+    if lang:
+        return {"languages": {lang: {stem: data}}}
+    return {stem: data}
+
+
+def _merge(into: dict[str, Any], data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            _merge(current, value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
+    base_url = str(config.get("baseurl") or "")
+    zone_name = str(config.get("timezone") or "UTC")
+    try:
+        time_zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{root}: Hugo's timeZone {zone_name!r} is not a known zone") from None
+    params = config.get("params") if isinstance(config.get("params"), Mapping) else {}
+    assert isinstance(params, Mapping)
+    main = params.get("mainsections", config.get("mainsections"))
+    if isinstance(main, str):
+        main = [main]
+    ugly = config.get("uglyurls", False)
+    ugly_sections = (
+        frozenset(str(k) for k, v in ugly.items() if v is True)
+        if isinstance(ugly, Mapping)
+        else frozenset()
+    )
+    ignore = config.get("ignorefiles") or []
+    goldmark = _table(_table(_table(config, "markup"), "goldmark"), "renderer")
+    return HugoConfig(
+        root=root,
+        title=str(config.get("title") or ""),  # a language's own title: HugoLanguage.title
+        base_url=base_url,
+        time_zone=time_zone,
+        default_language=str(config.get("defaultcontentlanguage") or "en").lower(),
+        languages=_languages(root, config, base_url),
+        permalinks={str(k).lower(): str(v) for k, v in _table(config, "permalinks").items()},
+        ugly_urls=ugly is True,
+        ugly_sections=ugly_sections,
+        main_sections=tuple(str(s) for s in main or ()),
+        summary_length=int(config.get("summarylength") or DEFAULT_SUMMARY_LENGTH),
+        ignore_files=tuple(re.compile(str(p)) for p in ignore),
+        disable_path_to_lower=bool(config.get("disablepathtolower", False)),
+        remove_path_accents=bool(config.get("removepathaccents", False)),
+        unsafe_html=bool(goldmark.get("unsafe", False)),
+        date_keys=_date_keys(_table(config, "frontmatter")),
+        params=params,
+    )
+
+
+def _table(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _date_keys(front: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    keys = dict(DEFAULT_DATE_KEYS)
+    for name, value in front.items():
+        if name not in keys or not isinstance(value, list):
+            continue
+        expanded: list[str] = []
+        for item in value:
+            expanded.extend(_DATE_ALIASES.get(str(item).lower(), (str(item).lower(),)))
+        keys[name] = tuple(expanded)
+    return keys
+
+
+def _languages(root: Path, config: Mapping[str, Any], base_url: str) -> tuple[HugoLanguage, ...]:
+    default = str(config.get("defaultcontentlanguage") or "en").lower()
+    in_subdir = bool(config.get("defaultcontentlanguageinsubdir", False))
+    content_dir = root / str(config.get("contentdir") or "content")
+    table = _table(config, "languages")
+    found: list[HugoLanguage] = []
+    codes = [str(code).lower() for code in table] or [default]
+    multihost = any(isinstance(table.get(c), Mapping) and table[c].get("baseurl") for c in codes)
+    for code in codes:
+        entry = table.get(code) if isinstance(table.get(code), Mapping) else {}
+        assert isinstance(entry, Mapping)
+        own_dir = entry.get("contentdir")
+        taxonomies = entry.get("taxonomies", config.get("taxonomies"))
+        lang_base = str(entry.get("baseurl") or base_url)
+        prefix = "" if multihost or (code == default and not in_subdir) else f"/{code}"
+        found.append(
+            HugoLanguage(
+                code=code,
+                title=str(entry.get("title") or config.get("title") or ""),
+                weight=int(entry.get("weight") or 0),
+                content_dir=root / str(own_dir) if own_dir else content_dir,
+                own_content_dir=bool(own_dir),
+                base_url=lang_base,
+                url_prefix=prefix,
+                taxonomies=(
+                    {str(k): str(v) for k, v in taxonomies.items()}
+                    if isinstance(taxonomies, Mapping)
+                    else dict(DEFAULT_TAXONOMIES)
+                ),
+            )
+        )
+    return tuple(found)
