@@ -199,7 +199,7 @@ def test_a_database_from_before_the_bounce_tables_upgrades_with_its_data(
             command.upgrade(migrate_config(conn), "0004")
         add_subscriber(store, "kept@example.com")
         assert "bounce_events" not in sa.inspect(store.engine).get_table_names()
-        assert upgrade_schema(store) == head_revision() == "0005"
+        assert upgrade_schema(store) == head_revision()
         assert {"bounce_events", "processed_reports"} <= set(
             sa.inspect(store.engine).get_table_names()
         )
