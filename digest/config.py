@@ -5,7 +5,6 @@ config.yaml ─► config ─► posts ─► ...; every error names the file an
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -29,13 +28,12 @@ from digest.addresses import normalise_email, parse_from_address
 from digest.bounce_settings import BouncesSettings, DkimSettings
 from digest.crontab import check_crontab
 from digest.durations import parse_duration
+from digest.envvars import expand_env
 from digest.errors import ConfigError, UnknownDigestError
-from digest.jekyll_site import find_site_root, jekyll_site_keys
+from digest.site_detection import check_site_source, detect_site
+from digest.web_settings import WebSettings
 
 DEFAULT_CONFIG = "config.yaml"
-# What may stand between ${ and its closing }: a name and an optional :-default.
-_VAR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
-_FEED_SCHEMES = ("http://", "https://")
 _DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -176,42 +174,6 @@ class EmailSettings(_Model):
         return f"mailto:{address}"
 
 
-class WebSettings(_Model):
-    base_url: str = "http://localhost:8080"
-    secret: SecretStr = SecretStr("")
-    # Peers (addresses or networks) whose X-Forwarded-For is believed: your reverse proxy.
-    trusted_proxies: list[str] = Field(default_factory=list)
-    signup_resend_after: timedelta = timedelta(minutes=10)
-    signups_per_ip_per_hour: int = Field(20, ge=1)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item.strip(), strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{item!r} is not an IP address or network (like 10.0.0.1 or 10.0.0.0/8)"
-                ) from None
-        return [item.strip() for item in value]
-
-    @field_validator("signup_resend_after", mode="before")
-    @classmethod
-    def _resend(cls, value: object) -> timedelta:
-        return parse_duration(value)
-
-    # A public archive of sent digests, and a "View in browser" link in each email.
-    archive: bool = False
-
-    @field_validator("base_url")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL, like https://news.example.com")
-        return value.rstrip("/")
-
-
 class DeliverySettings(_Model):
     max_attempts: int = Field(5, ge=1, le=100)
     retry_backoff: float = Field(60.0, ge=0)
@@ -281,7 +243,6 @@ class Settings(_Model):
     delivery: DeliverySettings = DeliverySettings()
     bounces: BouncesSettings = BouncesSettings()
     digests: dict[str, DigestSettings] = Field(default_factory=dict)
-    # Where the settings came from; set by load_settings, not by the YAML.
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @model_validator(mode="before")
@@ -323,68 +284,6 @@ class Settings(_Model):
         return self.source.parent
 
 
-def expand_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string scalar; $${VAR} stays literal.
-
-    A default may itself hold variables: `${A:-${B:-x}}` is A, else B, else x.
-    """
-    if isinstance(value, dict):
-        return {
-            k: expand_env(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [expand_env(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    return _expand_text(value, environ, path)
-
-
-def _expand_text(text: str, environ: dict[str, str] | os._Environ[str], path: str) -> str:
-    out: list[str] = []
-    done = 0  # text[:done] is in `out`
-    start = text.find("${")
-    while start >= 0:
-        end = _closing_brace(text, start + 1)
-        if end < 0:
-            break  # an unclosed ${ is text
-        variable = _VAR.fullmatch(text, start + 2, end)
-        if start > done and text[start - 1] == "$":  # $${...} is the literal ${...}
-            out.append(text[done : start - 1] + text[start : end + 1])
-            done = end + 1
-        elif variable is None:  # ${not a name} is text; a variable may follow inside it
-            out.append(text[done : start + 2])
-            done = start + 2
-        else:
-            name, default = variable.group(1), variable.group(2)
-            out.append(text[done:start])
-            if name in environ and (environ[name] != "" or default is None):
-                out.append(environ[name])
-            elif default is not None:
-                out.append(_expand_text(default, environ, path))
-            else:
-                raise ConfigError(
-                    f"{path}: environment variable {name} is not set (write ${{{name}:-default}} "
-                    "to give a default)"
-                )
-            done = end + 1
-        start = text.find("${", done)
-    out.append(text[done:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, opening: int) -> int:
-    """The index of the `}` that closes the `{` at `opening` (braces nest), or -1."""
-    depth = 0
-    for index in range(opening, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
-
-
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -402,75 +301,6 @@ def _read_yaml(path: Path) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from exc
-
-
-def _site_source(site: dict[str, Any], base: Path) -> dict[str, Any]:
-    """`site` with its source detected (feed_url: feed; a Hugo config beside content/: hugo;
-    else jekyll), its paths resolved, and the keys the site's own config gives filled in."""
-    given_root = base / Path(str(site["root"])) if site.get("root") else None
-    kind = site.get("source")
-    if kind is None:
-        from digest.sources.hugo_config import is_hugo_site
-
-        hugo = is_hugo_site(given_root or base)
-        kind = "feed" if site.get("feed_url") else "hugo" if hugo else "jekyll"
-    site = {**site, "source": kind}
-    feed_url = site.get("feed_url")
-    if isinstance(feed_url, str) and feed_url and not feed_url.lower().startswith(_FEED_SCHEMES):
-        site["feed_url"] = str(base / Path(feed_url.removeprefix("file://")).expanduser())
-    if kind == "hugo":
-        root = given_root or base
-        return {**_hugo_site(root, site.get("lang")), **site, "root": root}
-    if kind == "feed":
-        return {**site, "root": given_root or base}
-    posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
-    posts_dir = posts_dir if given_root is None or site.get("posts_dir") else given_root / "_posts"
-    root = given_root or find_site_root(posts_dir) or posts_dir.parent
-    return {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
-
-
-def _hugo_site(root: Path, site_lang: object) -> dict[str, Any]:
-    """title, url, timezone and lang from a Hugo site's own config (if it is one)."""
-    from digest.sources.hugo_config import is_hugo_site, load_hugo_config
-
-    if not is_hugo_site(root):
-        return {}
-    config = load_hugo_config(root)
-    keys: dict[str, Any] = {"lang": config.default_language}
-    language = config.language(str(site_lang)) if site_lang else None
-    titles = [language.title if language else "", config.title]
-    titles += [lang.title for lang in config.languages if lang.code == config.default_language]
-    title = next((t for t in titles if t), "")
-    if title:
-        keys["title"] = title
-    if config.base_url.lower().startswith(_FEED_SCHEMES):
-        keys["url"] = config.base_url
-    if config.time_zone.key != "UTC":
-        keys["timezone"] = config.time_zone.key
-    return keys
-
-
-def _check_source(site: SiteSettings, config_file: Path) -> None:
-    """The folder or feed the site's source names must be there (exit 2 otherwise)."""
-    if site.source == "jekyll" and not site.posts_dir.is_dir():
-        raise ConfigError(f"{config_file}: site.posts_dir: folder {site.posts_dir} does not exist")
-    if site.source == "hugo":
-        from digest.sources.hugo_config import is_hugo_site
-
-        if site.root is None or not is_hugo_site(site.root):
-            raise ConfigError(
-                f"{config_file}: site.root: {site.root} is not a Hugo site "
-                "(no hugo.toml, hugo.yaml or config.toml beside a content/ folder)"
-            )
-    if site.source == "feed":
-        if not site.feed_url:
-            raise ConfigError(f"{config_file}: site.feed_url: required when site.source is feed")
-        remote = site.feed_url.lower().startswith(_FEED_SCHEMES)
-        if not remote and not Path(site.feed_url).is_file():
-            raise ConfigError(
-                f"{config_file}: site.feed_url: {site.feed_url} is neither an http(s) URL "
-                "nor a file"
-            )
 
 
 def _describe(error: Any) -> str:
@@ -509,7 +339,7 @@ def load_settings(
     base = source.parent
     site = data.get("site")
     if isinstance(site, dict):
-        data["site"] = _site_source(site, base)
+        data["site"] = detect_site(site, base)
     if data.get("templates_dir"):
         data["templates_dir"] = base / Path(str(data["templates_dir"]))
     smtp = data.get("smtp")
@@ -528,7 +358,7 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
 
-    _check_source(settings.site, source)
+    check_site_source(settings.site, source)
     if settings.templates_dir is not None and not settings.templates_dir.is_dir():
         raise ConfigError(
             f"{source}: templates_dir: folder {settings.templates_dir} does not exist"
