@@ -148,7 +148,7 @@ def test_possible_resends_add_up_over_every_killed_sender(
             wait_for(lambda goal=goal: len(handler.messages) >= goal)  # type: ignore[misc]
         finally:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)  # reaps it and closes its pipes
     final = start_send(site)
     out, err = final.communicate(timeout=120)
     assert final.returncode == 0, err

@@ -115,6 +115,7 @@ class Recorder:
                         now,
                         now,
                         mark.delivery_id,
+                        self._digest,
                         subscriber_id,
                     )
                 cursor = raw.cursor()
