@@ -122,6 +122,9 @@ class SmtpSettings(_Model):
     timeout: float = Field(30.0, gt=0)
     max_connections: int = Field(4, ge=1, le=64)
     rate_limit: float = Field(0.0, ge=0)
+    # Timeouts in a row (over a process's connections) after which a run stops: a relay that
+    # hangs would otherwise cost smtp.timeout per message.
+    max_timeouts: int = Field(3, ge=1)
 
 
 class EmailSettings(_Model):

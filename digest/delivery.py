@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +22,14 @@ from digest.message import MessageTemplate
 from digest.newposts import new_posts, posts_by_id, posts_to_show
 from digest.posts import Post
 from digest.render import Renderer
-from digest.selection import group_segments
+from digest.selection import share_for
 from digest.sending import Progress, RunReport, RunSender
 from digest.smtp import SmtpSender, helo_name
 from digest.sources import describe_source
 from digest.store import Store, claims, runs
 from digest.store.models import utcnow
-from digest.store.subscribers import active_subscribers
 from digest.tokens import check_secret
+from digest.worker_pool import send_in_processes
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +87,20 @@ def _require_secret(settings: Settings) -> str:
     return check_secret(settings.web.secret.get_secret_value())
 
 
-@dataclass(frozen=True)
-class Recipients:
-    """The active subscribers grouped by their share of the posts, and how many got none."""
+def _share_of(posts: Sequence[Post]) -> runs.ShareOf:
+    """The share (post ids, newest first) of the posts a choice of categories gets.
 
-    segments: dict[tuple[str, ...], list[int]]  # post ids (newest first) -> subscriber ids
-    empty_shares: int
+    Back from a pause (not_before): no post dated before it (what the pause skipped is not
+    sent in a burst).
+    """
 
+    def share(categories: list[str], not_before: datetime | None) -> tuple[str, ...] | None:
+        chosen = share_for(posts, categories)
+        if not_before is not None:
+            chosen = [post for post in chosen if post.date >= not_before]
+        return tuple(p.id for p in chosen) or None
 
-def _recipients(store: Store, digest: str, posts: Sequence[Post]) -> Recipients:
-    """Segments of the digest's active, unpaused subscribers for `posts`; empty shares counted."""
-    with store.session() as session:
-        subscribers = active_subscribers(session, digest, utcnow())
-    segments = group_segments(
-        posts,
-        [(sub.id, sub.categories) for sub in subscribers],
-        {sub.id: sub.paused_until for sub in subscribers if sub.paused_until is not None},
-    )
-    return Recipients(segments, len(subscribers) - sum(len(v) for v in segments.values()))
+    return share
 
 
 # --- the public calls -------------------------------------------------------------------------
@@ -118,12 +115,23 @@ def send_digest(
     trigger: str = "manual",
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    workers: int = 1,
 ) -> list[RunReport]:
-    """Finish the digest's unfinished runs, then send a new run if enough posts are new."""
+    """Finish the digest's unfinished runs, then send a new run if enough posts are new.
+
+    workers > 1: that many sender processes on this machine share each run (worker_pool).
+    """
     digest = settings.digest(name)
     _require_secret(settings)
     reports: list[RunReport] = []
     sender = RunSender(settings, store, digest, progress=progress, stop=stop, as_of=as_of)
+
+    def send(run_id: int, *, resumed: bool) -> RunReport:
+        if workers <= 1:
+            return sender.send_run(run_id, resumed=resumed)
+        send_in_processes(settings, name, run_id, workers, progress=progress)
+        return sender.report(run_id, resumed=resumed)
+
     try:
         # Another sender may create the run between our look and our insert: then finish theirs.
         for _ in range(3):
@@ -141,7 +149,7 @@ def send_digest(
                         settings.delivery.give_up_after,
                     )
                 archive_run(store, sender.renderer, digest, run_id, sender.posts())
-                reports.append(sender.send_run(run_id, resumed=True))
+                reports.append(send(run_id, resumed=True))
             # Deliveries still deferred (4xx) stay pending for the next pass, but they do not
             # hold back new posts: the new run's posts are disjoint from theirs.
             if sender.stop.is_set():
@@ -153,23 +161,24 @@ def send_digest(
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))
                 return reports
-            recipients = _recipients(store, name, posts)
-            if not recipients.segments:
-                reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
-                return reports
+            began = time.perf_counter()
             new_run = runs.create_run(
                 store,
                 name,
                 as_of,
                 [p.id for p in posts],
-                list(recipients.segments.items()),
+                _share_of(posts),
                 trigger,
                 known_unfinished=open_runs,
             )
             if new_run is None:
                 continue
+            if new_run == 0:
+                reports.append(RunReport(0, name, as_of, len(posts), status=NO_RECIPIENTS))
+                return reports
+            log.info("%s: run %d created in %.3f s", name, new_run, time.perf_counter() - began)
             archive_run(store, sender.renderer, digest, new_run, sender.posts())
-            reports.append(sender.send_run(new_run, resumed=False))
+            reports.append(send(new_run, resumed=False))
             return reports
         return reports
     finally:
@@ -194,9 +203,15 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
     posts = new_posts(
         store, digest, posts_by_id(settings, as_of=as_of, store=store).values(), as_of
     )
-    recipients = _recipients(store, name, posts) if posts else Recipients({}, 0)
-    segments = [PlannedSegment(k, len(v)) for k, v in recipients.segments.items()]
-    return Plan(name, as_of, unfinished, posts, segments, recipients.empty_shares, digest.min_posts)
+    segments: list[PlannedSegment] = []
+    empty_shares = 0
+    if posts:
+        with store.session() as session:
+            groups = runs.category_groups(session, name, utcnow())
+        by_share = runs.segment_groups(groups, _share_of(posts))
+        segments = [PlannedSegment(k, sum(g.subscribers for g in v)) for k, v in by_share.items()]
+        empty_shares = sum(g.subscribers for g in groups) - sum(s.recipients for s in segments)
+    return Plan(name, as_of, unfinished, posts, segments, empty_shares, digest.min_posts)
 
 
 def send_test(

@@ -100,6 +100,10 @@ class SmtpConnectError(SmtpError):
     """The SMTP server cannot be reached or refused the session."""
 
 
+class SmtpTimeoutError(SmtpConnectError):
+    """The SMTP server did not answer within smtp.timeout."""
+
+
 class SmtpAuthError(SmtpError):
     """The SMTP server refused our credentials."""
 

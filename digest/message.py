@@ -59,6 +59,8 @@ class BuiltMessage:
 
     message_id: str
     data: bytes
+    # data as SMTP DATA carries it (dot-stuffed, RFC 5321 4.5.2); often the same object.
+    wire: bytes
 
 
 def _idna(domain: str) -> str:
@@ -267,23 +269,34 @@ class MessageTemplate:
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
-        data = b"".join(
-            (
-                self._head,
-                mailbox_header("To", name, to_email),
-                self._middle,
-                self._date(),
-                b"Message-ID: " + message_id.encode("ascii") + CRLF,
-                self._lists,
-                line.encode("ascii") + CRLF,
-                self._tail,
-                ENCODERS[self._text_cte](text.encode("utf-8")),
-                self._between,
-                encode_base64(html.encode("utf-8")),
-                self._end,
-            )
-        )
-        return BuiltMessage(message_id, data)
+        text_body = ENCODERS[self._text_cte](text.encode("utf-8"))
+        parts = [
+            self._head,
+            mailbox_header("To", name, to_email),
+            self._middle,
+            self._date(),
+            b"Message-ID: " + message_id.encode("ascii") + CRLF,
+            self._lists,
+            line.encode("ascii") + CRLF,
+            self._tail,
+            text_body,
+            self._between,
+            encode_base64(html.encode("utf-8")),
+            self._end,
+        ]
+        data = b"".join(parts)
+        # Only the text part can hold a line starting with "." (headers fold with a space,
+        # base64 has no dot): stuffing it alone makes the wire form without a scan of the rest.
+        if text_body.startswith(b".") or b"\r\n." in text_body:
+            parts[8] = dot_stuff(text_body)
+            return BuiltMessage(message_id, data, b"".join(parts))
+        return BuiltMessage(message_id, data, data)
+
+
+def dot_stuff(lines: bytes) -> bytes:
+    """CRLF lines with a leading "." doubled (RFC 5321 4.5.2), for a part that starts a line."""
+    stuffed = lines.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 def build_message(

@@ -15,18 +15,21 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
 from typing import Literal
 
 from digest.config import SmtpSettings
-from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError, escape_controls
-from digest.smtp_replies import auth_secrets, redact
-from digest.smtp_replies import reply_text as _text
+from digest.errors import (
+    ConfigError,
+    SmtpAuthError,
+    SmtpConnectError,
+    SmtpTimeoutError,
+    escape_controls,
+)
+from digest.rate_limit import RateLimiter as RateLimiter
+from digest.smtp_replies import auth_secrets, redact, reply_text
 
 log = logging.getLogger(__name__)
 
@@ -40,40 +43,6 @@ class SendResult:
     outcome: Outcome
     code: int
     reply: str
-
-
-class RateLimiter:
-    """Spaces message sends evenly over all connections (thread-safe; 0 = unlimited)."""
-
-    def __init__(
-        self,
-        per_second: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self._interval = 1.0 / per_second if per_second > 0 else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def reserve(self) -> float:
-        """Book the next slot and return how long the caller must wait for it (seconds)."""
-        if not self._interval:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-            return slot - now
-
-    def acquire(self) -> None:
-        """Wait for the next slot."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
 
 
 def _is_loopback(host: str) -> bool:
@@ -123,7 +92,7 @@ def helo_name(from_addr: str) -> str:
         return "localhost"
 
 
-def _classify(code: int) -> Outcome:
+def classify_reply(code: int) -> Outcome:
     if 200 <= code < 300:
         return "sent"
     return "transient" if 400 <= code < 500 else "permanent"
@@ -186,6 +155,11 @@ class SmtpSender:
 
     def _fail(self, reason: str, exc: BaseException | None = None) -> SmtpConnectError:
         hint = None
+        if isinstance(exc, TimeoutError):
+            return SmtpTimeoutError(
+                f"cannot connect to SMTP server {self.where}: no answer within smtp.timeout "
+                f"({self.smtp.timeout:g} s)"
+            )
         if isinstance(exc, ssl.SSLCertVerificationError):
             reason = f"the server's TLS certificate was not trusted ({exc.verify_message or exc})"
             hint = "if the relay uses a private CA, point smtp.ca_file at its certificate"
@@ -246,7 +220,7 @@ class SmtpSender:
         try:
             conn.login(smtp.username, password)
         except smtplib.SMTPAuthenticationError as exc:
-            reply = redact(_text(exc.smtp_error), auth_secrets(smtp.username, password))
+            reply = redact(reply_text(exc.smtp_error), auth_secrets(smtp.username, password))
             raise SmtpAuthError(
                 f"SMTP login refused for {who}: {exc.smtp_code} {reply}",
                 hint="check smtp.username and smtp.password",
@@ -265,6 +239,14 @@ class SmtpSender:
             self._conn = self._open()
         return self._conn
 
+    def session(self) -> smtplib.SMTP:
+        """The open session (connect, STARTTLS, AUTH on first use), for smtp_stream."""
+        return self._connection()
+
+    def drop(self) -> None:
+        """Forget the session without QUIT (it failed under us); the next use reconnects."""
+        self._drop()
+
     def connect(self) -> None:
         """Open the session now instead of on the first send (connect, STARTTLS, AUTH)."""
         self._connection()
@@ -277,7 +259,7 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as exc:
             raise self._fail(str(exc), exc) from exc
         if code != 250:
-            raise self._fail(f"NOOP answered {code} {_text(reply)}")
+            raise self._fail(f"NOOP answered {code} {reply_text(reply)}")
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -324,11 +306,11 @@ class SmtpSender:
         code, raw = replies[2]
         if code != 354:
             return self._refused(conn, code, raw) or SendResult(
-                "transient", code, f"unexpected reply to DATA: {_text(raw)}"
+                "transient", code, f"unexpected reply to DATA: {reply_text(raw)}"
             )
         conn.send(_wire(data))
         code, raw = conn.getreply()
-        return self._refused(conn, code, raw) or SendResult("sent", code, _text(raw))
+        return self._refused(conn, code, raw) or SendResult("sent", code, reply_text(raw))
 
     def _one_by_one(
         self, conn: smtplib.SMTP, from_addr: str, to_addr: str, options: list[str], data: bytes
@@ -347,16 +329,16 @@ class SmtpSender:
                 conn.send(_wire(data))
                 code, raw = conn.getreply()
             refused = self._refused(conn, code, raw)
-        return refused or SendResult("sent", code, _text(raw))
+        return refused or SendResult("sent", code, reply_text(raw))
 
     def _refused(self, conn: smtplib.SMTP, code: int, raw: bytes | str) -> SendResult | None:
         """None when the step succeeded; the recipient's outcome when it was refused."""
         if code == 421 or code == -1:
-            raise _Dropped(code, _text(raw))
+            raise _Dropped(code, reply_text(raw))
         if 200 <= code < 300:
             return None
         self._reset(conn)
-        return SendResult(_classify(code), code, _text(raw))
+        return SendResult(classify_reply(code), code, reply_text(raw))
 
     def send(self, from_addr: str, to_addr: str, data: bytes) -> SendResult:
         """Send one message to one recipient; 4xx -> transient, 5xx -> permanent."""

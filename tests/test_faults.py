@@ -25,7 +25,7 @@ from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_send(site: Site) -> subprocess.Popen[str]:
+def start_send(site: Site, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     return subprocess.Popen(
         [
@@ -38,6 +38,7 @@ def start_send(site: Site) -> subprocess.Popen[str]:
             "weekly",
             "--as-of",
             AS_OF.isoformat(),
+            *extra,
         ],
         cwd=ROOT,
         env=env,

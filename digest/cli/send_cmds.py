@@ -99,7 +99,8 @@ def _summary(report: RunReport, tz: ZoneInfo) -> list[str]:
         lines.append(
             f"{report.resent} {'delivery was' if one else 'deliveries were'} in flight when a "
             f"previous sender stopped and {'was' if one else 'were'} sent again "
-            f"({'it' if one else 'they'} may arrive twice)"
+            f"({'it' if one else 'they'} may arrive twice; counted over every sender of the "
+            "run, with messages that got no answer after the final dot)"
         )
     if report.pending:
         lines.append(
@@ -142,9 +143,18 @@ def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
 @click.argument("name")
 @as_of_option
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Sender processes on this machine sharing the run.",
+)
 @pass_state
 @click.pass_context
-def send_cmd(ctx: click.Context, state: State, name: str, as_of: str | None, dry_run: bool) -> None:
+def send_cmd(
+    ctx: click.Context, state: State, name: str, as_of: str | None, dry_run: bool, workers: int
+) -> None:
     """Send the digest NAME to every active subscriber with new posts.
 
     Any unfinished run of NAME is finished first.
@@ -165,7 +175,7 @@ def send_cmd(ctx: click.Context, state: State, name: str, as_of: str | None, dry
             return
         bar = _Bar()
         try:
-            reports = send_digest(settings, store, name, as_of=when, progress=bar)
+            reports = send_digest(settings, store, name, as_of=when, progress=bar, workers=workers)
         finally:
             bar.close()
     finally:
@@ -242,6 +252,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
         "skipped",
         "bounced_later",
         "complaints",
+        "resends",
     )
     rows = [
         (
@@ -258,6 +269,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
             str(r.skipped),
             str(r.bounced_later),
             str(r.complaints),
+            str(r.possible_resends),
         )
         for r in runs
     ]

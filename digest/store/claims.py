@@ -5,33 +5,37 @@ delivery ─► store.claims: each change is a committed row, so a killed sender
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from contextlib import suppress
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Store
-from digest.store.db_errors import database_error
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
     D_FAILED,
     D_PENDING,
     D_SENDING,
-    D_SENT,
     D_SKIPPED,
     deliveries_table,
     runs_table,
     subscribers_table,
     utcnow,
 )
+from digest.store.recorder import Recorder as Recorder
 from digest.store.subscribers import change_status
 from digest.store.workers import IN_FLIGHT_MARK, take_over_dead_claims
-from digest.store.write_lock import sqlite_lock, writing
+from digest.store.write_lock import writing
+
+# last_reply of a delivery whose final dot got no answer (a timeout, a closed socket): it may
+# have been delivered; it is sent again, and counted, like one in flight at a crash.
+NO_ANSWER_MARK = "no answer after the final dot; sending again"
+POSSIBLY_SENT_MARKS = (IN_FLIGHT_MARK, NO_ANSWER_MARK)
+RESENDING_MARK = "sent again: may arrive twice"
 
 
 class Claim(NamedTuple):
@@ -54,68 +58,6 @@ class Outlook:
     waiting: int  # pending rows this sender may still retry (not given up in this pass)
     next_due: datetime | None  # the earliest next_attempt_at among them
     others_sending: int  # rows in flight with another (live) sender
-
-
-class Recorder:
-    """One sending thread's own connection for recording accepted messages, one commit each.
-
-    The per-message path of a run: plain SQL on the driver connection, because building and
-    executing a Core statement costs four times SQLite's commit.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        dialect = store.engine.dialect
-        self._sqlite = store.dialect == "sqlite"
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._sql = (
-            f"UPDATE deliveries SET status = '{D_SENT}', attempts = attempts + 1, "
-            f"message_id = {mark}, last_reply = {mark}, sent_at = {mark}, claimed_by = NULL, "
-            f"next_attempt_at = NULL, updated_at = {mark} WHERE id = {mark}"
-        )
-        sent_at = deliveries_table.c.sent_at.type
-        self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
-            dialect
-        ) or (lambda value: value)
-        self._errors: tuple[type[BaseException], ...] = (dialect.loaded_dbapi.Error,)
-        self._lock = sqlite_lock(store.engine) if self._sqlite else None
-        self._raw: Any = None
-
-    def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
-        """The server accepted the message: record it at once (its own commit)."""
-        now = self._when(utcnow())
-        params = (message_id, reply, now, now, delivery_id)
-        try:
-            if self._raw is None:
-                self._raw = self.store.engine.raw_connection()
-                if not self._sqlite:
-                    # One round trip per message: the lone UPDATE commits itself.
-                    self._raw.driver_connection.autocommit = True
-            raw = self._raw
-            if self._lock is not None:
-                # The driver connection is in autocommit mode (digest.store): the lone UPDATE is
-                # its own transaction, one call instead of three (each call lets go of the GIL,
-                # and getting it back behind busy sending threads is what costs).
-                with self._lock:
-                    raw.execute(self._sql, params)
-            else:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(self._sql, params)
-                finally:
-                    cursor.close()
-        except self._errors as exc:
-            self.close()
-            raise database_error(self.store.url, exc) from exc
-
-    def close(self) -> None:
-        """Give the connection back to the pool."""
-        raw, self._raw = self._raw, None
-        if raw is not None:
-            with suppress(*self._errors):
-                if not self._sqlite:
-                    raw.driver_connection.autocommit = False  # as the pool hands it out
-                raw.close()
 
 
 # Built once: on the hot path, building and keying a statement per batch costs more than
@@ -203,7 +145,7 @@ def claim(
                             email=row.email,
                             name=row.name or "",
                             segment_id=row.segment_id,
-                            reclaimed=row.last_reply == IN_FLIGHT_MARK,
+                            reclaimed=row.last_reply in POSSIBLY_SENT_MARKS,
                             categories=tuple(row.categories or ()),
                             link_key=row.link_key,
                         )
@@ -211,10 +153,30 @@ def claim(
             if claims:
                 ids = [c.delivery_id for c in claims]
                 conn.execute(_TAKE, {"ids": ids, "wid": worker_id, "now": now})
+                again = [c.delivery_id for c in claims if c.reclaimed]
+                if again:
+                    _count_possible_resends(conn, run_id, again)
             if skipped:
                 conn.execute(_SKIP, skipped)
         if claims or len(rows) < limit:
             return claims
+
+
+def _count_possible_resends(conn: Connection, run_id: int, delivery_ids: list[int]) -> None:
+    """Count on the run (for every process's history) messages that may go out twice.
+
+    The mark goes as it is counted: one that is released unsent is not counted again.
+    """
+    conn.execute(
+        update(deliveries_table)
+        .where(deliveries_table.c.id.in_(delivery_ids))
+        .values(last_reply=RESENDING_MARK)
+    )
+    conn.execute(
+        update(runs_table)
+        .where(runs_table.c.id == run_id)
+        .values(possible_resends=runs_table.c.possible_resends + len(delivery_ids))
+    )
 
 
 def release_claims(
@@ -329,6 +291,12 @@ def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> 
             )
         )
         return int(result.rowcount or 0)
+
+
+def skip_delivery(store: Store, delivery_id: int, reason: str) -> None:
+    """The subscriber left just before their message: skip it (it was claimed by us)."""
+    with writing(store) as conn:
+        conn.execute(_SKIP.values(updated_at=utcnow()), {"did": delivery_id, "reason": reason})
 
 
 def skip_segment(store: Store, segment_id: int, reason: str) -> int:

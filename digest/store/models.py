@@ -230,6 +230,9 @@ class Run(Base):
     # Post ids (source paths) of every new post in this run, newest first.
     post_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | schedule
+    # Messages that may have gone out twice (in flight at a crash, or unanswered after the
+    # final dot, then sent again), summed over every process that worked on the run.
+    possible_resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Segment(Base):
@@ -248,7 +251,9 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("run_id", "subscriber_id", name="uq_deliveries_run_subscriber"),
-        Index("ix_deliveries_run_status", "run_id", "status"),
+        # id last: a claim reads a run's pending rows in id order, LIMIT 32, off the index
+        # instead of sorting every pending row of a million-row run.
+        Index("ix_deliveries_run_status_id", "run_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

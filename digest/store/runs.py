@@ -5,12 +5,24 @@ delivery ─► store.runs: a run and every delivery it will make are written in
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -33,8 +45,10 @@ from digest.store.models import (
     Worker,
     deliveries_table,
     runs_table,
+    subscribers_table,
     utcnow,
 )
+from digest.store.subscribers import receives_digest
 from digest.store.write_lock import writing
 
 
@@ -63,6 +77,7 @@ class RunSummary:
     skipped: int
     bounced_later: int = 0  # sent, then a hard bounce came back (DSN, relay webhook)
     complaints: int = 0  # sent, then the recipient reported it as spam
+    possible_resends: int = 0  # over every process that worked on the run
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +95,7 @@ class RunSummary:
             "skipped": self.skipped,
             "bounced_later": self.bounced_later,
             "complaints": self.complaints,
+            "possible_resends": self.possible_resends,
         }
 
 
@@ -122,22 +138,88 @@ def _lock_digest(session: Session, store: Store, digest: str) -> None:
     )
 
 
+class CategoryGroup(NamedTuple):
+    """Recipients of a run who chose the same categories (and came back from a pause at the
+    same time): the key that finds them in SQL, and how many they are."""
+
+    key: str  # their categories as the database spells the JSON (the GROUP BY key)
+    categories: list[str]
+    not_before: datetime | None  # back from a pause: no post dated before this
+    subscribers: int
+
+
+def _categories_key() -> ColumnElement[str]:
+    return func.coalesce(cast(subscribers_table.c.categories, Text), "[]")
+
+
+def category_groups(session: Session, digest: str, now: datetime) -> list[CategoryGroup]:
+    """A run's would-be recipients grouped by their choice: one row per distinct choice.
+
+    Who a run goes to is said once, by store.subscribers.receives_digest.
+    """
+    key = _categories_key()
+    paused = subscribers_table.c.paused_until
+    stmt = (
+        select(key.label("key"), paused.label("paused"), func.count().label("n"))
+        .where(receives_digest(digest, now))
+        .group_by(key, paused)
+        .order_by(func.min(subscribers_table.c.id))
+    )
+    groups = []
+    for row in session.execute(stmt):
+        categories = json.loads(row.key) if row.key else []
+        not_before = row.paused
+        if not_before is not None and not_before.tzinfo is None:
+            not_before = not_before.replace(tzinfo=UTC)
+        groups.append(CategoryGroup(str(row.key), list(categories or ()), not_before, int(row.n)))
+    return groups
+
+
+# The share (segment key: post ids, newest first) a choice of categories gets, without posts
+# dated before not_before; None: nothing.
+ShareOf = Callable[[list[str], datetime | None], tuple[str, ...] | None]
+
+
+def segment_groups(
+    groups: Sequence[CategoryGroup], share_of: ShareOf
+) -> dict[tuple[str, ...], list[CategoryGroup]]:
+    """Category groups gathered by the share of the posts they get; empty shares left out."""
+    segments: dict[tuple[str, ...], list[CategoryGroup]] = {}
+    for group in groups:
+        share = share_of(group.categories, group.not_before)
+        if share:
+            segments.setdefault(share, []).append(group)
+    return segments
+
+
+def _in_groups(groups: Sequence[CategoryGroup]) -> ColumnElement[bool]:
+    """The rows of these groups (most have no pause: one IN list for them)."""
+    key, paused = _categories_key(), subscribers_table.c.paused_until
+    plain = [g.key for g in groups if g.not_before is None]
+    clauses = [and_(key.in_(plain), paused.is_(None))] if plain else []
+    clauses += [
+        and_(key == g.key, paused == g.not_before) for g in groups if g.not_before is not None
+    ]
+    return or_(*clauses)
+
+
 def create_run(
     store: Store,
     digest: str,
     as_of: datetime,
     post_ids: Sequence[str],
-    segments: Sequence[tuple[Sequence[str], Sequence[int]]],
+    share_of: ShareOf,
     trigger: str = "manual",
     *,
     known_unfinished: Collection[int] = (),
 ) -> int | None:
     """Record a run, its segments, every delivery and its posts in one transaction.
 
-    Returns the new run id, or None when another sender got there first (an unfinished run of
-    the digest other than `known_unfinished` exists, or one of the posts was used up
-    meanwhile): finish that one instead. The caller has already tried the known ones; what
-    they still hold back (4xx deferrals) does not hold back new posts.
+    The deliveries are written by the database (INSERT ... SELECT per segment), so creating a
+    run of a million costs no Python object per subscriber. Returns the new run id; 0 when no
+    active subscriber's share is non-empty (nothing is written); None when another sender got
+    there first (an unfinished run of the digest other than `known_unfinished` exists, or one
+    of the posts was used up meanwhile): finish that one instead.
     """
     now = utcnow()
     with store.write_transaction() as session:
@@ -146,6 +228,9 @@ def create_run(
             return None
         if sent_post_ids(session, digest).intersection(post_ids):
             return None
+        segments = segment_groups(category_groups(session, digest, now), share_of)
+        if not segments:
+            return 0
         run_id = session.execute(
             insert(Run)
             .values(
@@ -158,26 +243,30 @@ def create_run(
             )
             .returning(Run.id)
         ).scalar_one()
-        rows: list[dict[str, Any]] = []
-        for seg_posts, subscriber_ids in segments:
+        for seg_posts, groups in segments.items():
             segment_id = session.execute(
                 insert(Segment)
                 .values(run_id=run_id, post_ids=list(seg_posts))
                 .returning(Segment.id)
             ).scalar_one()
-            rows.extend(
-                {
-                    "run_id": run_id,
-                    "segment_id": segment_id,
-                    "subscriber_id": sid,
-                    "status": D_PENDING,
-                    "attempts": 0,
-                    "updated_at": now,
-                }
-                for sid in subscriber_ids
+            recipients = (
+                select(
+                    literal(run_id),
+                    literal(segment_id),
+                    subscribers_table.c.id,
+                    literal(D_PENDING),
+                    literal(0),
+                    literal(now, deliveries_table.c.updated_at.type),
+                )
+                .where(receives_digest(digest, now), _in_groups(groups))
+                .order_by(subscribers_table.c.id)
             )
-        if rows:
-            session.execute(insert(Delivery), rows)
+            session.execute(
+                insert(deliveries_table).from_select(
+                    ["run_id", "segment_id", "subscriber_id", "status", "attempts", "updated_at"],
+                    recipients,
+                )
+            )
         if post_ids:
             session.execute(
                 insert(SentPost),
@@ -254,6 +343,7 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
                 skipped=by_status.get(D_SKIPPED, 0),
                 bounced_later=came_back[run.id].bounced_later if run.id in came_back else 0,
                 complaints=came_back[run.id].complaints if run.id in came_back else 0,
+                possible_resends=run.possible_resends,
             )
         )
     return out

@@ -147,9 +147,15 @@ def _take_over(conn: Connection, run_id: int, dead: list[str], now: datetime) ->
         .values(status=D_PENDING, claimed_by=None, claimed_at=None, updated_at=now)
     )
     if in_flight:
+        # Only rows still waiting: on PostgreSQL another thread may have taken these over and
+        # claimed them meanwhile (its claim counted them); marking them again would count twice.
         conn.execute(
             update(deliveries_table)
-            .where(deliveries_table.c.id.in_(list(in_flight)))
+            .where(
+                deliveries_table.c.id.in_(list(in_flight)),
+                deliveries_table.c.status == D_PENDING,
+                deliveries_table.c.claimed_by.is_(None),
+            )
             .values(last_reply=IN_FLIGHT_MARK)
         )
 
