@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -31,6 +30,7 @@ from digest.durations import parse_duration
 from digest.envvars import expand_env
 from digest.errors import ConfigError, UnknownDigestError
 from digest.site_detection import check_site_source, detect_site
+from digest.smtp_settings import SmtpSettings
 from digest.web_settings import WebSettings
 
 DEFAULT_CONFIG = "config.yaml"
@@ -110,21 +110,6 @@ class SiteSettings(_Model):
 
 class DatabaseSettings(_Model):
     url: str = "sqlite:///digest.db"
-
-
-class SmtpSettings(_Model):
-    host: str = "localhost"
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["none", "starttls", "ssl"] = "starttls"
-    ca_file: Path | None = None
-    username: str = ""
-    password: SecretStr = SecretStr("")
-    timeout: float = Field(30.0, gt=0)
-    max_connections: int = Field(4, ge=1, le=64)
-    rate_limit: float = Field(0.0, ge=0)
-    # Timeouts in a row (over a process's connections) after which a run stops: a relay that
-    # hangs would otherwise cost smtp.timeout per message.
-    max_timeouts: int = Field(3, ge=1)
 
 
 class EmailSettings(_Model):

@@ -20,7 +20,6 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Literal
 
-from digest.config import SmtpSettings
 from digest.errors import (
     ConfigError,
     SmtpAuthError,
@@ -30,6 +29,7 @@ from digest.errors import (
 )
 from digest.rate_limit import RateLimiter as RateLimiter
 from digest.smtp_replies import auth_secrets, redact, reply_text
+from digest.smtp_settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 

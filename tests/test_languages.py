@@ -13,9 +13,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from digest.config import Settings
+from digest.confirmation_email import confirmation_message
 from digest.errors import ConfigError
 from digest.i18n import LOCALE_DIR, format_date, text_direction
-from digest.message import confirmation_message
 from digest.render import Renderer
 from tests.test_render import AS_OF, make_post, write_config
 

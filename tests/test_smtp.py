@@ -17,9 +17,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from digest.config import SmtpSettings
 from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError
 from digest.smtp import RateLimiter, SmtpSender, check_smtp, helo_name
+from digest.smtp_settings import SmtpSettings
 from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.tls_fixtures import Tls, make_tls
 

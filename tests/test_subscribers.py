@@ -26,9 +26,9 @@ from digest.store.models import (
     Segment,
     Subscriber,
 )
+from digest.store.recipients import active_subscribers
 from digest.store.subscriber_csv import export_csv, import_csv
 from digest.store.subscribers import (
-    active_subscribers,
     add_subscriber,
     clean_categories,
     find_subscriber,

@@ -40,7 +40,7 @@ class Recorder:
             f"message_id = {mark}, last_reply = {mark}, sent_at = {mark}, claimed_by = NULL, "
             f"next_attempt_at = NULL, updated_at = {mark} WHERE id = {mark}"
         )
-        # "active" only while the subscriber is still on this digest (store.subscribers'
+        # "active" only while the subscriber is still on this digest (store.recipients'
         # receives_digest, less the pause: a pause only delays what a run already holds).
         on_digest = (
             "(s.all_digests OR EXISTS (SELECT 1 FROM subscriptions AS d "

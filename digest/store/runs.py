@@ -48,7 +48,7 @@ from digest.store.models import (
     subscribers_table,
     utcnow,
 )
-from digest.store.subscribers import receives_digest
+from digest.store.recipients import receives_digest
 from digest.store.write_lock import writing
 
 
@@ -155,7 +155,7 @@ def _categories_key() -> ColumnElement[str]:
 def category_groups(session: Session, digest: str, now: datetime) -> list[CategoryGroup]:
     """A run's would-be recipients grouped by their choice: one row per distinct choice.
 
-    Who a run goes to is said once, by store.subscribers.receives_digest.
+    Who a run goes to is said once, by store.recipients.receives_digest.
     """
     key = _categories_key()
     paused = subscribers_table.c.paused_until

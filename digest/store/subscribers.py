@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, or_, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -375,47 +375,3 @@ def list_subscribers(store: Store, status: str | None = None) -> list[Subscriber
         query = query.where(Subscriber.status == check_status(status))
     with store.session() as session:
         return [row_of(sub) for sub in session.scalars(query)]
-
-
-class ActiveSubscriber(NamedTuple):
-    """An active subscriber as a run's snapshot takes them."""
-
-    id: int
-    email: str
-    name: str
-    categories: list[str]
-    paused_until: datetime | None
-
-
-def receives_digest(digest: str, now: datetime) -> ColumnElement[bool]:
-    """The one condition on `subscribers` rows that a run of `digest` at `now` mails.
-
-    Active, on the digest (all_digests, or a subscriptions row for it), and not paused.
-    """
-    on_digest = exists().where(
-        Subscription.subscriber_id == Subscriber.id, Subscription.digest == digest
-    )
-    return and_(
-        Subscriber.status == ACTIVE,
-        or_(Subscriber.all_digests.is_(True), on_digest),
-        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
-    )
-
-
-def active_subscribers(session: Session, digest: str, now: datetime) -> list[ActiveSubscriber]:
-    """Every subscriber a run of `digest` at `now` mails (receives_digest), for its snapshot."""
-    rows = session.execute(
-        select(
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.categories,
-            Subscriber.paused_until,
-        )
-        .where(receives_digest(digest, now))
-        .order_by(Subscriber.id)
-    )
-    return [
-        ActiveSubscriber(row.id, row.email, row.name, list(row.categories or ()), row.paused_until)
-        for row in rows
-    ]

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from email import policy
 from typing import TYPE_CHECKING
 
+from digest.confirmation_email import confirmation_message
 from digest.envelope import Envelope
 from digest.errors import DatabaseError, SmtpError
-from digest.message import confirmation_message
 from digest.smtp import SmtpSender
 from digest.store import confirmations
 from digest.store.models import utcnow
