@@ -20,7 +20,15 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from digest.config import load_settings
+from digest.delivery import send_digest
 from digest.errors import BadInputError
+from digest.posts import load_posts
+from digest.render import Renderer
+from digest.selection import select_new
+from digest.store import open_store
+from digest.store.models import UNSUBSCRIBED
+from digest.store.subscribers import add_subscriber
 
 MARKER = "# written by `digest demo`"
 _FILE_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
@@ -159,15 +167,6 @@ def prepare_folder(folder: Path) -> None:
 
 def run_demo(folder: Path, *, now: datetime | None = None) -> DemoResult:
     """Set up the demo site in `folder`, send the weekly digest for real, capture it."""
-    from digest.config import load_settings
-    from digest.delivery import send_digest
-    from digest.posts import load_posts
-    from digest.render import Renderer
-    from digest.selection import select_new
-    from digest.store import open_store
-    from digest.store.models import UNSUBSCRIBED
-    from digest.store.subscribers import add_subscriber
-
     folder = folder.resolve()
     prepare_folder(folder)
     when = (now or datetime.now().astimezone()).replace(microsecond=0)
