@@ -141,13 +141,23 @@ def heading(driver: Any) -> str:
 
 
 def submit(driver: Any, form_css: str = "form") -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     button = driver.find_element(By.CSS_SELECTOR, f"{form_css} button[type=submit]")
     button.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(button))
+
+    def left_the_page(_driver: Any) -> bool:
+        # The old page is gone once its button is. Chromedriver says so either as a stale
+        # element or, mid-navigation, as "Node with given id does not belong to the document".
+        try:
+            button.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(left_the_page)
 
 
 def tick(driver: Any, name: str, value: str, on: bool) -> None:
@@ -177,7 +187,9 @@ def link_in(message: Any, pattern: str) -> str:
 def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
     served: Served, browser: Any, smtp_server: SmtpServer
 ) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     site, driver, shots = served.site, browser, served.shots
     email = "reader@example.com"
@@ -215,7 +227,9 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
         assert heading(driver) == "Archive"
         shoot(driver, shots, "4-archive")
         driver.find_element(By.CSS_SELECTOR, f'a[href="{view}"]').click()
-        assert driver.current_url == view
+        WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.current_url == view
+        )
         page = driver.find_element(By.TAG_NAME, "body").text
         assert "Borrow Checker" in page and "Goroutines" in page  # every post, not Rea's share
         assert email not in driver.page_source and "/unsubscribe/" not in driver.page_source
