@@ -214,3 +214,21 @@ def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_u
             assert [tuple(r) for r in rows] == [(None, None)]
     finally:
         store.dispose()
+
+
+def test_an_empty_or_garbled_message_is_ignored_without_a_traceback(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # flufl.bounce's detectors raise on a message with no From; its logger printed a traceback.
+    config = write_config(tmp_path, sqlite_url)
+    script = Path(sys.executable).parent / "digest"
+    for body in (b"", b"garbage without headers\n"):
+        done = subprocess.run(
+            [str(script), "--config", str(config), "bounces", "-", "--format", "json"],
+            input=body,
+            capture_output=True,
+            check=False,
+            env={**os.environ, "DIGEST_CONFIG": ""},
+        )
+        assert done.returncode == 0, done.stderr
+        assert b"Traceback" not in done.stderr and done.stderr == b"", done.stderr
