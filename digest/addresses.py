@@ -12,12 +12,18 @@ from email.utils import parseaddr
 from email_validator import EmailNotValidError, validate_email
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+MAX_NAME_LENGTH = 200
+
+
+def has_control_character(text: str) -> bool:
+    """True when the text holds CR, LF, another control character or a line separator."""
+    return _CONTROL.search(text) is not None
 
 
 def normalise_email(address: str) -> str:
     """The address as we store it (domain lower-cased, IDN normalised), or ValueError why not."""
     text = address.strip()
-    if _CONTROL.search(text):
+    if has_control_character(text):
         raise ValueError(f"{address!r} contains a control character (CR/LF?)")
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=True)
@@ -35,11 +41,11 @@ def clean_name(name: str | None) -> str:
     """A display name with no control characters, or ValueError naming the problem."""
     if name is None:
         return ""
-    if _CONTROL.search(name):
+    if has_control_character(name):
         raise ValueError(f"name {name!r} contains a control character (CR/LF?)")
     name = unicodedata.normalize("NFC", name).strip()
-    if len(name) > 200:
-        raise ValueError("name is longer than 200 characters")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"name is longer than {MAX_NAME_LENGTH} characters")
     return name
 
 

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 from digest.config import DigestSettings, Settings
 from digest.posts import Post
-from digest.render import Renderer, render_archive_copy
+from digest.render import Renderer, digest_title, render_archive_copy
 from digest.store import Store, runs
 from digest.store.archive import ArchivedRun, is_archived, save_archive
 
@@ -76,7 +76,9 @@ def atom_feed(settings: Settings, digest: str, archived: Sequence[ArchivedRun]) 
     feed = ElementTree.Element(f"{{{ATOM_NS}}}feed")
     own = feed_url(settings, digest)
     _text(feed, "id", own)
-    _text(feed, "title", f"{settings.site.title} · {digest}")
+    config = settings.digests.get(digest)
+    title = digest_title(config, settings.site.lang) if config is not None else digest
+    _text(feed, "title", f"{settings.site.title} · {title}")
     newest = max((r.created_at for r in archived), default=None)
     _text(feed, "updated", _stamp(newest or datetime.fromtimestamp(0, UTC)))
     ElementTree.SubElement(feed, f"{{{ATOM_NS}}}link", {"rel": "self", "href": own})

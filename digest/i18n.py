@@ -31,6 +31,12 @@ def locale_of(tag: str) -> Locale:
         return Locale.parse(DEFAULT_LANG)
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog (pybabel extract) where it is made; translated where
+    it is shown, in the language of the site that shows it."""
+    return message
+
+
 def text_direction(tag: str) -> str:
     """`rtl` for right-to-left languages (Arabic, Hebrew, Persian...), else `ltr`."""
     return "rtl" if locale_of(tag).character_order == "right-to-left" else "ltr"

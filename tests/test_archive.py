@@ -20,7 +20,7 @@ from digest.store.models import RunArchive
 from digest.web import make_app
 from tests.conftest import SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
-from tests.test_web import BASE, Client, path_of
+from tests.web_client import BASE, Client, path_of
 
 
 def make(tmp_path: Path, database_url: str, port: int, *, archive: bool) -> Site:

@@ -27,7 +27,7 @@ from digest.store.subscribers import add_subscriber, find_subscriber
 from digest.web import make_app
 from tests.conftest import SmtpServer
 from tests.site_fixtures import AS_OF, Site, make_site
-from tests.test_web import Client, path_of
+from tests.web_client import Client, path_of
 
 TWO_DIGESTS = {
     "weekly": {"lookback_days": 7, "subject": "Weekly: {{ posts|length }}"},
@@ -66,7 +66,7 @@ def test_one_click_on_the_weekly_link_keeps_daily(site: Site, smtp_server: SmtpS
     for path in links.values():
         answer = client.post_form(path, {"List-Unsubscribe": "One-Click"})
         assert answer.status == 200, answer.body
-        assert "You still get: daily." in answer.body
+        assert "You still get: Daily digest." in answer.body
         assert "Unsubscribe from everything" in answer.body
 
     site.add_post("Second post", days_ago=0.5)

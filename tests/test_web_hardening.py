@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,32 +33,18 @@ from digest.store.subscribers import (
     unsubscribe,
 )
 from digest.tokens import UNSUBSCRIBE_SALT, unsubscribe_url
-from digest.web import make_app
+from tests import web_client
 from tests.conftest import SmtpServer, free_port
 from tests.site_fixtures import SECRET, Site, make_site
-from tests.test_web import Client, confirmation_link, path_of, status_of
+from tests.web_client import Client, confirmation_link, path_of, status_of
 
-
-@pytest.fixture
-def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
-    return make_site(tmp_path / "site", database_url, smtp_server.port)
-
-
-@pytest.fixture
-def settings(site: Site) -> Settings:
-    return site.settings()
-
-
-@pytest.fixture
-def store(site: Site) -> Iterator[Store]:
-    store = site.store()
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Client:
-    return Client(make_app(settings, store, mailer_thread=False))
+# The shared fixtures of tests/web_client.py, bound here so that pytest finds them.
+client, settings, site, store = (
+    web_client.client,
+    web_client.settings,
+    web_client.site,
+    web_client.store,
+)
 
 
 def unsubscribe_path(settings: Settings, store: Store, email: str) -> str:
@@ -168,7 +153,7 @@ def test_old_id_only_links_work_for_rows_from_before_the_upgrade_only(
     early.dispose()
     store = site.store()  # upgrades
     try:
-        client = Client(make_app(site.settings(), store, mailer_thread=False))
+        client = Client.of(site.settings(), store)
         new, _ = add_subscriber(store, "new@example.com")
         old = find_subscriber(store, "old@example.com")
         assert old is not None and old.legacy_links and not new.legacy_links
@@ -266,7 +251,7 @@ def test_the_per_client_limit_counts_the_real_client_behind_a_trusted_proxy(
     )
     store = site.store()
     try:
-        client = Client(make_app(site.settings(), store, mailer_thread=False))
+        client = Client.of(site.settings(), store)
 
         def post(email: str, peer: str, forwarded: str = "") -> int:
             answer = client.call(

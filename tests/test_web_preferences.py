@@ -6,7 +6,6 @@ Real databases, a real aiosmtpd server for the mails, real posts on disk, real s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +16,19 @@ from digest.delivery import send_digest
 from digest.store import Store
 from digest.store.subscribers import add_subscriber, find_subscriber, remove_subscriber
 from digest.tokens import preferences_url
-from digest.web import make_app
+from tests import web_client
 from tests.conftest import SmtpServer
 from tests.site_fixtures import AS_OF, Site, make_site
-from tests.test_web import Client, confirmation_link, path_of
+from tests.web_client import Client, confirmation_link, path_of
 
 TWO_DIGESTS = {
     "weekly": {"categories": [], "lookback_days": 7, "min_posts": 1},
     "daily": {"categories": [], "lookback_days": 1, "min_posts": 1},
 }
+
+
+# The shared fixtures of tests/web_client.py, bound here so that pytest finds them.
+client, settings, store = web_client.client, web_client.settings, web_client.store
 
 
 @pytest.fixture
@@ -35,23 +38,6 @@ def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
     site.add_post("Goroutines", categories=["Go"], days_ago=3)
     site.add_post("Deep Nets", categories=["Machine Learning"], days_ago=4)
     return site
-
-
-@pytest.fixture
-def settings(site: Site) -> Settings:
-    return site.settings()
-
-
-@pytest.fixture
-def store(site: Site) -> Iterator[Store]:
-    store = site.store()
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Client:
-    return Client(make_app(settings, store, mailer_thread=False))
 
 
 def form_token_of(body: str) -> str:
@@ -137,7 +123,7 @@ def test_page_templates_can_be_overridden_from_templates_dir(
         config.write(f"templates_dir: {mine}\n")
     store = site.store()
     try:
-        client = Client(make_app(site.settings(), store, mailer_thread=False))
+        client = Client.of(site.settings(), store)
         answer = client.get("/nowhere")
         assert answer.status == 404 and "<h1 class=mine>Not found</h1>" in answer.body
         assert "<h1>Subscribe to Test Blog</h1>" in client.get("/subscribe").body  # bundled
@@ -303,7 +289,7 @@ def test_with_site_lang_de_the_pages_speak_german(
     settings = german.settings()
     store = german.store()
     try:
-        client = Client(make_app(settings, store, mailer_thread=False))
+        client = Client.of(settings, store)
         signup = client.get("/subscribe")
         assert '<html lang="de" dir="ltr">' in signup.body
         assert "Kategorien" in signup.body and ">Abonnieren</button>" in signup.body

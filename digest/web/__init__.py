@@ -10,9 +10,11 @@ answered 200 without redirect.
 
 The package, outside in: `server` (make_app, waitress, signals), `routes` (the route table and
 the Flask app), `handlers` (one function per method and page), `preferences` (the subscriber's
-own page), `mailer` (the confirmation mail queue's worker), `forms` (request body and form
-fields), `clients` (the client's address), `site_categories` (the categories of the posts),
-`pages` (templates/web pages, Response, HttpError).
+own page), `archive` (the archive pages), `links` (a subscriber's signed link checked),
+`context` (what every handler may use), `mailer` (the confirmation mail queue's worker),
+`forms` (request body and form fields), `clients` (the client's address), `site_categories`
+(the categories of the posts), `pages` (templates/web pages in the site's language, Response,
+HttpError).
 """
 
 from __future__ import annotations

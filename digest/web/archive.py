@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from digest.archive import archive_url, atom_feed, feed_url
 from digest.i18n import format_date
-from digest.render import digest_title
 from digest.store.archive import archived_run, archived_runs
+from digest.web.context import WebContext
 from digest.web.forms import Request
-from digest.web.handlers import WebContext
-from digest.web.pages import Response, not_found
+from digest.web.pages import ARCHIVE_CSP, Response, not_found
 
 # A digest's name in an archive path (the route table's converter): no dot, so `.atom` parses.
 DIGEST_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
@@ -35,7 +34,7 @@ def archive_index(context: WebContext, request: Request) -> Response:
     site = settings.site
     digests = [
         {
-            "title": digest_title(digest, site.lang),
+            "title": context.digest_title(name),
             "feed_url": feed_url(settings, name),
             "runs": [
                 (
@@ -46,7 +45,7 @@ def archive_index(context: WebContext, request: Request) -> Response:
                 for run in archived_runs(context.store, name)
             ],
         }
-        for name, digest in settings.digests.items()
+        for name in context.digest_names
     ]
     return context.shell.render(200, TEMPLATE, {"digests": digests})
 
@@ -57,7 +56,10 @@ def archive_page(context: WebContext, request: Request) -> Response:
     run = archived_run(context.store, name, int(request.path_values.get("run", "0")))
     if run is None:
         raise not_found()
-    return Response(200, run.html.encode("utf-8"))
+    # The email's images load here (img-src); everything else stays as strict as on any page.
+    return Response(
+        200, run.html.encode("utf-8"), headers=[("Content-Security-Policy", ARCHIVE_CSP)]
+    )
 
 
 def archive_feed(context: WebContext, request: Request) -> Response:

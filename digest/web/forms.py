@@ -14,7 +14,14 @@ from urllib.parse import parse_qs
 
 from werkzeug.exceptions import HTTPException
 
-from digest.web.pages import HttpError
+from digest.addresses import (
+    MAX_NAME_LENGTH,
+    clean_name,
+    has_control_character,
+    normalise_email,
+)
+from digest.i18n import N_
+from digest.web.pages import HttpError, bad_form
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
@@ -73,13 +80,20 @@ def check_body(environ: WSGIEnvironment, max_body: int) -> None:
     if "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
         # The server passed the chunks on undecoded (waitress decodes them): refuse, never
         # read the body as empty.
-        raise HttpError(411, "Length required", "Send the request body with a Content-Length.")
+        raise HttpError(
+            411, N_("Length required"), N_("Send the request body with a Content-Length.")
+        )
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise HttpError(400, "Bad request", "The Content-Length is not a number.") from None
+        raise HttpError(400, N_("Bad request"), N_("The Content-Length is not a number.")) from None
     if length > max_body:
-        raise HttpError(413, "Too large", f"The request body is over {max_body} bytes.")
+        raise HttpError(
+            413,
+            N_("Too large"),
+            N_("The request body is over %(bytes)d bytes."),
+            values={"bytes": max_body},
+        )
 
 
 def read_raw_body(request: flask.Request, max_body: int) -> bytes:
@@ -89,7 +103,9 @@ def read_raw_body(request: flask.Request, max_body: int) -> bytes:
     try:
         return request.get_data(cache=False)
     except HTTPException as exc:
-        raise HttpError(exc.code or 400, "Bad request", "The body could not be read.") from None
+        raise HttpError(
+            exc.code or 400, N_("Bad request"), N_("The body could not be read.")
+        ) from None
 
 
 def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[str]], bool]:
@@ -102,7 +118,9 @@ def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[s
     request.max_content_length = max_body
     request.max_form_parts = MAX_FIELDS
     kind = request.mimetype
-    unreadable = HttpError(400, "Bad request", "The form data could not be read (not UTF-8?).")
+    unreadable = HttpError(
+        400, N_("Bad request"), N_("The form data could not be read (not UTF-8?).")
+    )
     try:
         body = request.get_data(cache=True)
         if kind == FORM_TYPES[0] or not kind:
@@ -113,7 +131,7 @@ def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[s
         raise unreadable from None
     except HTTPException as exc:  # werkzeug's 413 (too many parts) or 400 (broken multipart)
         raise HttpError(
-            exc.code or 400, "Bad request", "The form data could not be read."
+            exc.code or 400, N_("Bad request"), N_("The form data could not be read.")
         ) from None
     if kind:
         return {}, False
@@ -142,8 +160,8 @@ def form_fields(request: Request, *, required: bool = False) -> Mapping[str, lis
     if required and not (request.is_form and _content_type(request)):
         raise HttpError(
             415,
-            "Unsupported form",
-            "Send the form as application/x-www-form-urlencoded or multipart/form-data.",
+            N_("Unsupported form"),
+            N_("Send the form as application/x-www-form-urlencoded or multipart/form-data."),
         )
     return request.fields
 
@@ -153,11 +171,40 @@ def _content_type(request: Request) -> str:
 
 
 def checked_categories(values: Iterable[str], known: Iterable[str] = ()) -> list[str]:
-    """Categories as sent (checkboxes or a typed list); 400 when too many or too long."""
+    """Categories as sent (checkboxes or a typed list); 400 when too many, too long or with
+    a control character."""
     categories = split_categories(values, known)
     if len(categories) > MAX_CATEGORIES or any(len(c) > MAX_CATEGORY_LENGTH for c in categories):
-        raise HttpError(400, "Too many categories", "Please choose fewer, shorter categories.")
+        raise HttpError(
+            400, N_("Too many categories"), N_("Please choose fewer, shorter categories.")
+        )
+    if any(has_control_character(c) for c in categories):
+        raise bad_form(N_("A category contains a control character (a line break?)."))
     return categories
+
+
+def check_email(value: str) -> str:
+    """The address as typed, when it can be stored; else 400 saying why, in the site's words."""
+    if has_control_character(value):
+        raise bad_form(N_("The email address contains a control character (a line break?)."))
+    try:
+        normalise_email(value)
+    except ValueError:
+        raise bad_form(N_("“%(email)s” is not a valid email address."), email=value) from None
+    return value
+
+
+def check_name(value: str) -> str:
+    """The name as typed, when it can be stored; else 400 saying why, in the site's words."""
+    if has_control_character(value):
+        raise bad_form(N_("The name contains a control character (a line break?)."))
+    try:
+        clean_name(value)
+    except ValueError:
+        raise bad_form(
+            N_("The name is longer than %(num)d characters."), num=MAX_NAME_LENGTH
+        ) from None
+    return value
 
 
 def read_signup(request: Request, known_categories: Iterable[str] = ()) -> SignupForm:
@@ -165,8 +212,9 @@ def read_signup(request: Request, known_categories: Iterable[str] = ()) -> Signu
     fields = form_fields(request, required=True)
     email = " ".join(fields.get("email", [])).strip()
     if not email:
-        raise HttpError(400, "Email address needed", "Please give an email address.")
-    names = [n for n in fields.get("name", []) if n.strip()]
+        raise HttpError(400, N_("Email address needed"), N_("Please give an email address."))
+    check_email(email)
+    names = [check_name(n) for n in fields.get("name", []) if n.strip()]
     categories = checked_categories(fields.get("categories", []), known_categories)
     digests = [d.strip() for d in fields.get("digests", []) if d.strip()]
     trap = any(value.strip() for value in fields.get(HONEYPOT_FIELD, []))

@@ -6,39 +6,32 @@ web's routes pick the handler; it reads the token or the form, calls the store, 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from digest.errors import BadInputError
-from digest.render import digest_title
+from digest.i18n import N_
 from digest.store.confirmations import LinkCheck, LinkState, check_link, confirm_link
 from digest.store.models import ACTIVE, PENDING
 from digest.store.preferences import unsubscribe_from_digest
-from digest.store.signups import (
-    StaleLinkError,
-    ping,
-    queue_signup,
-    subscriber_for_link,
-    unsubscribe_id,
-)
+from digest.store.signups import ping, queue_signup, unsubscribe_id
 from digest.tokens import (
     CONFIRM_MAX_AGE,
     ConfirmLink,
-    UnsubscribeLink,
     read_confirm_token,
     read_unsubscribe_token,
 )
-from digest.web.clients import Network, client_address, client_key
+from digest.web.clients import client_address, client_key
+from digest.web.context import WebContext
 from digest.web.forms import HONEYPOT_FIELD, Request, form_fields, read_signup
-from digest.web.mailer import ConfirmationMailer
-from digest.web.pages import HttpError, PageShell, Response, invalid_link, mask_email
-from digest.web.site_categories import SiteCategories
-
-if TYPE_CHECKING:
-    from digest.bounces.webhooks import Webhooks
-    from digest.config import Settings
-    from digest.store import Store
+from digest.web.links import (
+    current_link,
+    linked_subscriber,
+    not_on_list,
+    not_subscribed_page,
+    read_link,
+    unsubscribed_page,
+)
+from digest.web.pages import HttpError, Response, bad_form, invalid_link, mask_email
 
 # One logger for the whole web side, as before it became a package (its name is in log lines).
 log = logging.getLogger("digest.web")
@@ -48,31 +41,6 @@ LINK_LIFE = timedelta(seconds=CONFIRM_MAX_AGE)
 EVERYTHING = "everything"  # the `scope` form field that leaves every digest at once
 
 
-@dataclass(frozen=True)
-class WebContext:
-    """What every handler may use: settings, the store, the signing secret, the page shell,
-    the confirmation mailer, the trusted proxies and the site's categories."""
-
-    settings: Settings
-    store: Store
-    secret: str
-    shell: PageShell
-    mailer: ConfirmationMailer
-    trusted_proxies: tuple[Network, ...]
-    categories: SiteCategories
-    webhooks: Webhooks | None = None  # the relay webhooks, when any relay is configured
-
-    @property
-    def site_title(self) -> str:
-        """The site's title, as in settings.site.title."""
-        return self.shell.site_title
-
-    @property
-    def digest_names(self) -> list[str]:
-        """The names of the config's digests, in its order."""
-        return list(self.settings.digests)
-
-
 def healthz(context: WebContext, request: Request) -> Response:
     """200 ok when the database answers, else 503 (via DatabaseError)."""
     ping(context.store)
@@ -80,29 +48,30 @@ def healthz(context: WebContext, request: Request) -> Response:
 
 
 def unsubscribe_page(context: WebContext, request: Request) -> Response:
-    """GET: a page with an unsubscribe button; nothing is changed."""
-    link = _unsubscribe_link(context, request.token)
-    title = context.site_title
-    try:
-        row = subscriber_for_link(context.store, link.subscriber_id, link.link_key)
-    except StaleLinkError:
-        raise _stale_unsubscribe_link() from None
-    if row is None:
-        return _not_on_list(context, request)
-    masked = mask_email(row.email)
+    """GET: a page naming the link's digest, with an unsubscribe button; nothing is changed."""
+    link = read_link(context, read_unsubscribe_token, request.token)
+    row = linked_subscriber(context, link.subscriber_id, link.link_key)
     if row.status not in (ACTIVE, PENDING):
-        return context.shell.page(
-            200,
-            "Already unsubscribed",
-            [f"{masked} gets no emails from {title}."],
-            wants_json=request.wants_json,
-            state=row.status,
+        return not_subscribed_page(context, request, row)
+    digest = context.digest_title(link.digest)
+    lines = [
+        context.gettext(
+            "Unsubscribe %(email)s from “%(digest)s” of %(title)s?",
+            email=mask_email(row.email),
+            digest=digest,
+            title=context.site_title,
         )
+    ]
+    every = context.digest_names
+    others = [d for d in row.digest_names(every) if d != link.digest and d in every]
+    if others:
+        titles = ", ".join(context.digest_title(name) for name in others)
+        lines.append(context.gettext("You keep getting: %(digests)s.", digests=titles))
     return context.shell.page(
         200,
-        f"Unsubscribe from {title}?",
-        [f"Unsubscribe {masked} from {title}?"],
-        button="Unsubscribe",
+        context.gettext("Unsubscribe from “%(digest)s”?", digest=digest),
+        lines,
+        button=context.gettext("Unsubscribe"),
         wants_json=request.wants_json,
         state=row.status,
     )
@@ -113,19 +82,19 @@ def unsubscribe(context: WebContext, request: Request) -> Response:
 
     With scope=everything (one more click, on the answer page) it leaves every digest.
     """
-    link = _unsubscribe_link(context, request.token)
+    link = read_link(context, read_unsubscribe_token, request.token)
     digest = link.digest
     fields = form_fields(request)
     one_click = ONE_CLICK in fields.get("List-Unsubscribe", [])
     how = "one-click" if one_click else "web"
-    try:
-        if EVERYTHING in fields.get("scope", []):
+    everything = EVERYTHING in fields.get("scope", [])
+    with current_link():
+        if everything:
             row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason=how)
             still_on: tuple[str, ...] = ()
         else:
             # The link must hold (bound to this subscription) before it changes anything.
-            if subscriber_for_link(context.store, link.subscriber_id, link.link_key) is None:
-                return _not_on_list(context, request)
+            linked_subscriber(context, link.subscriber_id, link.link_key)
             left = unsubscribe_from_digest(
                 context.store,
                 link.subscriber_id,
@@ -134,34 +103,31 @@ def unsubscribe(context: WebContext, request: Request) -> Response:
                 reason=how,
             )
             row, still_on = (left.subscriber, left.still_on) if left else (None, ())
-    except StaleLinkError:
-        raise _stale_unsubscribe_link() from None
     if row is None:
-        return _not_on_list(context, request)
+        raise not_on_list(context)
     log.info("subscriber %d unsubscribed (%s)", row.id, how)
-    if still_on:
-        return context.shell.page(
-            200,
-            f"You left the {digest} digest",
-            [
-                f"{mask_email(row.email)} will get no more {digest} emails from "
-                f"{context.site_title}.",
-                f"You still get: {', '.join(still_on)}.",
-            ],
-            button="Unsubscribe from everything",
-            hidden={"scope": EVERYTHING},
-            wants_json=request.wants_json,
-            state="left-digest",
-        )
+    if not still_on:
+        return unsubscribed_page(context, request, row, "" if everything else digest)
+    title = context.digest_title(digest)
     return context.shell.page(
         200,
-        "You are unsubscribed",
+        context.gettext("You left “%(digest)s”", digest=title),
         [
-            f"{mask_email(row.email)} will get no more emails from {context.site_title}.",
-            "Changed your mind? Subscribe again on the site.",
+            context.gettext(
+                "%(email)s will get no more “%(digest)s” emails from %(title)s.",
+                email=mask_email(row.email),
+                digest=title,
+                title=context.site_title,
+            ),
+            context.gettext(
+                "You still get: %(digests)s.",
+                digests=", ".join(context.digest_title(name) for name in still_on),
+            ),
         ],
+        button=context.gettext("Unsubscribe from everything"),
+        hidden={"scope": EVERYTHING},
         wants_json=request.wants_json,
-        state="unsubscribed",
+        state="left-digest",
     )
 
 
@@ -173,16 +139,22 @@ def confirm_page(context: WebContext, request: Request) -> Response:
     if row is None or check.state is not LinkState.CONFIRMABLE:
         return _not_confirmable(context, request, check)
     title = context.site_title
-    lines = [f"Subscribe {mask_email(row.email)} to {title}?"]
+    lines = [
+        context.gettext(
+            "Subscribe %(email)s to %(title)s?", email=mask_email(row.email), title=title
+        )
+    ]
     if row.name:
-        lines.append(f"Name: {row.name}")
+        lines.append(context.gettext("Name: %(name)s", name=row.name))
     if row.categories:
-        lines.append(f"Categories: {', '.join(row.categories)}")
+        lines.append(
+            context.gettext("Categories: %(categories)s", categories=", ".join(row.categories))
+        )
     return context.shell.page(
         200,
-        f"Confirm your subscription to {title}",
+        context.gettext("Confirm your subscription to %(title)s", title=title),
         lines,
-        button="Confirm subscription",
+        button=context.gettext("Confirm subscription"),
         wants_json=request.wants_json,
         state=row.status,
     )
@@ -198,8 +170,14 @@ def confirm(context: WebContext, request: Request) -> Response:
     log.info("subscriber %d confirmed", row.id)
     return context.shell.page(
         200,
-        "Subscription confirmed",
-        [f"{mask_email(row.email)} will receive {context.site_title}'s digest. Thank you!"],
+        context.gettext("Subscription confirmed"),
+        [
+            context.gettext(
+                "%(email)s will receive the digest of %(title)s. Thank you!",
+                email=mask_email(row.email),
+                title=context.site_title,
+            )
+        ],
         wants_json=request.wants_json,
         state="active",
     )
@@ -207,11 +185,16 @@ def confirm(context: WebContext, request: Request) -> Response:
 
 def signup_page(context: WebContext, request: Request) -> Response:
     """GET: the sign-up form, with the site's categories and the config's digests to choose."""
+    title = context.gettext("Subscribe to %(title)s", title=context.site_title)
     if request.wants_json:
         return context.shell.page(
             200,
-            f"Subscribe to {context.site_title}",
-            ["POST email, and optionally name, categories and digests, to this address."],
+            title,
+            [
+                context.gettext(
+                    "POST email, and optionally name, categories and digests, to this address."
+                )
+            ],
             wants_json=True,
             state="form",
         )
@@ -219,12 +202,9 @@ def signup_page(context: WebContext, request: Request) -> Response:
         200,
         "web/subscribe.html.j2",
         {
-            "title": f"Subscribe to {context.site_title}",
+            "title": title,
             "categories": context.categories(),
-            "digests": [
-                (name, digest_title(d, context.settings.site.lang))
-                for name, d in context.settings.digests.items()
-            ],
+            "digests": [(name, context.digest_title(name)) for name in context.digest_names],
             "honeypot_field": HONEYPOT_FIELD,
         },
     )
@@ -240,7 +220,7 @@ def subscribe(context: WebContext, request: Request) -> Response:
     form = read_signup(request, context.categories())
     unknown = sorted(set(form.digests) - set(context.digest_names))
     if unknown:
-        raise HttpError(400, "Please check the form", f"There is no digest {unknown[0]!r}.")
+        raise bad_form(N_("There is no digest %(name)s."), name=repr(unknown[0]))
     # Every digest ticked is every digest, future ones included; none ticked is the same.
     chosen = None if set(form.digests) in (set(), set(context.digest_names)) else form.digests
     if not form.honeypot_filled:
@@ -255,32 +235,19 @@ def subscribe(context: WebContext, request: Request) -> Response:
                 client_key=client_key(context.secret, address),
             )
         except BadInputError as exc:
-            raise HttpError(400, "Please check the form", exc.message) from None
+            # read_signup checked the address, name and categories: this is unexpected.
+            log.warning("sign-up refused: %s", exc.message)
+            raise bad_form(N_("Something in the form cannot be used.")) from None
     context.mailer.wake()
     return context.shell.page(
         202,
-        "Check your inbox",
+        context.gettext("Check your inbox"),
         [
-            "If the address can be subscribed, a confirmation link is on its way.",
-            "Open it to start receiving the digest.",
+            context.gettext("If the address can be subscribed, a confirmation link is on its way."),
+            context.gettext("Open it to start receiving the digest."),
         ],
         wants_json=request.wants_json,
         state="check-inbox",
-    )
-
-
-def _unsubscribe_link(context: WebContext, token: str) -> UnsubscribeLink:
-    try:
-        return read_unsubscribe_token(context.secret, token)
-    except BadInputError:
-        raise invalid_link() from None
-
-
-def _stale_unsubscribe_link() -> HttpError:
-    return HttpError(
-        400,
-        "This link is no longer valid",
-        "It was made for an earlier subscription. Use the link in a newer email.",
     )
 
 
@@ -294,23 +261,30 @@ def _confirm_link(context: WebContext, token: str) -> ConfirmLink:
 
 
 def _expired() -> HttpError:
+    days = CONFIRM_MAX_AGE // 86400
     return HttpError(
         400,
-        "This link has expired",
-        f"Confirmation links work for {CONFIRM_MAX_AGE // 86400} days: "
-        "subscribe again to get a new one.",
+        N_("This link has expired"),
+        N_("Confirmation links work for %(days)d days: subscribe again to get a new one."),
+        values={"days": days},
     )
 
 
 def _not_confirmable(context: WebContext, request: Request, check: LinkCheck) -> Response:
     row = check.subscriber
     if row is None:
-        return _not_on_list(context, request)
+        raise not_on_list(context)
     if check.state is LinkState.ACTIVE:
         return context.shell.page(
             200,
-            "Already subscribed",
-            [f"{mask_email(row.email)} already receives {context.site_title}'s digest."],
+            context.gettext("Already subscribed"),
+            [
+                context.gettext(
+                    "%(email)s already receives the digest of %(title)s.",
+                    email=mask_email(row.email),
+                    title=context.site_title,
+                )
+            ],
             wants_json=request.wants_json,
             state="active",
         )
@@ -318,17 +292,9 @@ def _not_confirmable(context: WebContext, request: Request, check: LinkCheck) ->
         raise _expired()
     raise HttpError(
         400,
-        "This link is no longer valid",
-        "It was used already, or the subscription changed after it was sent: "
-        "subscribe again to get a new one.",
-    )
-
-
-def _not_on_list(context: WebContext, request: Request) -> Response:
-    return context.shell.page(
-        404,
-        "Not on the list",
-        [f"This address is not on the {context.site_title} mailing list (any more)."],
-        wants_json=request.wants_json,
-        state="unknown",
+        N_("This link is no longer valid"),
+        N_(
+            "It was used already, or the subscription changed after it was sent: "
+            "subscribe again to get a new one."
+        ),
     )

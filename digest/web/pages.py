@@ -12,14 +12,17 @@ from typing import Any
 
 import jinja2
 
-from digest.i18n import text_direction
+from digest.i18n import N_, text_direction, translations
 
+# Pages load nothing: no scripts, no images, no fonts; their styles are inline.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# An archived email shows the posts' images (https, or inlined as data:) and nothing more.
+ARCHIVE_CSP = PAGE_CSP + "; img-src https: data:"
 SECURITY_HEADERS = [
-    (
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'",
-    ),
+    ("Content-Security-Policy", PAGE_CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
@@ -29,38 +32,61 @@ PAGE_TEMPLATE = "web/page.html.j2"
 
 
 class HttpError(Exception):
-    """A request we answer with an error page (its status and a message for the person)."""
+    """A request we answer with an error page: its status, a title and a message.
+
+    Title and message are catalog messages (marked with N_ where they are made), shown in the
+    site's language with their %(name)s placeholders filled from `values`. The JSON answer's
+    `status` is the English title, the same in every language.
+    """
 
     def __init__(
-        self, status: int, title: str, message: str, headers: Iterable[tuple[str, str]] = ()
+        self,
+        status: int,
+        title: str,
+        message: str,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        values: Mapping[str, object] | None = None,
+        state: str = "",
     ) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
         self.headers = list(headers)
+        self.values = dict(values or {})
+        self.state = state or title
 
 
 def method_not_allowed(methods: Iterable[str]) -> HttpError:
     """405 naming the methods the address answers, in its Allow header too."""
     allowed = ", ".join(methods)
     return HttpError(
-        405, "Method not allowed", f"This address answers {allowed} only.", [("Allow", allowed)]
+        405,
+        N_("Method not allowed"),
+        N_("This address answers %(methods)s only."),
+        [("Allow", allowed)],
+        values={"methods": allowed},
     )
 
 
 def not_found() -> HttpError:
     """404 for an address with no page."""
-    return HttpError(404, "Not found", "There is no page at this address.")
+    return HttpError(404, N_("Not found"), N_("There is no page at this address."))
 
 
 def invalid_link() -> HttpError:
     """400 for a token that does not verify."""
     return HttpError(
         400,
-        "This link is not valid",
-        "The link is incomplete or was changed. Copy the whole link from the email.",
+        N_("This link is not valid"),
+        N_("The link is incomplete or was changed. Copy the whole link from the email."),
     )
+
+
+def bad_form(message: str, **values: object) -> HttpError:
+    """400 "Please check the form", saying what to change (a catalog message)."""
+    return HttpError(400, N_("Please check the form"), message, values=values)
 
 
 @dataclass
@@ -81,6 +107,15 @@ class PageShell:
     root_url: str
     templates: jinja2.Environment
     lang: str = "en"
+
+    def gettext(self, message: str, **values: object) -> str:
+        """The message in the page's language, its %(name)s placeholders filled."""
+        text = translations(self.lang).gettext(message) if message else ""
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, num: int, **values: object) -> str:
+        """The singular or plural message for `num` (its %(num)d) in the page's language."""
+        return translations(self.lang).ngettext(singular, plural, num) % {"num": num, **values}
 
     def render(self, status: int, template: str, values: Mapping[str, Any]) -> Response:
         """A page from `template` (under templates/web) with the site's values added."""
@@ -105,7 +140,10 @@ class PageShell:
         wants_json: bool = False,
         state: str = "",
     ) -> Response:
-        """A message page (title, paragraphs, an optional POST button), or its JSON."""
+        """A message page (title, paragraphs, an optional POST button), or its JSON.
+
+        Title, paragraphs and button are shown as given: translated by the caller.
+        """
         texts = list(paragraphs)
         if wants_json:
             return json_answer(status, state or title, " ".join(texts))
@@ -113,8 +151,14 @@ class PageShell:
         return self.render(status, PAGE_TEMPLATE, values)
 
     def error(self, exc: HttpError, wants_json: bool) -> Response:
-        """The page (or JSON) for an HttpError, with its extra headers."""
-        response = self.page(exc.status, exc.title, [exc.message], wants_json=wants_json)
+        """The page (or JSON) for an HttpError, in the page's language, with its headers."""
+        response = self.page(
+            exc.status,
+            self.gettext(exc.title, **exc.values),
+            [self.gettext(exc.message, **exc.values)],
+            wants_json=wants_json,
+            state=exc.state,
+        )
         response.headers.extend(exc.headers)
         return response
 

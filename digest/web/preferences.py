@@ -14,17 +14,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from digest.errors import BadInputError
-from digest.i18n import format_date
-from digest.render import digest_title
+from digest.i18n import N_, format_date
 from digest.store.models import ACTIVE, utcnow
 from digest.store.preferences import PAUSE_WEEKS, PreferencesChange
 from digest.store.preferences import save_preferences as store_preferences
-from digest.store.signups import StaleLinkError, subscriber_for_link, unsubscribe_id
+from digest.store.signups import unsubscribe_id
 from digest.store.subscribers import SubscriberRow
 from digest.tokens import PreferencesLink, form_token, form_token_holds, read_preferences_token
-from digest.web.forms import Request, checked_categories, form_fields
-from digest.web.handlers import WebContext
-from digest.web.pages import HttpError, Response, invalid_link, json_answer, mask_email
+from digest.web.context import WebContext
+from digest.web.forms import Request, check_name, checked_categories, form_fields
+from digest.web.links import (
+    current_link,
+    linked_subscriber,
+    not_on_list,
+    not_subscribed_page,
+    read_link,
+    unsubscribed_page,
+)
+from digest.web.pages import HttpError, Response, bad_form, json_answer, mask_email
 from digest.web.site_categories import distinct_categories
 
 log = logging.getLogger("digest.web")
@@ -34,14 +41,15 @@ KEEP_PAUSE = "keep"
 NO_PAUSE = "none"
 SAVE = "save"
 UNSUBSCRIBE_ALL = "unsubscribe"
+SAVED = N_("Saved. Your next digest follows these choices.")
 
 
 def preferences_page(context: WebContext, request: Request) -> Response:
     """GET: the subscriber's digests, categories, name and pause in a form; nothing changes."""
-    link = _preferences_link(context, request.token)
-    row = _subscriber(context, link)
+    link = read_link(context, read_preferences_token, request.token)
+    row = linked_subscriber(context, link.subscriber_id, link.link_key)
     if row.status != ACTIVE:
-        return _not_subscribed(context, request, row)
+        return not_subscribed_page(context, request, row)
     if request.wants_json:
         return json_answer(200, "active", "", preferences=_as_json(context, row))
     return _form_page(context, row, 200)
@@ -49,36 +57,35 @@ def preferences_page(context: WebContext, request: Request) -> Response:
 
 def save_preferences(context: WebContext, request: Request) -> Response:
     """POST: save the form (the next run uses it), or unsubscribe from everything."""
-    link = _preferences_link(context, request.token)
+    link = read_link(context, read_preferences_token, request.token)
     fields = form_fields(request)
-    row = _subscriber(context, link)
+    row = linked_subscriber(context, link.subscriber_id, link.link_key)
     sent_token = " ".join(fields.get("form_token", []))
     if not form_token_holds(context.secret, sent_token, row.id, link.link_key):
         raise HttpError(
             400,
-            "This form has expired",
-            "Open the link from your email again, then make your changes.",
+            N_("This form has expired"),
+            N_("Open the link from your email again, then make your changes."),
         )
     if row.status != ACTIVE:
-        return _not_subscribed(context, request, row)
+        return not_subscribed_page(context, request, row)
     if UNSUBSCRIBE_ALL in fields.get("action", []):
         return _unsubscribe_all(context, request, link)
     change = _read_change(context, fields, row, utcnow())
     try:
-        saved = store_preferences(context.store, row.id, link.link_key, change)
+        with current_link():
+            saved = store_preferences(context.store, row.id, link.link_key, change)
     except BadInputError as exc:
-        raise HttpError(400, "Please check the form", exc.message) from None
-    except StaleLinkError:
-        raise _stale_link() from None
+        # The form was checked above: this is unexpected.
+        log.warning("preferences of subscriber %d refused: %s", row.id, exc.message)
+        raise bad_form(N_("Something in the form cannot be used.")) from None
     if saved is None:
-        return _not_on_list(context, request)
+        raise not_on_list(context)
     log.info("subscriber %d saved preferences", saved.id)
+    notice = context.gettext(SAVED)
     if request.wants_json:
-        return json_answer(200, "saved", _SAVED, preferences=_as_json(context, saved))
-    return _form_page(context, saved, 200, notice=_SAVED)
-
-
-_SAVED = "Saved. Your next digest follows these choices."
+        return json_answer(200, "saved", notice, preferences=_as_json(context, saved))
+    return _form_page(context, saved, 200, notice=notice)
 
 
 def _read_change(
@@ -89,23 +96,21 @@ def _read_change(
     digests = [d.strip() for d in fields.get("digests", []) if d.strip()]
     unknown = sorted(set(digests) - set(every))
     if unknown:
-        raise HttpError(400, "Please check the form", f"There is no digest {unknown[0]!r}.")
+        raise bad_form(N_("There is no digest %(name)s."), name=repr(unknown[0]))
     if not digests:
-        raise HttpError(
-            400,
-            "Please check the form",
-            "Choose at least one digest, or unsubscribe from everything at the bottom.",
+        raise bad_form(
+            N_("Choose at least one digest, or unsubscribe from everything at the bottom.")
         )
     pause = " ".join(fields.get("pause", [])).strip() or KEEP_PAUSE
     until: datetime | None = None
     if pause not in (KEEP_PAUSE, NO_PAUSE):
         weeks = int(pause) if pause.isdigit() else 0
         if weeks not in PAUSE_WEEKS:
-            raise HttpError(400, "Please check the form", "Pause for 1, 2 or 4 weeks.")
+            raise bad_form(N_("Pause for 1, 2 or 4 weeks."))
         until = now + timedelta(weeks=weeks)
     names = [n for n in fields.get("name", []) if n.strip()]
     return PreferencesChange(
-        name=names[0] if names else "",
+        name=check_name(names[0]) if names else "",
         categories=checked_categories(fields.get("categories", []), known),
         digests=None if set(digests) == set(every) else digests,
         pause_until=until,
@@ -114,23 +119,12 @@ def _read_change(
 
 
 def _unsubscribe_all(context: WebContext, request: Request, link: PreferencesLink) -> Response:
-    try:
+    with current_link():
         row = unsubscribe_id(context.store, link.subscriber_id, link.link_key, reason="preferences")
-    except StaleLinkError:
-        raise _stale_link() from None
     if row is None:
-        return _not_on_list(context, request)
+        raise not_on_list(context)
     log.info("subscriber %d unsubscribed (preferences)", row.id)
-    return context.shell.page(
-        200,
-        "You are unsubscribed",
-        [
-            f"{mask_email(row.email)} will get no more emails from {context.site_title}.",
-            "Changed your mind? Subscribe again on the site.",
-        ],
-        wants_json=request.wants_json,
-        state="unsubscribed",
-    )
+    return unsubscribed_page(context, request, row)
 
 
 def _form_page(
@@ -143,14 +137,13 @@ def _form_page(
     on = set(row.digest_names(context.digest_names))
     paused = row.paused_until is not None and row.paused_until > now
     values: dict[str, Any] = {
-        "title": "Manage your subscription",
+        "title": context.gettext("Manage your subscription"),
         "email": mask_email(row.email),
         "name": row.name,
         "notice": notice,
         "categories": [(c, c.casefold() in chosen) for c in categories],
         "digests": [
-            (name, digest_title(digest, settings.site.lang), name in on)
-            for name, digest in settings.digests.items()
+            (name, context.digest_title(name), name in on) for name in context.digest_names
         ],
         "paused_until": (
             format_date(row.paused_until, settings.site.lang, settings.site.tz)
@@ -170,55 +163,3 @@ def _as_json(context: WebContext, row: SubscriberRow) -> dict[str, Any]:
         "name": row.name,
         "paused_until": row.paused_until.isoformat() if row.paused_until else None,
     }
-
-
-def _preferences_link(context: WebContext, token: str) -> PreferencesLink:
-    try:
-        return read_preferences_token(context.secret, token)
-    except BadInputError:
-        raise invalid_link() from None
-
-
-def _subscriber(context: WebContext, link: PreferencesLink) -> SubscriberRow:
-    try:
-        row = subscriber_for_link(context.store, link.subscriber_id, link.link_key)
-    except StaleLinkError:
-        raise _stale_link() from None
-    if row is None:
-        raise HttpError(
-            404,
-            "Not on the list",
-            f"This address is not on the {context.site_title} mailing list (any more).",
-        )
-    return row
-
-
-def _stale_link() -> HttpError:
-    return HttpError(
-        400,
-        "This link is no longer valid",
-        "It was made for an earlier subscription. Use the link in a newer email.",
-    )
-
-
-def _not_subscribed(context: WebContext, request: Request, row: SubscriberRow) -> Response:
-    return context.shell.page(
-        200,
-        "Not subscribed",
-        [
-            f"{mask_email(row.email)} gets no emails from {context.site_title}.",
-            "To get the digest again, subscribe on the site.",
-        ],
-        wants_json=request.wants_json,
-        state=row.status,
-    )
-
-
-def _not_on_list(context: WebContext, request: Request) -> Response:
-    return context.shell.page(
-        404,
-        "Not on the list",
-        [f"This address is not on the {context.site_title} mailing list (any more)."],
-        wants_json=request.wants_json,
-        state="unknown",
-    )

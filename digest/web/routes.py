@@ -22,16 +22,16 @@ from digest.bounces.setup import bounce_policy, webhook_settings
 from digest.bounces.sns import SnsVerifier
 from digest.bounces.webhooks import PROVIDERS, Webhooks
 from digest.errors import DatabaseError
-from digest.i18n import translations
+from digest.i18n import N_, translations
 from digest.render import bundled_templates_dir
 from digest.smtp import SmtpSender, helo_name
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
 from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
 from digest.web.clients import trusted_networks
+from digest.web.context import WebContext
 from digest.web.forms import MAX_BODY, Request, read_fields, read_raw_body, wants_json
 from digest.web.handlers import (
-    WebContext,
     confirm,
     confirm_page,
     healthz,
@@ -272,11 +272,11 @@ class DigestWebApp(flask.Flask):
             exc = _http_error(exc)
         elif isinstance(exc, DatabaseError):
             log.error("%s %s: %s", request.method, short_path(request.path), exc.message)
-            exc = HttpError(503, "Try again later", "The service is unavailable right now.")
+            exc = HttpError(503, N_("Try again later"), N_("The service is unavailable right now."))
         elif not isinstance(exc, HttpError):
             # The one catch-all: a bug must not show a traceback to the visitor; it is logged.
             log.exception("%s %s failed", request.method, short_path(request.path))
-            exc = HttpError(500, "Something went wrong", "Please try again later.")
+            exc = HttpError(500, N_("Something went wrong"), N_("Please try again later."))
         return _flask_response(self.context.shell.error(exc, json_wanted))
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -311,8 +311,15 @@ def _http_error(exc: HTTPException) -> HttpError:
     if exc.code == 404:
         return not_found()
     if exc.code == 413:
-        return HttpError(413, "Too large", "The request is too large.")
-    return HttpError(exc.code or 400, exc.name, str(exc.description or exc.name))
+        return HttpError(413, N_("Too large"), N_("The request is too large."))
+    # Another refusal of werkzeug's (a bad request line, headers too large): its code, our words.
+    return HttpError(
+        exc.code or 400,
+        N_("Bad request"),
+        N_("The request could not be handled (HTTP %(code)d)."),
+        values={"code": exc.code or 400},
+        state=exc.name,
+    )
 
 
 def _flask_response(response: Response) -> flask.Response:
@@ -324,6 +331,7 @@ def _flask_response(response: Response) -> flask.Response:
 
 
 def _security_headers(response: flask.Response) -> flask.Response:
+    """Every answer's security headers; a handler may set its own (the archive's CSP)."""
     for name, value in SECURITY_HEADERS:
-        response.headers[name] = value
+        response.headers.setdefault(name, value)
     return response

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 
+from digest.web.context import WebContext
 from digest.web.forms import Request
-from digest.web.handlers import WebContext
-from digest.web.pages import HttpError, Response
+from digest.web.pages import Response, not_found
 
 log = logging.getLogger("digest.web")
 
@@ -33,7 +33,7 @@ def _headers(request: Request) -> dict[str, str]:
 def relay_webhook(context: WebContext, request: Request) -> Response:
     """Hand the call to the bounce side; a refusal changes nothing and answers 401/403."""
     if context.webhooks is None:
-        raise HttpError(404, "Not found", "There is no page at this address.")
+        raise not_found()
     provider = request.path_values.get("provider", "")
     answer = context.webhooks.handle(
         provider,
