@@ -305,9 +305,9 @@ def test_export_round_trip(store: Store, database_url: str, tmp_path: Path) -> N
     out = io.StringIO()
     assert export_csv(store, out) == 3
     text = out.getvalue()
-    assert text.splitlines()[0] == "email,name,categories,status,created_at"
+    assert text.splitlines()[0] == "email,name,categories,status,created_at,digests"
     assert text.splitlines()[1] == (
-        'ann@example.com,"Ann, the first",News,active,2025-11-27T09:00:00+00:00'
+        'ann@example.com,"Ann, the first",News,active,2025-11-27T09:00:00+00:00,*'
     )
     assert 'bob@example.com,"Bob ""B""",a;b,unsubscribed,' in text
 
@@ -320,3 +320,43 @@ def test_export_round_trip(store: Store, database_url: str, tmp_path: Path) -> N
     finally:
         other.dispose()
     assert got == [(r.email, r.name, r.categories) for r in list_subscribers(store)]
+
+
+def test_export_and_import_round_trip_each_subscribers_digests(store: Store) -> None:
+    add_subscriber(store, "ann@example.com", now=T0)  # every digest, future ones too
+    add_subscriber(store, "bob@example.com", digests=["daily"], now=T0)
+    add_subscriber(store, "cy@example.com", digests=["weekly", "monthly"], now=T0)
+    out = io.StringIO()
+    export_csv(store, out)
+    cells = [line.rsplit(",", 1)[1] for line in out.getvalue().splitlines()[1:]]
+    assert cells == ["*", "daily", "monthly;weekly"]
+
+    # Everyone moved around since the export: importing it puts them back.
+    add_subscriber(store, "ann@example.com", digests=["weekly"])
+    add_subscriber(store, "bob@example.com", all_digests=True)
+    add_subscriber(store, "cy@example.com", digests=["daily"])
+    every = ["daily", "monthly", "weekly"]
+    report = import_csv(store, io.StringIO(out.getvalue()), known_digests=every, now=T0)
+    assert (report.added, report.updated, report.unchanged, report.skipped) == (0, 3, 0, [])
+    got = {r.email: (r.all_digests, r.digests) for r in list_subscribers(store)}
+    assert got == {
+        "ann@example.com": (True, ()),
+        "bob@example.com": (False, ("daily",)),
+        "cy@example.com": (False, ("monthly", "weekly")),
+    }
+    again = import_csv(store, io.StringIO(out.getvalue()), known_digests=every, now=T0)
+    assert (again.updated, again.unchanged) == (0, 3)
+
+    # New rows take their cell too; --digest (digests=) wins over the cell; an empty cell
+    # gives a new row every digest; a digest the config lacks skips the row.
+    text = "email,digests\ndee@example.com,weekly\neve@example.com,\nfay@example.com,hourly\n"
+    report = import_csv(store, io.StringIO(text), known_digests=every, now=T0)
+    assert report.added == 2
+    assert report.skipped == [
+        (4, "no digest 'hourly' in the config (digests: daily, monthly, weekly)")
+    ]
+    forced = import_csv(store, io.StringIO(text), digests=["daily"], now=T0)
+    assert (forced.added, forced.updated) == (1, 2)
+    got = {r.email: (r.all_digests, r.digests) for r in list_subscribers(store)}
+    assert got["dee@example.com"] == got["eve@example.com"] == got["fay@example.com"]
+    assert got["fay@example.com"] == (False, ("daily",))

@@ -186,7 +186,7 @@ def test_list_formats(config: Path) -> None:
 
     csv_out = run(config, "subscribers", "list", "--format", "csv", "--status", "active").stdout
     lines = csv_out.splitlines()
-    assert lines[0] == "email,name,categories,status,created_at"
+    assert lines[0] == "email,name,categories,status,created_at,digests"
     assert lines[1].startswith("ann@example.com,Ann,News,active,")
     assert len(lines) == 2
 
@@ -241,7 +241,7 @@ def test_export_round_trip(config: Path, tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, f"exported 2 subscribers to {out}\n")
     text = out.read_text(encoding="utf-8")
     assert text == run(config, "subscribers", "export").stdout
-    assert text.splitlines()[0] == "email,name,categories,status,created_at"
+    assert text.splitlines()[0] == "email,name,categories,status,created_at,digests"
     assert text.splitlines()[1].startswith('ann@example.com,"Ann, A.",x,active,')
     assert text.splitlines()[2].startswith("bob@example.com,,a;b,active,")
 
@@ -253,6 +253,33 @@ def test_export_round_trip(config: Path, tmp_path: Path) -> None:
         ("ann@example.com", "Ann, A.", ["x"]),
         ("bob@example.com", "", ["a", "b"]),
     ]
+
+
+def test_export_then_import_keeps_each_subscribers_digests(config: Path, tmp_path: Path) -> None:
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write("digests:\n  weekly: {lookback_days: 7}\n  daily: {lookback_days: 1}\n")
+    run(config, "subscribers", "add", "ann@example.com")
+    run(config, "subscribers", "add", "bob@example.com", "--digest", "daily")
+    out = tmp_path / "export.csv"
+    assert run(config, "subscribers", "export", "--out", str(out)).exit_code == 0
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[1].startswith("ann@example.com,,,active,") and rows[1].endswith(",*")
+    assert rows[2].startswith("bob@example.com,,,active,") and rows[2].endswith(",daily")
+
+    for email in ("ann@example.com", "bob@example.com"):
+        run(config, "subscribers", "remove", email)
+    result = run(config, "subscribers", "import", str(out))
+    assert result.stdout == "imported: 2 added, 0 updated, 0 unchanged, 0 skipped\n"
+    assert [(s["email"], s["digests"], s["all_digests"]) for s in listed(config)] == [
+        ("ann@example.com", ["daily", "weekly"], True),
+        ("bob@example.com", ["daily"], False),
+    ]
+
+    typo = tmp_path / "typo.csv"
+    typo.write_text("email,digests\ncy@example.com,weekly;dialy\n", encoding="utf-8")
+    result = run(config, "subscribers", "import", str(typo))
+    assert result.exit_code == 0
+    assert result.stderr == ("line 2: no digest 'dialy' in the config (digests: weekly, daily)\n")
 
 
 def test_export_to_an_unwritable_place_exits_2(config: Path, tmp_path: Path) -> None:

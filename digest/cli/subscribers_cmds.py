@@ -214,20 +214,24 @@ def list_cmd(state: State, status: str | None, fmt: str) -> None:
     "digests",
     metavar="D",
     multiple=True,
-    help="Put every row on this digest (repeatable). Default: new rows get every digest.",
+    help="Put every row on this digest (repeatable). Default: the file's digests column, "
+    "else new rows get every digest.",
 )
 @pass_state
 def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
     """Add or update subscribers from a CSV file ("-" for stdin).
 
-    The header row names the columns: email (required), name, categories (;-separated).
-    Never resubscribes. Bad rows are reported on stderr by line and skipped; the others are
-    imported and the exit status is 0.
+    The header row names the columns: email (required), name, categories (;-separated),
+    digests (;-separated, * for every digest), as export writes them. Never resubscribes.
+    Bad rows are reported on stderr by line and skipped; the others are imported and the exit
+    status is 0.
     """
     chosen = _chosen_digests(state, digests)
     with _store(state) as store:
         source = sys.stdin if file == "-" else Path(file)
-        report = import_csv(store, source, digests=chosen)
+        report = import_csv(
+            store, source, digests=chosen, known_digests=list(state.settings.digests)
+        )
     for line, reason in report.skipped:
         click.echo(f"line {line}: {reason}", err=True)
     click.echo(
@@ -242,7 +246,8 @@ def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
 def export_cmd(state: State, out: str | None) -> None:
     """Write every subscriber as CSV (to stdout, or to --out FILE).
 
-    Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC).
+    Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC),digests
+    (;-separated, * for every digest); import reads it back.
     """
     with _store(state) as store:
         if out is None:

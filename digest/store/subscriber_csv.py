@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,8 @@ from digest.store.subscribers import check_status
 from digest.store.subscriptions import clean_categories, clean_digests
 
 IMPORT_BATCH = 1000
-EXPORT_HEADER = ("email", "name", "categories", "status", "created_at")
+EXPORT_HEADER = ("email", "name", "categories", "status", "created_at", "digests")
+EVERY_DIGEST = "*"  # the digests cell of a subscriber on every digest, future ones included
 
 
 @dataclass
@@ -45,6 +46,17 @@ class _CsvRow:
     key: str
     name: str | None  # None: the cell was empty or the column absent (field not given)
     categories: list[str] | None
+    digests: list[str] | None = None  # the digests cell: None when empty or absent
+    every_digest: bool = False  # the digests cell is `*`
+
+    def wanted(self, option: list[str] | None) -> tuple[bool, list[str]] | None:
+        """(all_digests, digests) this row puts its subscriber on, `--digest` first; None
+        leaves an existing subscriber's digests alone (a new one gets every digest)."""
+        if option is not None:
+            return False, option
+        if self.every_digest:
+            return True, []
+        return (False, self.digests) if self.digests is not None else None
 
 
 def _read_text(source: str | Path | TextIO) -> tuple[str, str]:
@@ -70,7 +82,24 @@ def _read_text(source: str | Path | TextIO) -> tuple[str, str]:
         raise BadInputError(f"{label}: not UTF-8 text", hint="save the file as UTF-8 CSV") from None
 
 
-def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]:
+def _digests_cell(cell: str, known: Collection[str] | None) -> tuple[list[str] | None, bool]:
+    """(digests, every digest) from a `;`-separated digests cell; ValueError naming a digest
+    the config does not have."""
+    if cell.strip() == EVERY_DIGEST:
+        return None, True
+    names = clean_digests(cell.split(";"))
+    if not names:
+        return None, False
+    unknown = [name for name in names if known is not None and name not in known]
+    if unknown:
+        choices = ", ".join(known or ())
+        raise ValueError(f"no digest {unknown[0]!r} in the config (digests: {choices})")
+    return names, False
+
+
+def _parse_csv(
+    label: str, text: str, report: ImportReport, known_digests: Collection[str] | None = None
+) -> Iterable[_CsvRow]:
     """Valid rows, in file order; invalid ones go to report.skipped with their line number."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -81,11 +110,12 @@ def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]
     if "email" not in columns:
         raise BadInputError(
             f"{label}: no 'email' column in the header row",
-            hint="the first row names the columns: email[,name][,categories]",
+            hint="the first row names the columns: email[,name][,categories][,digests]",
         )
     i_email = columns.index("email")
     i_name = columns.index("name") if "name" in columns else None
     i_cats = columns.index("categories") if "categories" in columns else None
+    i_digests = columns.index("digests") if "digests" in columns else None
     first_line: dict[str, int] = {}
     while True:
         line = reader.line_num + 1
@@ -109,6 +139,8 @@ def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]
             name = clean_name(name_cell) if name_cell.strip() else None
             cats_cell = cells[i_cats] if i_cats is not None and i_cats < len(cells) else ""
             cats = clean_categories(cats_cell.split(";")) if cats_cell.strip() else None
+            cell = cells[i_digests] if i_digests is not None and i_digests < len(cells) else ""
+            digests, every = _digests_cell(cell, known_digests)
         except (ValueError, BadInputError) as exc:
             report.skipped.append((line, str(exc)))
             continue
@@ -117,7 +149,7 @@ def _parse_csv(label: str, text: str, report: ImportReport) -> Iterable[_CsvRow]
             report.skipped.append((line, f"{address}: duplicate of line {first_line[key]}"))
             continue
         first_line[key] = line
-        yield _CsvRow(line, address, key, name, cats)
+        yield _CsvRow(line, address, key, name, cats, digests, every)
 
 
 def _digests_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
@@ -154,15 +186,19 @@ def _import_batch(
             ).where(Subscriber.email_key.in_([r.key for r in batch]))
         )
     }
+    wanted = {r.key: r.wanted(digests) for r in batch}
     chosen: dict[int, list[str]] = {}
-    if digests is not None:
+    if any(w is not None for w in wanted.values()):
         chosen = _digests_of(session, [row.id for row in existing.values()])
     new: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
-    redo_digests: list[int] = []  # subscribers whose digests become `digests`
+    redo_digests: dict[int, list[str]] = {}  # subscribers whose subscriptions become these
+    new_digests: dict[str, list[str]] = {}  # the same for new rows, by email key
     for r in batch:
         sub = existing.get(r.key)
+        want = wanted[r.key]
         if sub is None:
+            every = want is None or want[0]
             new.append(
                 {
                     "email": r.email,
@@ -174,9 +210,11 @@ def _import_batch(
                     "status_changed_at": now,
                     "created_at": now,
                     "updated_at": now,
-                    "all_digests": digests is None,
+                    "all_digests": every,
                 }
             )
+            if want is not None and not every:
+                new_digests[r.key] = want[1]
             continue
         change: dict[str, Any] = {}
         if r.name is not None and r.name != sub.name:
@@ -185,31 +223,37 @@ def _import_batch(
             change["categories"] = r.categories
         if sub.status == PENDING:  # as `add` does; unsubscribed and bounced are never touched
             change.update(status=ACTIVE, status_reason="imported", status_changed_at=now)
-        if digests is not None and (sub.all_digests or chosen.get(sub.id, []) != digests):
-            change["all_digests"] = False
-            redo_digests.append(sub.id)
+        if want is not None:
+            every, names = want
+            if every and not sub.all_digests:
+                change["all_digests"] = True
+                redo_digests[sub.id] = []
+            elif not every and (sub.all_digests or chosen.get(sub.id, []) != names):
+                change["all_digests"] = False
+                redo_digests[sub.id] = names
         if change:
             changes.append({"id": sub.id, "updated_at": now, **change})
     if new:
         session.execute(insert(Subscriber), new)
-        if digests:
-            added = select(Subscriber.id).where(
-                Subscriber.email_key.in_([row["email_key"] for row in new])
+        if new_digests:
+            added = select(Subscriber.id, Subscriber.email_key).where(
+                Subscriber.email_key.in_(list(new_digests))
             )
-            redo_digests.extend(session.scalars(added))
-    if redo_digests and digests is not None:
-        session.execute(delete(Subscription).where(Subscription.subscriber_id.in_(redo_digests)))
-        if digests:
-            session.execute(
-                insert(Subscription),
-                [{"subscriber_id": i, "digest": d} for i in redo_digests for d in digests],
-            )
+            for sub_id, key in session.execute(added):
+                redo_digests[sub_id] = new_digests[key]
+    if redo_digests:
+        session.execute(
+            delete(Subscription).where(Subscription.subscriber_id.in_(list(redo_digests)))
+        )
+        rows = [{"subscriber_id": i, "digest": d} for i, ds in redo_digests.items() for d in ds]
+        if rows:
+            session.execute(insert(Subscription), rows)
     # ORM bulk UPDATE by primary key; grouped by the set of keys so each group is one executemany.
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
         groups.setdefault(tuple(sorted(change)), []).append(change)
-    for rows in groups.values():
-        session.execute(update(Subscriber), rows)
+    for rows_of_group in groups.values():
+        session.execute(update(Subscriber), rows_of_group)
     return len(new), len(changes), len(batch) - len(new) - len(changes)
 
 
@@ -218,14 +262,18 @@ def import_csv(
     source: str | Path | TextIO,
     *,
     digests: Sequence[str] | None = None,
+    known_digests: Collection[str] | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
-    """Add or update subscribers from a CSV (header `email`, optional `name`, `categories`).
+    """Add or update subscribers from a CSV (header `email`, optional `name`, `categories`,
+    `digests`), as export_csv writes it.
 
-    `digests`: every row is put on exactly these digests (None: new rows get every digest,
-    existing ones keep theirs). Never resubscribes. Bad rows are skipped and reported by line;
-    a later row repeating an address is reported too (the first one counts). Each batch of
-    rows is its own transaction.
+    `digests`: every row is put on exactly these digests. Without it a row's digests cell
+    (`weekly;daily`, or `*` for every digest, future ones too) puts it on those; an empty cell
+    or no such column: new rows get every digest, existing ones keep theirs. A digest not in
+    `known_digests` (the config's, when given) skips the row. Never resubscribes. Bad rows are
+    skipped and reported by line; a later row repeating an address is reported too (the first
+    one counts). Each batch of rows is its own transaction.
     """
     label, text = _read_text(source)
     chosen = clean_digests(digests) if digests is not None else None
@@ -248,7 +296,7 @@ def import_csv(
         report.unchanged += unchanged
         batch.clear()
 
-    for row in _parse_csv(label, text, report):
+    for row in _parse_csv(label, text, report, known_digests):
         batch.append(row)
         if len(batch) >= IMPORT_BATCH:
             flush()
@@ -268,7 +316,8 @@ def neutralise_cell(value: str) -> str:
 
 
 def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+    """Write the subscribers as CSV (email,name,categories,status,created_at,digests); the row
+    count. digests is `;`-separated, or `*` for every digest (import_csv reads it back).
 
     Cells a spreadsheet would take for a formula get a leading ' (names come from the web form).
     """
@@ -276,17 +325,27 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
     writer.writerow(EXPORT_HEADER)
     count = 0
     query = select(
+        Subscriber.id,
         Subscriber.email,
         Subscriber.name,
         Subscriber.categories,
         Subscriber.status,
         Subscriber.created_at,
+        Subscriber.all_digests,
     ).order_by(Subscriber.created_at, Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == check_status(status))
     with store.session() as session:
-        for email, name, cats, status, created in session.execute(query):
-            cells = (email, name, ";".join(cats or ()), status, created.isoformat())
+        chosen: dict[int, list[str]] = {}
+        for sub_id, digest in session.execute(
+            select(Subscription.subscriber_id, Subscription.digest).order_by(
+                Subscription.subscriber_id, Subscription.digest
+            )
+        ):
+            chosen.setdefault(sub_id, []).append(digest)
+        for sub_id, email, name, cats, state, created, every in session.execute(query):
+            on = EVERY_DIGEST if every else ";".join(chosen.get(sub_id, ()))
+            cells = (email, name, ";".join(cats or ()), state, created.isoformat(), on)
             writer.writerow([neutralise_cell(cell) for cell in cells])
             count += 1
     return count
