@@ -3,7 +3,8 @@ against a real `digest serve`, a real aiosmtpd server and a real SQLite file.
 
 Skipped, saying why, when selenium, chromium or chromedriver is missing (`.ci/run` installs
 them; no browser is ever downloaded). Screenshots at 375 and 1280 px go to $DIGEST_SCREENSHOTS
-(else the test's tmp folder), to be looked at.
+(else the test's tmp folder), to be looked at. The journey runs in English and in German
+(site.lang: de), its expected words taken from the catalog.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from digest.delivery import send_digest
+from digest.i18n import translations
 from digest.store.subscribers import find_subscriber
 from tests.conftest import SmtpServer, free_port
 from tests.site_fixtures import AS_OF, Site, make_site
@@ -51,10 +53,18 @@ class Served:
     site: Site
     base: str
     shots: Path
+    lang: str
+
+    def t(self, message: str, **values: object) -> str:
+        """The message as the pages and mails of this site say it."""
+        return translations(self.lang).gettext(message) % values
 
 
-@pytest.fixture
-def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
+@pytest.fixture(params=["en", "de"])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp_server: SmtpServer
+) -> Iterator[Served]:
+    lang = str(request.param)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     site = make_site(
@@ -65,7 +75,7 @@ def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
             "weekly": {"categories": [], "lookback_days": 7, "min_posts": 1},
             "daily": {"categories": [], "lookback_days": 7, "min_posts": 1},
         },
-        extra={"web": {"base_url": base, "archive": True}},
+        extra={"site": {"lang": lang}, "web": {"base_url": base, "archive": True}},
     )
     site.add_post("Borrow Checker", categories=["Rust"], days_ago=1)
     site.add_post("Goroutines", categories=["Go"], days_ago=2)
@@ -90,9 +100,9 @@ def served(tmp_path: Path, smtp_server: SmtpServer) -> Iterator[Served]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"digest serve did not start: {log.read_text()}")
                 time.sleep(0.1)
-        shots = Path(os.environ.get("DIGEST_SCREENSHOTS") or tmp_path / "screenshots")
+        shots = Path(os.environ.get("DIGEST_SCREENSHOTS") or tmp_path / "screenshots") / lang
         shots.mkdir(parents=True, exist_ok=True)
-        yield Served(site, base, shots)
+        yield Served(site, base, shots, lang)
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0
@@ -191,25 +201,28 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    site, driver, shots = served.site, browser, served.shots
+    site, driver, shots, t = served.site, browser, served.shots, served.t
     email = "reader@example.com"
+    title = "Test Blog"
+    weekly, daily = t("%(name)s digest", name="Weekly"), t("%(name)s digest", name="Daily")
 
     driver.get(served.base + "/subscribe")
-    assert heading(driver) == "Subscribe to Test Blog"
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == served.lang
+    assert heading(driver) == t("Subscribe to %(title)s", title=title)
     shoot(driver, shots, "1-subscribe")
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "name").send_keys("Rea")
     tick(driver, "categories", "Rust", True)
     tick(driver, "categories", "Machine Learning", True)
     submit(driver)
-    assert heading(driver) == "Check your inbox"
+    assert heading(driver) == t("Check your inbox")
     shoot(driver, shots, "2-check-inbox")
 
     confirm = link_in(wait_for_mail(smtp_server, email, 1), r"(http://\S+/confirm/\S+)")
     driver.get(confirm)
-    assert heading(driver) == "Confirm your subscription to Test Blog"
+    assert heading(driver) == t("Confirm your subscription to %(title)s", title=title)
     submit(driver)
-    assert heading(driver) == "Subscription confirmed"
+    assert heading(driver) == t("Subscription confirmed")
     shoot(driver, shots, "3-confirmed")
     store = site.store()
     try:
@@ -219,12 +232,12 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
 
         send_digest(site.settings(), store, "weekly", as_of=AS_OF)
         digest_mail = wait_for_mail(smtp_server, email, 2)
-        manage = link_in(digest_mail, r"Manage your subscription: (\S+)")
+        manage = link_in(digest_mail, re.escape(t("Manage your subscription")) + r": (\S+)")
 
         # The archive (web.archive: true): the email's "View in browser" page, listed in /archive.
-        view = link_in(digest_mail, r"View in browser: (\S+)")
+        view = link_in(digest_mail, re.escape(t("View in browser")) + r": (\S+)")
         driver.get(served.base + "/archive")
-        assert heading(driver) == "Archive"
+        assert heading(driver) == t("Archive")
         shoot(driver, shots, "4-archive")
         driver.find_element(By.CSS_SELECTOR, f'a[href="{view}"]').click()
         WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(
@@ -236,50 +249,57 @@ def test_sign_up_confirm_and_manage_the_subscription_in_a_browser(
         shoot(driver, shots, "5-archived-email")
 
         driver.get(manage)
-        assert heading(driver) == "Manage your subscription"
+        assert heading(driver) == t("Manage your subscription")
         shoot(driver, shots, "6-preferences")
 
         tick(driver, "categories", "Rust", False)
         tick(driver, "categories", "Go", True)
         submit(driver, "form:not(.leave)")
         notice = driver.find_element(By.CSS_SELECTOR, ".notice").text
-        assert notice == "Saved. Your next digest follows these choices."
+        assert notice == t("Saved. Your next digest follows these choices.")
         row = find_subscriber(store, email)
         assert row is not None and row.categories == ("Go", "Machine Learning")
 
         driver.find_element(By.CSS_SELECTOR, 'input[name="pause"][value="2"]').click()
         submit(driver, "form:not(.leave)")
-        assert "Paused until" in driver.find_element(By.TAG_NAME, "main").text
+        paused = t("Paused until %(date)s.", date="").rstrip(" .")
+        assert paused in driver.find_element(By.TAG_NAME, "main").text
         row = find_subscriber(store, email)
         assert row is not None and row.paused_until is not None
 
         # Leaving one digest: the weekly email's unsubscribe link keeps daily, and says so.
-        driver.get(link_in(digest_mail, r"Unsubscribe: (\S+)"))
-        assert heading(driver) == "Unsubscribe from Test Blog?"
+        driver.get(link_in(digest_mail, re.escape(t("Unsubscribe")) + r": (\S+)"))
+        assert heading(driver) == t("Unsubscribe from “%(digest)s”?", digest=weekly)
+        shoot(driver, shots, "7-unsubscribe")
         submit(driver)
-        assert heading(driver) == "You left the weekly digest"
-        assert "You still get: daily." in driver.find_element(By.TAG_NAME, "main").text
-        shoot(driver, shots, "7-left-weekly")
+        assert heading(driver) == t("You left “%(digest)s”", digest=weekly)
+        still = t("You still get: %(digests)s.", digests=daily)
+        assert still in driver.find_element(By.TAG_NAME, "main").text
+        shoot(driver, shots, "8-left-weekly")
         row = find_subscriber(store, email)
         assert row is not None and row.status == "active"
         assert (row.all_digests, row.digests) == (False, ("daily",))
 
         # Back on the preferences page: weekly is unticked; tick it again, untick daily.
         driver.get(manage)
-        weekly = driver.find_element(By.CSS_SELECTOR, 'input[name="digests"][value="weekly"]')
-        assert not weekly.is_selected()
+        box = driver.find_element(By.CSS_SELECTOR, 'input[name="digests"][value="weekly"]')
+        assert not box.is_selected()
         tick(driver, "digests", "weekly", True)
         tick(driver, "digests", "daily", False)
         submit(driver, "form:not(.leave)")
-        shoot(driver, shots, "8-saved")
+        shoot(driver, shots, "9-saved")
         row = find_subscriber(store, email)
         assert row is not None and (row.all_digests, row.digests) == (False, ("weekly",))
 
         submit(driver, "form.leave")
-        assert heading(driver) == "You are unsubscribed"
-        shoot(driver, shots, "9-unsubscribed")
+        assert heading(driver) == t("You are unsubscribed")
+        shoot(driver, shots, "10-unsubscribed")
         row = find_subscriber(store, email)
         assert row is not None and row.status == "unsubscribed"
+
+        driver.get(served.base + "/no/such/page")
+        assert heading(driver) == t("Not found")
+        shoot(driver, shots, "11-not-found")
     finally:
         store.dispose()
     for name in ("1-subscribe", "6-preferences", "4-archive", "5-archived-email"):
