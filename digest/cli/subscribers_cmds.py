@@ -190,12 +190,15 @@ def _table(rows: list[SubscriberRow]) -> None:
     show_default=True,
     help="A table to read, CSV (as export writes it) or JSON for scripts.",
 )
+@click.option(
+    "--with-digests", is_flag=True, help="CSV: add a digests column (as export --with-digests)."
+)
 @pass_state
-def list_cmd(state: State, status: str | None, fmt: str) -> None:
+def list_cmd(state: State, status: str | None, fmt: str, with_digests: bool) -> None:
     """List subscribers, oldest first."""
     with _store(state) as store:
         if fmt == "csv":
-            export_csv(store, sys.stdout, status=status)
+            export_csv(store, sys.stdout, status=status, digests=with_digests)
             return
         rows = list_subscribers(store, status)
     if fmt == "json":
@@ -242,16 +245,21 @@ def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
 
 @subscribers.command("export")
 @click.option("--out", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.option(
+    "--with-digests",
+    is_flag=True,
+    help="Add a digests column (;-separated, * for every digest) that import reads back.",
+)
 @pass_state
-def export_cmd(state: State, out: str | None) -> None:
+def export_cmd(state: State, out: str | None, with_digests: bool) -> None:
     """Write every subscriber as CSV (to stdout, or to --out FILE).
 
-    Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC),digests
-    (;-separated, * for every digest); import reads it back.
+    Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC), and with
+    --with-digests a digests column; import reads it back.
     """
     with _store(state) as store:
         if out is None:
-            export_csv(store, sys.stdout)
+            export_csv(store, sys.stdout, digests=with_digests)
             return
         target = Path(out)
         # Written beside the target and renamed: a failed export leaves no half-written file.
@@ -262,7 +270,7 @@ def export_cmd(state: State, out: str | None) -> None:
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                count = export_csv(store, handle)
+                count = export_csv(store, handle, digests=with_digests)
             os.replace(tmp, target)
         except OSError as exc:
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None

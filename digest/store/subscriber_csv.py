@@ -25,7 +25,8 @@ from digest.store.subscribers import check_status
 from digest.store.subscriptions import clean_categories, clean_digests
 
 IMPORT_BATCH = 1000
-EXPORT_HEADER = ("email", "name", "categories", "status", "created_at", "digests")
+EXPORT_HEADER = ("email", "name", "categories", "status", "created_at")  # as CONTRACT says
+DIGESTS_COLUMN = "digests"  # added on request (export --with-digests)
 EVERY_DIGEST = "*"  # the digests cell of a subscriber on every digest, future ones included
 
 
@@ -315,14 +316,18 @@ def neutralise_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write the subscribers as CSV (email,name,categories,status,created_at,digests); the row
-    count. digests is `;`-separated, or `*` for every digest (import_csv reads it back).
+def export_csv(
+    store: Store, out: TextIO, *, status: str | None = None, digests: bool = False
+) -> int:
+    """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+
+    digests=True adds a digests column: `;`-separated, or `*` for every digest (import_csv
+    reads it back, so an export re-imported keeps each subscriber's digests).
 
     Cells a spreadsheet would take for a formula get a leading ' (names come from the web form).
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_HEADER)
+    writer.writerow(EXPORT_HEADER + ((DIGESTS_COLUMN,) if digests else ()))
     count = 0
     query = select(
         Subscriber.id,
@@ -345,7 +350,9 @@ def export_csv(store: Store, out: TextIO, *, status: str | None = None) -> int:
             chosen.setdefault(sub_id, []).append(digest)
         for sub_id, email, name, cats, state, created, every in session.execute(query):
             on = EVERY_DIGEST if every else ";".join(chosen.get(sub_id, ()))
-            cells = (email, name, ";".join(cats or ()), state, created.isoformat(), on)
+            cells = [email, name, ";".join(cats or ()), state, created.isoformat()]
+            if digests:
+                cells.append(on)
             writer.writerow([neutralise_cell(cell) for cell in cells])
             count += 1
     return count
