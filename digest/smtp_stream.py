@@ -11,6 +11,7 @@ names that message as possibly sent: it must be counted if it is sent again.
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,16 @@ from digest.smtp_replies import reply_text
 K = TypeVar("K")
 
 DOT = b".\r\n"
+# A dot-atom address, which smtplib.quoteaddr (a full RFC 5322 parse) returns as it is, in <>.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def quote_address(address: str) -> str:
+    """`<address>` for MAIL and RCPT as smtplib.quoteaddr makes it; no full parse when plain."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 @dataclass(frozen=True)
@@ -71,18 +82,28 @@ def _write(conn: smtplib.SMTP, data: bytes) -> None:
         raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
 
 
-def _envelope(conn: smtplib.SMTP, message: WireMessage) -> bytes | None:
+@dataclass(frozen=True)
+class _Extensions:
+    """What the session's EHLO offered that each envelope asks about."""
+
+    size: bool
+    smtputf8: bool
+
+    @classmethod
+    def of(cls, conn: smtplib.SMTP) -> _Extensions:
+        return cls(bool(conn.does_esmtp and conn.has_extn("size")), conn.has_extn("smtputf8"))
+
+
+def _envelope(extensions: _Extensions, message: WireMessage) -> bytes | None:
     """MAIL, RCPT and DATA as one write, or None when the server cannot take the addresses."""
-    options = ""
-    if conn.does_esmtp and conn.has_extn("size"):
-        options += f" SIZE={len(message.wire)}"
+    options = f" SIZE={len(message.wire)}" if extensions.size else ""
     if not (message.mail_from.isascii() and message.to.isascii()):
-        if not conn.has_extn("smtputf8"):
+        if not extensions.smtputf8:
             return None
         options += " SMTPUTF8"
     return (
-        f"MAIL FROM:{smtplib.quoteaddr(message.mail_from)}{options}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(message.to)}\r\nDATA\r\n"
+        f"MAIL FROM:{quote_address(message.mail_from)}{options}\r\n"
+        f"RCPT TO:{quote_address(message.to)}\r\nDATA\r\n"
     ).encode()
 
 
@@ -122,13 +143,14 @@ def stream(
     """
     conn = sender.session()
     pipelined = conn.has_extn("pipelining")
+    extensions = _Extensions.of(conn)
     held: tuple[K, WireMessage] | None = None  # envelope accepted (354), body not yet written
     written: K | None = None  # final dot written, reply not yet read
     try:
         for key, message in messages:
             if sender.limiter is not None:
                 sender.limiter.acquire()
-            envelope = _envelope(conn, message)
+            envelope = _envelope(extensions, message)
             if held is not None:
                 first = held[1].wire + DOT
                 if pipelined and envelope is not None:
