@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from digest.addresses import address_domain, clean_name, parse_from_address
 from digest.errors import BadInputError, InvalidAddressError
+from digest.render import FillIn
 from digest.transfer_encoding import (
     CRLF,
     ENCODERS,
@@ -187,6 +188,8 @@ class MessageTemplate:
             segment, html=normalise_lines(segment.html), text=normalise_lines(segment.text)
         )
         self._renderer = renderer
+        self._html_fill = FillIn(self._segment.html)
+        self._text_fill = FillIn(self._segment.text)
         self._settings = settings
         from_name, from_addr = settings.email.from_name, settings.email.from_address
         self.from_address = from_addr
@@ -253,7 +256,7 @@ class MessageTemplate:
         """One subscriber's message: personalise, encode the two bodies, join prebuilt bytes."""
         name = _clean(to_name)
         _check_address(to_email)
-        html, text = self._renderer.personalise(
+        raw, escaped = self._renderer.personal_values(
             self._segment,
             name=name,
             email=to_email,
@@ -266,7 +269,7 @@ class MessageTemplate:
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
-        text_body = ENCODERS[self._text_cte](text.encode("utf-8"))
+        text_body = ENCODERS[self._text_cte](self._text_fill.fill(raw))
         parts = [
             self._head,
             mailbox_header("To", name, to_email),
@@ -278,7 +281,7 @@ class MessageTemplate:
             self._tail,
             text_body,
             self._between,
-            encode_base64(html.encode("utf-8")),
+            encode_base64(self._html_fill.fill(escaped)),
             self._end,
         ]
         data = b"".join(parts)

@@ -53,6 +53,7 @@ GMAIL_CLIP_BYTES = 102_400
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
 
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+_PLACEHOLDER_SPLIT = re.compile("(" + _PLACEHOLDER_RE.pattern + ")")
 _PREHEADER_MAX = 110
 
 log = logging.getLogger(__name__)
@@ -332,7 +333,7 @@ class Renderer:
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
 
-    def personalise(
+    def personal_values(
         self,
         segment: RenderedSegment,
         *,
@@ -341,8 +342,8 @@ class Renderer:
         unsubscribe_url: str,
         categories: Sequence[str] = (),
         preferences_url: str | None = None,
-    ) -> tuple[str, str]:
-        """(html, text) with placeholders filled: HTML-escaped in html, as given in text.
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(as given, HTML-escaped): each placeholder's value for one subscriber.
 
         Without preferences_url (previews, test sends) the link goes to a sample address.
         """
@@ -362,11 +363,50 @@ class Renderer:
                 else segment.categories_text
             ),
         }
-        escaped = {k: html.escape(v, quote=True) for k, v in raw.items()}
+        return raw, {k: html.escape(v, quote=True) for k, v in raw.items()}
+
+    def personalise(
+        self,
+        segment: RenderedSegment,
+        *,
+        name: str,
+        email: str,
+        unsubscribe_url: str,
+        categories: Sequence[str] = (),
+        preferences_url: str | None = None,
+    ) -> tuple[str, str]:
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        raw, escaped = self.personal_values(
+            segment,
+            name=name,
+            email=email,
+            unsubscribe_url=unsubscribe_url,
+            categories=categories,
+            preferences_url=preferences_url,
+        )
         # One pass, so a value that happens to contain a placeholder is never expanded again.
         html_part = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], segment.html)
         text_part = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], segment.text)
         return html_part, text_part
+
+
+class FillIn:
+    """A body cut at its placeholders once, so each subscriber's copy is one join of bytes.
+
+    Same result as personalise's one-pass substitution (a value is never expanded again),
+    without scanning the whole body, or encoding it to UTF-8, per subscriber.
+    """
+
+    def __init__(self, text: str) -> None:
+        pieces = _PLACEHOLDER_SPLIT.split(text)
+        self._static = [piece.encode("utf-8") for piece in pieces]  # placeholders: replaced
+        self._keys = pieces[1::2]
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        """The body's UTF-8 bytes with each placeholder replaced by its value."""
+        pieces = self._static.copy()
+        pieces[1::2] = [values[key].encode("utf-8") for key in self._keys]
+        return b"".join(pieces)
 
 
 def render_segment(
