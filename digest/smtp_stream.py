@@ -24,6 +24,7 @@ from digest.smtp_replies import reply_text
 K = TypeVar("K")
 
 DOT = b".\r\n"
+_MAX_LINE = 8192  # smtplib's limit on a reply line
 # A dot-atom address, which smtplib.quoteaddr (a full RFC 5322 parse) returns as it is, in <>.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
@@ -63,15 +64,41 @@ class _Refused(Exception):
         self.timed_out = timed_out
 
 
-def _reply(conn: smtplib.SMTP) -> tuple[int, str]:
-    try:
-        code, raw = conn.getreply()
-    except smtplib.SMTPServerDisconnected as exc:
-        timed_out = isinstance(exc.__context__, TimeoutError)
-        raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
+    """(code, raw text) of one reply, as smtplib's getreply reads it, without its debug hooks.
+
+    The text stays bytes: most replies (250, 354) are only looked at for their code, so it is
+    made printable (reply_text) only where it is kept or shown.
+    """
+    file = conn.file
+    if file is None:
+        if conn.sock is None:
+            raise _Refused("connection closed", timed_out=False)
+        file = conn.file = conn.sock.makefile("rb")
+    lines: list[bytes] = []
+    code = -1
+    while True:
+        try:
+            line = file.readline(_MAX_LINE + 1)
+        except OSError as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+        if not line:
+            raise _Refused("connection closed", timed_out=False)
+        if len(line) > _MAX_LINE:
+            raise _Refused("reply line too long", timed_out=False)
+        lines.append(line[4:].strip(b" \t\r\n"))
+        try:
+            code = int(line[:3])
+        except ValueError:
+            code = -1
+            break
+        if line[3:4] != b"-":
+            break
+    raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
     if code in (421, -1):
         raise _Refused(f"{code} {reply_text(raw)}", timed_out=False)
-    return code, reply_text(raw)
+    return code, raw
 
 
 def _write(conn: smtplib.SMTP, data: bytes) -> None:
@@ -128,8 +155,8 @@ def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> S
         if not 200 <= code < 300 and code != 354:
             _write(conn, b"RSET\r\n")
             _reply(conn)
-            return SendResult(classify_reply(code), code, text)
-    return SendResult("transient", code, f"unexpected reply to DATA: {text}")
+            return SendResult(classify_reply(code), code, reply_text(text))
+    return SendResult("transient", code, f"unexpected reply to DATA: {reply_text(text)}")
 
 
 def stream(
@@ -159,7 +186,7 @@ def stream(
                 _write(conn, first)
                 code, text = _reply(conn)
                 written = None
-                yield held[0], SendResult(classify_reply(code), code, text)
+                yield held[0], SendResult(classify_reply(code), code, reply_text(text))
                 held = None
             elif envelope is not None and pipelined:
                 _write(conn, envelope)
@@ -176,7 +203,7 @@ def stream(
             _write(conn, held[1].wire + DOT)
             code, text = _reply(conn)
             written = None
-            yield held[0], SendResult(classify_reply(code), code, text)
+            yield held[0], SendResult(classify_reply(code), code, reply_text(text))
     except _Refused as exc:
         sender.drop()
         raise SessionLost(
