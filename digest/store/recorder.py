@@ -5,6 +5,7 @@ delivery ─► store.recorder: plain SQL on a driver connection of its own, per
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, NamedTuple
@@ -13,6 +14,9 @@ from digest.store import Store
 from digest.store.db_errors import database_error
 from digest.store.models import D_SENT, deliveries_table, utcnow
 from digest.store.write_lock import sqlite_lock
+
+# UPDATE ... RETURNING came with SQLite 3.35 (2021); older libraries take two statements.
+RETURNING_IN_SQLITE = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SentMark(NamedTuple):
@@ -51,9 +55,11 @@ class Recorder:
             f"FROM subscribers AS s WHERE s.id = {mark}"
         )
         self._digest = digest
-        # PostgreSQL: the previous message's mark and the next one's status in one round trip
-        # (a data-modifying WITH runs, and commits, whether or not the SELECT reads it).
+        # The previous message's mark and the next one's status in one statement. PostgreSQL: a
+        # data-modifying WITH runs, and commits, whether or not the SELECT reads it. SQLite
+        # (3.35+): the status as the UPDATE's RETURNING value (no row: the delivery is gone).
         self._mark_and_status_sql = f"WITH marked AS ({self._sql} RETURNING id) {self._status_sql}"
+        self._sqlite_mark_and_status_sql = f"{self._sql} RETURNING ({self._status_sql})"
         sent_at = deliveries_table.c.sent_at.type
         self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
             dialect
@@ -97,12 +103,21 @@ class Recorder:
 
         `mark`: an accepted message still to record, recorded first (committed on return).
         """
-        if mark is not None and self._sqlite:
+        if mark is not None and self._sqlite and not RETURNING_IN_SQLITE:
             self.mark_sent(*mark)
             mark = None
         try:
             raw = self._connection()
-            if self._sqlite:
+            if self._sqlite and mark is not None:
+                now = self._when(utcnow())
+                params = (*mark[1:], now, now, mark.delivery_id, self._digest, subscriber_id)
+                assert self._lock is not None
+                with self._lock:  # fetchall: the statement, and so its transaction, ends here
+                    rows = raw.execute(self._sqlite_mark_and_status_sql, params).fetchall()
+                row = rows[0] if rows else None
+                if row is None:  # the delivery row is gone: its subscriber's status still counts
+                    row = raw.execute(self._status_sql, (self._digest, subscriber_id)).fetchone()
+            elif self._sqlite:
                 row = raw.execute(self._status_sql, (self._digest, subscriber_id)).fetchone()
             else:
                 sql, params = self._status_sql, tuple[Any, ...]((self._digest, subscriber_id))
