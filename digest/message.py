@@ -33,7 +33,6 @@ from digest.transfer_encoding import (
     CRLF,
     ENCODERS,
     choose_encoding,
-    encode_base64,
     normalise_lines,
 )
 
@@ -269,7 +268,10 @@ class MessageTemplate:
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
-        text_body = ENCODERS[self._text_cte](self._text_fill.fill(raw))
+        if self._text_cte == "base64":
+            text_body = self._text_fill.fill_base64(raw)
+        else:
+            text_body = ENCODERS[self._text_cte](self._text_fill.fill(raw))
         parts = [
             self._head,
             mailbox_header("To", name, to_email),
@@ -281,7 +283,7 @@ class MessageTemplate:
             self._tail,
             text_body,
             self._between,
-            encode_base64(self._html_fill.fill(escaped)),
+            self._html_fill.fill_base64(escaped),
             self._end,
         ]
         data = b"".join(parts)

@@ -24,6 +24,7 @@ from digest.config import DEFAULT_SUBJECT
 from digest.errors import ConfigError
 from digest.excerpts import EXCERPT_MAX_CHARS, EXCERPT_MIN_CHARS, ExcerptFormatter, one_line
 from digest.i18n import format_date, text_direction, translations
+from digest.transfer_encoding import Base64Pieces
 
 if TYPE_CHECKING:
     from digest.config import DigestSettings, Settings
@@ -401,12 +402,17 @@ class FillIn:
         pieces = _PLACEHOLDER_SPLIT.split(text)
         self._static = [piece.encode("utf-8") for piece in pieces]  # placeholders: replaced
         self._keys = pieces[1::2]
+        self._base64 = Base64Pieces(self._static[::2])
 
     def fill(self, values: dict[str, str]) -> bytes:
         """The body's UTF-8 bytes with each placeholder replaced by its value."""
         pieces = self._static.copy()
         pieces[1::2] = [values[key].encode("utf-8") for key in self._keys]
         return b"".join(pieces)
+
+    def fill_base64(self, values: dict[str, str]) -> bytes:
+        """encode_base64(fill(values)), its fixed lines encoded once (transfer_encoding)."""
+        return self._base64.encode([values[key].encode("utf-8") for key in self._keys])
 
 
 def render_segment(
