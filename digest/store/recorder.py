@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from digest.store import Store
@@ -17,6 +18,11 @@ from digest.store.write_lock import sqlite_lock
 
 # UPDATE ... RETURNING came with SQLite 3.35 (2021); older libraries take two statements.
 RETURNING_IN_SQLITE = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _sqlite_now() -> str:
+    """Now in UTC as SQLAlchemy's SQLite DateTime stores it, without its type machinery."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class SentMark(NamedTuple):
@@ -64,13 +70,14 @@ class Recorder:
         self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
             dialect
         ) or (lambda value: value)
+        self._now: Callable[[], Any] = _sqlite_now if self._sqlite else lambda: self._when(utcnow())
         self._errors: tuple[type[BaseException], ...] = (dialect.loaded_dbapi.Error,)
         self._lock = sqlite_lock(store.engine) if self._sqlite else None
         self._raw: Any = None
 
     def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
         """The server accepted the message: record it at once (its own commit)."""
-        now = self._when(utcnow())
+        now = self._now()
         params = (message_id, reply, now, now, delivery_id)
         try:
             raw = self._connection()
@@ -109,7 +116,7 @@ class Recorder:
         try:
             raw = self._connection()
             if self._sqlite and mark is not None:
-                now = self._when(utcnow())
+                now = self._now()
                 params = (*mark[1:], now, now, mark.delivery_id, self._digest, subscriber_id)
                 assert self._lock is not None
                 with self._lock:  # fetchall: the statement, and so its transaction, ends here
@@ -122,7 +129,7 @@ class Recorder:
             else:
                 sql, params = self._status_sql, tuple[Any, ...]((self._digest, subscriber_id))
                 if mark is not None:
-                    now = self._when(utcnow())
+                    now = self._now()
                     sql = self._mark_and_status_sql
                     params = (
                         mark.message_id,
