@@ -39,17 +39,19 @@ class Recorder:
     The per-message path of a run: plain SQL on the driver connection, because building and
     executing a Core statement costs four times SQLite's commit.
 
-    On PostgreSQL the marks commit with `synchronous_commit = off`: the commit is visible, and
-    survives this process being killed, at once; only a crash of the database server itself
-    can lose the last fraction of a second of marks (wal_writer_delay, 200 ms by default, at
-    most three times that). Those deliveries are then still claimed by this sender, so the next
-    run takes them over as possibly sent and counts each one it sends again. Waiting for the
-    server's disk on every message cost 60% of the sending rate (bench/send.py: 0.25 -> 0.66 of
-    the raw blast). SQLite runs with synchronous = NORMAL (store): the same trade, on the OS.
+    On PostgreSQL the marks commit with `synchronous_commit = off` unless
+    `database.durable_marks`: a commit is visible, and survives this process being killed, at
+    once; only a crash of the database server itself (or its machine) can lose the last marks,
+    at most 3 x wal_writer_delay (200 ms by default) of them. Those messages are then sent again
+    by the next run, and only the first of each claimed batch is counted as a possible re-send.
+    Waiting for the server's disk on every message cost 60% of the sending rate (bench/send.py:
+    0.25 -> 0.66 of the raw blast). SQLite runs with synchronous = NORMAL (store): the same
+    trade against a crash of the operating system.
     """
 
-    def __init__(self, store: Store, digest: str) -> None:
+    def __init__(self, store: Store, digest: str, *, durable: bool = False) -> None:
         self.store = store
+        self._durable = durable
         dialect = store.engine.dialect
         self._sqlite = store.dialect == "sqlite"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -111,8 +113,8 @@ class Recorder:
             if not self._sqlite:
                 # One round trip per statement: each commits (or reads) by itself.
                 self._raw.driver_connection.autocommit = True
-                # A mark's commit does not wait for the server's disk (see the class).
-                self._raw.driver_connection.execute("SET synchronous_commit = off")
+                if not self._durable:  # a mark's commit does not wait for the disk (see above)
+                    self._raw.driver_connection.execute("SET synchronous_commit = off")
         return self._raw
 
     def status_of(self, subscriber_id: int, *, mark: SentMark | None = None) -> str | None:
