@@ -31,7 +31,6 @@ from digest.errors import BadInputError, InvalidAddressError
 from digest.render import FillIn
 from digest.transfer_encoding import (
     CRLF,
-    ENCODERS,
     choose_encoding,
     normalise_lines,
 )
@@ -271,7 +270,7 @@ class MessageTemplate:
         if self._text_cte == "base64":
             text_body = self._text_fill.fill_base64(raw)
         else:
-            text_body = ENCODERS[self._text_cte](self._text_fill.fill(raw))
+            text_body = self._text_fill.fill_qp(raw)
         parts = [
             self._head,
             mailbox_header("To", name, to_email),

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from digest.config import DEFAULT_SUBJECT
 from digest.errors import ConfigError
 from digest.excerpts import EXCERPT_MAX_CHARS, EXCERPT_MIN_CHARS, ExcerptFormatter, one_line
 from digest.i18n import format_date, text_direction, translations
-from digest.transfer_encoding import Base64Pieces
+from digest.transfer_encoding import Base64Pieces, QuotedPrintablePieces
 
 if TYPE_CHECKING:
     from digest.config import DigestSettings, Settings
@@ -402,7 +403,6 @@ class FillIn:
         pieces = _PLACEHOLDER_SPLIT.split(text)
         self._static = [piece.encode("utf-8") for piece in pieces]  # placeholders: replaced
         self._keys = pieces[1::2]
-        self._base64 = Base64Pieces(self._static[::2])
 
     def fill(self, values: dict[str, str]) -> bytes:
         """The body's UTF-8 bytes with each placeholder replaced by its value."""
@@ -410,9 +410,21 @@ class FillIn:
         pieces[1::2] = [values[key].encode("utf-8") for key in self._keys]
         return b"".join(pieces)
 
+    @cached_property
+    def _base64(self) -> Base64Pieces:
+        return Base64Pieces(self._static[::2])
+
+    @cached_property
+    def _qp(self) -> QuotedPrintablePieces:
+        return QuotedPrintablePieces(self._static[::2])
+
     def fill_base64(self, values: dict[str, str]) -> bytes:
         """encode_base64(fill(values)), its fixed lines encoded once (transfer_encoding)."""
         return self._base64.encode([values[key].encode("utf-8") for key in self._keys])
+
+    def fill_qp(self, values: dict[str, str]) -> bytes:
+        """encode_qp(fill(values)), its fixed lines encoded once (transfer_encoding)."""
+        return self._qp.encode([values[key].encode("utf-8") for key in self._keys])
 
 
 def render_segment(

@@ -121,3 +121,44 @@ class Base64Pieces:
         if pending or not out:
             out.append(encode_base64(pending))
         return b"".join(out)
+
+
+class QuotedPrintablePieces:
+    """encode_qp of fixed pieces with per-message values between them, mostly prebuilt.
+
+    Quoted-printable works line by line (values hold no line breaks), so each fixed piece's
+    whole lines are encoded once; a message encodes only the lines that hold a value. The result
+    is byte for byte encode_qp of the joined body (a body not ending in CRLF, which
+    normalise_lines never makes, is encoded whole).
+    """
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+        self._whole = not pieces[-1].endswith(CRLF)
+        # (start of the piece up to its first line end, its whole lines encoded, the rest)
+        self._parts: list[tuple[bytes, bytes | None, bytes]] = []
+        for piece in pieces:
+            first, last = piece.find(CRLF), piece.rfind(CRLF)
+            if first < 0:  # no line end: all of it belongs to a line with values
+                self._parts.append((piece, None, b""))
+            else:
+                lines = piece[first + 2 : last + 2]
+                self._parts.append((piece[: first + 2], encode_qp(lines), piece[last + 2 :]))
+
+    def encode(self, values: list[bytes]) -> bytes:
+        """encode_qp(pieces[0] + values[0] + pieces[1] + ... + pieces[-1])."""
+        if self._whole:
+            joined = [b""] * (2 * len(self._pieces) - 1)
+            joined[::2], joined[1::2] = self._pieces, values
+            return encode_qp(b"".join(joined))
+        out: list[bytes] = []
+        pending = b""  # the start of a line that holds a value
+        last = len(self._parts) - 1
+        for index, (head, lines, tail) in enumerate(self._parts):
+            pending += head
+            if lines is not None:  # the piece ended that line and holds whole lines of its own
+                out += (encode_qp(pending), lines)
+                pending = tail
+            if index < last:
+                pending += values[index]
+        return b"".join(out)
