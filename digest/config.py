@@ -110,6 +110,8 @@ class SiteSettings(_Model):
 
 class DatabaseSettings(_Model):
     url: str = "sqlite:///digest.db"
+    # PostgreSQL: whether each sent mark waits for the server's disk (store.recorder).
+    durable_marks: bool = False
 
 
 class EmailSettings(_Model):

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING
 
 from digest.addresses import address_domain, clean_name, parse_from_address
 from digest.errors import BadInputError, InvalidAddressError
+from digest.render import FillIn
 from digest.transfer_encoding import (
     CRLF,
-    ENCODERS,
     choose_encoding,
-    encode_base64,
     normalise_lines,
 )
 
@@ -187,6 +186,8 @@ class MessageTemplate:
             segment, html=normalise_lines(segment.html), text=normalise_lines(segment.text)
         )
         self._renderer = renderer
+        self._html_fill = FillIn(self._segment.html)
+        self._text_fill = FillIn(self._segment.text)
         self._settings = settings
         from_name, from_addr = settings.email.from_name, settings.email.from_address
         self.from_address = from_addr
@@ -253,7 +254,7 @@ class MessageTemplate:
         """One subscriber's message: personalise, encode the two bodies, join prebuilt bytes."""
         name = _clean(to_name)
         _check_address(to_email)
-        html, text = self._renderer.personalise(
+        raw, escaped = self._renderer.personal_values(
             self._segment,
             name=name,
             email=to_email,
@@ -266,7 +267,10 @@ class MessageTemplate:
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
-        text_body = ENCODERS[self._text_cte](text.encode("utf-8"))
+        if self._text_cte == "base64":
+            text_body = self._text_fill.fill_base64(raw)
+        else:
+            text_body = self._text_fill.fill_qp(raw)
         parts = [
             self._head,
             mailbox_header("To", name, to_email),
@@ -278,7 +282,7 @@ class MessageTemplate:
             self._tail,
             text_body,
             self._between,
-            encode_base64(html.encode("utf-8")),
+            self._html_fill.fill_base64(escaped),
             self._end,
         ]
         data = b"".join(parts)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from digest.config import DEFAULT_SUBJECT
 from digest.errors import ConfigError
 from digest.excerpts import EXCERPT_MAX_CHARS, EXCERPT_MIN_CHARS, ExcerptFormatter, one_line
 from digest.i18n import format_date, text_direction, translations
+from digest.transfer_encoding import Base64Pieces, QuotedPrintablePieces
 
 if TYPE_CHECKING:
     from digest.config import DigestSettings, Settings
@@ -53,6 +55,7 @@ GMAIL_CLIP_BYTES = 102_400
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
 
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+_PLACEHOLDER_SPLIT = re.compile("(" + _PLACEHOLDER_RE.pattern + ")")
 _PREHEADER_MAX = 110
 
 log = logging.getLogger(__name__)
@@ -332,7 +335,7 @@ class Renderer:
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
 
-    def personalise(
+    def personal_values(
         self,
         segment: RenderedSegment,
         *,
@@ -341,8 +344,8 @@ class Renderer:
         unsubscribe_url: str,
         categories: Sequence[str] = (),
         preferences_url: str | None = None,
-    ) -> tuple[str, str]:
-        """(html, text) with placeholders filled: HTML-escaped in html, as given in text.
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(as given, HTML-escaped): each placeholder's value for one subscriber.
 
         Without preferences_url (previews, test sends) the link goes to a sample address.
         """
@@ -362,11 +365,66 @@ class Renderer:
                 else segment.categories_text
             ),
         }
-        escaped = {k: html.escape(v, quote=True) for k, v in raw.items()}
+        return raw, {k: html.escape(v, quote=True) for k, v in raw.items()}
+
+    def personalise(
+        self,
+        segment: RenderedSegment,
+        *,
+        name: str,
+        email: str,
+        unsubscribe_url: str,
+        categories: Sequence[str] = (),
+        preferences_url: str | None = None,
+    ) -> tuple[str, str]:
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        raw, escaped = self.personal_values(
+            segment,
+            name=name,
+            email=email,
+            unsubscribe_url=unsubscribe_url,
+            categories=categories,
+            preferences_url=preferences_url,
+        )
         # One pass, so a value that happens to contain a placeholder is never expanded again.
         html_part = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], segment.html)
         text_part = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], segment.text)
         return html_part, text_part
+
+
+class FillIn:
+    """A body cut at its placeholders once, so each subscriber's copy is one join of bytes.
+
+    Same result as personalise's one-pass substitution (a value is never expanded again),
+    without scanning the whole body, or encoding it to UTF-8, per subscriber.
+    """
+
+    def __init__(self, text: str) -> None:
+        pieces = _PLACEHOLDER_SPLIT.split(text)
+        self._static = [piece.encode("utf-8") for piece in pieces]  # placeholders: replaced
+        self._keys = pieces[1::2]
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        """The body's UTF-8 bytes with each placeholder replaced by its value."""
+        pieces = self._static.copy()
+        pieces[1::2] = [values[key].encode("utf-8") for key in self._keys]
+        return b"".join(pieces)
+
+    @cached_property
+    def _base64(self) -> Base64Pieces:
+        return Base64Pieces(self._static[::2])
+
+    @cached_property
+    def _qp(self) -> QuotedPrintablePieces:
+        return QuotedPrintablePieces(self._static[::2])
+
+    def fill_base64(self, values: dict[str, str]) -> bytes:
+        """encode_base64(fill(values)), its fixed lines encoded once (transfer_encoding)."""
+        return self._base64.encode([values[key].encode("utf-8") for key in self._keys])
+
+    def fill_qp(self, values: dict[str, str]) -> bytes:
+        """encode_qp(fill(values)), its fixed lines encoded once (transfer_encoding)."""
+        return self._qp.encode([values[key].encode("utf-8") for key in self._keys])
 
 
 def render_segment(

@@ -206,7 +206,9 @@ class RunSender:
         raise error
 
     def _thread(self, state: SendPass) -> None:
-        recorder = claims.Recorder(self.store, self.digest.name)
+        recorder = claims.Recorder(
+            self.store, self.digest.name, durable=self.settings.database.durable_marks
+        )
         try:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)

@@ -14,6 +14,8 @@ from digest.errors import escape_controls
 REDACTED = "[redacted]"
 # `AUTH PLAIN <payload>`, `AUTH LOGIN <payload>`, `AUTH XOAUTH2 <token>` ...: the payload goes.
 _AUTH_PAYLOAD = re.compile(r"(\bAUTH\s+[A-Za-z0-9_-]+)\s+[^\s\"'<>]+", re.IGNORECASE)
+# One line of printable ASCII that does not say AUTH: nearly every reply, returned as it is.
+_PLAIN = re.compile(rb"(?!.*auth)[\x20-\x7e]*", re.IGNORECASE)
 
 
 def reply_text(reply: bytes | str) -> str:
@@ -21,7 +23,12 @@ def reply_text(reply: bytes | str) -> str:
 
     A multi-line reply (smtplib joins its lines with LF) is joined with spaces.
     """
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    if isinstance(reply, bytes):
+        if _PLAIN.fullmatch(reply):
+            return reply.decode("ascii").strip()
+        text = reply.decode("utf-8", "replace")
+    else:
+        text = reply
     text = " ".join(part.strip() for part in text.splitlines())
     return escape_controls(_AUTH_PAYLOAD.sub(rf"\1 {REDACTED}", text))
 

@@ -11,6 +11,7 @@ names that message as possibly sent: it must be counted if it is sent again.
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,17 @@ from digest.smtp_replies import reply_text
 K = TypeVar("K")
 
 DOT = b".\r\n"
+_MAX_LINE = 8192  # smtplib's limit on a reply line
+# A dot-atom address, which smtplib.quoteaddr (a full RFC 5322 parse) returns as it is, in <>.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def quote_address(address: str) -> str:
+    """`<address>` for MAIL and RCPT as smtplib.quoteaddr makes it; no full parse when plain."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 @dataclass(frozen=True)
@@ -52,15 +64,41 @@ class _Refused(Exception):
         self.timed_out = timed_out
 
 
-def _reply(conn: smtplib.SMTP) -> tuple[int, str]:
-    try:
-        code, raw = conn.getreply()
-    except smtplib.SMTPServerDisconnected as exc:
-        timed_out = isinstance(exc.__context__, TimeoutError)
-        raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
+    """(code, raw text) of one reply, as smtplib's getreply reads it, without its debug hooks.
+
+    The text stays bytes: most replies (250, 354) are only looked at for their code, so it is
+    made printable (reply_text) only where it is kept or shown.
+    """
+    file = conn.file
+    if file is None:
+        if conn.sock is None:
+            raise _Refused("connection closed", timed_out=False)
+        file = conn.file = conn.sock.makefile("rb")
+    lines: list[bytes] = []
+    code = -1
+    while True:
+        try:
+            line = file.readline(_MAX_LINE + 1)
+        except OSError as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+        if not line:
+            raise _Refused("connection closed", timed_out=False)
+        if len(line) > _MAX_LINE:
+            raise _Refused("reply line too long", timed_out=False)
+        lines.append(line[4:].strip(b" \t\r\n"))
+        try:
+            code = int(line[:3])
+        except ValueError:
+            code = -1
+            break
+        if line[3:4] != b"-":
+            break
+    raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
     if code in (421, -1):
         raise _Refused(f"{code} {reply_text(raw)}", timed_out=False)
-    return code, reply_text(raw)
+    return code, raw
 
 
 def _write(conn: smtplib.SMTP, data: bytes) -> None:
@@ -71,18 +109,28 @@ def _write(conn: smtplib.SMTP, data: bytes) -> None:
         raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
 
 
-def _envelope(conn: smtplib.SMTP, message: WireMessage) -> bytes | None:
+@dataclass(frozen=True)
+class _Extensions:
+    """What the session's EHLO offered that each envelope asks about."""
+
+    size: bool
+    smtputf8: bool
+
+    @classmethod
+    def of(cls, conn: smtplib.SMTP) -> _Extensions:
+        return cls(bool(conn.does_esmtp and conn.has_extn("size")), conn.has_extn("smtputf8"))
+
+
+def _envelope(extensions: _Extensions, message: WireMessage) -> bytes | None:
     """MAIL, RCPT and DATA as one write, or None when the server cannot take the addresses."""
-    options = ""
-    if conn.does_esmtp and conn.has_extn("size"):
-        options += f" SIZE={len(message.wire)}"
+    options = f" SIZE={len(message.wire)}" if extensions.size else ""
     if not (message.mail_from.isascii() and message.to.isascii()):
-        if not conn.has_extn("smtputf8"):
+        if not extensions.smtputf8:
             return None
         options += " SMTPUTF8"
     return (
-        f"MAIL FROM:{smtplib.quoteaddr(message.mail_from)}{options}\r\n"
-        f"RCPT TO:{smtplib.quoteaddr(message.to)}\r\nDATA\r\n"
+        f"MAIL FROM:{quote_address(message.mail_from)}{options}\r\n"
+        f"RCPT TO:{quote_address(message.to)}\r\nDATA\r\n"
     ).encode()
 
 
@@ -107,8 +155,8 @@ def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> S
         if not 200 <= code < 300 and code != 354:
             _write(conn, b"RSET\r\n")
             _reply(conn)
-            return SendResult(classify_reply(code), code, text)
-    return SendResult("transient", code, f"unexpected reply to DATA: {text}")
+            return SendResult(classify_reply(code), code, reply_text(text))
+    return SendResult("transient", code, f"unexpected reply to DATA: {reply_text(text)}")
 
 
 def stream(
@@ -122,13 +170,14 @@ def stream(
     """
     conn = sender.session()
     pipelined = conn.has_extn("pipelining")
+    extensions = _Extensions.of(conn)
     held: tuple[K, WireMessage] | None = None  # envelope accepted (354), body not yet written
     written: K | None = None  # final dot written, reply not yet read
     try:
         for key, message in messages:
             if sender.limiter is not None:
                 sender.limiter.acquire()
-            envelope = _envelope(conn, message)
+            envelope = _envelope(extensions, message)
             if held is not None:
                 first = held[1].wire + DOT
                 if pipelined and envelope is not None:
@@ -137,7 +186,7 @@ def stream(
                 _write(conn, first)
                 code, text = _reply(conn)
                 written = None
-                yield held[0], SendResult(classify_reply(code), code, text)
+                yield held[0], SendResult(classify_reply(code), code, reply_text(text))
                 held = None
             elif envelope is not None and pipelined:
                 _write(conn, envelope)
@@ -154,7 +203,7 @@ def stream(
             _write(conn, held[1].wire + DOT)
             code, text = _reply(conn)
             written = None
-            yield held[0], SendResult(classify_reply(code), code, text)
+            yield held[0], SendResult(classify_reply(code), code, reply_text(text))
     except _Refused as exc:
         sender.drop()
         raise SessionLost(

@@ -60,3 +60,105 @@ def encode_base64(raw: bytes) -> bytes:
 
 
 ENCODERS = {"quoted-printable": encode_qp, "base64": encode_base64}
+
+
+LINE_BYTES = 57  # the input bytes of one 76-character base64 line
+PIECES_CACHE_BYTES = 4 << 20  # what one body's prebuilt lines may hold, at most
+
+
+class Base64Pieces:
+    """encode_base64 of fixed pieces with per-message values between them, mostly prebuilt.
+
+    Base64 lines are 57 input bytes each, so a fixed piece's whole lines encode the same in every
+    message that starts it at the same offset within a line; the values before it decide that
+    offset. Those lines are encoded once per offset seen (at most 57; up to PIECES_CACHE_BYTES
+    for the body, the rest is encoded each time), so a message encodes only the lines that hold
+    a value or a seam. The result is byte for byte encode_base64 of the joined body.
+    """
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+        self._prebuilt: list[dict[int, tuple[bytes, bytes, bytes]]] = [{} for _ in pieces]
+        self._room = PIECES_CACHE_BYTES
+
+    def _split(self, index: int, offset: int) -> tuple[bytes, bytes, bytes]:
+        """(head, encoded whole lines, tail) of piece `index` begun `offset` bytes into a line."""
+        prebuilt = self._prebuilt[index].get(offset)
+        if prebuilt is not None:
+            return prebuilt
+        piece = self._pieces[index]
+        head_size = (LINE_BYTES - offset) % LINE_BYTES
+        whole = (len(piece) - head_size) // LINE_BYTES * LINE_BYTES
+        if whole <= 0:
+            return piece, b"", b""
+        lines = encode_base64(piece[head_size : head_size + whole])
+        split = (piece[:head_size], lines, piece[head_size + whole :])
+        if len(lines) <= self._room:  # a body too big to keep is still right, only slower
+            self._room -= len(lines)
+            self._prebuilt[index][offset] = split
+        return split
+
+    def encode(self, values: list[bytes]) -> bytes:
+        """encode_base64(pieces[0] + values[0] + pieces[1] + ... + pieces[-1])."""
+        out: list[bytes] = []
+        pending = b""  # bytes not yet encoded: always less than a line between pieces
+        last = len(self._pieces) - 1
+        for index in range(last + 1):
+            head, lines, tail = self._split(index, len(pending))
+            if lines:
+                if pending or head:
+                    out.append(encode_base64(pending + head))  # exactly one line
+                out.append(lines)
+                pending = tail
+            else:
+                pending += head
+            if index < last:
+                pending += values[index]
+            if len(pending) >= LINE_BYTES:
+                whole = len(pending) // LINE_BYTES * LINE_BYTES
+                out.append(encode_base64(pending[:whole]))
+                pending = pending[whole:]
+        if pending or not out:
+            out.append(encode_base64(pending))
+        return b"".join(out)
+
+
+class QuotedPrintablePieces:
+    """encode_qp of fixed pieces with per-message values between them, mostly prebuilt.
+
+    Quoted-printable works line by line (values hold no line breaks), so each fixed piece's
+    whole lines are encoded once; a message encodes only the lines that hold a value. The result
+    is byte for byte encode_qp of the joined body (a body not ending in CRLF, which
+    normalise_lines never makes, is encoded whole).
+    """
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+        self._whole = not pieces[-1].endswith(CRLF)
+        # (start of the piece up to its first line end, its whole lines encoded, the rest)
+        self._parts: list[tuple[bytes, bytes | None, bytes]] = []
+        for piece in pieces:
+            first, last = piece.find(CRLF), piece.rfind(CRLF)
+            if first < 0:  # no line end: all of it belongs to a line with values
+                self._parts.append((piece, None, b""))
+            else:
+                lines = piece[first + 2 : last + 2]
+                self._parts.append((piece[: first + 2], encode_qp(lines), piece[last + 2 :]))
+
+    def encode(self, values: list[bytes]) -> bytes:
+        """encode_qp(pieces[0] + values[0] + pieces[1] + ... + pieces[-1])."""
+        if self._whole:
+            joined = [b""] * (2 * len(self._pieces) - 1)
+            joined[::2], joined[1::2] = self._pieces, values
+            return encode_qp(b"".join(joined))
+        out: list[bytes] = []
+        pending = b""  # the start of a line that holds a value
+        last = len(self._parts) - 1
+        for index, (head, lines, tail) in enumerate(self._parts):
+            pending += head
+            if lines is not None:  # the piece ended that line and holds whole lines of its own
+                out += (encode_qp(pending), lines)
+                pending = tail
+            if index < last:
+                pending += values[index]
+        return b"".join(out)

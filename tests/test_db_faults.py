@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from digest.cli import cli
 from digest.demo import free_port
 from digest.errors import DatabaseError
+from digest.send_loop import CLAIM_BATCH
 from digest.store import masked_url, open_store
 from digest.store.subscribers import add_subscriber, list_subscribers
 from tests.conftest import RecordingHandler, SmtpServer
@@ -184,7 +185,9 @@ def test_deleting_the_database_file_mid_send_is_one_clear_line(
     site = make_site(tmp_path / "site", url, deleting_server.port, max_connections=2)
     site.add_post("Hello")
     store = site.store()
-    add_subscribers(store, [(f"p{i}@example.com", []) for i in range(60)])
+    # More than the two connections claim at once: a claim after the deletion opens the file anew.
+    count = 3 * CLAIM_BATCH
+    add_subscribers(store, [(f"p{i}@example.com", []) for i in range(count)])
     store.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     args = ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -514,3 +514,34 @@ def test_a_resuming_send_reads_the_posts_once_and_warns_once(
     warnings = [r.getMessage() for r in caplog.records if "broken.md" in r.getMessage()]
     assert len(warnings) == 1, warnings
     store.dispose()
+
+
+def test_each_sent_delivery_records_its_message_id_reply_and_time(
+    site: Site, smtp_server: SmtpServer
+) -> None:
+    site.add_post("Rust Tips")
+    store = site.store()
+    add_subscribers(store, [(f"r{i}@example.com", []) for i in range(5)])
+    began = datetime.now(UTC)
+    (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    ended = datetime.now(UTC)
+    assert report.sent == 5
+    received = {str(m.message["Message-ID"]) for m in smtp_server.handler.messages}
+    with store.session() as session:
+        rows = session.scalars(select(Delivery)).all()
+    if store.dialect == "postgresql":
+        # The sending threads' marks commit without waiting for the disk (store.recorder);
+        # the connections they give back to the pool wait again, as everything else expects.
+        connections = [store.engine.connect() for _ in range(3)]
+        settings = [c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in connections]
+        for connection in connections:
+            connection.close()
+        assert settings == ["on"] * 3
+    store.dispose()
+    assert {row.message_id for row in rows} == received
+    for row in rows:
+        assert row.status == "sent" and row.attempts == 1 and row.claimed_by is None
+        assert row.last_reply.startswith("250")
+        assert row.sent_at is not None and row.sent_at.tzinfo is not None
+        assert began - timedelta(seconds=1) <= row.sent_at <= ended + timedelta(seconds=1)
+        assert row.updated_at == row.sent_at

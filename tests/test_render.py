@@ -26,6 +26,7 @@ from digest.render import (
     NAME_PLACEHOLDER,
     PLACEHOLDERS,
     UNSUBSCRIBE_URL_PLACEHOLDER,
+    FillIn,
     Renderer,
     bundled_templates_dir,
 )
@@ -440,3 +441,18 @@ def test_background_and_hidden_preheader_need_nothing_clients_drop(settings: Set
         assert needed in style
     for dropped in ("display:none", "opacity", "overflow"):
         assert dropped not in style
+
+
+def test_fill_in_replaces_each_placeholder_once_like_the_one_pass_substitution() -> None:
+    body = (
+        f"{NAME_PLACEHOLDER}<p>Zoë {EMAIL_PLACEHOLDER}{NAME_PLACEHOLDER}</p>\r\n{EMAIL_PLACEHOLDER}"
+    )
+    values = {p: f"<{i}>" for i, p in enumerate(PLACEHOLDERS)}
+    values[NAME_PLACEHOLDER] = f"Ann {EMAIL_PLACEHOLDER} ü"  # a value is never expanded again
+    expected = body
+    for placeholder in PLACEHOLDERS:
+        expected = expected.replace(placeholder, f"\0{placeholder}\0")
+    for placeholder, value in values.items():
+        expected = expected.replace(f"\0{placeholder}\0", value)
+    assert FillIn(body).fill(values) == expected.encode("utf-8")
+    assert FillIn("no placeholders at all").fill(values) == b"no placeholders at all"
