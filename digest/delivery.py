@@ -29,7 +29,7 @@ from digest.sources import describe_source
 from digest.store import Store, claims, runs
 from digest.store.models import utcnow
 from digest.tokens import check_secret
-from digest.worker_pool import send_in_processes
+from digest.worker_pool import SenderProcesses
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,20 @@ def send_digest(
     """
     digest = settings.digest(name)
     _require_secret(settings)
+    # The other processes first: forked before this one starts a thread (worker_pool).
+    others = SenderProcesses(settings, workers) if workers > 1 else None
     reports: list[RunReport] = []
-    sender = RunSender(settings, store, digest, progress=progress, stop=stop, as_of=as_of)
+    try:
+        sender = RunSender(settings, store, digest, progress=progress, stop=stop, as_of=as_of)
+    except BaseException:
+        if others is not None:
+            others.close()
+        raise
 
     def send(run_id: int, *, resumed: bool) -> RunReport:
-        if workers <= 1:
+        if others is None:
             return sender.send_run(run_id, resumed=resumed)
-        send_in_processes(settings, name, run_id, workers, progress=progress)
+        others.send(sender, run_id, progress=progress)
         return sender.report(run_id, resumed=resumed)
 
     try:
@@ -183,6 +190,8 @@ def send_digest(
         return reports
     finally:
         sender.close()
+        if others is not None:
+            others.close()
 
 
 def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime) -> Plan:

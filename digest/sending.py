@@ -60,6 +60,7 @@ class RunSender:
         progress: Progress | None,
         stop: threading.Event | None,
         as_of: datetime | None = None,
+        posts: dict[str, Post] | None = None,
     ) -> None:
         self.settings = settings
         self.as_of = as_of
@@ -77,7 +78,7 @@ class RunSender:
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()
-        self._posts: dict[str, Post] | None = None
+        self._posts = posts  # read on first use, unless given (another sender read them)
 
     def _beat(self) -> None:
         while not self._beating.wait(workers.HEARTBEAT_EVERY):

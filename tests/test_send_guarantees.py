@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import signal
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,3 +230,56 @@ def test_send_with_workers_sends_each_message_once(
     assert len(received) == n and set(received.values()) == {1}
     senders = {m.mail_from for m in slow_server.handler.messages}
     assert senders == {"news@example.com"}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_a_send_after_the_messages_on_the_wire(
+    tmp_path: Path, database_url: str, slow_server: SmtpServer, workers: int
+) -> None:
+    n = 600
+    site = make_busy_site(tmp_path, database_url, slow_server.port, n, 4)
+    handler = slow_server.handler
+    proc = start_send(site, "--workers", str(workers))
+    try:
+        wait_for(lambda: len(handler.messages) >= 20, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err  # deliveries left pending
+    assert "stopping after the messages on the wire" in err, err
+    assert "Traceback" not in err, err
+    found = re.search(r" (\d+) sent, 0 failed, (\d+) pending", out)
+    assert found, out
+    sent, pending = int(found.group(1)), int(found.group(2))
+    # Every message that reached the server was recorded as sent before the processes ended.
+    with handler.lock:
+        received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    assert sum(received.values()) == len(received) == sent
+    assert pending == n - sent > 0
+
+    final = start_send(site, "--workers", str(workers))
+    out, err = final.communicate(timeout=180)
+    assert final.returncode == 0, err
+    received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    assert len(received) == n and set(received.values()) == {1}
+    result = CliRunner().invoke(
+        cli, ["--config", str(site.config_path), "history", "--format", "json"]
+    )
+    (run,) = json.loads(result.output)
+    assert run["possible_resends"] == 0  # nothing was in flight when it stopped
+
+
+def test_workers_started_by_a_caller_with_threads_come_from_a_fork_server(
+    tmp_path: Path, database_url: str
+) -> None:
+    n = 60
+    handler = RecordingHandler()
+    with serving(handler) as smtp:  # the server's thread: forking this process is not safe
+        assert threading.active_count() > 1
+        site = make_busy_site(tmp_path, database_url, smtp.port, n, 4)
+        store = site.store()
+        (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF, workers=3)
+        store.dispose()
+    assert (report.sent, report.pending, report.status) == (n, 0, "finished")
+    received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)
+    assert len(received) == n and set(received.values()) == {1}

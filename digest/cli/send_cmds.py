@@ -5,9 +5,14 @@ cli ─► delivery.send_digest / plan_digest / send_test, store.runs.history.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +28,7 @@ from digest.store.bounce_events import last_run_outcome
 from digest.store.runs import history
 
 PROGRESS_MIN = 50  # deliveries: fewer than this go by without a progress bar
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _store(state: State) -> Store:
@@ -63,6 +69,29 @@ class _Bar:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+@contextmanager
+def _stop_on_signal(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: finish the messages on the wire, record them, leave the rest pending
+    (the next `send` goes on from there); a second one aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals go to the main thread only
+        return
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        # os.write: a signal handler must not take the lock sys.stderr may be holding.
+        os.write(2, b"stopping after the messages on the wire (again to abort)\n")
+
+    previous = {signum: signal.signal(signum, stopping) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _summary(report: RunReport, tz: ZoneInfo) -> list[str]:
@@ -174,8 +203,18 @@ def send_cmd(
             _print_plan(plan_digest(settings, store, name, as_of=when), tz)
             return
         bar = _Bar()
+        stop = threading.Event()
         try:
-            reports = send_digest(settings, store, name, as_of=when, progress=bar, workers=workers)
+            with _stop_on_signal(stop):
+                reports = send_digest(
+                    settings,
+                    store,
+                    name,
+                    as_of=when,
+                    progress=bar if bar.enabled else None,  # counting a big run costs
+                    stop=stop,
+                    workers=workers,
+                )
         finally:
             bar.close()
     finally:
