@@ -32,7 +32,7 @@ from digest.permalinks import (
 from digest.post_bytes import read_post_bytes
 from digest.post_dates import post_date
 from digest.post_excerpts import cut_excerpt
-from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, source_files
+from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, SourceFile, source_files
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "Post", "PostsLoad", "load_posts", "read_post"]
 
@@ -98,9 +98,9 @@ def load_posts(site: SiteSettings, *, include_drafts: bool = False) -> PostsLoad
     root = jekyll.root
     posts: list[Post] = []
     problems: list[PostError] = []
-    for file, folder_categories, is_draft in source_files(site.posts_dir, jekyll, include_drafts):
+    for source in source_files(site.posts_dir, jekyll, include_drafts):
         try:
-            post = read_post(site, file, template, folder_categories, draft=is_draft, jekyll=jekyll)
+            post = read_source(site, source, template, jekyll)
         except PostError as exc:
             problems.append(exc)
             continue
@@ -148,20 +148,28 @@ def read_post(
 ) -> Post | None:
     """One post file as a Post; None if it is not a post; PostError if it is broken."""
     jekyll = jekyll or open_site(site)
-    post_id = _post_id(jekyll.root, file)
-    text = _read_text(file, post_id, site.max_post_bytes)
+    source = SourceFile(str(file), _post_id(jekyll.root, file), file.name, folder_categories, draft)
+    return read_source(site, source, template, jekyll)
+
+
+def read_source(
+    site: SiteSettings, source: SourceFile, template: str, jekyll: JekyllSite
+) -> Post | None:
+    """One candidate file found by `source_files` as a Post (see `read_post`)."""
+    where = source.path
+    name = parse_file_name(source.name)
+    text = _read_text(where, name.extension, source.relative, site.max_post_bytes)
     if text is None:
         return None
-    front = _read_front_matter(text, file, post_id)
-    defaults = jekyll.defaults_for(post_id, "posts")
+    front = _read_front_matter(text, where, source.relative)
+    defaults = jekyll.defaults_for(source.relative, "posts")
     if defaults:
-        front = dataclasses.replace(front, meta=deep_merge(defaults, front.meta))
-    name = parse_file_name(file.name)
+        front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
     # Each step may raise; their order decides which problem a broken file reports.
-    when = _resolve_date(front, name, file, site.tz, draft=draft)
+    when = _resolve_date(front, name, where, site.tz, draft=source.draft)
     title = _title(front, name.slug)
     slug = front.text("slug") or name.slug
-    categories = _categories(front, folder_categories)
+    categories = _categories(front, source.categories)
     tags = _tags(front)
     # Jekyll keeps the body as written; only the blank lines around it go.
     content = repair_text(front.body.strip("\n").rstrip())
@@ -174,8 +182,8 @@ def read_post(
         output_ext=output_extension(name.extension),
     )
     return Post(
-        id=post_id,
-        path=file,
+        id=source.relative,
+        path=Path(where),
         title=title,
         date=when,
         slug=slug,
@@ -187,7 +195,7 @@ def read_post(
         image=_image(front.meta.get("image"), site.root_url),
         url=site.root_url + url_path,
         published=front.meta.get("published") is not False,
-        draft=draft or front.meta.get("draft") is True,
+        draft=source.draft or front.meta.get("draft") is True,
         front_matter=front.meta,
     )
 
@@ -199,17 +207,16 @@ def _post_id(root: Path, file: Path) -> str:
     return relative.replace(os.sep, "/")
 
 
-def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
+def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str | None:
     """The file's text with Unix line ends; None for a file Jekyll does not make a post."""
-    where = str(file)
-    if file.suffix.lower() in _DATA_EXTENSIONS:
+    if extension.lower() in _DATA_EXTENSIONS:
         log.debug("not a post (a data file): %s", post_id)
         return None
-    raw = read_post_bytes(file, max_bytes)
+    raw = read_post_bytes(where, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if file.suffix.lower() not in HTML_EXTENSIONS:
+        if extension.lower() not in HTML_EXTENSIONS:
             log.debug("not a post (not text): %s", post_id)
             return None  # an image or other static file that happens to match the name pattern
         raise PostError(
@@ -220,20 +227,20 @@ def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
     return text
 
 
-def _read_front_matter(text: str, file: Path, post_id: str) -> FrontMatter:
+def _read_front_matter(text: str, where: str, post_id: str) -> FrontMatter:
     """The post's front matter; a post without one is still a post to Jekyll (empty matter)."""
-    front = split_jekyll_front_matter(text, str(file))
+    front = split_jekyll_front_matter(text, where)
     if front is not None:
         return front
     if text.startswith("---"):
-        log.warning("%s: front matter is not closed (no closing --- line); read as text", file)
+        log.warning("%s: front matter is not closed (no closing --- line); read as text", where)
     else:
         log.debug("post without front matter: %s", post_id)
-    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=str(file))
+    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=where)
 
 
 def _resolve_date(
-    front: FrontMatter, name: PostFileName, file: Path, tz: tzinfo, *, draft: bool
+    front: FrontMatter, name: PostFileName, where: str, tz: tzinfo, *, draft: bool
 ) -> datetime:
     """The front matter's date, else the file name's; a draft without either: its mtime."""
     try:
@@ -241,13 +248,13 @@ def _resolve_date(
     except PostError as exc:
         if name.date is None or front.meta.get("date") in (None, ""):
             raise
-        log.warning("%s: %s; using the date in the file name", file, exc.reason)
+        log.warning("%s: %s; using the date in the file name", where, exc.reason)
         when = post_date(None, name.date, tz, front.where)
     if when is not None:
         return when
     if not draft:  # pragma: no cover - the matcher guarantees a file date
         raise PostError(front.where, "no date in the file name or the front matter")
-    return datetime.fromtimestamp(file.stat().st_mtime, tz)
+    return datetime.fromtimestamp(os.stat(where).st_mtime, tz)
 
 
 def _title(front: FrontMatter, file_slug: str) -> str:
