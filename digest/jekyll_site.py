@@ -143,6 +143,8 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Jekyll's Utils.deep_merge_hashes: `over` wins, nested mappings merge."""
+    if not any(isinstance(value, Mapping) for value in base.values()):
+        return {**base, **over}  # nothing nested to merge (most defaults: layout, author...)
     merged = dict(base)
     for key, value in over.items():
         old = merged.get(key)

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 # Files in `_posts` Jekyll reads as data, never as posts (their content is nil).
 _DATA_EXTENSIONS = frozenset({".yml", ".yaml"})
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# What `quote` leaves as it is in an image path (most paths: then it need not run).
+_URL_SAFE_MARKS = "/-._~!$&'()*+,;=:@%"
+_URL_SAFE = re.compile(r"[A-Za-z0-9/\-._~!$&'()*+,;=:@%]*")
 
 
 @dataclass(frozen=True)
@@ -320,11 +324,14 @@ def _image(value: object, root_url: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     image = value.strip()
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", image):
+    if _URL_SCHEME.match(image):
         return image  # https:, http:, data: ... used as is
     if image.startswith("//"):
         return "https:" + image
-    return root_url + "/" + quote(image.lstrip("/"), safe="/-._~!$&'()*+,;=:@%")
+    path = image.lstrip("/")
+    if not _URL_SAFE.fullmatch(path):
+        path = quote(path, safe=_URL_SAFE_MARKS)
+    return root_url + "/" + path
 
 
 def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) -> list[Post]:
