@@ -33,6 +33,7 @@ from digest.post_bytes import read_post_bytes
 from digest.post_dates import post_date
 from digest.post_excerpts import cut_excerpt
 from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, SourceFile, source_files
+from digest.post_workers import process_count, read_all
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "Post", "PostsLoad", "load_posts", "read_post"]
 
@@ -95,26 +96,35 @@ class PostsLoad:
     problems: tuple[PostError, ...]
 
 
-def load_posts(site: SiteSettings, *, include_drafts: bool = False) -> PostsLoad:
-    """Read every post of the site (and drafts if asked), newest first; bad files go to problems."""
+def load_posts(
+    site: SiteSettings, *, include_drafts: bool = False, processes: int | None = None
+) -> PostsLoad:
+    """Read every post of the site (and drafts if asked), newest first; bad files go to problems.
+
+    `processes`: how many processes read the files; None lets the site's size and the CPUs
+    decide (post_workers). The result is the same however many there are.
+    """
     template = permalink_template(site.permalink)
     jekyll = open_site(site)
-    root = jekyll.root
+    sources = list(source_files(site.posts_dir, jekyll, include_drafts))
+    if processes is None:
+        processes = process_count(len(sources))
+
+    def read(source: SourceFile) -> Post | None:
+        return read_source(site, source, template, jekyll)
+
     posts: list[Post] = []
     problems: list[PostError] = []
-    for source in source_files(site.posts_dir, jekyll, include_drafts):
-        try:
-            post = read_source(site, source, template, jekyll)
-        except PostError as exc:
-            problems.append(exc)
-            continue
-        if post is not None:
-            posts.append(post)
+    for outcome in read_all(read, sources, processes):
+        if isinstance(outcome, PostError):
+            problems.append(outcome)
+        elif outcome is not None:
+            posts.append(outcome)
     posts = _render_liquid(site, jekyll, posts)
     posts.sort(key=lambda p: p.id)
     posts.sort(key=lambda p: p.date, reverse=True)
     problems.sort(key=lambda e: e.path)
-    log.debug("read %d posts from %s (%d problems)", len(posts), root, len(problems))
+    log.debug("read %d posts from %s (%d problems)", len(posts), jekyll.root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
 
 
