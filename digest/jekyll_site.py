@@ -185,6 +185,8 @@ class JekyllSite:
 
     def defaults_for(self, relative_path: str, doc_type: str = "posts") -> dict[str, Any]:
         """The front-matter defaults for one document, the most specific scope winning."""
+        if not self.defaults:
+            return {}
         folder = relative_path.rpartition("/")[0]
         key = (folder, doc_type)
         if key not in self._folder_defaults:
