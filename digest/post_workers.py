@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -65,8 +66,9 @@ def read_all(read: Callable[[S], R], sources: Sequence[S], processes: int) -> li
     if len(shares) < 2:
         return _read_share(read, sources)
     # Flushed first, or each child would write out its copy of what is still buffered.
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     started: list[tuple[BaseProcess, Connection] | None] = []
     try:
         for share in shares[1:]:
@@ -150,14 +152,20 @@ def _collect(
 
 def _child(read: Callable[[S], R], share: Sequence[S], sender: Connection) -> None:
     """In a forked child: read a share, keeping log records to hand back with the outcomes."""
+    # Ctrl-C is the parent's to handle: it stops its children (no traceback from each).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     records: list[logging.LogRecord] = []
     logging.getLogger().handlers[:] = [_Keep(records)]
     try:
         payload = pickle.dumps((_read_share(read, share), records), pickle.HIGHEST_PROTOCOL)
     except Exception:  # a bug (or something unpicklable): the parent reads this share itself
         payload = _FAILED
-    sender.send_bytes(payload)
-    sender.close()
+    try:
+        sender.send_bytes(payload)
+    except OSError:  # the parent stopped listening (it failed or was interrupted)
+        pass
+    finally:
+        sender.close()
 
 
 class _Keep(logging.Handler):
