@@ -6,6 +6,8 @@ problems and log records handed back in order; anything unusual and the files ar
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -13,7 +15,7 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TypeAlias, TypeVar
@@ -62,9 +64,13 @@ def read_all(read: Callable[[S], R], sources: Sequence[S], processes: int) -> li
     others; their outcomes and log records come back in order, so logs and results are those
     of reading every file here. A child that fails has its share read here again.
     """
-    shares = _split(sources, processes)
+    with _collector_paused():
+        return _read_shares(read, _split(sources, processes))
+
+
+def _read_shares(read: Callable[[S], R], shares: list[Sequence[S]]) -> list[Outcome[R]]:
     if len(shares) < 2:
-        return _read_share(read, sources)
+        return _read_share(read, shares[0] if shares else [])
     # Flushed first, or each child would write out its copy of what is still buffered.
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
@@ -81,6 +87,20 @@ def read_all(read: Callable[[S], R], sources: Sequence[S], processes: int) -> li
         for child in started:
             if child is not None:
                 _stop(*child)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while files are read: posts hold no cycles, and the collections
+    that thousands of new objects set off would each walk the whole heap for nothing. Forked
+    children inherit the pause: walking the heap would also make them copy every page of it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _start(read: Callable[[S], R], share: Sequence[S]) -> tuple[BaseProcess, Connection] | None:
