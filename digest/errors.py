@@ -79,6 +79,11 @@ class PostError(DigestError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[PostError], tuple[str, str]]:
+        # Pickled by its two parts (a reader process hands problems back); both are already
+        # escaped and clipped, and doing that again changes nothing.
+        return type(self), (self.path, self.reason)
+
 
 class NotFoundError(BadInputError):
     """A subscriber, run or other record that does not exist."""

@@ -5,6 +5,7 @@ posts ─► front_matter: text, names and authors out of YAML (JSON, TOML), err
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -39,7 +40,11 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 # A top-level `key: value` line whose value needs no YAML beyond plain, quoted or [a, b].
 _SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
-_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+# What YAML resolves a plain scalar to (bool, int, float, timestamp, null): a regex a first char.
+_RESOLVED = {
+    first: re.compile("|".join(f"(?:{pattern.pattern})" for _tag, pattern in resolvers), re.X)
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
 _FLOW_INDICATOR = re.compile(r"[\[\]{}]")
 
 
@@ -157,34 +162,41 @@ def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
     if closing is None:
         return None
     front = text[: closing.start()]
-    node = None
-    data: object = simple_front_matter(front[opening.end() :])
-    if data is None:
-        loader = BoundedSafeLoader(front)
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                check_alias_expansion(node)  # a billion-laughs chain is refused, not built
-            data = loader.construct_document(node) if node is not None else None
-        except YamlLimitError as exc:
-            raise PostError(where, f"front matter refused: {exc}") from None
-        except RecursionError:
-            raise PostError(where, "front matter refused: YAML nested too deeply") from None
-        except yaml.YAMLError as exc:
-            problem = _yaml_problem(exc)
-            raise PostError(where, f"front matter is not valid YAML: {problem}") from exc
-        finally:
-            loader.dispose()
+    body = text[closing.end() :]
+    simple = simple_front_matter(front[opening.end() :])
+    if simple is not None:  # its keys are text already: no copy
+        return FrontMatter(meta=simple, body=body, raw=RawScalars(front), where=where)
+    data, node = _load_yaml(front, where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
     return FrontMatter(
         meta={str(k): v for k, v in data.items()},
-        body=text[closing.end() :],
+        body=body,
         raw=RawScalars(front, node),
         where=where,
     )
+
+
+def _load_yaml(front: str, where: str) -> tuple[object, yaml.Node | None]:
+    """The front matter read by YAML (aliases bounded), and its node for the raw scalars."""
+    loader = BoundedSafeLoader(front)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        check_alias_expansion(node)  # a billion-laughs chain is refused, not built
+        return loader.construct_document(node), node
+    except YamlLimitError as exc:
+        raise PostError(where, f"front matter refused: {exc}") from None
+    except RecursionError:
+        raise PostError(where, "front matter refused: YAML nested too deeply") from None
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        raise PostError(where, f"front matter is not valid YAML: {problem}") from exc
+    finally:
+        loader.dispose()
 
 
 def simple_front_matter(front: str) -> dict[str, Any] | None:
@@ -196,21 +208,21 @@ def simple_front_matter(front: str) -> dict[str, Any] | None:
     """
     data: dict[str, Any] = {}
     for line in front.split("\n"):
-        if not line or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
         match = _SIMPLE_LINE.match(line)
         if match is None:
             return None
-        key, value = match.group(1), match.group(2)
-        if not _plain_text(key):
+        key, value = match.groups()
+        if not _plain_key(key):
             return None
         if not value:
             data[key] = None
         elif value[0] == "[":
-            items = value[1:-1].split(",") if value.endswith("]") else None
-            if items is None or not all(_flow_item(item.strip()) for item in items):
+            items = _flow_items(value)
+            if items is None:
                 return None
-            data[key] = [item.strip() for item in items] if value[1:-1].strip() else []
+            data[key] = items
         elif value[0] in "\"'":
             if len(value) < 2 or value[-1] != value[0] or value[0] in value[1:-1] or "\\" in value:
                 return None
@@ -222,20 +234,36 @@ def simple_front_matter(front: str) -> dict[str, Any] | None:
     return data
 
 
-def _flow_item(value: str) -> bool:
-    return _plain_text(value) and _FLOW_INDICATOR.search(value) is None
+def _flow_items(value: str) -> list[str] | None:
+    """The items of a one-line `[a, b]` of plain words, or None if YAML must read it."""
+    if value[-1] != "]" or _FLOW_INDICATOR.search(value, 1, len(value) - 1):
+        return None
+    items = [item.strip() for item in value[1:-1].split(",")]
+    for item in items:
+        if not _plain_text(item):
+            return None  # `[]`, `[a,]` and `[a, yes]` too: YAML reads them
+    return items
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_key(key: str) -> bool:
+    # The same few keys (title, date, tags...) come back in every post.
+    return _plain_text(key)
 
 
 def _plain_text(value: str) -> bool:
     """Whether `value` is a plain YAML scalar that YAML reads as this very text."""
-    if not value or value[0] in _INDICATORS or ": " in value or " #" in value or "\t#" in value:
+    if not value:
         return False
-    if value.endswith(":"):
+    first = value[0]
+    if first in _INDICATORS or ": " in value or " #" in value or "\t#" in value:
         return False
-    resolvers = _IMPLICIT.get(value[0])
-    if resolvers is None or (value[0].isalpha() and len(value) > 5):
+    if value[-1] == ":":
+        return False
+    resolved = _RESOLVED.get(first)
+    if resolved is None or (len(value) > 5 and first.isalpha()):
         return True  # YAML's words (yes, off, null, false...) are at most five letters
-    return not any(pattern.match(value) for _tag, pattern in resolvers)
+    return resolved.match(value) is None
 
 
 def split_front_matter(text: str, where: str) -> FrontMatter | None:

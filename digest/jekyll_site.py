@@ -103,10 +103,15 @@ class DefaultsRule:
         if not self.path:
             return True
         ancestors = _ancestors(relative_path)
-        if "*" in self.path or "?" in self.path:
+        if self.is_glob:
             pattern = _glob_regex(self.path)
             return any(pattern.fullmatch(a) for a in ancestors)
         return self.path.rstrip("/") in ancestors
+
+    @property
+    def is_glob(self) -> bool:
+        """Whether the scope's path is a glob pattern (`*`, `?`)."""
+        return "*" in self.path or "?" in self.path
 
     def outranks(self, other: DefaultsRule) -> bool:
         """Jekyll's has_precedence?: a longer path wins; on a tie, the one with a type."""
@@ -138,6 +143,8 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Jekyll's Utils.deep_merge_hashes: `over` wins, nested mappings merge."""
+    if not any(isinstance(value, Mapping) for value in base.values()):
+        return {**base, **over}  # nothing nested to merge (most defaults: layout, author...)
     merged = dict(base)
     for key, value in over.items():
         old = merged.get(key)
@@ -145,6 +152,19 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
             merged[key] = deep_merge(old, value)
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_rules(rules: list[DefaultsRule]) -> dict[str, Any]:
+    """Jekyll's FrontmatterDefaults#all: the rules' values in order, a more specific one winning."""
+    merged: dict[str, Any] = {}
+    winner: DefaultsRule | None = None
+    for rule in rules:
+        if winner is None or rule.outranks(winner):
+            merged = deep_merge(merged, rule.values)
+            winner = rule
+        else:
+            merged = deep_merge(rule.values, merged)
     return merged
 
 
@@ -158,20 +178,41 @@ class JekyllSite:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     include: tuple[str, ...] = ()
     _data: dict[str, Any] | None = field(default=None, repr=False)
+    # (folder, type) -> (defaults every document there gets, rules that may add to one file's)
+    _folder_defaults: dict[tuple[str, str], tuple[dict[str, Any], tuple[DefaultsRule, ...]]] = (
+        field(default_factory=dict, repr=False)
+    )
 
     def defaults_for(self, relative_path: str, doc_type: str = "posts") -> dict[str, Any]:
         """The front-matter defaults for one document, the most specific scope winning."""
-        merged: dict[str, Any] = {}
-        winner: DefaultsRule | None = None
+        if not self.defaults:
+            return {}
+        folder = relative_path.rpartition("/")[0]
+        key = (folder, doc_type)
+        if key not in self._folder_defaults:
+            self._folder_defaults[key] = self._defaults_in(folder, doc_type)
+        merged, file_rules = self._folder_defaults[key]
+        if any(rule.applies(relative_path, doc_type) for rule in file_rules):
+            return _merge_rules([r for r in self.defaults if r.applies(relative_path, doc_type)])
+        return dict(merged)
+
+    def _defaults_in(
+        self, folder: str, doc_type: str
+    ) -> tuple[dict[str, Any], tuple[DefaultsRule, ...]]:
+        """What every document in `folder` gets, and the rules that may add to it for one file.
+
+        A rule applies to a file if its scope is one of the file's folders (the same for the
+        whole folder) or the file itself: only a glob, or a path naming a file in `folder`, can.
+        """
+        folder_rules, file_rules = [], []
         for rule in self.defaults:
-            if not rule.applies(relative_path, doc_type):
+            if rule.type is not None and rule.type != doc_type:
                 continue
-            if winner is None or rule.outranks(winner):
-                merged = deep_merge(merged, rule.values)
-                winner = rule
-            else:
-                merged = deep_merge(rule.values, merged)
-        return merged
+            if not rule.path or (folder and rule.applies(folder, doc_type)):
+                folder_rules.append(rule)
+            elif rule.is_glob or rule.path.rstrip("/").rpartition("/")[0] == folder:
+                file_rules.append(rule)
+        return _merge_rules(folder_rules), tuple(file_rules)
 
     def excluded(self, relative_path: str) -> bool:
         """Whether Jekyll's `exclude` (minus `include`) leaves this path out."""

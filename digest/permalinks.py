@@ -95,25 +95,24 @@ def build_url_path(
     output_ext: str,
 ) -> str:
     """Fill a Jekyll permalink template (Jekyll 4 url.rb / url_drop.rb) into a URL path."""
-    names = _template_names(template)
-    values = {name: _PLACEHOLDER_VALUES[name](when) for name in names & _DATE_NAMES}
-    values["title"] = slugify(slug, pretty=True)
-    values["slug"] = slugify(slug, pretty=False)
-    # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
-    values["categories"] = "/".join(dict.fromkeys(c.lower() for c in categories))
-    values["output_ext"] = output_ext
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in values:
-            return _escape_path(values[name])
-        stripped = name.rstrip("_")
-        if stripped in values:
-            return _escape_path(values[stripped]) + name[len(stripped) :]
-        return match.group(0)
-
-    path = _PLACEHOLDER.sub(replace, template)
-    path = "/" + path
+    pieces = []
+    for text, name, rest in _compiled(template):
+        pieces.append(text)
+        if name is None:
+            continue
+        if name == "title":
+            value = slugify(slug, pretty=True)
+        elif name == "slug":
+            value = slugify(slug, pretty=False)
+        elif name == "categories":
+            # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
+            value = "/".join(dict.fromkeys(c.lower() for c in categories))
+        elif name == "output_ext":
+            value = output_ext
+        else:
+            value = _PLACEHOLDER_VALUES[name](when)
+        pieces.append(_escape_path(value) + rest)
+    path = "/" + "".join(pieces)
     path = path.replace("..", "/").replace("./", "")
     return _SLASHES.sub("/", path)
 
@@ -137,15 +136,29 @@ _PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
     "w_year": lambda when: str(when.isocalendar().year),
     "w_day": lambda when: str(when.isoweekday()),
 }
-_DATE_NAMES = frozenset(_PLACEHOLDER_VALUES)
+_FILLED = frozenset(_PLACEHOLDER_VALUES) | {"title", "slug", "categories", "output_ext"}
 
 
 @functools.lru_cache(maxsize=64)
-def _template_names(template: str) -> frozenset[str]:
-    """The placeholder names a template uses (`:title_` counts as `title`)."""
-    return frozenset(
-        m.group(1).rstrip("_") or m.group(1) for m in _PLACEHOLDER.finditer(template)
-    ) | {m.group(1) for m in _PLACEHOLDER.finditer(template)}
+def _compiled(template: str) -> tuple[tuple[str, str | None, str], ...]:
+    """The template as (text, placeholder, text kept after it) pieces, parsed once.
+
+    `:title_` is `:title` followed by `_`; an unknown `:name` stays as written.
+    """
+    pieces: list[tuple[str, str | None, str]] = []
+    start = 0
+    for match in _PLACEHOLDER.finditer(template):
+        name = match.group(1)
+        stripped = name.rstrip("_")
+        if name in _FILLED:
+            pieces.append((template[start : match.start()], name, ""))
+        elif stripped in _FILLED:
+            pieces.append((template[start : match.start()], stripped, name[len(stripped) :]))
+        else:
+            pieces.append((template[start : match.end()], None, ""))
+        start = match.end()
+    pieces.append((template[start:], None, ""))
+    return tuple(pieces)
 
 
 def slugify(text: str, *, pretty: bool) -> str:

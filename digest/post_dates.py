@@ -5,6 +5,7 @@ posts ─► post_dates: the date decides the URL's :year/:month/:day, so it fol
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
@@ -114,6 +115,7 @@ def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
     return naive.replace(tzinfo=zone).astimezone(tz)
 
 
+@functools.lru_cache(maxsize=64)
 def _offset_zone(offset: str | None) -> tzinfo | None:
     """The fixed zone of an offset written `Z`, `UTC`, `+01`, `+0100` or `+01:00`."""
     if not offset:

@@ -24,6 +24,8 @@ def cut_excerpt(content: str, separator: str) -> str:
         return head
     if "{%" in head:
         head = _close_liquid_blocks(head)
+    if "]:" not in tail:
+        return head  # no link definitions to copy (the regex would scan the whole post)
     definitions = [label + rest for label, rest in _LINK_DEFINITION.findall(tail) if label in head]
     if not definitions:
         return head

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from digest.errors import ConfigError
 from digest.jekyll_site import JekyllSite
@@ -24,10 +25,18 @@ DATELESS_FILENAME = re.compile(r"^([^/]+)(\.[^.]+)$")
 _SKIP_DIRS = {"node_modules", "vendor", "gemfiles"}
 
 
-def source_files(
-    posts_dir: Path, jekyll: JekyllSite, include_drafts: bool
-) -> Iterator[tuple[Path, tuple[str, ...], bool]]:
-    """(file, categories from the folders above it, is_draft) for every candidate post file.
+class SourceFile(NamedTuple):
+    """A candidate post file: where it is, its path from the site root, what its folders say."""
+
+    path: str  # as found below `posts_dir` (absolute only if `posts_dir` is)
+    relative: str  # from the site root with `/` (Jekyll's `page.path`); `path` if outside it
+    name: str
+    categories: tuple[str, ...]
+    draft: bool
+
+
+def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> Iterator[SourceFile]:
+    """Every candidate post file, with the categories from the folders above it.
 
     `posts_dir` at the site root (`<root>/_posts`) means the whole site, as Jekyll reads it:
     every `_posts` folder below the root too. A `_posts` deeper down (`en/news/_posts`) means
@@ -59,11 +68,11 @@ def source_files(
         seen.add(folder.absolute())
         categories = _folder_categories(root, folder)
         matcher = DATELESS_FILENAME if is_draft else DATE_FILENAME
-        for file in _files_under(folder, root, jekyll):
-            if not matcher.match(file.name):
-                log.debug("not a post (name does not match Jekyll's pattern): %s", file)
+        for path, relative, name in _files_under(folder, root, jekyll):
+            if not matcher.match(name):
+                log.debug("not a post (name does not match Jekyll's pattern): %s", path)
                 continue
-            yield file, categories, is_draft
+            yield SourceFile(path, relative, name, categories, is_draft)
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -90,19 +99,29 @@ def _special_folders(root: Path, jekyll: JekyllSite) -> Iterator[tuple[Path, boo
         dirnames[:] = keep
 
 
-def _files_under(folder: Path, root: Path, jekyll: JekyllSite) -> Iterator[Path]:
-    """Files in a `_posts` folder and its subfolders, minus Jekyll's special and excluded files."""
+def _files_under(folder: Path, root: Path, jekyll: JekyllSite) -> Iterator[tuple[str, str, str]]:
+    """(path, path from the root, name) of the files in a `_posts` folder and its subfolders,
+    minus Jekyll's special and excluded files. Paths are what pathlib gives, made once a
+    folder: per file, pathlib would cost more than reading the post."""
     check_exclude = jekyll.may_exclude_under(_relative(root, folder))
+    base = str(root.absolute()) + os.sep
     for current, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
+        shown = str(Path(current))
+        lead = "" if shown == "." else shown
+        absolute = str(Path(current).absolute())
         for name in sorted(filenames):
             if name.startswith((".", "_", "#")) or name.endswith("~"):
                 continue
-            path = Path(current) / name
-            if check_exclude and jekyll.excluded(_relative(root, path)):
+            path = os.path.join(lead, name)
+            text = os.path.join(absolute, name)
+            inside = text.startswith(base)
+            relative = (text[len(base) :] if inside else text).replace(os.sep, "/")
+            if check_exclude and jekyll.excluded(relative):
                 log.debug("not a post (excluded in _config.yml): %s", path)
                 continue
-            yield path
+            # Outside the site root a post is known by its path as found (Jekyll's page.path).
+            yield path, relative if inside else path.replace(os.sep, "/"), name
 
 
 def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:

@@ -32,7 +32,8 @@ from digest.permalinks import (
 from digest.post_bytes import read_post_bytes
 from digest.post_dates import post_date
 from digest.post_excerpts import cut_excerpt
-from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, source_files
+from digest.post_files import DATE_FILENAME, DATELESS_FILENAME, SourceFile, source_files
+from digest.post_workers import process_count, read_all
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "Post", "PostsLoad", "load_posts", "read_post"]
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 # Files in `_posts` Jekyll reads as data, never as posts (their content is nil).
 _DATA_EXTENSIONS = frozenset({".yml", ".yaml"})
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# What `quote` leaves as it is in an image path (most paths: then it need not run).
+_URL_SAFE_MARKS = "/-._~!$&'()*+,;=:@%"
+_URL_SAFE = re.compile(r"[A-Za-z0-9/\-._~!$&'()*+,;=:@%]*")
 
 
 @dataclass(frozen=True)
@@ -91,26 +96,35 @@ class PostsLoad:
     problems: tuple[PostError, ...]
 
 
-def load_posts(site: SiteSettings, *, include_drafts: bool = False) -> PostsLoad:
-    """Read every post of the site (and drafts if asked), newest first; bad files go to problems."""
+def load_posts(
+    site: SiteSettings, *, include_drafts: bool = False, processes: int | None = None
+) -> PostsLoad:
+    """Read every post of the site (and drafts if asked), newest first; bad files go to problems.
+
+    `processes`: how many processes read the files; None lets the site's size and the CPUs
+    decide (post_workers). The result is the same however many there are.
+    """
     template = permalink_template(site.permalink)
     jekyll = open_site(site)
-    root = jekyll.root
+    sources = list(source_files(site.posts_dir, jekyll, include_drafts))
+    if processes is None:
+        processes = process_count(len(sources))
+
+    def read(source: SourceFile) -> Post | None:
+        return read_source(site, source, template, jekyll)
+
     posts: list[Post] = []
     problems: list[PostError] = []
-    for file, folder_categories, is_draft in source_files(site.posts_dir, jekyll, include_drafts):
-        try:
-            post = read_post(site, file, template, folder_categories, draft=is_draft, jekyll=jekyll)
-        except PostError as exc:
-            problems.append(exc)
-            continue
-        if post is not None:
-            posts.append(post)
+    for outcome in read_all(read, sources, processes):
+        if isinstance(outcome, PostError):
+            problems.append(outcome)
+        elif outcome is not None:
+            posts.append(outcome)
     posts = _render_liquid(site, jekyll, posts)
     posts.sort(key=lambda p: p.id)
     posts.sort(key=lambda p: p.date, reverse=True)
     problems.sort(key=lambda e: e.path)
-    log.debug("read %d posts from %s (%d problems)", len(posts), root, len(problems))
+    log.debug("read %d posts from %s (%d problems)", len(posts), jekyll.root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
 
 
@@ -148,20 +162,28 @@ def read_post(
 ) -> Post | None:
     """One post file as a Post; None if it is not a post; PostError if it is broken."""
     jekyll = jekyll or open_site(site)
-    post_id = _post_id(jekyll.root, file)
-    text = _read_text(file, post_id, site.max_post_bytes)
+    source = SourceFile(str(file), _post_id(jekyll.root, file), file.name, folder_categories, draft)
+    return read_source(site, source, template, jekyll)
+
+
+def read_source(
+    site: SiteSettings, source: SourceFile, template: str, jekyll: JekyllSite
+) -> Post | None:
+    """One candidate file found by `source_files` as a Post (see `read_post`)."""
+    where = source.path
+    name = parse_file_name(source.name)
+    text = _read_text(where, name.extension, source.relative, site.max_post_bytes)
     if text is None:
         return None
-    front = _read_front_matter(text, file, post_id)
-    defaults = jekyll.defaults_for(post_id, "posts")
+    front = _read_front_matter(text, where, source.relative)
+    defaults = jekyll.defaults_for(source.relative, "posts")
     if defaults:
-        front = dataclasses.replace(front, meta=deep_merge(defaults, front.meta))
-    name = parse_file_name(file.name)
+        front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
     # Each step may raise; their order decides which problem a broken file reports.
-    when = _resolve_date(front, name, file, site.tz, draft=draft)
+    when = _resolve_date(front, name, where, site.tz, draft=source.draft)
     title = _title(front, name.slug)
     slug = front.text("slug") or name.slug
-    categories = _categories(front, folder_categories)
+    categories = _categories(front, source.categories)
     tags = _tags(front)
     # Jekyll keeps the body as written; only the blank lines around it go.
     content = repair_text(front.body.strip("\n").rstrip())
@@ -174,8 +196,8 @@ def read_post(
         output_ext=output_extension(name.extension),
     )
     return Post(
-        id=post_id,
-        path=file,
+        id=source.relative,
+        path=Path(where),
         title=title,
         date=when,
         slug=slug,
@@ -187,7 +209,7 @@ def read_post(
         image=_image(front.meta.get("image"), site.root_url),
         url=site.root_url + url_path,
         published=front.meta.get("published") is not False,
-        draft=draft or front.meta.get("draft") is True,
+        draft=source.draft or front.meta.get("draft") is True,
         front_matter=front.meta,
     )
 
@@ -199,17 +221,16 @@ def _post_id(root: Path, file: Path) -> str:
     return relative.replace(os.sep, "/")
 
 
-def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
+def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str | None:
     """The file's text with Unix line ends; None for a file Jekyll does not make a post."""
-    where = str(file)
-    if file.suffix.lower() in _DATA_EXTENSIONS:
+    if extension.lower() in _DATA_EXTENSIONS:
         log.debug("not a post (a data file): %s", post_id)
         return None
-    raw = read_post_bytes(file, max_bytes)
+    raw = read_post_bytes(where, max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if file.suffix.lower() not in HTML_EXTENSIONS:
+        if extension.lower() not in HTML_EXTENSIONS:
             log.debug("not a post (not text): %s", post_id)
             return None  # an image or other static file that happens to match the name pattern
         raise PostError(
@@ -220,20 +241,20 @@ def _read_text(file: Path, post_id: str, max_bytes: int) -> str | None:
     return text
 
 
-def _read_front_matter(text: str, file: Path, post_id: str) -> FrontMatter:
+def _read_front_matter(text: str, where: str, post_id: str) -> FrontMatter:
     """The post's front matter; a post without one is still a post to Jekyll (empty matter)."""
-    front = split_jekyll_front_matter(text, str(file))
+    front = split_jekyll_front_matter(text, where)
     if front is not None:
         return front
     if text.startswith("---"):
-        log.warning("%s: front matter is not closed (no closing --- line); read as text", file)
+        log.warning("%s: front matter is not closed (no closing --- line); read as text", where)
     else:
         log.debug("post without front matter: %s", post_id)
-    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=str(file))
+    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=where)
 
 
 def _resolve_date(
-    front: FrontMatter, name: PostFileName, file: Path, tz: tzinfo, *, draft: bool
+    front: FrontMatter, name: PostFileName, where: str, tz: tzinfo, *, draft: bool
 ) -> datetime:
     """The front matter's date, else the file name's; a draft without either: its mtime."""
     try:
@@ -241,13 +262,13 @@ def _resolve_date(
     except PostError as exc:
         if name.date is None or front.meta.get("date") in (None, ""):
             raise
-        log.warning("%s: %s; using the date in the file name", file, exc.reason)
+        log.warning("%s: %s; using the date in the file name", where, exc.reason)
         when = post_date(None, name.date, tz, front.where)
     if when is not None:
         return when
     if not draft:  # pragma: no cover - the matcher guarantees a file date
         raise PostError(front.where, "no date in the file name or the front matter")
-    return datetime.fromtimestamp(file.stat().st_mtime, tz)
+    return datetime.fromtimestamp(os.stat(where).st_mtime, tz)
 
 
 def _title(front: FrontMatter, file_slug: str) -> str:
@@ -313,11 +334,14 @@ def _image(value: object, root_url: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     image = value.strip()
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", image):
+    if _URL_SCHEME.match(image):
         return image  # https:, http:, data: ... used as is
     if image.startswith("//"):
         return "https:" + image
-    return root_url + "/" + quote(image.lstrip("/"), safe="/-._~!$&'()*+,;=:@%")
+    path = image.lstrip("/")
+    if not _URL_SAFE.fullmatch(path):
+        path = quote(path, safe=_URL_SAFE_MARKS)
+    return root_url + "/" + path
 
 
 def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) -> list[Post]:

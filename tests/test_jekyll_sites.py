@@ -203,3 +203,52 @@ def test_site_lang_from_jekyll_is_the_emails_language(tmp_path: Path) -> None:
         settings.digest("weekly"), posts, as_of=datetime.fromisoformat("2024-01-01T00:00:00+00:00")
     )
     assert '<html lang="ja"' in segment.html
+
+
+# Defaults scoped to one file or a glob, beside folder-wide ones: each post gets its own.
+SCOPED_SITE = {
+    "_config.yml": """
+title: Scopes
+url: https://blog.example.org
+permalink: /:title/
+defaults:
+  - scope: {path: "", type: posts}
+    values: {author: Everyone}
+  - scope: {path: "_posts/2024-01-02-two.md"}
+    values: {permalink: /two-by-its-path/, author: Two}
+  - scope: {path: "_posts/*-three.md", type: posts}
+    values: {permalink: /three-by-a-glob/}
+  - scope: {path: "_posts/deep", type: posts}
+    values: {permalink: "/deep/:title/"}
+  - scope: {path: "_posts/deep/2024-01-05-five.md", type: posts}
+    values: {author: Five}
+""",
+    "_posts/2024-01-01-one.md": "---\ntitle: One\n---\nOne.\n",
+    "_posts/2024-01-02-two.md": "---\ntitle: Two\n---\nTwo.\n",
+    "_posts/2024-01-03-three.md": "---\ntitle: Three\n---\nThree.\n",
+    "_posts/deep/2024-01-04-four.md": "---\ntitle: Four\n---\nFour.\n",
+    "_posts/deep/2024-01-05-five.md": "---\ntitle: Five\n---\nFive.\n",
+}
+SCOPED_EXPECTED = {
+    "_posts/2024-01-01-one.md": ("https://blog.example.org/one/", "Everyone"),
+    "_posts/2024-01-02-two.md": ("https://blog.example.org/two-by-its-path/", "Two"),
+    "_posts/2024-01-03-three.md": ("https://blog.example.org/three-by-a-glob/", "Everyone"),
+    "_posts/deep/2024-01-04-four.md": ("https://blog.example.org/deep/four/", "Everyone"),
+    "_posts/deep/2024-01-05-five.md": ("https://blog.example.org/deep/five/", "Five"),
+}
+
+
+def test_defaults_scoped_to_a_file_or_a_glob_apply_to_that_post_only(tmp_path: Path) -> None:
+    write_site(tmp_path / "site", SCOPED_SITE)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(posts_dir="site/_posts"), encoding="utf-8")
+    posts = by_path(load_settings(config, environ={}))
+    assert {path: (p.url, p.author) for path, p in posts.items()} == SCOPED_EXPECTED
+
+
+@pytest.mark.skipif(shutil.which("jekyll") is None, reason="jekyll is not installed")
+def test_file_and_glob_scoped_urls_are_what_real_jekyll_builds(tmp_path: Path) -> None:
+    write_site(tmp_path / "site", SCOPED_SITE)
+    oracle = jekyll_posts(tmp_path / "site", tmp_path)
+    got = {p["relative_path"]: p["abs"] for p in oracle}
+    assert got == {path: url for path, (url, _author) in SCOPED_EXPECTED.items()}
