@@ -213,3 +213,22 @@ def _collect_garbage() -> Iterator[None]:
     while OPENED_STORES:
         OPENED_STORES.pop().dispose()
     gc.collect()
+    # What is still alive now is not this test's garbage: move it to the permanent generation,
+    # so the next test's collect walks only the objects that test made. A full collect walks
+    # the whole heap (SQLAlchemy, Alembic, Flask...), about 0.3 s per test.
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_module_garbage() -> Iterator[None]:
+    """After a module's own fixtures are gone, collect everything frozen since the last module,
+    so a leak from a module-scoped fixture fails that module's last test."""
+    yield
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_sessionfinish() -> None:
+    """Give everything back to the collector, for pytest's own last collect."""
+    gc.unfreeze()
