@@ -199,6 +199,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
+# For a test whose subject is not the store (rendering, config, CLI parsing and output, web pages):
+# SQLite only. The tests of the store itself (store, claims, send, migrations, concurrency) run on
+# both databases.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """An SQLite file URL in the test's folder."""

@@ -18,7 +18,7 @@ from digest.errors import SmtpConnectError
 from digest.store.archive import archived_run, archived_runs
 from digest.store.models import RunArchive
 from digest.web import make_app
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 from tests.web_client import BASE, Client, path_of
 
@@ -88,6 +88,7 @@ def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
     assert "Rust Tips" in feed.entries[1].content[0].value
 
 
+@sqlite_only
 def test_with_the_default_there_is_no_archive_and_no_link(
     tmp_path: Path, database_url: str, smtp_server: SmtpServer
 ) -> None:

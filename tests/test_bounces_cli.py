@@ -21,6 +21,7 @@ from bounce_fixtures import (
     statuses,
 )
 from click.testing import CliRunner, Result
+from conftest import sqlite_only
 from imap_fixtures import PASSWORD, USER, Dovecot, running_dovecot
 
 from digest.cli import cli
@@ -88,6 +89,7 @@ def test_a_maildir_twice_json_counts(config: Path, tmp_path: Path, database_url:
     assert _statuses(database_url) == EXPECTED_STATUS
 
 
+@sqlite_only
 def test_one_message_on_stdin(config: Path, database_url: str) -> None:
     result = run(config, "bounces", "-", input=sample("arf-complaint.eml"))
     assert result.exit_code == 0, result.output
@@ -114,6 +116,7 @@ def test_the_console_script_as_an_mta_pipe(tmp_path: Path, sqlite_url: str) -> N
     assert _statuses(sqlite_url)["bob@example.org"] == "bounced"
 
 
+@sqlite_only
 def test_no_source_and_no_imap_is_one_clear_error(config: Path) -> None:
     result = run(config, "bounces")
     assert result.exit_code == 2
@@ -123,6 +126,7 @@ def test_no_source_and_no_imap_is_one_clear_error(config: Path) -> None:
     )
 
 
+@sqlite_only
 def test_a_missing_source_is_one_clear_error(config: Path, tmp_path: Path) -> None:
     result = run(config, "bounces", str(tmp_path / "nope"))
     assert result.exit_code == 2
@@ -186,6 +190,7 @@ def test_imap_refusal_is_one_line_without_the_password(
     assert "not-the-password-987" not in result.output
 
 
+@sqlite_only
 def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> None:
     run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     run(config, "bounces", "-", input=sample("arf-complaint.eml"))

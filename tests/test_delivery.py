@@ -15,7 +15,7 @@ from digest.errors import ConfigError, InvalidAddressError, SmtpConnectError
 from digest.store.models import Delivery, Subscriber
 from digest.store.runs import history, table_counts
 from digest.store.subscribers import unsubscribe
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 
 
@@ -215,6 +215,7 @@ def test_server_down_leaves_everything_pending_then_sends_each_once(
     store.dispose()
 
 
+@sqlite_only
 def test_missing_secret_is_a_config_error_before_anything_is_written(
     tmp_path: Path, database_url: str, smtp_server: SmtpServer
 ) -> None:
@@ -271,6 +272,7 @@ def test_plan_and_send_test_write_nothing(site: Site, smtp_server: SmtpServer) -
     store.dispose()
 
 
+@sqlite_only
 def test_send_test_rejects_a_bad_address(site: Site) -> None:
     site.add_post("Hello")
     store = site.store()
@@ -383,6 +385,7 @@ def test_a_delivery_deferred_past_give_up_after_fails_without_bouncing(
     store.dispose()
 
 
+@sqlite_only
 def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: SmtpServer) -> None:
     site.add_post("Rust Tips", categories=["Engineering"])
     store = site.store()
@@ -402,6 +405,7 @@ def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: Sm
     store.dispose()
 
 
+@sqlite_only
 def test_received_messages_carry_every_header_literally(
     tmp_path: Path, database_url: str, smtp_server: SmtpServer
 ) -> None:
@@ -475,6 +479,7 @@ def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
     store.dispose()
 
 
+@sqlite_only
 def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
     site: Site, smtp_server: SmtpServer
 ) -> None:
@@ -493,6 +498,7 @@ def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
     store.dispose()
 
 
+@sqlite_only
 def test_a_resuming_send_reads_the_posts_once_and_warns_once(
     tmp_path: Path, database_url: str, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
 ) -> None:

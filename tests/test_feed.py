@@ -18,6 +18,7 @@ from digest.sources.fetch import fetch_feed
 from digest.store import Store, open_store
 from digest.store.feeds import saved_fetch
 from tests import realsites
+from tests.conftest import sqlite_only
 from tests.feed_server import FeedServer, Route, feed_server
 
 DATA = Path(__file__).parent / "data" / "feeds"
@@ -47,6 +48,7 @@ def _load(url: str, store: Store, now: datetime = NOW, **limits: float) -> dict[
     return {post.id: post for post in loaded.posts}
 
 
+@sqlite_only
 def test_rss_as_hugo_writes_it(server: FeedServer, store: Store) -> None:
     server.routes["/index.xml"] = Route((DATA / "hugo-rss.xml").read_bytes())
     loaded = load_feed_posts(server.url("/index.xml"), store, now=NOW, tz=LONDON)
@@ -65,6 +67,7 @@ def test_rss_as_hugo_writes_it(server: FeedServer, store: Store) -> None:
     assert loaded.posts[0].id == "https://example.org/about/"
 
 
+@sqlite_only
 def test_atom_as_jekyll_feed_writes_it(server: FeedServer, store: Store) -> None:
     server.routes["/feed.xml"] = Route(
         (DATA / "jekyll-atom.xml").read_bytes(), content_type="application/atom+xml"
@@ -82,6 +85,7 @@ def test_atom_as_jekyll_feed_writes_it(server: FeedServer, store: Store) -> None
     assert welcome.date.isoformat() == "2026-11-20T08:00:00+00:00"  # type: ignore[attr-defined]
 
 
+@sqlite_only
 def test_json_feed(server: FeedServer, store: Store) -> None:
     server.routes["/feed.json"] = Route(
         (DATA / "feed.json").read_bytes(), content_type="application/feed+json"
@@ -125,6 +129,7 @@ def test_an_edited_and_redated_entry_keeps_its_identity(server: FeedServer, stor
     assert moved.date == datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # type: ignore[attr-defined]
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("route", "message"),
     [

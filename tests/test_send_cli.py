@@ -10,8 +10,11 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.store.runs import table_counts
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
+
+# What the CLI says and returns is under test here; sending on both databases is test_delivery's.
+pytestmark = sqlite_only
 
 AS_OF_TEXT = AS_OF.isoformat()
 

@@ -1,4 +1,8 @@
-"""`digest subscribers ...` and `digest db upgrade` through click's runner, on real databases."""
+"""`digest subscribers ...` and `digest db upgrade` through click's runner, on real SQLite files.
+
+What the commands say and return is under test here; test_subscribers.py and test_migrations.py
+run the same store calls on both databases.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from digest.store.migrate import head_revision
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
+def config(tmp_path: Path, sqlite_url: str) -> Path:
     """A minimal config.yaml in tmp_path (empty _posts) pointing at the test's database."""
     (tmp_path / "_posts").mkdir()
     path = tmp_path / "config.yaml"
@@ -26,7 +30,7 @@ def config(tmp_path: Path, database_url: str) -> Path:
         "email:\n"
         '  from: "Test Blog <news@example.com>"\n'
         "database:\n"
-        f'  url: "{database_url}"\n',
+        f'  url: "{sqlite_url}"\n',
         encoding="utf-8",
     )
     return path
@@ -44,11 +48,11 @@ def listed(config: Path, *args: str) -> list[dict[str, object]]:
     return data
 
 
-def test_schema_is_created_on_first_use(config: Path, database_url: str) -> None:
+def test_schema_is_created_on_first_use(config: Path, sqlite_url: str) -> None:
     result = run(config, "subscribers", "list")
     assert result.exit_code == 0, result.output
     assert result.stdout == "no subscribers\n"
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(sqlite_url)
     try:
         assert "subscribers" in sa.inspect(engine).get_table_names()
     finally:
