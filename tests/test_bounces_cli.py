@@ -57,8 +57,8 @@ def write_config(folder: Path, database_url: str, extra: str = "") -> Path:
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    return write_config(tmp_path, database_url)
+def config(tmp_path: Path, migrated_database_url: str) -> Path:
+    return write_config(tmp_path, migrated_database_url)
 
 
 def run(config: Path, *args: str, input: bytes | None = None) -> Result:
@@ -99,8 +99,8 @@ def test_one_message_on_stdin(config: Path, database_url: str) -> None:
     assert _statuses(database_url)["erin@example.com"] == "unsubscribed"
 
 
-def test_the_console_script_as_an_mta_pipe(tmp_path: Path, sqlite_url: str) -> None:
-    config = write_config(tmp_path, sqlite_url)
+def test_the_console_script_as_an_mta_pipe(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    config = write_config(tmp_path, migrated_sqlite_url)
     script = Path(sys.executable).parent / "digest"
     for name in ("postfix-dsn.eml", "exim-bounce.eml"):
         done = subprocess.run(
@@ -112,8 +112,8 @@ def test_the_console_script_as_an_mta_pipe(tmp_path: Path, sqlite_url: str) -> N
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr == b""
-    assert _statuses(sqlite_url)["alice@example.net"] == "bounced"
-    assert _statuses(sqlite_url)["bob@example.org"] == "bounced"
+    assert _statuses(migrated_sqlite_url)["alice@example.net"] == "bounced"
+    assert _statuses(migrated_sqlite_url)["bob@example.org"] == "bounced"
 
 
 @sqlite_only
@@ -133,8 +133,8 @@ def test_a_missing_source_is_one_clear_error(config: Path, tmp_path: Path) -> No
     assert result.stderr == f"error: {tmp_path / 'nope'}: no such Maildir folder or mbox file\n"
 
 
-def test_verp_needs_the_web_secret(tmp_path: Path, sqlite_url: str) -> None:
-    config = write_config(tmp_path, sqlite_url)
+def test_verp_needs_the_web_secret(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    config = write_config(tmp_path, migrated_sqlite_url)
     config.write_text(config.read_text().replace(f"  secret: {SECRET}\n", "  secret: ''\n"))
     result = run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     assert result.exit_code == 2
@@ -161,7 +161,7 @@ def _imap_config(folder: Path, url: str, server: Dovecot, password: str, mailbox
     return write_config(folder, url, extra)
 
 
-def test_imap_from_the_config(tmp_path: Path, sqlite_url: str, dovecot: Dovecot) -> None:
+def test_imap_from_the_config(tmp_path: Path, migrated_sqlite_url: str, dovecot: Dovecot) -> None:
     client = dovecot.client()
     try:
         client.create("Cli")
@@ -169,19 +169,19 @@ def test_imap_from_the_config(tmp_path: Path, sqlite_url: str, dovecot: Dovecot)
             client.append("Cli", None, None, sample(name).replace(b"\n", b"\r\n"))
     finally:
         client.logout()
-    config = _imap_config(tmp_path, sqlite_url, dovecot, PASSWORD, "Cli")
+    config = _imap_config(tmp_path, migrated_sqlite_url, dovecot, PASSWORD, "Cli")
     result = run(config, "bounces", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == EXPECTED_COUNTS
-    assert _statuses(sqlite_url) == EXPECTED_STATUS
+    assert _statuses(migrated_sqlite_url) == EXPECTED_STATUS
     again = run(config, "bounces", "--format", "json")
     assert json.loads(again.stdout)["read"] == 0
 
 
 def test_imap_refusal_is_one_line_without_the_password(
-    tmp_path: Path, sqlite_url: str, dovecot: Dovecot
+    tmp_path: Path, migrated_sqlite_url: str, dovecot: Dovecot
 ) -> None:
-    config = _imap_config(tmp_path, sqlite_url, dovecot, "not-the-password-987", "INBOX")
+    config = _imap_config(tmp_path, migrated_sqlite_url, dovecot, "not-the-password-987", "INBOX")
     result = run(config, "bounces")
     assert result.exit_code == 1
     assert result.stderr == (
@@ -222,10 +222,10 @@ def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_u
 
 
 def test_an_empty_or_garbled_message_is_ignored_without_a_traceback(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, migrated_sqlite_url: str
 ) -> None:
     # flufl.bounce's detectors raise on a message with no From; its logger printed a traceback.
-    config = write_config(tmp_path, sqlite_url)
+    config = write_config(tmp_path, migrated_sqlite_url)
     script = Path(sys.executable).parent / "digest"
     for body in (b"", b"garbage without headers\n"):
         done = subprocess.run(

@@ -35,8 +35,8 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_database_url)
     try:
         yield opened
     finally:
@@ -174,8 +174,8 @@ def test_unreachable_feed_and_missing_file(tmp_path: Path) -> None:
         fetch_feed(str(tmp_path / "missing.xml"))
 
 
-def test_a_feed_file(sqlite_url: str) -> None:
-    store = open_store(sqlite_url)
+def test_a_feed_file(migrated_sqlite_url: str) -> None:
+    store = open_store(migrated_sqlite_url)
     try:
         loaded = load_feed_posts(str(DATA / "feed.json"), store, now=NOW, tz=LONDON)
     finally:
@@ -204,7 +204,7 @@ def test_real_feeds_agree_with_their_independent_parse(name: str) -> None:
 @pytest.mark.skipif(not REAL_FEEDS, reason="../shared/realsites/feeds is not present")
 @pytest.mark.parametrize("name", REAL_FEEDS)
 def test_real_feeds_served_over_http_become_posts(
-    name: str, server: FeedServer, sqlite_url: str
+    name: str, server: FeedServer, migrated_sqlite_url: str
 ) -> None:
     oracle = json.loads((FEEDS / f"{name}.oracle.json").read_text(encoding="utf-8"))
     atom = oracle["feed"].get("format") == "atom"
@@ -212,7 +212,7 @@ def test_real_feeds_served_over_http_become_posts(
         (FEEDS / f"{name}.xml").read_bytes(),
         content_type="application/atom+xml" if atom else "application/rss+xml",
     )
-    store = open_store(sqlite_url)
+    store = open_store(migrated_sqlite_url)
     try:
         loaded = load_feed_posts(server.url("/feed"), store, now=NOW, tz=LONDON)
     finally:

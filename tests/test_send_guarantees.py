@@ -74,12 +74,12 @@ def serving(handler: RecordingHandler) -> Iterator[SmtpServer]:
 
 @pytest.mark.parametrize("conns", [1, 2])
 def test_an_unsubscribe_committed_mid_send_stops_mail_within_one_per_connection(
-    tmp_path: Path, database_url: str, conns: int
+    tmp_path: Path, migrated_database_url: str, conns: int
 ) -> None:
     n = 120
     handler = UnsubscribingHandler()
     with serving(handler) as smtp:
-        site = make_busy_site(tmp_path, database_url, smtp.port, n, conns)
+        site = make_busy_site(tmp_path, migrated_database_url, smtp.port, n, conns)
         store = site.store()
         handler.store = store
         (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
@@ -110,14 +110,14 @@ class NoAnswerHandler(RecordingHandler):
 
 
 def test_no_answer_after_the_final_dot_is_counted_as_a_possible_resend(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     n = 12
     handler = NoAnswerHandler()
     with serving(handler) as smtp:
         site = make_site(
             tmp_path / "site",
-            database_url,
+            migrated_database_url,
             smtp.port,
             max_connections=1,
             extra={"smtp": {"timeout": 0.5}},
@@ -138,10 +138,10 @@ def test_no_answer_after_the_final_dot_is_counted_as_a_possible_resend(
 
 
 def test_possible_resends_add_up_over_every_killed_sender(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer
 ) -> None:
     n, conns = 150, 3
-    site = make_busy_site(tmp_path, database_url, slow_server.port, n, conns)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, n, conns)
     handler = slow_server.handler
     for goal in (25, 60):
         proc = start_send(site)
@@ -179,11 +179,13 @@ class HangingHandler(RecordingHandler):
         return reply
 
 
-def test_a_relay_that_hangs_trips_the_circuit_breaker(tmp_path: Path, database_url: str) -> None:
+def test_a_relay_that_hangs_trips_the_circuit_breaker(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
     n = 30
     handler = HangingHandler()
     with serving(handler) as smtp:
-        site = make_busy_site(tmp_path, database_url, smtp.port, n, 1)
+        site = make_busy_site(tmp_path, migrated_database_url, smtp.port, n, 1)
         text = site.config_path.read_text("utf-8").replace("timeout: 10", "timeout: 0.3")
         site.config_path.write_text(text, "utf-8")
         result = CliRunner().invoke(
@@ -218,10 +220,10 @@ def _no_site_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("workers", [2, 4])
 def test_send_with_workers_sends_each_message_once(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer, workers: int
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer, workers: int
 ) -> None:
     n = 90
-    site = make_busy_site(tmp_path, database_url, slow_server.port, n, 4)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, n, 4)
     proc = start_send(site, "--workers", str(workers))
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err

@@ -64,9 +64,9 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def feed_site(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer, server: FeedServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer, server: FeedServer
 ) -> Site:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
     _rewrite_site(site, feed_url=server.url("/index.xml"))
     store = site.store()
     add_subscribers(store, [("all@example.com", []), ("news@example.org", ["news"])])
