@@ -73,30 +73,32 @@ def _statuses(database_url: str) -> dict[str, str]:
         store.dispose()
 
 
-def test_a_maildir_twice_json_counts(config: Path, tmp_path: Path, database_url: str) -> None:
+def test_a_maildir_twice_json_counts(
+    config: Path, tmp_path: Path, migrated_database_url: str
+) -> None:
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for name in sample_names():
         box.add(sample(name))
     result = run(config, "bounces", str(tmp_path / "Maildir"), "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == EXPECTED_COUNTS
-    assert _statuses(database_url) == EXPECTED_STATUS
+    assert _statuses(migrated_database_url) == EXPECTED_STATUS
     again = run(config, "bounces", str(tmp_path / "Maildir"))
     assert again.exit_code == 0, again.output
     assert again.stdout == (
         "read 8 messages: 0 hard, 0 soft, 0 complaints, 0 unmatched, 0 ignored, 8 seen before\n"
     )
-    assert _statuses(database_url) == EXPECTED_STATUS
+    assert _statuses(migrated_database_url) == EXPECTED_STATUS
 
 
 @sqlite_only
-def test_one_message_on_stdin(config: Path, database_url: str) -> None:
+def test_one_message_on_stdin(config: Path, migrated_database_url: str) -> None:
     result = run(config, "bounces", "-", input=sample("arf-complaint.eml"))
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "read 1 message: 0 hard, 0 soft, 1 complaint, 0 unmatched, 0 ignored, 0 seen before\n"
     )
-    assert _statuses(database_url)["erin@example.com"] == "unsubscribed"
+    assert _statuses(migrated_database_url)["erin@example.com"] == "unsubscribed"
 
 
 def test_the_console_script_as_an_mta_pipe(tmp_path: Path, migrated_sqlite_url: str) -> None:
@@ -191,7 +193,7 @@ def test_imap_refusal_is_one_line_without_the_password(
 
 
 @sqlite_only
-def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> None:
+def test_subscribers_list_says_why_and_when(config: Path, migrated_database_url: str) -> None:
     run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     run(config, "bounces", "-", input=sample("arf-complaint.eml"))
     listed = json.loads(run(config, "subscribers", "list", "--format", "json").stdout)
@@ -209,10 +211,12 @@ def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> 
     assert table[1].endswith("…")
 
 
-def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_url: str) -> None:
+def test_erasing_a_subscriber_erases_their_bounce_texts(
+    config: Path, migrated_database_url: str
+) -> None:
     run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     assert run(config, "subscribers", "remove", "alice@example.net").exit_code == 0
-    store = open_store(database_url)
+    store = open_store(migrated_database_url)
     try:
         with store.session() as session:
             rows = session.execute(sa.text("SELECT subscriber_id, reason FROM bounce_events"))
