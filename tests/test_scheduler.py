@@ -319,8 +319,8 @@ def test_a_due_job_fires_and_a_failed_run_does_not_stop_the_scheduler(
     settings = hourly(tmp_path, store)
     recorder = Recorder(fail=1)
     caplog.set_level(logging.INFO, logger="digest.scheduler")
-    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
-    scheduler = Scheduler(settings, store, run_digest=recorder, triggers={"weekly": every_second})
+    often = IntervalTrigger(seconds=0.25, timezone=LONDON)  # four fires a second
+    scheduler = Scheduler(settings, store, run_digest=recorder, triggers={"weekly": often})
     with Running(scheduler):
         recorder.wait_for(3)
     assert recorder.calls == sorted(recorder.calls) and len(set(recorder.calls)) >= 3
@@ -347,9 +347,9 @@ def test_an_unexpected_error_is_logged_with_traceback_and_it_keeps_going(
             done.set()
         raise RuntimeError("bug in a run")
 
-    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
+    often = IntervalTrigger(seconds=0.25, timezone=LONDON)  # four fires a second
     scheduler = Scheduler(
-        hourly(tmp_path, store), store, run_digest=broken, triggers={"weekly": every_second}
+        hourly(tmp_path, store), store, run_digest=broken, triggers={"weekly": often}
     )
     with Running(scheduler):
         assert done.wait(WAIT)
