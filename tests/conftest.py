@@ -357,14 +357,26 @@ def _collect_garbage() -> Iterator[None]:
     gc.freeze()
 
 
+# Whether a module- or class-scoped fixture was set up since the last module ended.
+_wide_fixtures = [False]
+
+
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> None:
+    if fixturedef.scope in ("class", "module") and fixturedef.argname != "_collect_wide_garbage":
+        _wide_fixtures[0] = True
+
+
 @pytest.fixture(autouse=True, scope="module")
-def _collect_module_garbage() -> Iterator[None]:
-    """After a module's own fixtures are gone, collect everything frozen since the last module,
-    so a leak from a module-scoped fixture fails that module's last test."""
+def _collect_wide_garbage() -> Iterator[None]:
+    """A module- or class-scoped fixture made its objects before some test's freeze: when the
+    module is done and they are gone, collect everything, so a leak of one fails the module's
+    last test. Modules without such fixtures skip this whole-heap walk."""
     yield
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    if _wide_fixtures[0]:
+        _wide_fixtures[0] = False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 def pytest_sessionfinish() -> None:
