@@ -24,6 +24,7 @@ from digest.demo import free_port
 from digest.store import open_store
 from digest.store.migrate import head_revision
 from digest.store.models import Base
+from tests import code_gates
 from tests.site_fixtures import OPENED_STORES
 
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
@@ -379,6 +380,14 @@ def _collect_wide_garbage() -> Iterator[None]:
         gc.freeze()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the code gates now if test_quality.py is to run: they take a core for a while
+    (mypy most), and the rest of the suite mostly uses the other."""
+    if any(item.path.name == "test_quality.py" for item in session.items):
+        code_gates.start()
+
+
 def pytest_sessionfinish() -> None:
-    """Give everything back to the collector, for pytest's own last collect."""
+    """Stop any gate left unread; give everything back to the collector for pytest's last one."""
+    code_gates.stop_all()
     gc.unfreeze()
