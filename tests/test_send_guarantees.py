@@ -243,10 +243,10 @@ def test_send_with_workers_sends_each_message_once(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_a_send_after_the_messages_on_the_wire(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer, workers: int
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer, workers: int
 ) -> None:
     n = 600
-    site = make_busy_site(tmp_path, database_url, slow_server.port, n, 4)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, n, 4)
     handler = slow_server.handler
     proc = start_send(site, "--workers", str(workers))
     try:
@@ -266,6 +266,7 @@ def test_ctrl_c_stops_a_send_after_the_messages_on_the_wire(
     assert sum(received.values()) == len(received) == sent
     assert pending == n - sent > 0
 
+    handler.delay = 0  # type: ignore[attr-defined]  # it slowed the sender to stop it mid-run
     final = start_send(site, "--workers", str(workers))
     out, err = final.communicate(timeout=180)
     assert final.returncode == 0, err
@@ -279,13 +280,13 @@ def test_ctrl_c_stops_a_send_after_the_messages_on_the_wire(
 
 
 def test_workers_started_by_a_caller_with_threads_come_from_a_fork_server(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     n = 60
     handler = RecordingHandler()
     with serving(handler) as smtp:  # the server's thread: forking this process is not safe
         assert threading.active_count() > 1
-        site = make_busy_site(tmp_path, database_url, smtp.port, n, 4)
+        site = make_busy_site(tmp_path, migrated_database_url, smtp.port, n, 4)
         store = site.store()
         (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF, workers=3)
         store.dispose()
