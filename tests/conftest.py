@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.demo import free_port
+from digest.store import open_store
+from digest.store.migrate import head_revision
+from digest.store.models import Base
+from tests import code_gates
 from tests.site_fixtures import OPENED_STORES
 
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
@@ -176,23 +182,37 @@ def _pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
+def _pg_base() -> str:
+    assert PG_URL is not None
+    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: an SQLite file; PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
-    if request.param == "sqlite":
+def database(request: pytest.FixtureRequest) -> str:
+    """The database a test runs on: SQLite; PostgreSQL when DIGEST_TEST_POSTGRES_URL is set."""
+    if request.param == "postgresql" and not PG_URL:
+        pytest.skip("DIGEST_TEST_POSTGRES_URL is not set")
+    return str(request.param)
+
+
+# For a test whose subject is not the store (rendering, config, CLI parsing and output, web pages):
+# SQLite only. The tests of the store itself (store, claims, send, migrations, concurrency) run on
+# both databases.
+sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def database_url(database: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file, or a new PostgreSQL schema."""
+    if database == "sqlite":
         yield f"sqlite:///{tmp_path / 'digest.db'}"
         return
-    if not PG_URL:
-        pytest.skip("DIGEST_TEST_POSTGRES_URL is not set")
-    import sqlalchemy as sa
-
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)  # each connection closed at once
+    admin = sa.create_engine(_pg_base(), poolclass=sa.pool.NullPool)  # connections closed at once
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
-        yield _pg_schema_url(base, schema)
+        yield _pg_schema_url(_pg_base(), schema)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
@@ -205,6 +225,125 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'digest.db'}"
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file the migrations built, once a session (a migration run costs ~0.15 s)."""
+    path = tmp_path_factory.mktemp("migrated") / "digest.db"
+    open_store(f"sqlite:///{path}").dispose()  # the last close folds the WAL into the file
+    return path
+
+
+# What a PostgreSQL schema's tables, columns, indexes and constraints are, as one hash.
+_PG_SHAPE = sa.text(
+    """
+    SELECT md5(string_agg(part, ',' ORDER BY part)) FROM (
+        SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+               || ' ' || coalesce(column_default, '') AS part
+        FROM information_schema.columns WHERE table_schema = :schema
+        UNION ALL
+        SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = :schema
+        UNION ALL
+        SELECT conname || ' ' || pg_get_constraintdef(c.oid)
+        FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = :schema
+    ) AS parts
+    """
+)
+
+
+@dataclass
+class PgSchemas:
+    """Migrated PostgreSQL schemas, emptied and handed to the next test (a migration costs ~0.5 s,
+    emptying ~0.05 s). One a test changed the shape or revision of is dropped instead."""
+
+    admin: sa.Engine
+    free: list[str] = field(default_factory=list)
+    made: list[str] = field(default_factory=list)
+    shape: str | None = None
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        self.made.append(schema)
+        open_store(_pg_schema_url(_pg_base(), schema)).dispose()
+        if self.shape is None:
+            self.shape = self._shape(schema)
+        return schema
+
+    def _shape(self, schema: str) -> str | None:
+        with self.admin.connect() as conn:
+            return conn.execute(_PG_SHAPE, {"schema": schema}).scalar()
+
+    def give_back(self, schema: str) -> None:
+        """Empty the schema for the next test if it is as migrated; drop it otherwise."""
+        with self.admin.begin() as conn:
+            intact = conn.execute(_PG_SHAPE, {"schema": schema}).scalar() == self.shape
+            if intact:
+                versions = conn.execute(
+                    sa.text(f"SELECT version_num FROM {schema}.alembic_version")
+                )
+                intact = versions.scalars().all() == [head_revision()]
+            if intact:
+                for table in reversed(Base.metadata.sorted_tables):
+                    conn.execute(sa.text(f'DELETE FROM {schema}."{table.name}"'))
+                sequences = conn.execute(
+                    sa.text(
+                        "SELECT sequence_name FROM information_schema.sequences"
+                        " WHERE sequence_schema = :schema"
+                    ),
+                    {"schema": schema},
+                )
+                for sequence in sequences.scalars().all():
+                    conn.execute(sa.text(f'ALTER SEQUENCE {schema}."{sequence}" RESTART'))
+            else:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+                self.made.remove(schema)
+        if intact:
+            self.free.append(schema)
+
+
+@pytest.fixture(scope="session")
+def _pg_schemas() -> Iterator[PgSchemas]:
+    schemas = PgSchemas(sa.create_engine(_pg_base(), poolclass=sa.pool.NullPool))
+    try:
+        yield schemas
+    finally:
+        with schemas.admin.begin() as conn:
+            for schema in schemas.made:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        schemas.admin.dispose()
+
+
+@pytest.fixture
+def migrated_database_url(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A database with the schema built and no rows, for the tests that are not about building
+    it: a copy of an SQLite file migrated once a session, or an emptied migrated PostgreSQL schema
+    (test_migrations.py and the first-use tests build theirs from empty)."""
+    if database == "sqlite":
+        template: Path = request.getfixturevalue("_migrated_sqlite_file")
+        shutil.copyfile(template, tmp_path / "digest.db")
+        yield f"sqlite:///{tmp_path / 'digest.db'}"
+        return
+    schemas: PgSchemas = request.getfixturevalue("_pg_schemas")
+    schema = schemas.take()
+    try:
+        yield _pg_schema_url(_pg_base(), schema)
+    finally:
+        schemas.give_back(schema)
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url: str, _migrated_sqlite_file: Path) -> str:
+    """sqlite_url with the schema built: a copy of the file migrated once a session."""
+    shutil.copyfile(_migrated_sqlite_file, sqlite_url.removeprefix("sqlite:///"))
+    return sqlite_url
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage() -> Iterator[None]:
     """Dispose the stores a test opened through Site.store(), then collect, so an unclosed
@@ -213,3 +352,42 @@ def _collect_garbage() -> Iterator[None]:
     while OPENED_STORES:
         OPENED_STORES.pop().dispose()
     gc.collect()
+    # What is still alive now is not this test's garbage: move it to the permanent generation,
+    # so the next test's collect walks only the objects that test made. A full collect walks
+    # the whole heap (SQLAlchemy, Alembic, Flask...), about 0.3 s per test.
+    gc.freeze()
+
+
+# Whether a module- or class-scoped fixture was set up since the last module ended.
+_wide_fixtures = [False]
+
+
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> None:
+    if fixturedef.scope in ("class", "module") and fixturedef.argname != "_collect_wide_garbage":
+        _wide_fixtures[0] = True
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_wide_garbage() -> Iterator[None]:
+    """A module- or class-scoped fixture made its objects before some test's freeze: when the
+    module is done and they are gone, collect everything, so a leak of one fails the module's
+    last test. Modules without such fixtures skip this whole-heap walk."""
+    yield
+    if _wide_fixtures[0]:
+        _wide_fixtures[0] = False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the code gates now if test_quality.py is to run: they take a core for a while
+    (mypy most), and the rest of the suite mostly uses the other."""
+    if any(item.path.name == "test_quality.py" for item in session.items):
+        code_gates.start()
+
+
+def pytest_sessionfinish() -> None:
+    """Stop any gate left unread; give everything back to the collector for pytest's last one."""
+    code_gates.stop_all()
+    gc.unfreeze()

@@ -18,7 +18,7 @@ from digest.errors import SmtpConnectError
 from digest.store.archive import archived_run, archived_runs
 from digest.store.models import RunArchive
 from digest.web import make_app
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 from tests.web_client import BASE, Client, path_of
 
@@ -43,9 +43,9 @@ def text_of(server: SmtpServer, address: str) -> str:
 
 
 def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make(tmp_path, database_url, smtp_server.port, archive=True)
+    site = make(tmp_path, migrated_database_url, smtp_server.port, archive=True)
     store = site.store()
     add_subscribers(store, [("all@example.com", []), ("eng@example.com", ["Engineering"])])
     settings = site.settings()
@@ -88,10 +88,11 @@ def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
     assert "Rust Tips" in feed.entries[1].content[0].value
 
 
+@sqlite_only
 def test_with_the_default_there_is_no_archive_and_no_link(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make(tmp_path, database_url, smtp_server.port, archive=False)
+    site = make(tmp_path, migrated_database_url, smtp_server.port, archive=False)
     store = site.store()
     add_subscribers(store, [("all@example.com", [])])
     settings = site.settings()
@@ -107,9 +108,9 @@ def test_with_the_default_there_is_no_archive_and_no_link(
 
 
 def test_a_resumed_run_gets_its_copy_if_a_crash_lost_it(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    down = make(tmp_path, database_url, free_port(), archive=True)
+    down = make(tmp_path, migrated_database_url, free_port(), archive=True)
     store = down.store()
     add_subscribers(store, [("all@example.com", [])])
     with pytest.raises(SmtpConnectError):
@@ -119,7 +120,7 @@ def test_a_resumed_run_gets_its_copy_if_a_crash_lost_it(
     with store.write_transaction() as session:
         session.execute(delete(RunArchive))
     up = make_site(
-        tmp_path / "site", database_url, smtp_server.port, extra={"web": {"archive": True}}
+        tmp_path / "site", migrated_database_url, smtp_server.port, extra={"web": {"archive": True}}
     )
     (resumed, _nothing_new) = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
     assert resumed.resumed and resumed.sent == 1

@@ -31,8 +31,8 @@ def test_rates_over_the_limits_are_named() -> None:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_database_url)
     try:
         yield opened
     finally:

@@ -28,8 +28,8 @@ from digest.verp import verp_address, verp_code
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_database_url)
     try:
         yield opened
     finally:

@@ -33,8 +33,8 @@ from digest.store import Store, open_store
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(sqlite_url)
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_sqlite_url)
     add_subscribers(opened)
     try:
         yield opened

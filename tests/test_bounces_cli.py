@@ -21,6 +21,7 @@ from bounce_fixtures import (
     statuses,
 )
 from click.testing import CliRunner, Result
+from conftest import sqlite_only
 from imap_fixtures import PASSWORD, USER, Dovecot, running_dovecot
 
 from digest.cli import cli
@@ -56,8 +57,8 @@ def write_config(folder: Path, database_url: str, extra: str = "") -> Path:
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    return write_config(tmp_path, database_url)
+def config(tmp_path: Path, migrated_database_url: str) -> Path:
+    return write_config(tmp_path, migrated_database_url)
 
 
 def run(config: Path, *args: str, input: bytes | None = None) -> Result:
@@ -72,33 +73,36 @@ def _statuses(database_url: str) -> dict[str, str]:
         store.dispose()
 
 
-def test_a_maildir_twice_json_counts(config: Path, tmp_path: Path, database_url: str) -> None:
+def test_a_maildir_twice_json_counts(
+    config: Path, tmp_path: Path, migrated_database_url: str
+) -> None:
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for name in sample_names():
         box.add(sample(name))
     result = run(config, "bounces", str(tmp_path / "Maildir"), "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == EXPECTED_COUNTS
-    assert _statuses(database_url) == EXPECTED_STATUS
+    assert _statuses(migrated_database_url) == EXPECTED_STATUS
     again = run(config, "bounces", str(tmp_path / "Maildir"))
     assert again.exit_code == 0, again.output
     assert again.stdout == (
         "read 8 messages: 0 hard, 0 soft, 0 complaints, 0 unmatched, 0 ignored, 8 seen before\n"
     )
-    assert _statuses(database_url) == EXPECTED_STATUS
+    assert _statuses(migrated_database_url) == EXPECTED_STATUS
 
 
-def test_one_message_on_stdin(config: Path, database_url: str) -> None:
+@sqlite_only
+def test_one_message_on_stdin(config: Path, migrated_database_url: str) -> None:
     result = run(config, "bounces", "-", input=sample("arf-complaint.eml"))
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "read 1 message: 0 hard, 0 soft, 1 complaint, 0 unmatched, 0 ignored, 0 seen before\n"
     )
-    assert _statuses(database_url)["erin@example.com"] == "unsubscribed"
+    assert _statuses(migrated_database_url)["erin@example.com"] == "unsubscribed"
 
 
-def test_the_console_script_as_an_mta_pipe(tmp_path: Path, sqlite_url: str) -> None:
-    config = write_config(tmp_path, sqlite_url)
+def test_the_console_script_as_an_mta_pipe(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    config = write_config(tmp_path, migrated_sqlite_url)
     script = Path(sys.executable).parent / "digest"
     for name in ("postfix-dsn.eml", "exim-bounce.eml"):
         done = subprocess.run(
@@ -110,10 +114,11 @@ def test_the_console_script_as_an_mta_pipe(tmp_path: Path, sqlite_url: str) -> N
         )
         assert done.returncode == 0, done.stderr
         assert done.stderr == b""
-    assert _statuses(sqlite_url)["alice@example.net"] == "bounced"
-    assert _statuses(sqlite_url)["bob@example.org"] == "bounced"
+    assert _statuses(migrated_sqlite_url)["alice@example.net"] == "bounced"
+    assert _statuses(migrated_sqlite_url)["bob@example.org"] == "bounced"
 
 
+@sqlite_only
 def test_no_source_and_no_imap_is_one_clear_error(config: Path) -> None:
     result = run(config, "bounces")
     assert result.exit_code == 2
@@ -123,14 +128,15 @@ def test_no_source_and_no_imap_is_one_clear_error(config: Path) -> None:
     )
 
 
+@sqlite_only
 def test_a_missing_source_is_one_clear_error(config: Path, tmp_path: Path) -> None:
     result = run(config, "bounces", str(tmp_path / "nope"))
     assert result.exit_code == 2
     assert result.stderr == f"error: {tmp_path / 'nope'}: no such Maildir folder or mbox file\n"
 
 
-def test_verp_needs_the_web_secret(tmp_path: Path, sqlite_url: str) -> None:
-    config = write_config(tmp_path, sqlite_url)
+def test_verp_needs_the_web_secret(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    config = write_config(tmp_path, migrated_sqlite_url)
     config.write_text(config.read_text().replace(f"  secret: {SECRET}\n", "  secret: ''\n"))
     result = run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     assert result.exit_code == 2
@@ -157,7 +163,7 @@ def _imap_config(folder: Path, url: str, server: Dovecot, password: str, mailbox
     return write_config(folder, url, extra)
 
 
-def test_imap_from_the_config(tmp_path: Path, sqlite_url: str, dovecot: Dovecot) -> None:
+def test_imap_from_the_config(tmp_path: Path, migrated_sqlite_url: str, dovecot: Dovecot) -> None:
     client = dovecot.client()
     try:
         client.create("Cli")
@@ -165,19 +171,19 @@ def test_imap_from_the_config(tmp_path: Path, sqlite_url: str, dovecot: Dovecot)
             client.append("Cli", None, None, sample(name).replace(b"\n", b"\r\n"))
     finally:
         client.logout()
-    config = _imap_config(tmp_path, sqlite_url, dovecot, PASSWORD, "Cli")
+    config = _imap_config(tmp_path, migrated_sqlite_url, dovecot, PASSWORD, "Cli")
     result = run(config, "bounces", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == EXPECTED_COUNTS
-    assert _statuses(sqlite_url) == EXPECTED_STATUS
+    assert _statuses(migrated_sqlite_url) == EXPECTED_STATUS
     again = run(config, "bounces", "--format", "json")
     assert json.loads(again.stdout)["read"] == 0
 
 
 def test_imap_refusal_is_one_line_without_the_password(
-    tmp_path: Path, sqlite_url: str, dovecot: Dovecot
+    tmp_path: Path, migrated_sqlite_url: str, dovecot: Dovecot
 ) -> None:
-    config = _imap_config(tmp_path, sqlite_url, dovecot, "not-the-password-987", "INBOX")
+    config = _imap_config(tmp_path, migrated_sqlite_url, dovecot, "not-the-password-987", "INBOX")
     result = run(config, "bounces")
     assert result.exit_code == 1
     assert result.stderr == (
@@ -186,7 +192,8 @@ def test_imap_refusal_is_one_line_without_the_password(
     assert "not-the-password-987" not in result.output
 
 
-def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> None:
+@sqlite_only
+def test_subscribers_list_says_why_and_when(config: Path, migrated_database_url: str) -> None:
     run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     run(config, "bounces", "-", input=sample("arf-complaint.eml"))
     listed = json.loads(run(config, "subscribers", "list", "--format", "json").stdout)
@@ -204,10 +211,12 @@ def test_subscribers_list_says_why_and_when(config: Path, database_url: str) -> 
     assert table[1].endswith("…")
 
 
-def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_url: str) -> None:
+def test_erasing_a_subscriber_erases_their_bounce_texts(
+    config: Path, migrated_database_url: str
+) -> None:
     run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     assert run(config, "subscribers", "remove", "alice@example.net").exit_code == 0
-    store = open_store(database_url)
+    store = open_store(migrated_database_url)
     try:
         with store.session() as session:
             rows = session.execute(sa.text("SELECT subscriber_id, reason FROM bounce_events"))
@@ -217,10 +226,10 @@ def test_erasing_a_subscriber_erases_their_bounce_texts(config: Path, database_u
 
 
 def test_an_empty_or_garbled_message_is_ignored_without_a_traceback(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, migrated_sqlite_url: str
 ) -> None:
     # flufl.bounce's detectors raise on a message with no From; its logger printed a traceback.
-    config = write_config(tmp_path, sqlite_url)
+    config = write_config(tmp_path, migrated_sqlite_url)
     script = Path(sys.executable).parent / "digest"
     for body in (b"", b"garbage without headers\n"):
         done = subprocess.run(

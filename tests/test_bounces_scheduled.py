@@ -25,7 +25,7 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 def test_the_scheduler_reads_the_mailbox_on_its_crontab(
-    tmp_path: Path, sqlite_url: str, dovecot: Dovecot
+    tmp_path: Path, migrated_sqlite_url: str, dovecot: Dovecot
 ) -> None:
     client = dovecot.client()
     try:
@@ -36,7 +36,7 @@ def test_the_scheduler_reads_the_mailbox_on_its_crontab(
         client.logout()
     config = write_config(
         tmp_path,
-        sqlite_url,
+        migrated_sqlite_url,
         "bounces:\n"
         '  schedule: "*/5 * * * *"\n'
         "  imap:\n"
@@ -50,12 +50,12 @@ def test_the_scheduler_reads_the_mailbox_on_its_crontab(
         "  weekly: {schedule: '0 9 * * mon'}\n",
     )
     settings = load_settings(config)
-    store = open_store(sqlite_url)
+    store = open_store(migrated_sqlite_url)
     try:
         scheduler = Scheduler(settings, store)
         assert scheduler.bounce_trigger is not None  # the crontab from the config
-        every_second = IntervalTrigger(seconds=1, timezone=settings.site.tz)
-        with Running(Scheduler(settings, store, bounce_trigger=every_second)):
+        often = IntervalTrigger(seconds=0.25, timezone=settings.site.tz)  # four fires a second
+        with Running(Scheduler(settings, store, bounce_trigger=often)):
             deadline = time.monotonic() + 20
             while statuses(store) != EXPECTED_STATUS and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -135,11 +135,11 @@ def _drop_tables(url: str) -> None:
     engine.dispose()
 
 
-def test_a_database_that_vanishes_while_open_is_one_clear_line(database_url: str) -> None:
-    store = open_store(database_url)
+def test_a_database_that_vanishes_while_open_is_one_clear_line(migrated_database_url: str) -> None:
+    store = open_store(migrated_database_url)
     try:
         add_subscriber(store, "ana@example.com")
-        _drop_tables(database_url)
+        _drop_tables(migrated_database_url)
         store.engine.dispose()  # the next query opens a new connection, as a new thread would
         with pytest.raises(DatabaseError) as info:
             list_subscribers(store)

@@ -15,13 +15,13 @@ from digest.errors import ConfigError, InvalidAddressError, SmtpConnectError
 from digest.store.models import Delivery, Subscriber
 from digest.store.runs import history, table_counts
 from digest.store.subscribers import unsubscribe
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
 
 
 @pytest.fixture
-def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
-    return make_site(tmp_path / "site", database_url, smtp_server.port)
+def site(tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer) -> Site:
+    return make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
 
 
 def subjects(server: SmtpServer, address: str) -> list[str]:
@@ -87,10 +87,13 @@ def test_each_subscriber_gets_their_share_and_a_rerun_sends_nothing(
 
 
 def test_fewer_than_min_posts_sends_nothing_and_posts_stay_new(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     site = make_site(
-        tmp_path / "site", database_url, smtp_server.port, digests={"weekly": {"min_posts": 2}}
+        tmp_path / "site",
+        migrated_database_url,
+        smtp_server.port,
+        digests={"weekly": {"min_posts": 2}},
     )
     site.add_post("Only One")
     store = site.store()
@@ -149,9 +152,9 @@ def test_greylisted_twice_then_accepted_is_delivered_once(
 
 
 def test_transient_past_max_attempts_stays_pending_for_the_next_send(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_attempts=2)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, max_attempts=2)
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [("grey@example.com", []), ("ok@example.com", [])])
@@ -189,10 +192,10 @@ def test_unsubscribed_between_snapshot_and_send_is_skipped(
 
 
 def test_server_down_leaves_everything_pending_then_sends_each_once(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     dead_port = free_port()
-    site = make_site(tmp_path / "site", database_url, dead_port)
+    site = make_site(tmp_path / "site", migrated_database_url, dead_port)
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [(f"u{i}@example.com", []) for i in range(6)])
@@ -206,7 +209,7 @@ def test_server_down_leaves_everything_pending_then_sends_each_once(
     assert (run.sent, run.pending, run.status) == (0, 6, "sending")
     assert attempts == {0}
 
-    up = make_site(tmp_path / "site", database_url, smtp_server.port)
+    up = make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
     report, _ = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
     assert report.resumed and (report.sent, report.pending) == (6, 0)
     assert report.resent == 0
@@ -215,10 +218,11 @@ def test_server_down_leaves_everything_pending_then_sends_each_once(
     store.dispose()
 
 
+@sqlite_only
 def test_missing_secret_is_a_config_error_before_anything_is_written(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, secret="short")
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, secret="short")
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [("a@example.com", [])])
@@ -271,6 +275,7 @@ def test_plan_and_send_test_write_nothing(site: Site, smtp_server: SmtpServer) -
     store.dispose()
 
 
+@sqlite_only
 def test_send_test_rejects_a_bad_address(site: Site) -> None:
     site.add_post("Hello")
     store = site.store()
@@ -280,9 +285,9 @@ def test_send_test_rejects_a_bad_address(site: Site) -> None:
 
 
 def test_two_senders_together_deliver_each_message_once(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_connections=3)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, max_connections=3)
     site.add_post("Rust Tips", categories=["Engineering"])
     site.add_post("Book Fair", categories=["Culture"], days_ago=2)
     store = site.store()
@@ -319,9 +324,9 @@ def test_two_senders_together_deliver_each_message_once(
 
 
 def test_a_deferred_delivery_does_not_hold_back_new_posts(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_attempts=1)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, max_attempts=1)
     site.add_post("First")
     store = site.store()
     add_subscribers(store, [("full@example.com", []), ("ok@example.com", [])])
@@ -347,11 +352,11 @@ def test_a_deferred_delivery_does_not_hold_back_new_posts(
 
 
 def test_a_delivery_deferred_past_give_up_after_fails_without_bouncing(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     site = make_site(
         tmp_path / "site",
-        database_url,
+        migrated_database_url,
         smtp_server.port,
         max_attempts=1,
         extra={"delivery": {"give_up_after": "0s"}},
@@ -383,6 +388,7 @@ def test_a_delivery_deferred_past_give_up_after_fails_without_bouncing(
     store.dispose()
 
 
+@sqlite_only
 def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: SmtpServer) -> None:
     site.add_post("Rust Tips", categories=["Engineering"])
     store = site.store()
@@ -402,15 +408,16 @@ def test_the_footer_says_why_each_subscriber_gets_it(site: Site, smtp_server: Sm
     store.dispose()
 
 
+@sqlite_only
 def test_received_messages_carry_every_header_literally(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     from digest.tokens import UnsubscribeLink, read_unsubscribe_token
     from tests.site_fixtures import SECRET
 
     site = make_site(
         tmp_path / "site",
-        database_url,
+        migrated_database_url,
         smtp_server.port,
         extra={"email": {"unsubscribe_mailto": "leave@example.com", "reply_to": "ed@example.com"}},
     )
@@ -450,12 +457,15 @@ def test_received_messages_carry_every_header_literally(
 
 
 def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     # give_up_after is for recipients that keep deferring, not for our relay being down.
     dead_port = free_port()
     site = make_site(
-        tmp_path / "site", database_url, dead_port, extra={"delivery": {"give_up_after": "0s"}}
+        tmp_path / "site",
+        migrated_database_url,
+        dead_port,
+        extra={"delivery": {"give_up_after": "0s"}},
     )
     site.add_post("Hello")
     store = site.store()
@@ -466,7 +476,7 @@ def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
 
     up = make_site(
         tmp_path / "site",
-        database_url,
+        migrated_database_url,
         smtp_server.port,
         extra={"delivery": {"give_up_after": "0s"}},
     )
@@ -475,6 +485,7 @@ def test_a_relay_outage_longer_than_give_up_after_loses_no_delivery(
     store.dispose()
 
 
+@sqlite_only
 def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
     site: Site, smtp_server: SmtpServer
 ) -> None:
@@ -493,11 +504,15 @@ def test_a_send_runs_premailer_once_per_segment_not_per_subscriber(
     store.dispose()
 
 
+@sqlite_only
 def test_a_resuming_send_reads_the_posts_once_and_warns_once(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    migrated_database_url: str,
+    smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     dead_port = free_port()
-    site = make_site(tmp_path / "site", database_url, dead_port)
+    site = make_site(tmp_path / "site", migrated_database_url, dead_port)
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [("a@example.com", [])])
@@ -507,7 +522,7 @@ def test_a_resuming_send_reads_the_posts_once_and_warns_once(
         "---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8"
     )
 
-    up = make_site(tmp_path / "site", database_url, smtp_server.port)
+    up = make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
     caplog.set_level(logging.WARNING, logger="digest")
     resumed, nothing_new = send_digest(up.settings(), store, "weekly", as_of=AS_OF)
     assert resumed.sent == 1 and nothing_new.status == NOTHING_NEW

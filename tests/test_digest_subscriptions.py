@@ -36,8 +36,10 @@ TWO_DIGESTS = {
 
 
 @pytest.fixture
-def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
-    return make_site(tmp_path / "site", database_url, smtp_server.port, digests=TWO_DIGESTS)
+def site(tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer) -> Site:
+    return make_site(
+        tmp_path / "site", migrated_database_url, smtp_server.port, digests=TWO_DIGESTS
+    )
 
 
 def subjects(server: SmtpServer, address: str) -> list[str]:

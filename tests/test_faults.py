@@ -72,10 +72,10 @@ def make_busy_site(tmp_path: Path, database_url: str, port: int, n: int, conns: 
 
 
 def test_sigkill_mid_run_then_rerun_delivers_everyone_with_few_duplicates(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer
 ) -> None:
     n, conns = 150, 3
-    site = make_busy_site(tmp_path, database_url, slow_server.port, n, conns)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, n, conns)
     handler = slow_server.handler
 
     proc = start_send(site)
@@ -88,6 +88,7 @@ def test_sigkill_mid_run_then_rerun_delivers_everyone_with_few_duplicates(
     arrived_before = len(handler.messages)
     assert arrived_before < n, "the sender finished before it could be killed"
 
+    handler.delay = 0  # type: ignore[attr-defined]  # it slowed the first sender to kill it
     rerun = start_send(site)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -116,10 +117,10 @@ def test_sigkill_mid_run_then_rerun_delivers_everyone_with_few_duplicates(
 
 
 def test_two_sender_processes_started_together_send_each_message_once(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer
 ) -> None:
     n = 90
-    site = make_busy_site(tmp_path, database_url, slow_server.port, n, 3)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, n, 3)
     procs = [start_send(site), start_send(site)]
     outputs = [p.communicate(timeout=120) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
@@ -149,13 +150,13 @@ class DroppingHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-def test_connection_dropped_mid_run_is_retried(tmp_path: Path, database_url: str) -> None:
+def test_connection_dropped_mid_run_is_retried(tmp_path: Path, migrated_database_url: str) -> None:
     handler = DroppingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
     controller.start()
     try:
-        site = make_site(tmp_path / "site", database_url, port, max_connections=1)
+        site = make_site(tmp_path / "site", migrated_database_url, port, max_connections=1)
         site.add_post("Hello")
         store = site.store()
         add_subscribers(store, [(f"d{i}@example.com", []) for i in range(8)])
@@ -170,11 +171,11 @@ def test_connection_dropped_mid_run_is_retried(tmp_path: Path, database_url: str
 
 
 def test_stop_event_leaves_the_rest_pending_for_the_next_send(
-    tmp_path: Path, database_url: str, slow_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer
 ) -> None:
     import threading
 
-    site = make_busy_site(tmp_path, database_url, slow_server.port, 60, 2)
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, 60, 2)
     stop = threading.Event()
     store = site.store()
 
@@ -195,13 +196,13 @@ def test_stop_event_leaves_the_rest_pending_for_the_next_send(
 
 
 def test_server_going_down_mid_run_gives_up_the_pass_then_resumes(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
     controller.start()
-    site = make_site(tmp_path / "site", database_url, port, max_connections=1)
+    site = make_site(tmp_path / "site", migrated_database_url, port, max_connections=1)
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [(f"m{i:02d}@example.com", []) for i in range(20)])
@@ -231,9 +232,9 @@ def test_server_going_down_mid_run_gives_up_the_pass_then_resumes(
 
 
 def test_a_post_that_vanished_before_the_resume_is_left_out(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, max_attempts=1)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, max_attempts=1)
     keep = site.add_post("Keeper", categories=["Engineering"])
     gone = site.add_post("Goner", categories=["Culture"], days_ago=2)
     store = site.store()

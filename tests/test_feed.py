@@ -18,6 +18,7 @@ from digest.sources.fetch import fetch_feed
 from digest.store import Store, open_store
 from digest.store.feeds import saved_fetch
 from tests import realsites
+from tests.conftest import sqlite_only
 from tests.feed_server import FeedServer, Route, feed_server
 
 DATA = Path(__file__).parent / "data" / "feeds"
@@ -34,8 +35,8 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_database_url)
     try:
         yield opened
     finally:
@@ -47,6 +48,7 @@ def _load(url: str, store: Store, now: datetime = NOW, **limits: float) -> dict[
     return {post.id: post for post in loaded.posts}
 
 
+@sqlite_only
 def test_rss_as_hugo_writes_it(server: FeedServer, store: Store) -> None:
     server.routes["/index.xml"] = Route((DATA / "hugo-rss.xml").read_bytes())
     loaded = load_feed_posts(server.url("/index.xml"), store, now=NOW, tz=LONDON)
@@ -65,6 +67,7 @@ def test_rss_as_hugo_writes_it(server: FeedServer, store: Store) -> None:
     assert loaded.posts[0].id == "https://example.org/about/"
 
 
+@sqlite_only
 def test_atom_as_jekyll_feed_writes_it(server: FeedServer, store: Store) -> None:
     server.routes["/feed.xml"] = Route(
         (DATA / "jekyll-atom.xml").read_bytes(), content_type="application/atom+xml"
@@ -82,6 +85,7 @@ def test_atom_as_jekyll_feed_writes_it(server: FeedServer, store: Store) -> None
     assert welcome.date.isoformat() == "2026-11-20T08:00:00+00:00"  # type: ignore[attr-defined]
 
 
+@sqlite_only
 def test_json_feed(server: FeedServer, store: Store) -> None:
     server.routes["/feed.json"] = Route(
         (DATA / "feed.json").read_bytes(), content_type="application/feed+json"
@@ -125,6 +129,7 @@ def test_an_edited_and_redated_entry_keeps_its_identity(server: FeedServer, stor
     assert moved.date == datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # type: ignore[attr-defined]
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("route", "message"),
     [
@@ -169,8 +174,8 @@ def test_unreachable_feed_and_missing_file(tmp_path: Path) -> None:
         fetch_feed(str(tmp_path / "missing.xml"))
 
 
-def test_a_feed_file(sqlite_url: str) -> None:
-    store = open_store(sqlite_url)
+def test_a_feed_file(migrated_sqlite_url: str) -> None:
+    store = open_store(migrated_sqlite_url)
     try:
         loaded = load_feed_posts(str(DATA / "feed.json"), store, now=NOW, tz=LONDON)
     finally:
@@ -199,7 +204,7 @@ def test_real_feeds_agree_with_their_independent_parse(name: str) -> None:
 @pytest.mark.skipif(not REAL_FEEDS, reason="../shared/realsites/feeds is not present")
 @pytest.mark.parametrize("name", REAL_FEEDS)
 def test_real_feeds_served_over_http_become_posts(
-    name: str, server: FeedServer, sqlite_url: str
+    name: str, server: FeedServer, migrated_sqlite_url: str
 ) -> None:
     oracle = json.loads((FEEDS / f"{name}.oracle.json").read_text(encoding="utf-8"))
     atom = oracle["feed"].get("format") == "atom"
@@ -207,7 +212,7 @@ def test_real_feeds_served_over_http_become_posts(
         (FEEDS / f"{name}.xml").read_bytes(),
         content_type="application/atom+xml" if atom else "application/rss+xml",
     )
-    store = open_store(sqlite_url)
+    store = open_store(migrated_sqlite_url)
     try:
         loaded = load_feed_posts(server.url("/feed"), store, now=NOW, tz=LONDON)
     finally:

@@ -102,13 +102,13 @@ def subscribe(site: Site, email: str) -> int:
 
 def test_a_confirmation_mail_says_a_valid_host_name_in_ehlo(
     tmp_path: Path,
-    database_url: str,
+    migrated_sqlite_url: str,
     recorder: tuple[EhloRecorder, int],
     machine_without_dot: None,
 ) -> None:
     handler, port = recorder
     # The From header has a display name: the bug sent "EHLO example.com>".
-    site = make_site(tmp_path / "site", database_url, port)
+    site = make_site(tmp_path / "site", migrated_sqlite_url, port)
     assert subscribe(site, "new@example.org") == 202
     assert [m.rcpt_tos for m in handler.messages] == [["new@example.org"]]
     assert handler.ehlo_names == ["example.com"]
@@ -117,12 +117,12 @@ def test_a_confirmation_mail_says_a_valid_host_name_in_ehlo(
 
 def test_a_test_digest_says_the_same_host_name_in_ehlo(
     tmp_path: Path,
-    database_url: str,
+    migrated_sqlite_url: str,
     recorder: tuple[EhloRecorder, int],
     machine_without_dot: None,
 ) -> None:
     handler, port = recorder
-    site = make_site(tmp_path / "site", database_url, port)
+    site = make_site(tmp_path / "site", migrated_sqlite_url, port)
     site.add_post("Hello")
     args = ["--config", str(site.config_path), "send-test", "weekly", "--to", "me@example.org"]
     result = CliRunner().invoke(cli, [*args, "--as-of", AS_OF.isoformat()])

@@ -50,9 +50,9 @@ def hostile_files(posts: Path) -> dict[str, str]:
 
 
 def test_send_skips_each_hostile_post_with_one_short_warning_and_sends_the_others(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port)
+    site = make_site(tmp_path / "site", migrated_sqlite_url, smtp_server.port)
     site.add_post("Good News")
     site.add_post("More News", days_ago=2)
     expected = hostile_files(site.root / "_posts")

@@ -6,9 +6,11 @@ Each check runs in a fresh interpreter, since this test process has long since i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,11 +75,70 @@ def test_startup_loads_no_heavy_module(tmp_path: Path, option: str) -> None:
     assert set(ours) <= STARTUP_MODULES, f"digest {option} imports {ours}"
 
 
+# One interpreter loads the rest of digest (and so every library) once, then forks a child per
+# command that runs `digest NAME --help` and reports the modules it has then. Loading more up front
+# can only add modules, so a command module pulled in by another still shows; the commands need
+# not each pay a fresh interpreter's library imports.
+HELP_IMPORTS = """
+import importlib, json, os, pkgutil, sys, traceback
+import digest
+from digest.cli import cli
+from digest.cli.app import COMMANDS
+for found in pkgutil.walk_packages(digest.__path__, "digest."):
+    if not found.name.startswith(("digest.cli", "digest.__main__")):
+        importlib.import_module(found.name)
+preloaded = sorted(m for m in sys.modules if m.endswith("_cmds"))
+report = {"preloaded": preloaded}
+for name in sorted(COMMANDS):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to the loop
+        try:
+            os.close(read)
+            sys.stdout = open(os.devnull, "w")
+            try:
+                cli([name, "--help"], prog_name="digest", standalone_mode=False)
+                found = {"modules": sorted(sys.modules)}
+            except BaseException:
+                found = {"error": traceback.format_exc()}
+            with os.fdopen(write, "w") as out:
+                out.write(json.dumps(found))
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    report[name] = json.loads(data) if data else {"error": f"exit status {status}"}
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def help_imports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The modules loaded by `digest NAME --help`, for each command NAME."""
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_IMPORTS],
+        cwd=tmp_path_factory.mktemp("help"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    assert report.pop("preloaded") == [], "a module outside digest.cli imports a command module"
+    return report
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_command_help_loads_only_its_own_module(tmp_path: Path, name: str) -> None:
+def test_command_help_loads_only_its_own_module(help_imports: dict[str, Any], name: str) -> None:
     own_module = COMMANDS[name].import_path.split(":")[0]
-    modules = imported_by(tmp_path, name, "--help")
+    found = help_imports[name]
+    assert "error" not in found, f"digest {name} --help failed: {found['error']}"
+    modules = set(found["modules"])
     assert own_module in modules
     others = sorted(
         m

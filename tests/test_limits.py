@@ -18,20 +18,21 @@ from tests.site_fixtures import make_site
 FIFTY_ONE = [f"topic-{i}" for i in range(51)]
 
 
-def _cli(tmp_path: Path, database_url: str, *args: str, stdin: str | None = None) -> Result:
-    site = make_site(tmp_path / "site", database_url, 25)
+def _cli(tmp_path: Path, sqlite_url: str, *args: str, stdin: str | None = None) -> Result:
+    """The CLI on an SQLite file: what it says is under test; the store's own limits run on both."""
+    site = make_site(tmp_path / "site", sqlite_url, 25)
     return CliRunner().invoke(cli, ["--config", str(site.config_path), *args], input=stdin)
 
 
-def test_add_refuses_more_than_50_categories(tmp_path: Path, database_url: str) -> None:
+def test_add_refuses_more_than_50_categories(tmp_path: Path, migrated_sqlite_url: str) -> None:
     options = [arg for cat in FIFTY_ONE for arg in ("--category", cat)]
-    result = _cli(tmp_path, database_url, "subscribers", "add", "ana@example.com", *options)
+    result = _cli(tmp_path, migrated_sqlite_url, "subscribers", "add", "ana@example.com", *options)
     assert result.exit_code == 2, result.output
     assert result.output == "error: more than 50 categories for one subscriber\n"
 
 
-def test_fifty_categories_of_100_characters_are_fine(database_url: str) -> None:
-    store = open_store(database_url)
+def test_fifty_categories_of_100_characters_are_fine(migrated_database_url: str) -> None:
+    store = open_store(migrated_database_url)
     try:
         cats = [f"{i:02d}" + "x" * 98 for i in range(50)]
         add_subscriber(store, "ana@example.com", categories=cats)
@@ -44,19 +45,21 @@ def test_fifty_categories_of_100_characters_are_fine(database_url: str) -> None:
         store.dispose()
 
 
-def test_import_skips_a_row_with_15000_categories(tmp_path: Path, database_url: str) -> None:
+def test_import_skips_a_row_with_15000_categories(tmp_path: Path, migrated_sqlite_url: str) -> None:
     many = ";".join(f"c{i}" for i in range(15_000))
     csv_text = f"email,categories\nana@example.com,{many}\nben@example.com,news\n"
-    result = _cli(tmp_path, database_url, "subscribers", "import", "-", stdin=csv_text)
+    result = _cli(tmp_path, migrated_sqlite_url, "subscribers", "import", "-", stdin=csv_text)
     assert result.exit_code == 0, result.output
     assert "line 2: more than 50 categories for one subscriber" in result.output
-    listed = _cli(tmp_path, database_url, "subscribers", "list", "--format", "json")
+    listed = _cli(tmp_path, migrated_sqlite_url, "subscribers", "list", "--format", "json")
     assert "ben@example.com" in listed.output
     assert "ana@example.com" not in listed.output
 
 
-def test_a_web_sign_up_with_too_many_categories_is_refused_by_the_store(database_url: str) -> None:
-    store = open_store(database_url)
+def test_a_web_sign_up_with_too_many_categories_is_refused_by_the_store(
+    migrated_database_url: str,
+) -> None:
+    store = open_store(migrated_database_url)
     try:
         with pytest.raises(BadInputError, match="more than 50 categories"):
             queue_signup(store, "ana@example.com", client_key="k", categories=FIFTY_ONE)

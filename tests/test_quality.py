@@ -1,38 +1,33 @@
-"""The code gates run by the test command: ruff (lint and format) and mypy --strict on digest/."""
+"""The code gates run by the test command: ruff (lint and format) and mypy --strict on digest/.
+
+They start as soon as the session has collected its tests (tests/code_gates.py, from
+conftest.py), so they run while the other tests do; each test here waits for its gate.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import code_gates
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: pip install -e '.[dev]'")
-    return found
+def gate(name: str) -> tuple[int, str]:
+    program = code_gates.GATES[name][0]
+    if code_gates.tool(program) is None:
+        pytest.fail(f"{program} is not installed: pip install -e '.[dev]'")
+    return code_gates.result(name)
 
 
 def test_ruff_lint() -> None:
-    result = run(tool("ruff"), "check", "digest", "tests", "bench")
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = gate("ruff")
+    assert code == 0, output
 
 
 def test_ruff_format() -> None:
-    result = run(tool("ruff"), "format", "--check", "digest", "tests", "bench")
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = gate("ruff format")
+    assert code == 0, output
 
 
 def test_mypy_strict() -> None:
-    result = run(tool("mypy"), "--strict", "digest")
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, output = gate("mypy")
+    assert code == 0, output

@@ -34,14 +34,14 @@ def digest(*args: str) -> subprocess.Popen[str]:
 
 def test_a_scheduled_fire_and_a_manual_send_together_send_each_message_once(
     tmp_path: Path,
-    database_url: str,
+    migrated_database_url: str,
     slow_server: SmtpServer,
 ) -> None:
     n = 60
     now = datetime.now(UTC).replace(microsecond=0)
     site = make_site(
         tmp_path / "site",
-        database_url,
+        migrated_database_url,
         slow_server.port,
         max_connections=2,
         digests={"weekly": {"schedule": "0 9 * * 1", "misfire_grace": "6h"}},

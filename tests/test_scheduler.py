@@ -31,6 +31,7 @@ from digest.store.leases import (
     renew_lease,
     save_fire_state,
 )
+from tests.conftest import sqlite_only
 
 LONDON = ZoneInfo("Europe/London")
 WAIT = 15.0  # seconds: an upper bound for events, never a timing assertion
@@ -122,8 +123,8 @@ def test_format_duration_and_lease_ttl_env() -> None:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_database_url)
     try:
         yield opened
     finally:
@@ -160,6 +161,7 @@ def test_fire_state_round_trip(store: Store) -> None:
 
 
 # --- the scheduler loop, with an injected run_digest ----------------------------------------
+# Its store calls are the ones above; the loop's logic runs on SQLite, a restart on both.
 
 
 @dataclass
@@ -254,6 +256,7 @@ def test_a_missed_fire_inside_the_grace_runs_once_after_a_restart(
     assert load_fire_state(store, "weekly").next_fire_at == missed + timedelta(hours=1)
 
 
+@sqlite_only
 def test_several_missed_fires_coalesce_into_the_latest(tmp_path: Path, store: Store) -> None:
     settings = hourly(tmp_path, store, grace="6h")
     latest = floor_hour()
@@ -264,6 +267,7 @@ def test_several_missed_fires_coalesce_into_the_latest(tmp_path: Path, store: St
     assert recorder.calls == [latest]
 
 
+@sqlite_only
 def test_a_missed_fire_outside_the_grace_is_logged_and_not_run(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -286,6 +290,7 @@ def test_a_missed_fire_outside_the_grace_is_logged_and_not_run(
     assert next_fire.astimezone(LONDON).timetuple()[1:6] == (1, 1, 0, 0, 0)
 
 
+@sqlite_only
 def test_a_changed_schedule_is_recomputed_on_start(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -307,14 +312,15 @@ def test_a_changed_schedule_is_recomputed_on_start(
     assert any(m.startswith("weekly: next fire ") for m in caplog.messages)
 
 
+@sqlite_only
 def test_a_due_job_fires_and_a_failed_run_does_not_stop_the_scheduler(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = hourly(tmp_path, store)
     recorder = Recorder(fail=1)
     caplog.set_level(logging.INFO, logger="digest.scheduler")
-    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
-    scheduler = Scheduler(settings, store, run_digest=recorder, triggers={"weekly": every_second})
+    often = IntervalTrigger(seconds=0.25, timezone=LONDON)  # four fires a second
+    scheduler = Scheduler(settings, store, run_digest=recorder, triggers={"weekly": often})
     with Running(scheduler):
         recorder.wait_for(3)
     assert recorder.calls == sorted(recorder.calls) and len(set(recorder.calls)) >= 3
@@ -328,6 +334,7 @@ def test_a_due_job_fires_and_a_failed_run_does_not_stop_the_scheduler(
     assert stored is not None and stored > recorder.calls[0]
 
 
+@sqlite_only
 def test_an_unexpected_error_is_logged_with_traceback_and_it_keeps_going(
     tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -340,9 +347,9 @@ def test_an_unexpected_error_is_logged_with_traceback_and_it_keeps_going(
             done.set()
         raise RuntimeError("bug in a run")
 
-    every_second = IntervalTrigger(seconds=1, timezone=LONDON)
+    often = IntervalTrigger(seconds=0.25, timezone=LONDON)  # four fires a second
     scheduler = Scheduler(
-        hourly(tmp_path, store), store, run_digest=broken, triggers={"weekly": every_second}
+        hourly(tmp_path, store), store, run_digest=broken, triggers={"weekly": often}
     )
     with Running(scheduler):
         assert done.wait(WAIT)

@@ -10,15 +10,18 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.store.runs import table_counts
-from tests.conftest import SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.site_fixtures import AS_OF, Site, add_subscribers, make_site
+
+# What the CLI says and returns is under test here; sending on both databases is test_delivery's.
+pytestmark = sqlite_only
 
 AS_OF_TEXT = AS_OF.isoformat()
 
 
 @pytest.fixture
-def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port)
+def site(tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer) -> Site:
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
     site.add_post("Rust Tips", categories=["Engineering"])
     site.add_post("Book Fair", categories=["Culture"], days_ago=2)
     store = site.store()
@@ -128,10 +131,10 @@ def test_history_json_fields(site: Site) -> None:
 
 
 def test_smtp_down_exits_1_naming_host_and_port(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
 ) -> None:
     port = free_port()
-    site = make_site(tmp_path / "down", database_url, port)
+    site = make_site(tmp_path / "down", migrated_database_url, port)
     site.add_post("Hello")
     store = site.store()
     add_subscribers(store, [("a@example.com", []), ("b@example.com", [])])
@@ -144,15 +147,17 @@ def test_smtp_down_exits_1_naming_host_and_port(
     (run,) = json.loads(invoke(site, "history", "--format", "json").stdout)
     assert (run["sent"], run["pending"]) == (0, 2)
 
-    up = make_site(tmp_path / "down", database_url, smtp_server.port)
+    up = make_site(tmp_path / "down", migrated_database_url, smtp_server.port)
     result = invoke(up, "send", "weekly", "--as-of", AS_OF_TEXT)
     assert result.exit_code == 0, result.output
     assert "finished run 1" in result.stdout and "2 sent" in result.stdout
     assert len(smtp_server.handler.messages) == 2
 
 
-def test_missing_secret_exits_2(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> None:
-    site = make_site(tmp_path / "s", database_url, smtp_server.port, secret="")
+def test_missing_secret_exits_2(
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer
+) -> None:
+    site = make_site(tmp_path / "s", migrated_database_url, smtp_server.port, secret="")
     site.add_post("Hello")
     result = invoke(site, "send", "weekly", "--as-of", AS_OF_TEXT)
     assert result.exit_code == 2
@@ -164,10 +169,10 @@ OLD_TITLES = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf"]
 
 @pytest.mark.parametrize("max_posts", [3, 20])
 def test_send_test_and_preview_show_the_same_posts_when_nothing_is_new(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer, max_posts: int
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer, max_posts: int
 ) -> None:
     digests = {"weekly": {"lookback_days": 7, "min_posts": 1, "max_posts": max_posts}}
-    site = make_site(tmp_path / "site", database_url, smtp_server.port, digests=digests)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port, digests=digests)
     for days_ago, title in enumerate(OLD_TITLES, start=10):  # all older than the lookback
         site.add_post(title, days_ago=days_ago)
     site.add_post("Future Day", days_ago=-1)  # dated after --as-of: never shown

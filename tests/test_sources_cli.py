@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.store.runs import table_counts
-from tests.conftest import SmtpServer
+from tests.conftest import SmtpServer, sqlite_only
 from tests.feed_server import FeedServer, Route, feed_server
 from tests.site_fixtures import Site, add_subscribers, make_site
 
@@ -64,9 +64,9 @@ def server() -> Iterator[FeedServer]:
 
 @pytest.fixture
 def feed_site(
-    tmp_path: Path, database_url: str, smtp_server: SmtpServer, server: FeedServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer, server: FeedServer
 ) -> Site:
-    site = make_site(tmp_path / "site", database_url, smtp_server.port)
+    site = make_site(tmp_path / "site", migrated_database_url, smtp_server.port)
     _rewrite_site(site, feed_url=server.url("/index.xml"))
     store = site.store()
     add_subscribers(store, [("all@example.com", []), ("news@example.org", ["news"])])
@@ -108,6 +108,7 @@ def test_posts_json_of_a_hugo_site_has_the_contract_fields(tmp_path: Path) -> No
     ]
 
 
+@sqlite_only
 def test_posts_json_of_a_feed_has_the_contract_fields(feed_site: Site, server: FeedServer) -> None:
     server.routes["/index.xml"] = Route(rss(SECOND, FIRST))
     result = invoke(feed_site.config_path, "posts", "--as-of", AS_OF, "--format", "json")
@@ -153,6 +154,7 @@ def test_a_feed_entry_is_sent_once_through_304s_edits_and_new_dates(
     assert "Third" in text.get_content() and "Second" not in text.get_content()
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("route", "reason"),
     [

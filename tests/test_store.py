@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from digest.store import masked_url, open_store
+from digest.store.migrate import current_revision, head_revision
 from digest.store.models import Base, Lease
+from digest.store.subscribers import add_subscriber
 
 
 def test_the_schema_is_created_on_first_use(database_url: str) -> None:
@@ -18,6 +20,25 @@ def test_the_schema_is_created_on_first_use(database_url: str) -> None:
     finally:
         store.dispose()
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
+
+
+@pytest.mark.parametrize("turn", [1, 2])
+def test_a_migrated_test_database_has_the_schema_and_nothing_else(
+    migrated_database_url: str, turn: int
+) -> None:
+    """The fixture hands each test a migrated database with no rows and fresh ids, even when it
+    reuses one (PostgreSQL): this test's second turn must not see the first turn's subscriber."""
+    store = open_store(migrated_database_url, upgrade=False)
+    try:
+        assert current_revision(store) == head_revision()
+        with store.session() as session:
+            for table in Base.metadata.sorted_tables:
+                count = session.scalar(sa.select(sa.func.count()).select_from(table))
+                assert count == 0, f"{table.name} has {count} rows"
+        row, _ = add_subscriber(store, f"turn{turn}@example.com")
+        assert row.id == 1
+    finally:
+        store.dispose()
 
 
 def test_open_store_twice_keeps_the_data(database_url: str) -> None:

@@ -42,8 +42,8 @@ T0 = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = open_store(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    store = open_store(migrated_database_url)
     yield store
     store.dispose()
 
@@ -297,7 +297,7 @@ def test_import_in_batches_finds_existing_addresses(store: Store, tmp_path: Path
     assert _count(store) == 2500
 
 
-def test_export_round_trip(store: Store, database_url: str, tmp_path: Path) -> None:
+def test_export_round_trip(store: Store, migrated_database_url: str, tmp_path: Path) -> None:
     add_subscriber(store, "ann@example.com", name="Ann, the first", categories=["News"], now=T0)
     add_subscriber(store, "bob@example.com", name='Bob "B"', categories=["a", "b"], now=T0)
     add_subscriber(store, "zoë@example.com", now=T0 + timedelta(seconds=1))

@@ -1,4 +1,8 @@
-"""`digest subscribers ...` and `digest db upgrade` through click's runner, on real databases."""
+"""`digest subscribers ...` and `digest db upgrade` through click's runner, on real SQLite files.
+
+What the commands say and return is under test here; test_subscribers.py and test_migrations.py
+run the same store calls on both databases.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,10 @@ from digest.cli import cli
 from digest.store.migrate import head_revision
 
 
-@pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Path:
-    """A minimal config.yaml in tmp_path (empty _posts) pointing at the test's database."""
-    (tmp_path / "_posts").mkdir()
-    path = tmp_path / "config.yaml"
+def write_config(folder: Path, url: str) -> Path:
+    """A minimal config.yaml in `folder` (empty _posts) pointing at the database `url`."""
+    (folder / "_posts").mkdir()
+    path = folder / "config.yaml"
     path.write_text(
         "site:\n"
         "  title: Test Blog\n"
@@ -26,10 +29,22 @@ def config(tmp_path: Path, database_url: str) -> Path:
         "email:\n"
         '  from: "Test Blog <news@example.com>"\n'
         "database:\n"
-        f'  url: "{database_url}"\n',
+        f'  url: "{url}"\n',
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, migrated_sqlite_url: str) -> Path:
+    """The config of a database that has the schema."""
+    return write_config(tmp_path, migrated_sqlite_url)
+
+
+@pytest.fixture
+def empty_config(tmp_path: Path, sqlite_url: str) -> Path:
+    """The config of a database file that does not exist yet."""
+    return write_config(tmp_path, sqlite_url)
 
 
 def run(config: Path, *args: str, input: str | None = None) -> Result:
@@ -44,22 +59,22 @@ def listed(config: Path, *args: str) -> list[dict[str, object]]:
     return data
 
 
-def test_schema_is_created_on_first_use(config: Path, database_url: str) -> None:
-    result = run(config, "subscribers", "list")
+def test_schema_is_created_on_first_use(empty_config: Path, sqlite_url: str) -> None:
+    result = run(empty_config, "subscribers", "list")
     assert result.exit_code == 0, result.output
     assert result.stdout == "no subscribers\n"
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(sqlite_url)
     try:
         assert "subscribers" in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
 
 
-def test_db_upgrade_is_idempotent(config: Path) -> None:
-    first = run(config, "db", "upgrade")
+def test_db_upgrade_is_idempotent(empty_config: Path) -> None:
+    first = run(empty_config, "db", "upgrade")
     assert first.exit_code == 0, first.output
     assert f"upgraded from empty to revision {head_revision()}" in first.stdout
-    second = run(config, "db", "upgrade")
+    second = run(empty_config, "db", "upgrade")
     assert second.exit_code == 0, second.output
     assert f"already at revision {head_revision()} (newest)" in second.stdout
 

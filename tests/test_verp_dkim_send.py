@@ -71,9 +71,9 @@ def _dsn_to(mail_from: str, message_id: str) -> bytes:
 
 
 def test_verp_mail_from_names_each_delivery_and_a_dsn_bounces_only_it(
-    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = _site(tmp_path, sqlite_url, smtp_server.port)
+    site = _site(tmp_path, migrated_sqlite_url, smtp_server.port)
     _send(site)
     received = {m.rcpt_tos[0]: m for m in smtp_server.handler.messages}
     assert sorted(received) == sorted(p for p, _ in PEOPLE)
@@ -125,10 +125,10 @@ def _key_file(folder: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
 def test_every_sent_message_verifies_with_dkimpy(
-    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, kind: str
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer, kind: str
 ) -> None:
     key_file = _key_file(tmp_path, kind)
-    site = _site(tmp_path, sqlite_url, smtp_server.port, key_file)
+    site = _site(tmp_path, migrated_sqlite_url, smtp_server.port, key_file)
     _send(site)
     record = load_dkim_signer("example.com", "news", key_file).dns_record.encode()
 
@@ -148,9 +148,9 @@ def test_every_sent_message_verifies_with_dkimpy(
 
 
 def test_history_counts_what_came_back_and_the_next_send_warns(
-    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer
 ) -> None:
-    site = _site(tmp_path, sqlite_url, smtp_server.port)
+    site = _site(tmp_path, migrated_sqlite_url, smtp_server.port)
     config = str(site.config_path)
     sent = CliRunner().invoke(
         cli, ["--config", config, "send", "weekly", "--as-of", AS_OF.isoformat()]
@@ -186,10 +186,10 @@ def test_history_counts_what_came_back_and_the_next_send_warns(
 
 
 def test_a_confirmation_mail_is_signed_too(
-    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer
 ) -> None:
     key_file = _key_file(tmp_path, "rsa")
-    site = _site(tmp_path, sqlite_url, smtp_server.port, key_file)
+    site = _site(tmp_path, migrated_sqlite_url, smtp_server.port, key_file)
     store = site.store()
     try:
         app = make_app(site.settings(), store, mailer_thread=False)

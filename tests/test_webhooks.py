@@ -42,8 +42,8 @@ def payload(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(sqlite_url)
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_sqlite_url)
     add_subscribers(opened, list(ALL_ACTIVE))
     try:
         yield opened
