@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from digest.addresses import address_domain, clean_name, parse_from_address
 from digest.errors import BadInputError, InvalidAddressError
-from digest.render import FillIn
+from digest.fill_in import FillIn
 from digest.transfer_encoding import (
     CRLF,
     choose_encoding,

@@ -19,6 +19,7 @@ import pytest
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
 from digest.excerpts import html_to_text
+from digest.fill_in import FillIn
 from digest.posts import Post
 from digest.render import (
     EMAIL_PLACEHOLDER,
@@ -26,7 +27,6 @@ from digest.render import (
     NAME_PLACEHOLDER,
     PLACEHOLDERS,
     UNSUBSCRIBE_URL_PLACEHOLDER,
-    FillIn,
     Renderer,
     bundled_templates_dir,
 )
