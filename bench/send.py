@@ -1,18 +1,27 @@
 """Bench: the whole send pipeline against a raw smtplib blast, side by side, into smtp-sink.
 
     python bench/send.py [--subscribers 10000] [--connections 4] [--database URL] [--profile]
+                         [--runs 5] [--mark-window 1,16] [--durable-marks] [--workers N]
     python bench/send.py --dkim [--subscribers 2000]   # the pipeline unsigned, RSA, Ed25519
 
 Both sides send N messages of about the same size over the same number of connections (one
 thread each) to Postfix's smtp-sink in its own process. The pipeline side is `send_digest`:
 select the posts, snapshot subscribers in 3 segments, render once per segment, personalise and
-build each message, send, and commit each outcome. Prints both rates and their ratio
-(goal: pipeline >= 0.9 of the raw blast). --runs N repeats the whole comparison, each run on a
-fresh database with its own raw blasts before and after, and reports min and median ratios.
+build each message, send, and commit the outcomes (a mark window at a time). Prints both rates
+and their ratio (goal: pipeline >= 0.9 of the raw blast). --runs N repeats the whole
+comparison, each run on a fresh database with its own raw blasts before and after, and reports
+min and median ratios.
 
 With --dkim, the pipeline runs three times side by side instead (a fresh database each): without
 DKIM, signing with an RSA 2048 key, and with an Ed25519 key (email.dkim); prints each rate and
 its ratio to the unsigned one.
+
+Each run also times the Python client's own limit: the same prebuilt messages through digest's
+pipelined stream (smtp_stream), with no database and no building.
+
+With --mark-window 1,16 the pipeline runs once per delivery.mark_window in each run, side by
+side (a fresh database each), between the same raw blasts; --durable-marks sets
+database.durable_marks.
 
 With --database postgresql://..., the bench works in a schema of its own (created, then
 dropped), so the database's other contents are left alone and every run starts empty.
@@ -48,6 +57,9 @@ import yaml
 
 from digest.config import load_settings
 from digest.delivery import send_digest
+from digest.smtp import SmtpSender
+from digest.smtp_settings import SmtpSettings
+from digest.smtp_stream import WireMessage, stream
 from digest.store import open_store
 from digest.store.runs import history
 from digest.store.subscriber_csv import import_csv
@@ -122,7 +134,13 @@ def bench_database(url: str | None, root: Path) -> Iterator[str]:
 
 
 def make_site(
-    root: Path, database_url: str, port: int, connections: int, dkim_key: Path | None = None
+    root: Path,
+    database_url: str,
+    port: int,
+    connections: int,
+    dkim_key: Path | None = None,
+    mark_window: int | None = None,
+    durable_marks: bool = False,
 ) -> Path:
     posts = root / "_posts"
     posts.mkdir(parents=True)
@@ -150,6 +168,10 @@ def make_site(
         "delivery": {"max_attempts": 3, "retry_backoff": 0.1},
         "digests": {"weekly": {"max_posts": 20, "lookback_days": 7}},
     }
+    if mark_window is not None:
+        config["delivery"]["mark_window"] = mark_window
+    if durable_marks:
+        config["database"]["durable_marks"] = True
     if dkim_key is not None:
         config["email"]["dkim"] = {
             "domain": "example.com",
@@ -241,6 +263,40 @@ def raw_blast(port: int, n: int, connections: int, size: int) -> float:
     return time.perf_counter() - began
 
 
+def pipelined_client(port: int, n: int, connections: int, size: int) -> float:
+    """The Python client's own limit: the same prebuilt messages through digest's pipelined
+    stream (one round trip a message), no database, no building; seconds taken."""
+    header = (
+        b"From: Bench Blog <news@example.com>\r\nTo: reader@example.org\r\n"
+        b"Subject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    line = b"x" * 76 + b"\r\n"
+    data = header + line * max(1, (size - len(header)) // len(line))
+    counts = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    start = threading.Barrier(connections + 1)
+    settings = SmtpSettings(host="127.0.0.1", port=port, security="none")
+
+    def work(count: int) -> None:
+        with SmtpSender(settings) as sender:
+            sender.session()
+            start.wait()
+            messages = (
+                (i, WireMessage("news@example.com", f"reader{i:06d}@example.org", data))
+                for i in range(count)
+            )
+            for _ in stream(sender, messages):
+                pass
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in counts]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - began
+
+
 def pipeline(config: Path, profile: bool, workers: int = 1) -> tuple[float, int, int]:
     """send_digest end to end; (seconds, messages sent, average message size)."""
     settings = load_settings(config)
@@ -305,21 +361,33 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="sender processes sharing the connections"
     )
+    parser.add_argument(
+        "--mark-window",
+        default="",
+        help="delivery.mark_window, or several (1,16) run side by side (default: the config's)",
+    )
+    parser.add_argument(
+        "--durable-marks", action="store_true", help="database.durable_marks: true (PostgreSQL)"
+    )
     args = parser.parse_args()
+    windows = [int(w) for w in args.mark_window.split(",") if w] or [None]
 
     warm_imports()
-    ratios: list[float] = []
+    ratios: dict[int | None, list[float]] = {w: [] for w in windows}
     for run in range(1, args.runs + 1):
-        ratios.append(one_run(args, run))
-    ratios.sort()
-    print(
-        f"ratio over {len(ratios)} runs: min {ratios[0]:.2f}, "
-        f"median {statistics.median(ratios):.2f}, max {ratios[-1]:.2f} (goal >= 0.90)"
-    )
+        for window, ratio in zip(windows, one_run(args, run, windows), strict=True):
+            ratios[window].append(ratio)
+    for window, found in ratios.items():
+        found.sort()
+        label = "" if window is None else f"mark_window {window}: "
+        print(
+            f"{label}ratio over {len(found)} runs: min {found[0]:.2f}, "
+            f"median {statistics.median(found):.2f}, max {found[-1]:.2f} (goal >= 0.90)"
+        )
 
 
-def one_run(args: argparse.Namespace, run: int) -> float:
-    """One side-by-side comparison on a fresh database; returns pipeline / raw."""
+def one_run(args: argparse.Namespace, run: int, windows: list[int | None]) -> list[float]:
+    """One side-by-side comparison, each window on a fresh database; returns pipeline / raw."""
     port = free_port()
     sink = start_sink(port)
     if args.dkim:
@@ -328,43 +396,70 @@ def one_run(args: argparse.Namespace, run: int) -> float:
         finally:
             sink.terminate()
             sink.wait()
-        return
+        return [1.0] * len(windows)
+    results: list[tuple[int | None, str, float, int, int, float]] = []
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp,
-            bench_database(args.database, Path(tmp)) as url,
-        ):
-            root = Path(tmp)
-            config = make_site(root, url, port, args.connections)
-            add_subscribers(url, args.subscribers)
-            size = _message_size(load_settings(config))
-            # Raw blast before and after the pipeline: their mean evens out drift in load.
-            CPU_SPENT.clear()
-            raw_before = raw_blast(port, args.subscribers, args.connections, size)
-            took, sent, size = pipeline(config, args.profile, args.workers)
-            raw_after = raw_blast(port, sent, args.connections, size)
+        size = 0
+        raw_before = raw_after = client = 0.0
+        CPU_SPENT.clear()
+        for i, window in enumerate(windows):
+            with (
+                tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp,
+                bench_database(args.database, Path(tmp)) as url,
+            ):
+                root = Path(tmp)
+                config = make_site(
+                    root,
+                    url,
+                    port,
+                    args.connections,
+                    mark_window=window,
+                    durable_marks=args.durable_marks,
+                )
+                add_subscribers(url, args.subscribers)
+                if i == 0:
+                    # Raw blasts before the first pipeline and after the last: their mean evens
+                    # out drift in load.
+                    size = _message_size(load_settings(config))
+                    raw_before = raw_blast(port, args.subscribers, args.connections, size)
+                    client = pipelined_client(port, args.subscribers, args.connections, size)
+                took, sent, size = pipeline(config, args.profile, args.workers)
+                db = "sqlite" if url.startswith("sqlite") else url.split(":", 1)[0]
+                results.append((window, db, took, sent, size, CPU_SPENT["pipeline"]))
+        raw_after = raw_blast(port, args.subscribers, args.connections, size)
     finally:
         sink.terminate()
         sink.wait()
     raw = (raw_before + raw_after) / 2
-    db = "sqlite" if url.startswith("sqlite") else url.split(":", 1)[0]
-    pipe_rate, raw_rate = sent / took, sent / raw
+    raw_rate = args.subscribers / raw
+    raw_cpu = CPU_SPENT["raw"] / (2 * args.subscribers) * 1e6
     print(
-        f"run {run}: {db}, {sent} messages of ~{size} bytes over {args.connections} connections, "
-        f"{args.workers} worker(s): "
-        f"pipeline {pipe_rate:5.0f} msg/s, raw blast {raw_rate:5.0f} msg/s "
-        f"({raw_before:.2f} s before, {raw_after:.2f} s after), ratio {pipe_rate / raw_rate:.2f}",
+        f"run {run}: the Python client's limit (digest's pipelined stream, prebuilt messages, "
+        f"no database): {args.subscribers / client:5.0f} msg/s, "
+        f"ratio {raw / client:.2f} to the raw blast",
         flush=True,
     )
-    if args.workers == 1:
-        raw_cpu = CPU_SPENT["raw"] / (args.subscribers + sent) * 1e6
-        pipe_cpu = CPU_SPENT["pipeline"] / sent * 1e6
+    ratios = []
+    for window, db, took, sent, size, cpu in results:
+        pipe_rate = sent / took
+        label = "" if window is None else f" mark_window {window},"
         print(
-            f"       CPU per message in this process: pipeline {pipe_cpu:.0f} us, "
-            f"raw blast {raw_cpu:.0f} us (ratio {raw_cpu / pipe_cpu:.2f})",
+            f"run {run}: {db},{label} {sent} messages of ~{size} bytes over {args.connections} "
+            f"connections, {args.workers} worker(s): "
+            f"pipeline {pipe_rate:5.0f} msg/s, raw blast {raw_rate:5.0f} msg/s "
+            f"({raw_before:.2f} s before, {raw_after:.2f} s after), "
+            f"ratio {pipe_rate / raw_rate:.2f}",
             flush=True,
         )
-    return pipe_rate / raw_rate
+        if args.workers == 1:
+            pipe_cpu = cpu / sent * 1e6
+            print(
+                f"       CPU per message in this process: pipeline {pipe_cpu:.0f} us, "
+                f"raw blast {raw_cpu:.0f} us (ratio {raw_cpu / pipe_cpu:.2f})",
+                flush=True,
+            )
+        ratios.append(pipe_rate / raw_rate)
+    return ratios
 
 
 if __name__ == "__main__":

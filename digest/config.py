@@ -110,8 +110,8 @@ class SiteSettings(_Model):
 
 class DatabaseSettings(_Model):
     url: str = "sqlite:///digest.db"
-    # PostgreSQL: whether each sent mark waits for the server's disk (store.recorder).
-    durable_marks: bool = False
+    # PostgreSQL: whether each window of sent marks waits for the server's disk (store.recorder).
+    durable_marks: bool = True
 
 
 class EmailSettings(_Model):
@@ -164,11 +164,21 @@ class EmailSettings(_Model):
         return f"mailto:{address}"
 
 
+# delivery.mark_window: its default, and its ceiling (also what a dead sender whose worker row is
+# gone is assumed to have used when its possible re-sends are counted).
+MARK_WINDOW = 16
+MAX_MARK_WINDOW = 64
+
+
 class DeliverySettings(_Model):
     max_attempts: int = Field(5, ge=1, le=100)
     retry_backoff: float = Field(60.0, ge=0)
     # A delivery still deferred (4xx) this long after its run started is given up as failed.
     give_up_after: timedelta = timedelta(days=3)
+    # Sent marks recorded together, one commit per this many messages on a connection: after a
+    # crash, at most this many messages per connection may go out twice (counted as possible
+    # re-sends); 1 records each message before the next body goes.
+    mark_window: int = Field(MARK_WINDOW, ge=1, le=MAX_MARK_WINDOW)
 
     @field_validator("give_up_after", mode="before")
     @classmethod

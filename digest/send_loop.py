@@ -1,11 +1,12 @@
 """One SMTP connection's loop in a run: claim a batch, re-check each subscriber, build, stream,
-record each outcome before the next body goes.
+record the outcomes a window at a time, before the next window's first body goes.
 
 sending (the process) ─► send_loop ─► message, smtp_stream, store.claims.
 
 What can reach a subscriber twice, and is counted (store.claims counts it on the run when it is
-sent again): the one message per connection whose final dot was on the wire when the sender
-died, or that got no answer after its final dot (a timeout, a closed socket).
+sent again): per connection, the messages of the window (delivery.mark_window, 1 = only the
+one whose final dot was on the wire) that were sent but not yet recorded when the sender died,
+or one that got no answer after its final dot (a timeout, a closed socket).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CLAIM_BATCH = 128
 CONNECTION_FAILURES_TO_GIVE_UP = 3
 TAKE_OVER_EVERY = 5.0  # seconds between looks for a dead sender's deliveries while busy
 MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or other senders
+# However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
+# relay a window of messages can take long, and a crash then would re-send them all.
+MARK_WINDOW_SECONDS = 0.5
 
 
 @dataclass
@@ -75,7 +79,8 @@ class ConnectionLoop:
         self.max_timeouts = sender.settings.smtp.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
-        self.unmarked: SentMark | None = None
+        self.window = sender.settings.delivery.mark_window
+        self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
 
     def run(self) -> None:
         while not self._stopping():
@@ -128,10 +133,15 @@ class ConnectionLoop:
     ) -> Iterator[tuple[claims.Claim, WireMessage]]:
         """The batch's messages, each made right before its envelope goes (smtp_stream asks).
 
-        The subscriber's status is read here, per message: after an unsubscribe commits, only
-        a message already past this point (at most one per connection) can still go out.
+        Every `delivery.mark_window` messages (and at least every MARK_WINDOW_SECONDS), the
+        accepted messages not yet recorded are recorded and the next window's subscribers'
+        statuses read, in one commit: so before any body is written, fewer than the window are
+        sent and unrecorded, and after an unsubscribe commits, at most a window's messages per
+        connection (those whose status was read before it) can still go out.
         """
-        for item in batch:
+        statuses: dict[int, str | None] = {}
+        read_at = 0.0
+        for index, item in enumerate(batch):
             if self._stopping():
                 break
             template = self.state.templates.get(item.segment_id)
@@ -139,10 +149,13 @@ class ConnectionLoop:
                 claims.skip_segment(self.store, item.segment_id, "its posts are gone")
                 pulled.append(item)  # settled: nothing of it is left to release
                 continue
-            mark, self.unmarked = self.unmarked, None
-            status = self.recorder.status_of(item.subscriber_id, mark=mark)
-            if mark is not None:
-                self._recorded(mark.delivery_id)
+            if (
+                item.subscriber_id not in statuses
+                or time.monotonic() - read_at > MARK_WINDOW_SECONDS
+            ):
+                statuses = self._settle(batch[index : index + self.window])
+                read_at = time.monotonic()
+            status = statuses[item.subscriber_id]
             if status != ACTIVE:  # left, bounced, erased, or left this digest
                 claims.skip_delivery(
                     self.store, item.delivery_id, f"subscriber is {status or 'erased'}"
@@ -154,18 +167,27 @@ class ConnectionLoop:
             with self.state.lock:
                 self.state.uncertain.add(item.delivery_id)
             yield item, self.envelope_and_bytes(template, item)
-        self.flush_mark()  # before the stream writes the last body
+        self.flush_marks()  # before the stream writes the last body
 
-    def flush_mark(self) -> None:
-        """Record the accepted message whose mark waits for the next status read."""
-        mark, self.unmarked = self.unmarked, None
-        if mark is not None:
-            self.recorder.mark_sent(*mark)
-            self._recorded(mark.delivery_id)
+    def _settle(self, upcoming: list[claims.Claim]) -> dict[int, str | None]:
+        """Record the unrecorded accepted messages and read the upcoming statuses, one commit."""
+        marks, self.unmarked = self.unmarked, []
+        statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
+        self._recorded(marks)
+        return statuses
 
-    def _recorded(self, delivery_id: int) -> None:
-        with self.state.lock:
-            self.state.uncertain.discard(delivery_id)
+    def flush_marks(self) -> None:
+        """Record the accepted messages whose marks wait for the next status read."""
+        marks, self.unmarked = self.unmarked, []
+        if marks:
+            self.recorder.settle(marks, ())
+            self._recorded(marks)
+
+    def _recorded(self, marks: list[SentMark]) -> None:
+        if marks:
+            with self.state.lock:
+                for mark in marks:
+                    self.state.uncertain.discard(mark.delivery_id)
 
     def envelope_and_bytes(self, template: MessageTemplate, item: claims.Claim) -> WireMessage:
         """The one place the envelope sender and the final bytes of a message are made."""
@@ -193,9 +215,9 @@ class ConnectionLoop:
             for item, result in stream(self.smtp, self.outgoing(batch, pulled)):
                 self._record(item, result)
                 settled.add(item.delivery_id)
-            self.flush_mark()  # the batch's last message: no next status read to ride on
+            self.flush_marks()  # the batch's last messages: no next status read to ride on
         except SmtpConnectError as exc:  # SessionLost, or the session could not be opened
-            self.flush_mark()
+            self.flush_marks()
             open_items = [c for c in pulled if c.delivery_id not in settled]
             return self._session_lost(exc, open_items, batch[len(pulled) :])
         finally:
@@ -208,18 +230,18 @@ class ConnectionLoop:
     def _record(self, item: claims.Claim, result: SendResult) -> None:
         reply = f"{result.code} {result.reply}".strip()
         if result.outcome == "sent":
-            # Recorded with the next message's status read (one round trip), which comes
-            # before that message's body is written: the crash bound holds.
-            self.flush_mark()
+            # Recorded with the next window's status read (outgoing), which comes before the
+            # body that would make the window's count of sent, unrecorded messages: the crash
+            # bound holds.
             message_id = self.message_ids.pop(item.delivery_id)
-            self.unmarked = SentMark(item.delivery_id, message_id, reply)
+            self.unmarked.append(SentMark(item.delivery_id, message_id, reply))
         elif result.outcome == "permanent":
             claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
         else:
             claims.mark_transient(self.store, item.delivery_id, reply, self.backoff)
         final = result.outcome != "transient"
         self._count_try(item.delivery_id, final=final, answered=True)
-        if self.unmarked is not None:  # uncertain until its mark is written
+        if result.outcome == "sent":  # uncertain until its mark is written
             with self.state.lock:
                 self.state.uncertain.add(item.delivery_id)
 

@@ -74,7 +74,9 @@ class RunSender:
         self.renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
-        self.worker_id = workers.register_worker(store, "sender")
+        self.worker_id = workers.register_worker(
+            store, "sender", mark_window=settings.delivery.mark_window
+        )
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()

@@ -531,9 +531,16 @@ def test_a_resuming_send_reads_the_posts_once_and_warns_once(
     store.dispose()
 
 
+@pytest.mark.parametrize("durable", [True, False])
 def test_each_sent_delivery_records_its_message_id_reply_and_time(
-    site: Site, smtp_server: SmtpServer
+    tmp_path: Path, migrated_database_url: str, smtp_server: SmtpServer, durable: bool
 ) -> None:
+    site = make_site(
+        tmp_path / "site",
+        migrated_database_url,
+        smtp_server.port,
+        extra={"database": {"durable_marks": durable}},
+    )
     site.add_post("Rust Tips")
     store = site.store()
     add_subscribers(store, [(f"r{i}@example.com", []) for i in range(5)])
@@ -545,8 +552,9 @@ def test_each_sent_delivery_records_its_message_id_reply_and_time(
     with store.session() as session:
         rows = session.scalars(select(Delivery)).all()
     if store.dialect == "postgresql":
-        # The sending threads' marks commit without waiting for the disk (store.recorder);
-        # the connections they give back to the pool wait again, as everything else expects.
+        # Not durable: the sending threads' marks commit without waiting for the disk
+        # (store.recorder); the connections they give back to the pool wait again, as
+        # everything else expects.
         connections = [store.engine.connect() for _ in range(3)]
         settings = [c.exec_driver_sql("SHOW synchronous_commit").scalar() for c in connections]
         for connection in connections:

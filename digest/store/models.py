@@ -295,6 +295,8 @@ class Worker(Base):
     kind: Mapped[str] = mapped_column(String(16))  # sender | scheduler
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A sender's delivery.mark_window (NULL: before it existed, a window of one).
+    mark_window: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Lease(Base):

@@ -6,7 +6,7 @@ delivery ─► store.recorder: plain SQL on a driver connection of its own, per
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -34,22 +34,24 @@ class SentMark(NamedTuple):
 
 
 class Recorder:
-    """One sending thread's own connection for recording accepted messages, one commit each.
+    """One sending thread's own connection for recording accepted messages, a window a commit.
 
     The per-message path of a run: plain SQL on the driver connection, because building and
     executing a Core statement costs four times SQLite's commit.
 
-    On PostgreSQL the marks commit with `synchronous_commit = off` unless
-    `database.durable_marks`: a commit is visible, and survives this process being killed, at
-    once; only a crash of the database server itself (or its machine) can lose the last marks,
-    at most 3 x wal_writer_delay (200 ms by default) of them. Those messages are then sent again
-    by the next run, and only the first of each claimed batch is counted as a possible re-send.
-    Waiting for the server's disk on every message cost 60% of the sending rate (bench/send.py:
-    0.25 -> 0.66 of the raw blast). SQLite runs with synchronous = NORMAL (store): the same
-    trade against a crash of the operating system.
+    On PostgreSQL each window's commit waits for the server's disk, as every commit does,
+    unless `database.durable_marks` is false: then the marks commit with `synchronous_commit =
+    off`, visible and safe from this process being killed at once, but a crash of the database
+    server itself (or its machine) can lose the last 3 x wal_writer_delay (200 ms by default)
+    of them, and those messages are sent again by the next run with only a window of each
+    claimed batch counted. With a window of 16 the wait for the disk is paid once per 16
+    messages and did not show in bench/send.py (1.07-1.11 of the raw blast waiting, 0.94-1.11
+    not); with a window of one it cost 60% of the rate on a busy machine (0.25 against 0.66).
+    SQLite runs with synchronous = NORMAL (store): its commits survive this process being
+    killed, not a crash of the operating system.
     """
 
-    def __init__(self, store: Store, digest: str, *, durable: bool = False) -> None:
+    def __init__(self, store: Store, digest: str, *, durable: bool = True) -> None:
         self.store = store
         self._durable = durable
         dialect = store.engine.dialect
@@ -66,16 +68,29 @@ class Recorder:
             "(s.all_digests OR EXISTS (SELECT 1 FROM subscriptions AS d "
             f"WHERE d.subscriber_id = s.id AND d.digest = {mark}))"
         )
-        self._status_sql = (
-            f"SELECT CASE WHEN {on_digest} THEN s.status ELSE 'off the digest' END "
-            f"FROM subscribers AS s WHERE s.id = {mark}"
-        )
+        self._status_of = f"CASE WHEN {on_digest} THEN s.status ELSE 'off the digest' END"
+        status_sql = f"SELECT {self._status_of} FROM subscribers AS s WHERE s.id = {mark}"
+        self._statuses_by_count: dict[int, str] = {}
         self._digest = digest
-        # The previous message's mark and the next one's status in one statement. PostgreSQL: a
-        # data-modifying WITH runs, and commits, whether or not the SELECT reads it. SQLite
-        # (3.35+): the status as the UPDATE's RETURNING value (no row: the delivery is gone).
-        self._mark_and_status_sql = f"WITH marked AS ({self._sql} RETURNING id) {self._status_sql}"
-        self._sqlite_mark_and_status_sql = f"{self._sql} RETURNING ({self._status_sql})"
+        # One mark and one status (a window of one) in one statement. SQLite (3.35+): the
+        # status as the UPDATE's RETURNING value. PostgreSQL: a data-modifying WITH runs, and
+        # commits, whether or not the SELECT reads it.
+        self._sqlite_mark_and_status_sql = f"{self._sql} RETURNING ({status_sql})"
+        self._pg_mark_and_status_sql = (
+            f"WITH marked AS ({self._sql} RETURNING id) "
+            f"SELECT s.id, {self._status_of} FROM subscribers AS s WHERE s.id = %s"
+        )
+        # PostgreSQL: a window's marks and the next window's statuses in one statement (one
+        # round trip, one commit): a data-modifying WITH runs whether or not the SELECT reads it.
+        self._pg_settle_sql = (
+            "WITH v AS (SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[]) "
+            "AS v(id, message_id, reply)), "
+            f"marked AS (UPDATE deliveries SET status = '{D_SENT}', "
+            "attempts = deliveries.attempts + 1, message_id = v.message_id, "
+            "last_reply = v.reply, sent_at = %s, claimed_by = NULL, next_attempt_at = NULL, "
+            "updated_at = %s FROM v WHERE deliveries.id = v.id RETURNING deliveries.id) "
+            f"SELECT s.id, {self._status_of} FROM subscribers AS s WHERE s.id = ANY(%s::integer[])"
+        )
         sent_at = deliveries_table.c.sent_at.type
         self._when: Callable[[Any], Any] = sent_at.dialect_impl(dialect).bind_processor(
             dialect
@@ -85,27 +100,100 @@ class Recorder:
         self._lock = sqlite_lock(store.engine) if self._sqlite else None
         self._raw: Any = None
 
-    def mark_sent(self, delivery_id: int, message_id: str, reply: str) -> None:
-        """The server accepted the message: record it at once (its own commit)."""
-        now = self._now()
-        params = (message_id, reply, now, now, delivery_id)
+    def settle(
+        self, marks: Sequence[SentMark], subscriber_ids: Sequence[int]
+    ) -> dict[int, str | None]:
+        """Record the accepted messages, then read the subscribers' statuses: one commit.
+
+        Returns every asked subscriber's status as committed now (None: erased, or off this
+        digest's list as "off the digest"). The marks are committed on return.
+        """
+        if not marks and not subscriber_ids:
+            return {}
         try:
             raw = self._connection()
-            if self._lock is not None:
-                # The driver connection is in autocommit mode (digest.store): the lone UPDATE is
-                # its own transaction, one call instead of three (each call lets go of the GIL,
-                # and getting it back behind busy sending threads is what costs).
-                with self._lock:
-                    raw.execute(self._sql, params)
+            if self._sqlite:
+                rows = self._settle_sqlite(raw, marks, subscriber_ids)
             else:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(self._sql, params)
-                finally:
-                    cursor.close()
+                rows = self._settle_postgresql(raw, marks, subscriber_ids)
         except self._errors as exc:
             self.close()
             raise database_error(self.store.url, exc) from exc
+        statuses: dict[int, str | None] = dict.fromkeys(subscriber_ids)
+        for subscriber_id, status in rows:
+            statuses[int(subscriber_id)] = str(status)
+        return statuses
+
+    def _settle_sqlite(
+        self, raw: Any, marks: Sequence[SentMark], ids: Sequence[int]
+    ) -> list[tuple[int, str]]:
+        assert self._lock is not None
+        now = self._now()
+        if len(marks) == 1 and len(ids) == 1 and RETURNING_IN_SQLITE:
+            # The common case of a window of one: the mark and the status in one statement
+            # (each call lets go of the GIL, and getting it back behind busy sending threads is
+            # what costs). No row back: the delivery row is gone; the status still counts.
+            (mark,) = marks
+            params = (mark.message_id, mark.reply, now, now, mark.delivery_id, self._digest, ids[0])
+            with self._lock:  # fetchall: the statement, and so its transaction, ends here
+                rows = raw.execute(self._sqlite_mark_and_status_sql, params).fetchall()
+            if rows:
+                return [(ids[0], rows[0][0])] if rows[0][0] is not None else []
+            marks = ()
+        status_sql = self._statuses_sql(len(ids))
+        with self._lock:
+            if not marks:  # a read alone: no write transaction
+                return raw.execute(status_sql, (self._digest, *ids)).fetchall()  # type: ignore[no-any-return]
+            # The connection is in autocommit mode (digest.store): one explicit transaction
+            # holds every mark of the window and the reads, one commit for all of them.
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                raw.executemany(
+                    self._sql, [(m.message_id, m.reply, now, now, m.delivery_id) for m in marks]
+                )
+                rows = raw.execute(status_sql, (self._digest, *ids)).fetchall() if ids else []
+                raw.execute("COMMIT")
+            except BaseException:
+                with suppress(*self._errors):
+                    raw.execute("ROLLBACK")
+                raise
+        return rows
+
+    def _statuses_sql(self, count: int) -> str:
+        sql = self._statuses_by_count.get(count)
+        if sql is None:
+            places = ", ".join("?" * count)
+            sql = self._statuses_by_count[count] = (
+                f"SELECT s.id, {self._status_of} FROM subscribers AS s WHERE s.id IN ({places})"
+            )
+        return sql
+
+    def _settle_postgresql(
+        self, raw: Any, marks: Sequence[SentMark], ids: Sequence[int]
+    ) -> list[tuple[int, str]]:
+        now = self._now()
+        sql = self._pg_settle_sql
+        params: tuple[Any, ...]
+        if len(marks) == 1 and len(ids) == 1:  # scalars: cheaper to send than four arrays
+            (mark,) = marks
+            sql = self._pg_mark_and_status_sql
+            params = (mark.message_id, mark.reply, now, now, mark.delivery_id, self._digest, ids[0])
+        else:
+            params = (
+                [m.delivery_id for m in marks],
+                [m.message_id for m in marks],
+                [m.reply for m in marks],
+                now,
+                now,
+                self._digest,
+                list(ids),
+            )
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
 
     def _connection(self) -> Any:
         if self._raw is None:
@@ -113,55 +201,9 @@ class Recorder:
             if not self._sqlite:
                 # One round trip per statement: each commits (or reads) by itself.
                 self._raw.driver_connection.autocommit = True
-                if not self._durable:  # a mark's commit does not wait for the disk (see above)
+                if not self._durable:  # a window's commit does not wait for the disk (see above)
                     self._raw.driver_connection.execute("SET synchronous_commit = off")
         return self._raw
-
-    def status_of(self, subscriber_id: int, *, mark: SentMark | None = None) -> str | None:
-        """The subscriber's status as committed now (None: erased); checked before each message.
-
-        `mark`: an accepted message still to record, recorded first (committed on return).
-        """
-        if mark is not None and self._sqlite and not RETURNING_IN_SQLITE:
-            self.mark_sent(*mark)
-            mark = None
-        try:
-            raw = self._connection()
-            if self._sqlite and mark is not None:
-                now = self._now()
-                params = (*mark[1:], now, now, mark.delivery_id, self._digest, subscriber_id)
-                assert self._lock is not None
-                with self._lock:  # fetchall: the statement, and so its transaction, ends here
-                    rows = raw.execute(self._sqlite_mark_and_status_sql, params).fetchall()
-                row = rows[0] if rows else None
-                if row is None:  # the delivery row is gone: its subscriber's status still counts
-                    row = raw.execute(self._status_sql, (self._digest, subscriber_id)).fetchone()
-            elif self._sqlite:
-                row = raw.execute(self._status_sql, (self._digest, subscriber_id)).fetchone()
-            else:
-                sql, params = self._status_sql, tuple[Any, ...]((self._digest, subscriber_id))
-                if mark is not None:
-                    now = self._now()
-                    sql = self._mark_and_status_sql
-                    params = (
-                        mark.message_id,
-                        mark.reply,
-                        now,
-                        now,
-                        mark.delivery_id,
-                        self._digest,
-                        subscriber_id,
-                    )
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(sql, params)
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-        except self._errors as exc:
-            self.close()
-            raise database_error(self.store.url, exc) from exc
-        return None if row is None else str(row[0])
 
     def close(self) -> None:
         """Give the connection back to the pool."""

@@ -10,8 +10,9 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from digest.config import MAX_MARK_WINDOW
 from digest.errors import DatabaseGoneError
 from digest.store import Store
 from digest.store.models import (
@@ -49,8 +50,12 @@ def new_worker_id() -> str:
     return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def register_worker(store: Store, kind: str = "sender") -> str:
-    """Record this process as a live worker; returns its id (host:pid:random)."""
+def register_worker(store: Store, kind: str = "sender", *, mark_window: int = 1) -> str:
+    """Record this process as a live worker; returns its id (host:pid:random).
+
+    mark_window: how many sent messages per connection it may hold unrecorded (a sender's
+    delivery.mark_window), so whoever takes over its claims counts as many as possibly sent.
+    """
     worker_id = new_worker_id()
     now = utcnow()
     with store.write_transaction() as session:
@@ -64,6 +69,7 @@ def register_worker(store: Store, kind: str = "sender") -> str:
                 kind=kind,
                 started_at=now,
                 heartbeat_at=now,
+                mark_window=mark_window,
             )
         )
     return worker_id
@@ -163,17 +169,33 @@ def _take_over(conn: Connection, run_id: int, dead: list[str], now: datetime) ->
 def _maybe_in_flight(conn: Connection, run_id: int, dead: list[str]) -> set[int]:
     """Of the deliveries dead senders held, those that may have reached the server.
 
-    A sender's thread claims a batch (one claimed_at) and sends it in id order, recording each
-    outcome at once: so only the lowest id still held from each batch was possibly in flight;
-    the others were never tried.
+    A sender's thread claims a batch (one claimed_at) and sends it in id order, recording the
+    outcomes a window (its mark_window) at a time, before the body after the window goes: so
+    only the lowest `mark_window` ids still held from each batch were possibly sent; the others
+    were never tried. A worker row that is gone counts with the largest window there can be.
     """
-    stmt = (
-        select(func.min(deliveries_table.c.id))
+    windows = {
+        str(row.id): row.mark_window or 1  # NULL: a sender from before windows, one at a time
+        for row in conn.execute(
+            select(workers_table.c.id, workers_table.c.mark_window).where(
+                workers_table.c.id.in_(dead)
+            )
+        )
+    }
+    held = conn.execute(
+        select(deliveries_table.c.id, deliveries_table.c.claimed_by, deliveries_table.c.claimed_at)
         .where(
             deliveries_table.c.run_id == run_id,
             deliveries_table.c.status == D_SENDING,
             deliveries_table.c.claimed_by.in_(dead),
         )
-        .group_by(deliveries_table.c.claimed_by, deliveries_table.c.claimed_at)
+        .order_by(deliveries_table.c.id)
     )
-    return {int(i) for i in conn.scalars(stmt)}
+    taken: dict[tuple[str, datetime], int] = {}
+    in_flight: set[int] = set()
+    for row in held:
+        batch = (str(row.claimed_by), row.claimed_at)
+        if taken.get(batch, 0) < windows.get(batch[0], MAX_MARK_WINDOW):
+            taken[batch] = taken.get(batch, 0) + 1
+            in_flight.add(int(row.id))
+    return in_flight
