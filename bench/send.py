@@ -47,7 +47,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -235,48 +235,54 @@ def add_subscribers(database_url: str, n: int) -> None:
     store.dispose()
 
 
-def raw_blast(port: int, n: int, connections: int, size: int) -> float:
-    """N prebuilt messages of `size` bytes over `connections` smtplib sessions; seconds taken."""
+def prebuilt_message(size: int) -> bytes:
+    """A plain-text message of about `size` bytes, CRLF lines, nothing to dot-stuff."""
     header = (
         b"From: Bench Blog <news@example.com>\r\nTo: reader@example.org\r\n"
         b"Subject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     )
     line = b"x" * 76 + b"\r\n"
-    data = header + line * max(1, (size - len(header)) // len(line))
+    return header + line * max(1, (size - len(header)) // len(line))
+
+
+def on_threads(
+    n: int, connections: int, work: Callable[[int, threading.Barrier], None], cpu_key: str
+) -> float:
+    """N messages split over one thread per connection, timed from when every session is open
+    (each work(count, start) waits on `start` once it is); seconds taken, CPU into CPU_SPENT."""
     counts = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
     start = threading.Barrier(connections + 1)
-
-    def work(count: int) -> None:
-        with smtplib.SMTP("127.0.0.1", port) as conn:
-            start.wait()
-            for i in range(count):
-                conn.sendmail("news@example.com", [f"reader{i:06d}@example.org"], data)
-
-    threads = [threading.Thread(target=work, args=(c,)) for c in counts]
+    threads = [threading.Thread(target=work, args=(c, start)) for c in counts]
     for t in threads:
         t.start()
     start.wait()
     began, began_cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.join()
-    CPU_SPENT["raw"] = CPU_SPENT.get("raw", 0.0) + time.process_time() - began_cpu
+    CPU_SPENT[cpu_key] = CPU_SPENT.get(cpu_key, 0.0) + time.process_time() - began_cpu
     return time.perf_counter() - began
+
+
+def raw_blast(port: int, n: int, connections: int, size: int) -> float:
+    """N prebuilt messages of `size` bytes over `connections` smtplib sessions; seconds taken."""
+    data = prebuilt_message(size)
+
+    def work(count: int, start: threading.Barrier) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as conn:
+            start.wait()
+            for i in range(count):
+                conn.sendmail("news@example.com", [f"reader{i:06d}@example.org"], data)
+
+    return on_threads(n, connections, work, "raw")
 
 
 def pipelined_client(port: int, n: int, connections: int, size: int) -> float:
     """The Python client's own limit: the same prebuilt messages through digest's pipelined
     stream (one round trip a message), no database, no building; seconds taken."""
-    header = (
-        b"From: Bench Blog <news@example.com>\r\nTo: reader@example.org\r\n"
-        b"Subject: Bench\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-    )
-    line = b"x" * 76 + b"\r\n"
-    data = header + line * max(1, (size - len(header)) // len(line))
-    counts = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
-    start = threading.Barrier(connections + 1)
+    data = prebuilt_message(size)
     settings = SmtpSettings(host="127.0.0.1", port=port, security="none")
 
-    def work(count: int) -> None:
+    def work(count: int, start: threading.Barrier) -> None:
         with SmtpSender(settings) as sender:
             sender.session()
             start.wait()
@@ -287,15 +293,7 @@ def pipelined_client(port: int, n: int, connections: int, size: int) -> float:
             for _ in stream(sender, messages):
                 pass
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in counts]
-    for t in threads:
-        t.start()
-    start.wait()
-    began, began_cpu = time.perf_counter(), time.process_time()
-    for t in threads:
-        t.join()
-    CPU_SPENT["client"] = time.process_time() - began_cpu
-    return time.perf_counter() - began
+    return on_threads(n, connections, work, "client")
 
 
 def pipeline(config: Path, profile: bool, workers: int = 1) -> tuple[float, int, int]:
