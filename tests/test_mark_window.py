@@ -7,6 +7,7 @@ taker makes of a dead sender's window.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from digest.config import MAX_MARK_WINDOW
+from digest.delivery import send_digest
 from digest.errors import ConfigError
 from digest.store import Store, open_store
 from digest.store.models import (
@@ -26,11 +28,13 @@ from digest.store.models import (
     workers_table,
 )
 from digest.store.recorder import Recorder, SentMark
-from digest.store.runs import create_run
+from digest.store.runs import create_run, history
 from digest.store.subscribers import add_subscriber
 from digest.store.workers import IN_FLIGHT_MARK, register_worker, take_over_dead_claims
 from digest.store.write_lock import writing
+from tests.conftest import SmtpServer
 from tests.site_fixtures import AS_OF, make_site
+from tests.test_faults import make_busy_site, wait_for
 
 
 def _run_of(store: Store, emails: list[str]) -> tuple[int, dict[str, int], dict[str, int]]:
@@ -169,3 +173,32 @@ def test_the_workers_row_keeps_its_window(migrated_database_url: str) -> None:
             )
         )
     store.dispose()
+
+
+def test_on_a_slow_relay_the_marks_wait_half_a_second_not_a_window(
+    tmp_path: Path, migrated_database_url: str, slow_server: SmtpServer
+) -> None:
+    # 0.25 s a message: a window of 16 would hold 4 s of sent messages unrecorded; the time
+    # bound (send_loop.MARK_WINDOW_SECONDS) records them at least every half second.
+    handler = slow_server.handler
+    handler.delay = 0.25  # type: ignore[attr-defined]
+    site = make_busy_site(tmp_path, migrated_database_url, slow_server.port, 12, 1)
+    store = site.store()
+    sender = threading.Thread(
+        target=send_digest, args=(site.settings(), store, "weekly"), kwargs={"as_of": AS_OF}
+    )
+    sender.start()
+    try:
+        wait_for(lambda: len(handler.messages) >= 8)
+        with store.session() as session:
+            marked = session.scalar(select(func.count()).where(deliveries_table.c.status == D_SENT))
+        arrived = len(handler.messages)
+    finally:
+        handler.delay = 0  # type: ignore[attr-defined]
+        sender.join(timeout=60)
+    assert not sender.is_alive()
+    # At most the messages of the last half second (two at 0.25 s), and the one on the wire.
+    assert marked is not None and marked >= arrived - 4, (marked, arrived)
+    with store.session() as session:
+        (run,) = history(session)
+    assert (run.sent, run.pending) == (12, 0)
