@@ -223,11 +223,11 @@ def _no_site_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIGEST_CONFIG", raising=False)
 
 
-# Four workers (one connection each) share the run on both databases: the claims under the most
-# contention. Two workers of two connections each add nothing store-specific: SQLite only.
+# Two and four workers share the run on both databases (four, one connection each: the claims
+# under the most contention).
 @pytest.mark.parametrize(
     ("database", "workers"),
-    [("sqlite", 2), ("sqlite", 4), ("postgresql", 4)],
+    [("sqlite", 2), ("sqlite", 4), ("postgresql", 2), ("postgresql", 4)],
     indirect=["database"],
 )
 def test_send_with_workers_sends_each_message_once(
