@@ -277,6 +277,18 @@ def as_of_option(func: F) -> F:
     )(func)
 
 
+def table_or_json_option(func: F) -> F:
+    """The shared --format option of the commands that list things: a table or JSON."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="A table to read, or JSON for scripts.",
+    )(func)
+
+
 def echo_json(data: Any) -> None:
     import json
 

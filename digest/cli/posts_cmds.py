@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 
 import click
 
-from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_state
+from digest.cli.app import (
+    State,
+    as_of_option,
+    echo_json,
+    parse_as_of,
+    pass_state,
+    table_or_json_option,
+)
 from digest.config import DigestSettings, Settings
 from digest.errors import BadInputError
 from digest.newposts import new_posts
@@ -57,14 +64,7 @@ def _status(post: Post, as_of: datetime) -> str:
 @click.option(
     "--drafts", is_flag=True, help="With --all: also drafts (_drafts/, Hugo draft pages)."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table to read, or JSON for scripts.",
-)
+@table_or_json_option
 @pass_state
 def posts_command(
     state: State, digest_name: str | None, as_of: str | None, show_all: bool, drafts: bool, fmt: str

@@ -19,7 +19,14 @@ from zoneinfo import ZoneInfo
 import click
 
 from digest.bounces.health import rate_warnings
-from digest.cli.app import State, as_of_option, echo_json, parse_as_of, pass_state
+from digest.cli.app import (
+    State,
+    as_of_option,
+    echo_json,
+    parse_as_of,
+    pass_state,
+    table_or_json_option,
+)
 from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_digest, send_test
 from digest.errors import EXIT_FAILED
 from digest.sending import RunReport
@@ -250,14 +257,7 @@ def send_test_cmd(state: State, name: str, to: str, as_of: str | None) -> None:
 
 @click.command("history")
 @click.argument("name", required=False)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table to read, or JSON for scripts.",
-)
+@table_or_json_option
 @pass_state
 def history_cmd(state: State, name: str | None, fmt: str) -> None:
     """Past runs, newest first."""
