@@ -91,6 +91,14 @@ def test_a_bug_in_a_child_raises_here_as_without_children() -> None:
         read_all(read, list(range(12)), 2)
 
 
+def test_a_busy_machine_reads_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(cpus), 0.0, 0.0))
+    assert process_count(10 * MIN_FILES) == 1  # every CPU already busy: no reader to spare
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert process_count(10 * MIN_FILES) == min(cpus, 4)
+
+
 def test_small_sites_and_threaded_processes_read_in_one_process() -> None:
     assert process_count(MIN_FILES - 1) == 1
     assert process_count(10 * MIN_FILES) <= max(1, os.cpu_count() or 1)
