@@ -111,6 +111,7 @@ class ConnectionLoop:
             self.state.run_id,
             self.worker_id,
             CLAIM_BATCH,
+            recorder=self.recorder,
             exclude=exclude,
             take_over=take_over,
         )

@@ -195,6 +195,23 @@ class Recorder:
         finally:
             cursor.close()
 
+    def fetch(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """PostgreSQL: one statement on this thread's autocommit connection; its rows, as named
+        tuples (store.claims claims a batch this way)."""
+        assert not self._sqlite
+        from psycopg.rows import namedtuple_row  # PostgreSQL's driver: an optional dependency
+
+        try:
+            cursor = self._connection().driver_connection.cursor(row_factory=namedtuple_row)
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchall()  # type: ignore[no-any-return]
+            finally:
+                cursor.close()
+        except self._errors as exc:
+            self.close()
+            raise database_error(self.store.url, exc) from exc
+
     def _connection(self) -> Any:
         if self._raw is None:
             self._raw = self.store.engine.raw_connection()
