@@ -26,7 +26,7 @@ from digest.selection import share_for
 from digest.sending import Progress, RunReport, RunSender
 from digest.smtp import SmtpSender, helo_name
 from digest.sources import describe_source
-from digest.store import Store, claims, runs
+from digest.store import Store, runs
 from digest.store.models import utcnow
 from digest.tokens import check_secret
 from digest.worker_pool import SenderProcesses
@@ -146,7 +146,7 @@ def send_digest(
                 open_runs = [r.id for r in runs.unfinished_runs(session, name)]
             cutoff = utcnow() - settings.delivery.give_up_after
             for run_id in open_runs:
-                given_up = claims.give_up_deferred(store, run_id, started_before=cutoff)
+                given_up = runs.give_up_deferred(store, run_id, started_before=cutoff)
                 if given_up:
                     log.warning(
                         "%s: gave up on %d deliveries of run %d still deferred (4xx) after %s",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Store
@@ -328,38 +328,6 @@ def mark_failed(store: Store, delivery_id: int, subscriber_id: int | None, reply
         )
         if subscriber_id is not None:
             change_status(conn, subscriber_id, BOUNCED, reply, now, only_from=(ACTIVE,))
-
-
-def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> int:
-    """Fail the run's deliveries still deferred (4xx) if the run started before the cutoff.
-
-    A mailbox that stays full, or a relay that keeps deferring one address, must not hold the
-    run, and with it every later digest, open forever. The subscriber keeps their status:
-    a deferral is not a bounce. Returns how many deliveries were given up.
-    """
-    now = utcnow()
-    with writing(store) as conn:
-        started = conn.execute(
-            select(runs_table.c.started_at).where(runs_table.c.id == run_id)
-        ).scalar_one_or_none()
-        if started is None or started >= started_before:
-            return 0
-        result = conn.execute(
-            update(deliveries_table)
-            .where(
-                deliveries_table.c.run_id == run_id,
-                deliveries_table.c.status == D_PENDING,
-                deliveries_table.c.attempts > 0,
-            )
-            .values(
-                status=D_FAILED,
-                last_reply=literal("gave up after retrying: ")
-                + func.coalesce(deliveries_table.c.last_reply, ""),
-                claimed_by=None,
-                updated_at=now,
-            )
-        )
-        return int(result.rowcount or 0)
 
 
 def skip_delivery(store: Store, delivery_id: int, reason: str) -> None:

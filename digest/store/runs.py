@@ -275,6 +275,38 @@ def create_run(
         return int(run_id)
 
 
+def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> int:
+    """Fail the run's deliveries still deferred (4xx) if the run started before the cutoff.
+
+    A mailbox that stays full, or a relay that keeps deferring one address, must not hold the
+    run, and with it every later digest, open forever. The subscriber keeps their status:
+    a deferral is not a bounce. Returns how many deliveries were given up.
+    """
+    now = utcnow()
+    with writing(store) as conn:
+        started = conn.execute(
+            select(runs_table.c.started_at).where(runs_table.c.id == run_id)
+        ).scalar_one_or_none()
+        if started is None or started >= started_before:
+            return 0
+        result = conn.execute(
+            update(deliveries_table)
+            .where(
+                deliveries_table.c.run_id == run_id,
+                deliveries_table.c.status == D_PENDING,
+                deliveries_table.c.attempts > 0,
+            )
+            .values(
+                status=D_FAILED,
+                last_reply=literal("gave up after retrying: ")
+                + func.coalesce(deliveries_table.c.last_reply, ""),
+                claimed_by=None,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount or 0)
+
+
 def finish_run_if_done(store: Store, run_id: int) -> bool:
     """Mark the run finished when no delivery is pending or in flight; True if it is finished."""
     with writing(store) as conn:
