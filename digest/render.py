@@ -1,8 +1,7 @@
 """Render a digest: Jinja templates, CSS inlined once per segment, then per-subscriber placeholders.
 
 selection ─► render ─► message: one render and premailer run per segment, a cheap `personalise`
-(the sending path's join-of-bytes copy is fill_in). Just over 400 lines, kept whole: what is left
-is one concern, a segment's render and its placeholder values.
+(the sending path's join-of-bytes copy is fill_in).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 import jinja2
 from lxml import etree  # type: ignore[import-untyped]
@@ -53,6 +52,17 @@ PLACEHOLDERS = (
 GMAIL_CLIP_BYTES = 102_400
 # A segment's HTML aims below this, leaving room for the personalised name, email and link.
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
+
+
+class Addressee(TypedDict, total=False):
+    """Who a segment is personalised for (Renderer.personalise and personal_values)."""
+
+    name: Required[str]
+    email: Required[str]
+    unsubscribe_url: Required[str]
+    categories: Sequence[str]  # their own, for "why you get this" (default: the segment's)
+    preferences_url: str | None  # default: a sample address (previews, test sends)
+
 
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _PREHEADER_MAX = 110
@@ -335,28 +345,24 @@ class Renderer:
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
 
     def personal_values(
-        self,
-        segment: RenderedSegment,
-        *,
-        name: str,
-        email: str,
-        unsubscribe_url: str,
-        categories: Sequence[str] = (),
-        preferences_url: str | None = None,
+        self, segment: RenderedSegment, **who: Unpack[Addressee]
     ) -> tuple[dict[str, str], dict[str, str]]:
         """(as given, HTML-escaped): each placeholder's value for one subscriber.
 
         Without preferences_url (previews, test sends) the link goes to a sample address.
         """
-        preferences = preferences_url or f"{self.settings.web.base_url}/preferences/preview"
+        name, categories = who["name"], who.get("categories", ())
+        preferences = who.get("preferences_url") or (
+            f"{self.settings.web.base_url}/preferences/preview"
+        )
         raw = {
             NAME_PLACEHOLDER: name,
             GREETING_PLACEHOLDER: (
                 self.gettext("Hi %(name)s,", name=name) if name else self.gettext("Hi there,")
             ),
             GREETING_NAME_PLACEHOLDER: name or self.gettext("there"),
-            EMAIL_PLACEHOLDER: email,
-            UNSUBSCRIBE_URL_PLACEHOLDER: unsubscribe_url,
+            EMAIL_PLACEHOLDER: who["email"],
+            UNSUBSCRIBE_URL_PLACEHOLDER: who["unsubscribe_url"],
             PREFERENCES_URL_PLACEHOLDER: preferences,
             CATEGORIES_PLACEHOLDER: (
                 self.gettext("posts in %(categories)s", categories=", ".join(categories))
@@ -366,25 +372,9 @@ class Renderer:
         }
         return raw, {k: html.escape(v, quote=True) for k, v in raw.items()}
 
-    def personalise(
-        self,
-        segment: RenderedSegment,
-        *,
-        name: str,
-        email: str,
-        unsubscribe_url: str,
-        categories: Sequence[str] = (),
-        preferences_url: str | None = None,
-    ) -> tuple[str, str]:
+    def personalise(self, segment: RenderedSegment, **who: Unpack[Addressee]) -> tuple[str, str]:
         """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
-        raw, escaped = self.personal_values(
-            segment,
-            name=name,
-            email=email,
-            unsubscribe_url=unsubscribe_url,
-            categories=categories,
-            preferences_url=preferences_url,
-        )
+        raw, escaped = self.personal_values(segment, **who)
         # One pass, so a value that happens to contain a placeholder is never expanded again.
         html_part = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], segment.html)
         text_part = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], segment.text)
