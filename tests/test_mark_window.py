@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from digest.config import MAX_MARK_WINDOW
 from digest.delivery import send_digest
@@ -166,12 +166,6 @@ def test_the_workers_row_keeps_its_window(migrated_database_url: str) -> None:
             select(workers_table.c.mark_window).where(workers_table.c.id == worker)
         ).scalar_one()
     assert window == 7
-    with writing(store) as conn:  # the table takes rows as older senders wrote them
-        conn.execute(
-            insert(workers_table).values(
-                id="old:1:x", host="old", pid=1, kind="sender", started_at=AS_OF, heartbeat_at=AS_OF
-            )
-        )
     store.dispose()
 
 
