@@ -17,12 +17,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from digest.config import Settings
-from digest.dkim_signing import DkimSigner, load_dkim_signer
-from digest.message import MessageTemplate
-from digest.posts import load_posts
-from digest.render import Renderer
-from digest.selection import latest_posts
+from digest.mail.dkim import DkimSigner, load_dkim_signer
+from digest.mail.message import MessageTemplate
+from digest.render.renderer import Renderer
+from digest.selection.rules import latest_posts
+from digest.settings import Settings
+from digest.sources.jekyll.reader import load_posts
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,11 +12,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from digest.config import Settings
-from digest.message import MessageTemplate, build_message, serialise_message
-from digest.posts import load_posts
-from digest.render import Renderer
-from digest.selection import latest_posts
+from digest.mail.message import MessageTemplate, build_message, serialise_message
+from digest.render.renderer import Renderer
+from digest.selection.rules import latest_posts
+from digest.settings import Settings
+from digest.sources.jekyll.reader import load_posts
 
 ROOT = Path(__file__).resolve().parent.parent
 

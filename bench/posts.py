@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMER = """
 import json, os, statistics, sys, time
 from digest.config import load_settings
-from digest.posts import load_posts
+from digest.sources.jekyll.reader import load_posts
 import digest
 def cpu_now():
     t = os.times()

@@ -15,8 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest.config import load_settings
-from digest.posts import Post
-from digest.render import RenderedSegment, Renderer
+from digest.render.renderer import RenderedSegment, Renderer
+from digest.sources.post import Post
 
 TZ = ZoneInfo("Europe/London")
 AS_OF = datetime(2025, 11, 27, 12, 0, tzinfo=TZ)

@@ -56,10 +56,10 @@ from typing import IO
 import yaml
 
 from digest.config import load_settings
-from digest.delivery import send_digest
-from digest.smtp import SmtpSender
-from digest.smtp_settings import SmtpSettings
-from digest.smtp_stream import WireMessage, stream
+from digest.delivery.run import send_digest
+from digest.settings.smtp import SmtpSettings
+from digest.smtp.client import SmtpSender
+from digest.smtp.stream import WireMessage, stream
 from digest.store import open_store
 from digest.store.runs import history
 from digest.store.subscriber_csv import import_csv
@@ -320,10 +320,10 @@ def pipeline(config: Path, profile: bool, workers: int = 1) -> tuple[float, int,
 
 
 def _message_size(settings: object) -> int:
-    from digest.config import Settings
-    from digest.message import MessageTemplate
-    from digest.posts import load_posts
-    from digest.render import Renderer
+    from digest.mail.message import MessageTemplate
+    from digest.render.renderer import Renderer
+    from digest.settings import Settings
+    from digest.sources.jekyll.reader import load_posts
 
     assert isinstance(settings, Settings)
     digest = settings.digest("weekly")
@@ -341,11 +341,11 @@ def _message_size(settings: object) -> int:
 
 def warm_imports() -> None:
     """Import the pipeline's modules up front: a bench of throughput, not of start-up."""
-    import digest.message
-    import digest.posts
-    import digest.render
-    import digest.selection
-    import digest.smtp
+    import digest.mail.message
+    import digest.render.renderer
+    import digest.selection.rules
+    import digest.smtp.client
+    import digest.sources.jekyll.reader
     import digest.store.subscriber_csv  # noqa: F401
 
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.etree import ElementTree
 
-from digest.config import DigestSettings, Settings
-from digest.posts import Post
-from digest.render import Renderer, digest_title, render_archive_copy
+from digest.render.renderer import Renderer, digest_title, render_archive_copy
+from digest.settings import DigestSettings, Settings
+from digest.sources.post import Post
 from digest.store import Store, runs
 from digest.store.archive import ArchivedRun, is_archived, save_archive
 

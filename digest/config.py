@@ -1,287 +1,88 @@
-"""Read the YAML config, expand ${VAR}, validate it into typed, frozen settings.
+"""Read the YAML config, expand ${VAR}, detect the site, validate it into typed settings.
 
-config.yaml ─► config ─► posts ─► ...; every error names the file and the key at fault.
+config.yaml ─► config ─► settings (the typed result); every error names the file and the key.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
-from digest.addresses import normalise_email, parse_from_address
-from digest.bounce_settings import BouncesSettings, DkimSettings
-from digest.crontab import check_crontab
-from digest.durations import parse_duration
-from digest.envvars import expand_env
-from digest.errors import ConfigError, UnknownDigestError
-from digest.site_detection import check_site_source, detect_site
-from digest.smtp_settings import SmtpSettings
-from digest.web_settings import WebSettings
+from digest.errors import ConfigError
+from digest.settings import DEFAULT_CONFIG, Settings
+from digest.sources.detection import check_site_source, detect_site
 
-DEFAULT_CONFIG = "config.yaml"
-_DIGEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+__all__ = ["DEFAULT_CONFIG", "Settings", "expand_env", "load_settings", "resolve_config_path"]
+
+# What may stand between ${ and its closing }: a name and an optional :-default.
+_VAR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def expand_env(value: Any, environ: dict[str, str] | os._Environ[str], path: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string scalar; $${VAR} stays literal.
 
-
-class SiteSettings(_Model):
-    title: str
-    url: str
-    baseurl: str = ""
-    posts_dir: Path = Path("_posts")
-    root: Path | None = None
-    timezone: str = "UTC"
-    permalink: str = "date"
-    excerpt_separator: str = "\n\n"
-    # A bigger post file is skipped with a warning (a post is kilobytes; this guards memory).
-    max_post_bytes: int = Field(5 * 1024 * 1024, ge=1024)
-    lang: str = "en"
-
-    @field_validator("lang", mode="before")
-    @classmethod
-    def _lang(cls, value: object) -> str:
-        text = str(value or "en").strip().replace("_", "-")  # Jekyll sites write en_US too
-        if re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", text):
-            return text
-        raise ValueError(f"{text!r} is not a language tag like en or pt-BR")
-
-    # Where posts come from; load_settings detects it when the config leaves it out.
-    source: Literal["jekyll", "hugo", "feed"] = "jekyll"
-    sections: tuple[str, ...] = ()
-    feed_url: str | None = None
-
-    @field_validator("sections", mode="before")
-    @classmethod
-    def _sections(cls, value: object) -> object:
-        if value is None:
-            return ()
-        return tuple(value.split()) if isinstance(value, str) else value
-
-    @field_validator("url")
-    @classmethod
-    def _absolute_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an absolute http(s) URL, like https://blog.example.com")
-        return value.rstrip("/")
-
-    @field_validator("baseurl")
-    @classmethod
-    def _baseurl(cls, value: str | None) -> str:
-        value = (value or "").strip().strip("/")
-        return f"/{value}" if value else ""
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name like Europe/London)"
-            ) from None
+    A default may itself hold variables: `${A:-${B:-x}}` is A, else B, else x.
+    """
+    if isinstance(value, dict):
+        return {
+            k: expand_env(v, environ, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_env(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
         return value
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def root_url(self) -> str:
-        """`url` + `baseurl`, without a trailing slash."""
-        return self.url + self.baseurl
+    return _expand_text(value, environ, path)
 
 
-class DatabaseSettings(_Model):
-    url: str = "sqlite:///digest.db"
-    # PostgreSQL: whether each window of sent marks waits for the server's disk (store.recorder).
-    durable_marks: bool = True
+def _expand_text(text: str, environ: dict[str, str] | os._Environ[str], path: str) -> str:
+    out: list[str] = []
+    done = 0  # text[:done] is in `out`
+    start = text.find("${")
+    while start >= 0:
+        end = _closing_brace(text, start + 1)
+        if end < 0:
+            break  # an unclosed ${ is text
+        variable = _VAR.fullmatch(text, start + 2, end)
+        if start > done and text[start - 1] == "$":  # $${...} is the literal ${...}
+            out.append(text[done : start - 1] + text[start : end + 1])
+            done = end + 1
+        elif variable is None:  # ${not a name} is text; a variable may follow inside it
+            out.append(text[done : start + 2])
+            done = start + 2
+        else:
+            name, default = variable.group(1), variable.group(2)
+            out.append(text[done:start])
+            if name in environ and (environ[name] != "" or default is None):
+                out.append(environ[name])
+            elif default is not None:
+                out.append(_expand_text(default, environ, path))
+            else:
+                raise ConfigError(
+                    f"{path}: environment variable {name} is not set (write ${{{name}:-default}} "
+                    "to give a default)"
+                )
+            done = end + 1
+        start = text.find("${", done)
+    out.append(text[done:])
+    return "".join(out)
 
 
-class EmailSettings(_Model):
-    from_: str = Field(alias="from")
-    reply_to: str | None = None
-    unsubscribe_mailto: str | None = None
-    # `from` parsed once, at load: the display name ("" if none) and the normalised address.
-    _from_mailbox: tuple[str, str] = PrivateAttr()
-    # VERP: MAIL FROM becomes bounces+<code>@example.com, so a bounce names its delivery.
-    bounce_address: str | None = None
-    dkim: DkimSettings | None = None
-
-    @field_validator("bounce_address")
-    @classmethod
-    def _bounce_address(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        address = normalise_email(value)
-        if "+" in address.split("@")[0]:
-            raise ValueError(f"{address!r}: give the plain address; digest adds +<code> itself")
-        return address
-
-    @field_validator("from_", "reply_to")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_from_address(value)  # raises ValueError with the reason
-        return value
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._from_mailbox = parse_from_address(self.from_)
-
-    @property
-    def from_name(self) -> str:
-        """The From display name, like "Example Blog" ("" when `from` is a bare address)."""
-        return self._from_mailbox[0]
-
-    @property
-    def from_address(self) -> str:
-        """The From address, normalised, like "news@example.com"."""
-        return self._from_mailbox[1]
-
-    @field_validator("unsubscribe_mailto")
-    @classmethod
-    def _mailto(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        address = value.removeprefix("mailto:")
-        normalise_email(address.split("?", 1)[0])
-        return f"mailto:{address}"
-
-
-# delivery.mark_window: its default, and its ceiling (also what a dead sender whose worker row is
-# gone is assumed to have used when its possible re-sends are counted).
-MARK_WINDOW = 16
-MAX_MARK_WINDOW = 64
-
-
-class DeliverySettings(_Model):
-    max_attempts: int = Field(5, ge=1, le=100)
-    retry_backoff: float = Field(60.0, ge=0)
-    # A delivery still deferred (4xx) this long after its run started is given up as failed.
-    give_up_after: timedelta = timedelta(days=3)
-    # Sent marks recorded together, one commit per this many messages on a connection: after a
-    # crash, at most this many messages per connection may go out twice (counted as possible
-    # re-sends); 1 records each message before the next body goes.
-    mark_window: int = Field(MARK_WINDOW, ge=1, le=MAX_MARK_WINDOW)
-
-    @field_validator("give_up_after", mode="before")
-    @classmethod
-    def _give_up(cls, value: object) -> timedelta:
-        return parse_duration(value)
-
-
-# The default subject, "Example Blog: 3 new posts"; render says it in the site's language.
-DEFAULT_SUBJECT = "{{ site.title }}: {{ posts|length }} new post{{ 's' if posts|length != 1 }}"
-
-
-class DigestSettings(_Model):
-    name: str = ""
-    subject: str = DEFAULT_SUBJECT
-    schedule: str = "0 9 * * mon"
-    categories: tuple[str, ...] = ()
-    max_posts: int = Field(20, ge=1, le=500)
-    min_posts: int = Field(1, ge=0)
-    lookback_days: float = Field(7, gt=0)
-    misfire_grace: timedelta = timedelta(hours=6)
-    template: str = "digest"
-
-    @field_validator("categories", mode="before")
-    @classmethod
-    def _categories(cls, value: object) -> object:
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return tuple(value.split())
-        return value
-
-    @field_validator("misfire_grace", mode="before")
-    @classmethod
-    def _grace(cls, value: object) -> timedelta:
-        return parse_duration(value)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        check_crontab(value)  # ValueError naming the field at fault, or "never fires"
-        return value.strip() if value.strip().startswith("@") else value
-
-    @field_validator("template")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_-]+$", value):
-            raise ValueError("must be a template name like 'digest' (letters, digits, - and _)")
-        return value
-
-    @property
-    def lookback(self) -> timedelta:
-        return timedelta(days=self.lookback_days)
-
-
-class Settings(_Model):
-    site: SiteSettings
-    templates_dir: Path | None = None
-    database: DatabaseSettings = DatabaseSettings()
-    smtp: SmtpSettings = SmtpSettings()
-    email: EmailSettings
-    web: WebSettings = WebSettings()
-    delivery: DeliverySettings = DeliverySettings()
-    bounces: BouncesSettings = BouncesSettings()
-    digests: dict[str, DigestSettings] = Field(default_factory=dict)
-    source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_source_key(cls, data: object) -> object:
-        if isinstance(data, dict) and "source" in data and not isinstance(data["source"], Path):
-            raise ValueError("source: unknown key")
-        return data
-
-    @field_validator("digests", mode="before")
-    @classmethod
-    def _name_digests(cls, value: object) -> object:
-        if isinstance(value, dict):
-            named: dict[str, object] = {}
-            for name, body in value.items():
-                if not _DIGEST_NAME.match(str(name)):
-                    raise ValueError(
-                        f"digest name {name!r} must be letters, digits, - and _ (at most 64)"
-                    )
-                body = {} if body is None else body
-                if isinstance(body, dict):
-                    body = {**body, "name": str(name)}
-                named[str(name)] = body
-            return named
-        return value
-
-    def digest(self, name: str) -> DigestSettings:
-        """The digest called `name`, or an error listing the ones there are."""
-        try:
-            return self.digests[name]
-        except KeyError:
-            known = ", ".join(sorted(self.digests)) or "none"
-            raise UnknownDigestError(
-                f"unknown digest {name!r} in {self.source} (digests: {known})"
-            ) from None
-
-    @property
-    def config_dir(self) -> Path:
-        return self.source.parent
+def _closing_brace(text: str, opening: int) -> int:
+    """The index of the `}` that closes the `{` at `opening` (braces nest), or -1."""
+    depth = 0
+    for index in range(opening, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
 
 
 def _read_yaml(path: Path) -> Any:

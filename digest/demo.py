@@ -21,11 +21,11 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from digest.config import load_settings
-from digest.delivery import send_digest
+from digest.delivery.run import send_digest
 from digest.errors import BadInputError
-from digest.posts import load_posts
-from digest.render import Renderer
-from digest.selection import select_new
+from digest.render.renderer import Renderer
+from digest.selection.rules import select_new
+from digest.sources.jekyll.reader import load_posts
 from digest.store import open_store
 from digest.store.models import UNSUBSCRIBED
 from digest.store.subscribers import add_subscriber

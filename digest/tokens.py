@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 from digest.errors import BadInputError, ConfigError
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
 
 MIN_SECRET_LENGTH = 16
 UNSUBSCRIBE_SALT = "unsubscribe"

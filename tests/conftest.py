@@ -24,8 +24,8 @@ from digest.demo import free_port
 from digest.store import open_store
 from digest.store.migrate import head_revision
 from digest.store.models import Base
-from tests import code_gates
-from tests.site_fixtures import OPENED_STORES
+from tests.helpers import code_gates
+from tests.helpers.site_fixtures import OPENED_STORES
 
 PG_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pytest
+from tests.helpers.processes import digest_script
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def digest_script() -> str:
-    found = shutil.which("digest", path=str(Path(sys.executable).parent)) or shutil.which("digest")
-    if found is None:
-        pytest.fail("the digest console script is not installed: pip install -e '.[dev]'")
-    return found
 
 
 def run(

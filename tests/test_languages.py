@@ -12,12 +12,12 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from digest.config import Settings
-from digest.confirmation_email import confirmation_message
 from digest.errors import ConfigError
 from digest.i18n import LOCALE_DIR, format_date, text_direction
-from digest.render import Renderer
-from tests.test_render import AS_OF, make_post, write_config
+from digest.render.confirmation import confirmation_message
+from digest.render.renderer import Renderer
+from digest.settings import Settings
+from tests.helpers.posts import AS_OF, make_post, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/digest.po"))

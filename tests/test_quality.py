@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import code_gates
+from tests.helpers import code_gates
 
 
 def gate(name: str) -> tuple[int, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from digest.config import Settings
 from digest.errors import BadInputError, ConfigError
+from digest.settings import Settings
 from digest.tokens import (
     CONFIRM_SALT,
     PREFERENCES_SALT,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.bounces.report import Failure, Report
+from digest.mail.verp import code_in_address, read_verp_code
 from digest.store import Store
 from digest.store import bounce_events as events
 from digest.store.models import (
@@ -24,7 +25,6 @@ from digest.store.models import (
     PENDING,
     UNSUBSCRIBED,
 )
-from digest.verp import code_in_address, read_verp_code
 
 # Worst first: a report naming one delivery acts on its most serious failure.
 SEVERITY = {"complaint": 3, "hard": 2, "soft": 1}

@@ -9,12 +9,12 @@ import logging
 
 from digest.bounces.reading import read_bounces_imap
 from digest.bounces.setup import bounce_policy, imap_account
-from digest.config import Settings
 from digest.errors import DigestError
+from digest.settings import Settings
 from digest.store import Store
 from digest.store.models import utcnow
 
-log = logging.getLogger("digest.scheduler")
+log = logging.getLogger("digest.schedule.scheduler")
 
 
 def read_scheduled_bounces(settings: Settings, store: Store) -> None:

@@ -14,7 +14,7 @@ from digest.errors import BadInputError
 from digest.tokens import check_secret
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
 
 
 def bounce_policy(settings: Settings) -> BouncePolicy:

@@ -22,7 +22,7 @@ import click
 from digest.errors import EXIT_FAILED, DigestError
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("digest")

@@ -17,11 +17,11 @@ from digest.cli.app import (
     pass_state,
     table_or_json_option,
 )
-from digest.config import DigestSettings, Settings
 from digest.errors import BadInputError
-from digest.newposts import new_posts
-from digest.posts import Post
+from digest.selection.newposts import new_posts
+from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
+from digest.sources.post import Post
 from digest.store import open_store
 
 

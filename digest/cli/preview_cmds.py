@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from digest.cli.app import State, as_of_option, parse_as_of, pass_state
+from digest.delivery.preview import build_preview
 from digest.errors import BadInputError
-from digest.preview import build_preview
 
 
 @click.command("preview")

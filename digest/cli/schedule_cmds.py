@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 import click
 
 from digest.cli.app import State, pass_state
-from digest.scheduler import Scheduler, upcoming_fires, validate_schedules
-from digest.scheduler_lease import lease_ttl_from_env
+from digest.schedule.lease import lease_ttl_from_env
+from digest.schedule.scheduler import Scheduler, upcoming_fires, validate_schedules
 from digest.store import open_store
 
 
 def _fire_log_at_info() -> None:
     """One line per fire is the point of running it: show INFO even without -v."""
-    logger = logging.getLogger("digest.scheduler")
+    logger = logging.getLogger("digest.schedule.scheduler")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
 

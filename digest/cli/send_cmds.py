@@ -27,9 +27,16 @@ from digest.cli.app import (
     pass_state,
     table_or_json_option,
 )
-from digest.delivery import NOTHING_NEW, TOO_FEW_POSTS, Plan, plan_digest, send_digest, send_test
+from digest.delivery.run import (
+    NOTHING_NEW,
+    TOO_FEW_POSTS,
+    Plan,
+    plan_digest,
+    send_digest,
+    send_test,
+)
+from digest.delivery.sending import RunReport
 from digest.errors import EXIT_FAILED
-from digest.sending import RunReport
 from digest.store import Store, open_store
 from digest.store.bounce_events import last_run_outcome
 from digest.store.runs import history

@@ -1,7 +1,7 @@
 """Where posts come from: a Jekyll folder, a Hugo site, or an RSS/Atom/JSON feed.
 
 config ─► sources ─► selection: load_site_posts() reads `site.source` into the same `Post`
-values (digest.posts); selection, render and delivery never know which source it was.
+values (sources.post); selection, render and delivery never know which source it was.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from digest.config import Settings, SiteSettings
-    from digest.posts import PostsLoad
+    from digest.settings import Settings, SiteSettings
+    from digest.sources.post import PostsLoad
     from digest.store import Store
 
 
@@ -31,7 +31,7 @@ def load_site_posts(
     site = settings.site
     # Each source imports its own parsers only when it is the one configured.
     if site.source == "hugo":
-        from digest.sources.hugo import load_hugo_posts
+        from digest.sources.hugo.reader import load_hugo_posts
 
         return load_hugo_posts(
             site.root or site.posts_dir.parent,
@@ -41,7 +41,7 @@ def load_site_posts(
             include_drafts=include_drafts,
         )
     if site.source == "feed":
-        from digest.sources.feed import load_feed_posts
+        from digest.sources.feed.reader import load_feed_posts
         from digest.store import open_store
 
         assert site.feed_url is not None  # config checks it
@@ -52,7 +52,7 @@ def load_site_posts(
             return load_feed_posts(site.feed_url, opened, now=now, tz=site.tz)
         finally:
             opened.dispose()
-    from digest.posts import load_posts
+    from digest.sources.jekyll.reader import load_posts
 
     return load_posts(site, include_drafts=include_drafts)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from digest.config import MAX_MARK_WINDOW
 from digest.errors import DatabaseGoneError
+from digest.settings import MAX_MARK_WINDOW
 from digest.store import Store
 from digest.store.models import (
     D_PENDING,

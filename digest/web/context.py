@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from digest.render import digest_title
+from digest.render.renderer import digest_title
 from digest.web.clients import Network
 from digest.web.mailer import ConfirmationMailer
 from digest.web.pages import PageShell
@@ -16,7 +16,7 @@ from digest.web.site_categories import SiteCategories
 
 if TYPE_CHECKING:
     from digest.bounces.webhooks import Webhooks
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.store import Store
 
 

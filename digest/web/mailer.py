@@ -13,17 +13,17 @@ from datetime import datetime, timedelta
 from email import policy
 from typing import TYPE_CHECKING
 
-from digest.confirmation_email import confirmation_message
-from digest.envelope import Envelope
 from digest.errors import DatabaseError, SmtpError
-from digest.smtp import SmtpSender
+from digest.mail.envelope import Envelope
+from digest.render.confirmation import confirmation_message
+from digest.smtp.client import SmtpSender
 from digest.store import confirmations
 from digest.store.models import utcnow
 from digest.store.signups import SignupLimits, process_signups
 from digest.tokens import CONFIRM_MAX_AGE, confirm_url
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.store import Store
 
 log = logging.getLogger("digest.web")

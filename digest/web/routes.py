@@ -23,8 +23,8 @@ from digest.bounces.sns import SnsVerifier
 from digest.bounces.webhooks import PROVIDERS, Webhooks
 from digest.errors import DatabaseError
 from digest.i18n import N_, translations
-from digest.render import bundled_templates_dir
-from digest.smtp import SmtpSender, helo_name
+from digest.render.renderer import bundled_templates_dir
+from digest.smtp.client import SmtpSender, helo_name
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
 from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
@@ -56,7 +56,7 @@ from digest.web.webhooks import WEBHOOK_MAX_BODY, relay_webhook
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.store import Store
 
 # The web side's loggers keep the names they had before it became a package (they are in logs).

@@ -23,12 +23,12 @@ from waitress.task import ThreadedTaskDispatcher
 
 from digest.bounces.sns import SnsVerifier
 from digest.errors import DigestError
-from digest.smtp import SmtpSender
+from digest.smtp.client import SmtpSender
 from digest.web.forms import MAX_BODY
 from digest.web.routes import DigestWebApp
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.settings import Settings
     from digest.store import Store
 
 # The web side's logger keeps the name it had before it became a package (it is in log lines).

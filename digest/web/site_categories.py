@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from digest.errors import DigestError
-from digest.posts import load_posts
+from digest.sources.jekyll.reader import load_posts
 
 if TYPE_CHECKING:
-    from digest.config import SiteSettings
+    from digest.settings import SiteSettings
 
 REFRESH_SECONDS = 60.0
 

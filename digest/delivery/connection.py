@@ -1,0 +1,320 @@
+"""One SMTP connection's loop in a run: claim a batch, re-check each subscriber, build, stream,
+record the outcomes a window at a time, before the next window's first body goes.
+
+sending (the process) ─► send_loop ─► message, smtp_stream, store.claims.
+
+What can reach a subscriber twice, and is counted (store.claims counts it on the run when it is
+sent again): per connection, the messages of the window (delivery.mark_window, 1 = only the
+one whose final dot was on the wire) that were sent but not yet recorded when the sender died,
+or one that got no answer after its final dot (a timeout, a closed socket).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from digest.errors import SmtpConnectError, SmtpTimeoutError
+from digest.mail.message import MessageTemplate, dot_stuff
+from digest.smtp.client import SendResult, SmtpSender
+from digest.smtp.stream import SessionLost, WireMessage, stream
+from digest.store import claims
+from digest.store.models import ACTIVE, utcnow
+from digest.store.recorder import SentMark
+from digest.tokens import preferences_url, unsubscribe_url
+
+if TYPE_CHECKING:
+    from digest.delivery.sending import RunSender
+
+# Deliveries claimed at once by one connection's thread. Only the one whose body is on the
+# wire can be in flight at a crash (store.workers tells it from the rest), so a bigger batch
+# costs no duplicates; each claim is a transaction, so a small one costs time (32 -> 128:
+# claims went from 12% to 3% of a run's Python time in bench/send.py).
+CLAIM_BATCH = 128
+# Connection failures in a row (over all threads) after which a pass gives up.
+CONNECTION_FAILURES_TO_GIVE_UP = 3
+TAKE_OVER_EVERY = 5.0  # seconds between looks for a dead sender's deliveries while busy
+MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or other senders
+# However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
+# relay a window of messages can take long, and a crash then would re-send them all.
+MARK_WINDOW_SECONDS = 0.5
+
+
+@dataclass
+class SendPass:
+    """Shared state of the threads sending one run in this process."""
+
+    run_id: int
+    templates: dict[int, MessageTemplate]
+    total: int
+    done: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    abort: threading.Event = field(default_factory=threading.Event)
+    given_up: set[int] = field(default_factory=set)  # transient too often in this pass
+    uncertain: set[int] = field(default_factory=set)  # handed to the server, outcome unrecorded
+    tries: dict[int, int] = field(default_factory=dict)
+    any_sent: bool = False
+    connection_failures: int = 0
+    timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
+    error: BaseException | None = None
+
+
+class ConnectionLoop:
+    """One SMTP connection's thread of a pass."""
+
+    def __init__(
+        self, sender: RunSender, state: SendPass, smtp: SmtpSender, recorder: claims.Recorder
+    ) -> None:
+        self.sender = sender
+        self.state = state
+        self.smtp = smtp
+        self.recorder = recorder
+        self.store = sender.store
+        self.worker_id = sender.worker_id
+        self.backoff = sender.settings.delivery.retry_backoff
+        self.max_attempts = sender.settings.delivery.max_attempts
+        self.max_timeouts = sender.settings.smtp.max_timeouts
+        self.looked = 0.0  # when this thread last looked for dead senders' deliveries
+        self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
+        self.window = sender.settings.delivery.mark_window
+        self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
+
+    def run(self) -> None:
+        while not self._stopping():
+            with self.state.lock:
+                exclude = set(self.state.given_up)
+            batch = self._claim(exclude)
+            if not batch:
+                if not self._wait_for_more(exclude):
+                    return
+                continue
+            if not self._send_batch(batch):
+                return
+
+    def _stopping(self) -> bool:
+        return self.sender.stop.is_set() or self.state.abort.is_set()
+
+    def _release(self, batch: list[claims.Claim]) -> None:
+        ids = [c.delivery_id for c in batch]
+        claims.release_claims(self.store, self.state.run_id, self.worker_id, ids)
+
+    def _claim(self, exclude: set[int]) -> list[claims.Claim]:
+        """The next batch of due deliveries, now and then taking over a dead sender's."""
+        take_over = time.monotonic() - self.looked > TAKE_OVER_EVERY
+        if take_over:
+            self.looked = time.monotonic()
+        return claims.claim(
+            self.store,
+            self.state.run_id,
+            self.worker_id,
+            CLAIM_BATCH,
+            recorder=self.recorder,
+            exclude=exclude,
+            take_over=take_over,
+        )
+
+    def _wait_for_more(self, exclude: set[int]) -> bool:
+        """Nothing to claim: False when the run holds nothing more for us, else wait a while."""
+        self.looked = 0.0  # nothing left to claim: look at once, next time
+        with self.store.session() as session:
+            look = claims.outlook(session, self.state.run_id, self.worker_id, exclude)
+        if look.waiting == 0 and look.others_sending == 0:
+            return False
+        delay = MAX_WAIT / 5
+        if look.waiting and look.next_due is not None:
+            delay = (look.next_due - utcnow()).total_seconds()
+        self.sender.stop.wait(min(max(delay, 0.01), MAX_WAIT))
+        return True
+
+    def outgoing(
+        self, batch: list[claims.Claim], pulled: list[claims.Claim]
+    ) -> Iterator[tuple[claims.Claim, WireMessage]]:
+        """The batch's messages, each made right before its envelope goes (smtp_stream asks).
+
+        Every `delivery.mark_window` messages (and at least every MARK_WINDOW_SECONDS), the
+        accepted messages not yet recorded are recorded and the next window's subscribers'
+        statuses read, in one commit: so before any body is written, fewer than the window are
+        sent and unrecorded, and after an unsubscribe commits, at most a window's messages per
+        connection (those whose status was read before it) can still go out.
+        """
+        statuses: dict[int, str | None] = {}
+        read_at = 0.0
+        for index, item in enumerate(batch):
+            if self._stopping():
+                break
+            template = self.state.templates.get(item.segment_id)
+            if template is None:  # its posts are gone (skip_segment raced this claim)
+                claims.skip_segment(self.store, item.segment_id, "its posts are gone")
+                pulled.append(item)  # settled: nothing of it is left to release
+                continue
+            if (
+                item.subscriber_id not in statuses
+                or time.monotonic() - read_at > MARK_WINDOW_SECONDS
+            ):
+                statuses = self._settle(batch[index : index + self.window])
+                read_at = time.monotonic()
+            status = statuses[item.subscriber_id]
+            if status != ACTIVE:  # left, bounced, erased, or left this digest
+                claims.skip_delivery(
+                    self.store, item.delivery_id, f"subscriber is {status or 'erased'}"
+                )
+                pulled.append(item)
+                self._count_try(item.delivery_id, final=True)
+                continue
+            pulled.append(item)
+            with self.state.lock:
+                self.state.uncertain.add(item.delivery_id)
+            yield item, self.envelope_and_bytes(template, item)
+        self.flush_marks()  # before the stream writes the last body
+
+    def _settle(self, upcoming: list[claims.Claim]) -> dict[int, str | None]:
+        """Record the unrecorded accepted messages and read the upcoming statuses, one commit."""
+        marks, self.unmarked = self.unmarked, []
+        statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
+        self._recorded(marks)
+        return statuses
+
+    def flush_marks(self) -> None:
+        """Record the accepted messages whose marks wait for the next status read."""
+        marks, self.unmarked = self.unmarked, []
+        if marks:
+            self.recorder.settle(marks, ())
+            self._recorded(marks)
+
+    def _recorded(self, marks: list[SentMark]) -> None:
+        if marks:
+            with self.state.lock:
+                for mark in marks:
+                    self.state.uncertain.discard(mark.delivery_id)
+
+    def envelope_and_bytes(self, template: MessageTemplate, item: claims.Claim) -> WireMessage:
+        """The one place the envelope sender and the final bytes of a message are made."""
+        settings, digest_name = self.sender.settings, self.sender.digest.name
+        built = template.build(
+            to_email=item.email,
+            to_name=item.name,
+            unsubscribe_url=unsubscribe_url(
+                settings, item.subscriber_id, digest_name, item.link_key
+            ),
+            categories=item.categories,
+            preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
+        )
+        self.message_ids[item.delivery_id] = built.message_id
+        envelope = self.sender.envelope
+        wire = built.wire if envelope.signer is None else dot_stuff(envelope.sign(built.data))
+        mail_from = envelope.mail_from(self.state.run_id, item.subscriber_id)  # VERP, or From
+        return WireMessage(mail_from, item.email, wire)
+
+    def _send_batch(self, batch: list[claims.Claim]) -> bool:
+        """Send a claimed batch in order; False when this thread should stop."""
+        pulled: list[claims.Claim] = []
+        settled: set[int] = set()
+        try:
+            for item, result in stream(self.smtp, self.outgoing(batch, pulled)):
+                self._record(item, result)
+                settled.add(item.delivery_id)
+            self.flush_marks()  # the batch's last messages: no next status read to ride on
+        except SmtpConnectError as exc:  # SessionLost, or the session could not be opened
+            self.flush_marks()
+            open_items = [c for c in pulled if c.delivery_id not in settled]
+            return self._session_lost(exc, open_items, batch[len(pulled) :])
+        finally:
+            self.message_ids.clear()
+        if len(pulled) < len(batch):  # stopped: the rest was never tried
+            self._release(batch[len(pulled) :])
+            return False
+        return True
+
+    def _record(self, item: claims.Claim, result: SendResult) -> None:
+        reply = f"{result.code} {result.reply}".strip()
+        if result.outcome == "sent":
+            # Recorded with the next window's status read (outgoing), which comes before the
+            # body that would make the window's count of sent, unrecorded messages: the crash
+            # bound holds.
+            message_id = self.message_ids.pop(item.delivery_id)
+            self.unmarked.append(SentMark(item.delivery_id, message_id, reply))
+        elif result.outcome == "permanent":
+            claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
+        else:
+            claims.mark_transient(self.store, item.delivery_id, reply, self.backoff)
+        final = result.outcome != "transient"
+        self._count_try(item.delivery_id, final=final, answered=True)
+        if result.outcome == "sent":  # uncertain until its mark is written
+            with self.state.lock:
+                self.state.uncertain.add(item.delivery_id)
+
+    def _session_lost(
+        self, exc: SmtpConnectError, open_items: list[claims.Claim], unpulled: list[claims.Claim]
+    ) -> bool:
+        """The session failed: count it, settle what it held, retry later or give the pass up."""
+        state = self.state
+        possibly_sent = exc.possibly_sent if isinstance(exc, SessionLost) else None
+        timed_out = isinstance(exc, SmtpTimeoutError) or (
+            isinstance(exc, SessionLost) and exc.timed_out
+        )
+        with state.lock:
+            first = not state.any_sent and possibly_sent is None
+            state.connection_failures += 1
+            state.timeouts = state.timeouts + 1 if timed_out else 0
+            give_up = first or state.connection_failures >= CONNECTION_FAILURES_TO_GIVE_UP
+            error: BaseException = exc
+            if state.timeouts >= self.max_timeouts:
+                give_up = True
+                error = SmtpTimeoutError(
+                    f"SMTP server {self.smtp.where} did not answer within smtp.timeout "
+                    f"({self.smtp.smtp.timeout:g} s) {state.timeouts} times in a row "
+                    "(smtp.max_timeouts): stopped"
+                )
+            if give_up and state.error is None:
+                state.error = error
+        rest = list(unpulled)
+        if isinstance(possibly_sent, claims.Claim):
+            # Its final dot got no answer: it may have arrived. Pending again, marked, so it is
+            # counted as a possible re-send when it goes out again.
+            claims.mark_transient(
+                self.store, possibly_sent.delivery_id, claims.NO_ANSWER_MARK, self.backoff
+            )
+            self._count_try(possibly_sent.delivery_id, final=False)
+            rest += [c for c in open_items if c is not possibly_sent]
+        elif open_items and not first:
+            # Never fully handed over: the first is retried after a backoff (a message that
+            # kills the session every time must not spin), the others at once.
+            reply = f"connection: {exc}"
+            claims.mark_transient(self.store, open_items[0].delivery_id, reply, self.backoff)
+            self._count_try(open_items[0].delivery_id, final=False)
+            rest += open_items[1:]
+        else:
+            rest += open_items
+        with state.lock:
+            for c in rest:
+                state.uncertain.discard(c.delivery_id)
+        self._release(rest)
+        if give_up:
+            state.abort.set()
+            return False
+        self.sender.stop.wait(min(self.backoff, MAX_WAIT))
+        return True
+
+    def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:
+        """Count one recorded try: progress, retries left in this pass, the server's health."""
+        state = self.state
+        with state.lock:
+            state.uncertain.discard(delivery_id)
+            if answered:  # the server answered: it is up
+                state.any_sent = True
+                state.connection_failures = 0
+                state.timeouts = 0
+            if final:
+                state.done += 1
+                done, total = state.done, state.total
+            else:
+                tries = state.tries.get(delivery_id, 0) + 1
+                state.tries[delivery_id] = tries
+                if tries >= self.max_attempts:
+                    state.given_up.add(delivery_id)
+                return
+        if self.sender.progress is not None:
+            self.sender.progress(done, total)

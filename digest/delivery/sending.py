@@ -1,0 +1,226 @@
+"""The threads of one process that push a run out, one per SMTP connection (send_loop).
+
+delivery (what a run is) ─► sending ─► send_loop ─► message, smtp_stream; every outcome is
+committed to store.claims as it happens, so a run stopped anywhere is finished by `send`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from digest.archive import view_in_browser_url
+from digest.delivery.connection import ConnectionLoop, SendPass
+from digest.errors import DigestError, SmtpConnectError
+from digest.mail.envelope import Envelope
+from digest.mail.message import MessageTemplate
+from digest.render.renderer import Renderer
+from digest.selection.newposts import posts_by_id
+from digest.settings import DigestSettings, Settings
+from digest.smtp.client import SmtpSender, helo_name
+from digest.smtp.rate_limit import RateLimiter
+from digest.sources.post import Post
+from digest.store import Store, claims, runs, workers
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunReport:
+    """What one run (or the decision not to start one) came to."""
+
+    run_id: int  # 0 when no run was started
+    digest: str
+    as_of: datetime
+    posts: int
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    skipped: int = 0
+    resent: int = 0  # may have gone out twice, over every process that worked on the run
+    status: str = "sending"  # a run's status, or why none was started (delivery.NOTHING_NEW...)
+    resumed: bool = False
+    vanished_posts: list[str] = field(default_factory=list)
+
+
+class RunSender:
+    """One process's sending machinery for a digest: worker row, heartbeat, rate limit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        digest: DigestSettings,
+        *,
+        progress: Progress | None,
+        stop: threading.Event | None,
+        as_of: datetime | None = None,
+        posts: dict[str, Post] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.as_of = as_of
+        self.store = store
+        self.digest = digest
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.from_addr = settings.email.from_address
+        # VERP MAIL FROM and DKIM; the key is read here, once per send.
+        self.envelope = Envelope(settings)
+        self.renderer = Renderer(settings)
+        rate = settings.smtp.rate_limit
+        self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
+        self.worker_id = workers.register_worker(
+            store, "sender", mark_window=settings.delivery.mark_window
+        )
+        self._beating = threading.Event()
+        self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
+        self._heart.start()
+        self._posts = posts  # read on first use, unless given (another sender read them)
+
+    def _beat(self) -> None:
+        while not self._beating.wait(workers.HEARTBEAT_EVERY):
+            try:
+                workers.heartbeat(self.store, self.worker_id)
+            except DigestError as exc:  # the database blinked; the next beat may work
+                log.warning("heartbeat failed: %s", exc)
+
+    def close(self) -> None:
+        self._beating.set()
+        self._heart.join()
+        try:
+            workers.unregister_worker(self.store, self.worker_id)
+        except DigestError as exc:  # keep the error that brought us here; the row goes stale
+            log.warning("could not remove worker %s: %s", self.worker_id, exc)
+
+    def posts(self) -> dict[str, Post]:
+        """The site's posts, read once per sender (a malformed one is warned about once)."""
+        if self._posts is None:
+            self._posts = posts_by_id(self.settings, as_of=self.as_of, store=self.store)
+        return self._posts
+
+    def _templates(
+        self, run_as_of: datetime, segments: list[runs.RunSegment], report: RunReport
+    ) -> dict[int, MessageTemplate]:
+        """Render each segment once, from its posts as they are on disk now."""
+        by_id = self.posts()
+        view_url = view_in_browser_url(self.settings, self.digest.name, report.run_id)
+        templates: dict[int, MessageTemplate] = {}
+        for segment_id, post_ids in segments:
+            posts = [by_id[p] for p in post_ids if p in by_id]
+            missing = [p for p in post_ids if p not in by_id]
+            for p in missing:
+                if p not in report.vanished_posts:
+                    report.vanished_posts.append(p)
+                    log.warning("post %s of run %s is gone; sending without it", p, report.run_id)
+            if not posts:
+                claims.skip_segment(self.store, segment_id, "its posts are gone")
+                continue
+            rendered = self.renderer.render_segment(
+                self.digest, posts, as_of=run_as_of, view_url=view_url
+            )
+            templates[segment_id] = MessageTemplate(
+                self.settings, self.digest, rendered, self.renderer
+            )
+        return templates
+
+    def send_run(self, run_id: int, *, resumed: bool) -> RunReport:
+        """Send every open delivery of a run; returns its report (pending > 0 if left open)."""
+        with self.store.session() as session:
+            run = runs.get_run(session, run_id)
+            assert run is not None
+            run_as_of, n_posts = run.as_of, len(run.post_ids or ())
+            segments = runs.run_segments(session, run_id)
+            counts = runs.run_counts(session, run_id)
+        report = RunReport(
+            run_id=run_id,
+            digest=self.digest.name,
+            as_of=run_as_of,
+            posts=n_posts,
+            resumed=resumed,
+            status="sending",
+        )
+        open_rows = counts["pending"] + counts["sending"]
+        if open_rows:
+            state = SendPass(
+                run_id=run_id,
+                templates=self._templates(run_as_of, segments, report),
+                total=sum(counts.values()),
+                done=sum(counts.values()) - open_rows,
+            )
+            self._run_threads(state, min(self.settings.smtp.max_connections, open_rows))
+            claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            if state.error is not None:
+                self._raise(state.error, run_id)
+        return self.report(run_id, resumed=resumed, vanished=report.vanished_posts)
+
+    def report(self, run_id: int, *, resumed: bool, vanished: list[str] | None = None) -> RunReport:
+        """The run as it stands now (finished if nothing is left), as this process reports it."""
+        finished = runs.finish_run_if_done(self.store, run_id)
+        with self.store.session() as session:
+            run = runs.get_run(session, run_id)
+            assert run is not None
+            counts = runs.run_counts(session, run_id)
+            report = RunReport(
+                run_id=run_id,
+                digest=self.digest.name,
+                as_of=run.as_of,
+                posts=len(run.post_ids or ()),
+                resumed=resumed,
+                resent=run.possible_resends,
+                vanished_posts=list(vanished or ()),
+            )
+        report.sent, report.failed, report.skipped = (
+            counts["sent"],
+            counts["failed"],
+            counts["skipped"],
+        )
+        report.pending = counts["pending"] + counts["sending"]
+        report.status = "finished" if finished else "sending"
+        if self.progress is not None:
+            self.progress(sum(counts.values()) - report.pending, sum(counts.values()))
+        return report
+
+    def _run_threads(self, state: SendPass, count: int) -> None:
+        threads = [
+            threading.Thread(
+                target=self._thread, args=(state,), name=f"digest-send-{i}", daemon=True
+            )
+            for i in range(count)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _raise(self, error: BaseException, run_id: int) -> None:
+        if isinstance(error, SmtpConnectError):
+            with self.store.session() as session:
+                counts = runs.run_counts(session, run_id)
+            left = counts["pending"] + counts["sending"]
+            raise SmtpConnectError(
+                f"{error.message}; {left} deliveries of run {run_id} left pending",
+                hint=f"the next `digest send {self.digest.name}` continues where this one stopped",
+            ) from error
+        raise error
+
+    def _thread(self, state: SendPass) -> None:
+        recorder = claims.Recorder(
+            self.store, self.digest.name, durable=self.settings.database.durable_marks
+        )
+        try:
+            with SmtpSender(
+                self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
+            ) as smtp:
+                ConnectionLoop(self, state, smtp, recorder).run()
+        except BaseException as exc:  # kept and re-raised by send_run after the join
+            with state.lock:
+                if state.error is None:
+                    state.error = exc
+            state.abort.set()
+        finally:
+            recorder.close()

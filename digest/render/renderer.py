@@ -1,0 +1,397 @@
+"""Render a digest: Jinja templates, CSS inlined once per segment, then per-subscriber placeholders.
+
+selection ─► render ─► message: one render and premailer run per segment, a cheap `personalise`
+(the sending path's join-of-bytes copy is fill_in).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.resources
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
+
+import jinja2
+from lxml import etree  # type: ignore[import-untyped]
+from markupsafe import Markup
+from premailer import Premailer
+
+from digest.errors import ConfigError
+from digest.i18n import format_date, text_direction, translations
+from digest.render.excerpts import EXCERPT_MAX_CHARS, EXCERPT_MIN_CHARS, ExcerptFormatter, one_line
+from digest.settings import DEFAULT_SUBJECT
+
+if TYPE_CHECKING:
+    from digest.settings import DigestSettings, Settings
+    from digest.sources.post import Post
+
+# Per-subscriber parts of a rendered segment. They contain no character that Jinja escapes,
+# lxml re-encodes or premailer rewrites, so they come out of the pipeline exactly as written.
+NAME_PLACEHOLDER = "@@DIGEST_NAME@@"
+GREETING_PLACEHOLDER = "@@DIGEST_GREETING@@"  # "Hi Bob," / "Hi there," in the site's language
+GREETING_NAME_PLACEHOLDER = "@@DIGEST_GREETING_NAME@@"
+EMAIL_PLACEHOLDER = "@@DIGEST_EMAIL@@"
+UNSUBSCRIBE_URL_PLACEHOLDER = "@@DIGEST_UNSUBSCRIBE_URL@@"
+PREFERENCES_URL_PLACEHOLDER = "@@DIGEST_PREFERENCES_URL@@"  # "Manage your subscription"
+CATEGORIES_PLACEHOLDER = "@@DIGEST_CATEGORIES@@"  # "all posts" / "posts in News, Movies"
+PLACEHOLDERS = (
+    NAME_PLACEHOLDER,
+    GREETING_PLACEHOLDER,
+    GREETING_NAME_PLACEHOLDER,
+    EMAIL_PLACEHOLDER,
+    UNSUBSCRIBE_URL_PLACEHOLDER,
+    PREFERENCES_URL_PLACEHOLDER,
+    CATEGORIES_PLACEHOLDER,
+)
+# Gmail hides the rest of an HTML part beyond about this many bytes (the unsubscribe link too).
+GMAIL_CLIP_BYTES = 102_400
+# A segment's HTML aims below this, leaving room for the personalised name, email and link.
+HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
+
+
+class Addressee(TypedDict, total=False):
+    """Who a segment is personalised for (Renderer.personalise and personal_values)."""
+
+    name: Required[str]
+    email: Required[str]
+    unsubscribe_url: Required[str]
+    categories: Sequence[str]  # their own, for "why you get this" (default: the segment's)
+    preferences_url: str | None  # default: a sample address (previews, test sends)
+
+
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+_PREHEADER_MAX = 110
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedSegment:
+    """One segment's email: html inlined by premailer once; per-recipient parts are placeholders."""
+
+    subject: str
+    html: str
+    text: str
+    preheader: str
+    # What the digest covers ("all posts", "posts in News"): a subscriber without categories
+    # of their own gets this in "why you get this".
+    categories_text: str = "all posts"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What a template sees as `subscriber`: placeholders, filled later by `personalise`."""
+
+    name: str = NAME_PLACEHOLDER
+    greeting: str = GREETING_PLACEHOLDER
+    greeting_name: str = GREETING_NAME_PLACEHOLDER
+    email: str = EMAIL_PLACEHOLDER
+    unsubscribe_url: str = UNSUBSCRIBE_URL_PLACEHOLDER
+    preferences_url: str = PREFERENCES_URL_PLACEHOLDER
+    categories_text: str = CATEGORIES_PLACEHOLDER
+
+
+def bundled_templates_dir() -> Path:
+    """The templates shipped with digest: inside the wheel, else the repo's templates/ folder."""
+    packaged = importlib.resources.files("digest") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def digest_title(digest: DigestSettings, lang: str) -> str:
+    """`weekly` -> `Weekly digest` in the language; a name that already says digest is kept."""
+    words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
+    title = words[:1].upper() + words[1:]
+    if "digest" in words.lower():
+        return title
+    return translations(lang).gettext("%(name)s digest") % {"name": title}
+
+
+def make_preheader(
+    posts: Sequence[Post], none_text: str = "No new posts this time.", limit: int = _PREHEADER_MAX
+) -> str:
+    """The inbox preview line: the posts' titles, shortened to about `limit` characters."""
+    if not posts:
+        return none_text
+    text = one_line(" · ".join(p.title for p in posts))
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;:") + "…"
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    """The line of `filename` where a render error happened (Jinja rewrites tracebacks so)."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line if isinstance(line, int) else None
+
+
+class Renderer:
+    """Renders segments for one config; keeps the Jinja environment and counts premailer runs."""
+
+    # Every premailer run in this process, over all renderers (what a send cost, for tests).
+    premailer_runs_total = 0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.premailer_runs = 0
+        self.excerpts = ExcerptFormatter(settings.site)
+        self.search_path: list[Path] = []
+        if settings.templates_dir is not None:
+            self.search_path.append(Path(settings.templates_dir))
+        self.search_path.append(bundled_templates_dir())
+        self.lang = settings.site.lang
+        self.translations = translations(self.lang)
+        self.env = jinja2.Environment(
+            extensions=["jinja2.ext.i18n"],
+            loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
+                default_for_string=True,
+                default=False,
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(self._filters())
+        self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
+        # The subject is plain text: no escaping (the message layer encodes headers).
+        self.subject_env = jinja2.Environment(
+            extensions=["jinja2.ext.i18n"], autoescape=False, undefined=jinja2.StrictUndefined
+        )
+        self.subject_env.filters.update(self._filters())
+        self.subject_env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """`message` in the site's language, with %(name)s values filled in."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, count: int, **values: Any) -> str:
+        """The singular or plural form for `count` in the site's language; %(num)d is count."""
+        return self.translations.ngettext(singular, plural, count) % {"num": count, **values}
+
+    def describe_categories(self, digest: DigestSettings) -> str:
+        """`all posts`, or `posts in News, Movies`, for the footer."""
+        if not digest.categories:
+            return self.gettext("all posts")
+        return self.gettext("posts in %(categories)s", categories=", ".join(digest.categories))
+
+    def digest_title(self, digest: DigestSettings) -> str:
+        """`weekly` -> `Weekly digest`, in the site's language."""
+        return digest_title(digest, self.lang)
+
+    def _filters(self) -> dict[str, Callable[..., Any]]:
+        tz = self.settings.site.tz
+        lang = self.lang
+        return {
+            "date": lambda value, fmt=None: format_date(value, lang, tz, fmt),
+            "markdown": lambda value: Markup(self.excerpts.to_html(str(value))),
+            "plaintext": lambda value, width=72: self.excerpts.to_text(str(value), width),
+            "absolute_url": lambda value: self.excerpts.absolute(str(value)) or "",
+            "one_line": one_line,
+        }
+
+    # -- the per-segment path (slow: Jinja + premailer) --------------------------------------
+
+    def context(
+        self,
+        digest: DigestSettings,
+        posts: Sequence[Post],
+        *,
+        as_of: datetime,
+        view_url: str | None = None,
+        archived: bool = False,
+    ) -> dict[str, Any]:
+        """What templates (and the subject) see."""
+        site = self.settings.site
+        return {
+            "site": site,
+            "lang": self.lang,
+            "dir": text_direction(self.lang),
+            "digest": digest,
+            "digest_title": self.digest_title(digest),
+            "categories_text": self.describe_categories(digest),
+            "posts": list(posts),
+            "as_of": as_of,
+            "since": as_of - digest.lookback,
+            "subscriber": Recipient(),
+            "view_url": view_url,
+            "archived": archived,
+        }
+
+    def render_subject(self, digest: DigestSettings, context: dict[str, Any]) -> str:
+        """The digest's `subject` template rendered on one line."""
+        where = f"{self.settings.source}: digests.{digest.name}.subject"
+        if digest.subject == DEFAULT_SUBJECT:  # the default speaks the site's language
+            count = len(context["posts"])
+            return self.ngettext(
+                "%(title)s: %(num)d new post",
+                "%(title)s: %(num)d new posts",
+                count,
+                title=self.settings.site.title,
+            )
+        try:
+            subject = one_line(self.subject_env.from_string(digest.subject).render(context))
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"{where}: {exc.message or exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise ConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        return subject or f"{self.settings.site.title}: {len(context['posts'])} new posts"
+
+    def render_template(self, name: str, context: dict[str, Any]) -> str:
+        """Render one template by name; any template problem is a ConfigError naming the file."""
+        try:
+            template = self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            where = ", ".join(str(p) for p in self.search_path)
+            raise ConfigError(
+                f"template {name} not found (looked in {where})",
+                hint="check the digest's `template` key and `templates_dir`",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}"
+            ) from exc
+        filename = template.filename or name
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc, template.filename)
+            at = f"{filename}:{line}" if line else filename
+            raise ConfigError(f"{at}: template error: {exc.message or exc}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            line = _template_line(exc, template.filename)
+            at = f"{filename}:{line}" if line else filename
+            raise ConfigError(f"{at}: template error: {type(exc).__name__}: {exc}") from exc
+
+    def inline_css(self, source: str, *, name: str = "html") -> str:
+        """Inline the CSS of the first <style>; <style data-premailer="ignore"> blocks stay."""
+        self.premailer_runs += 1
+        Renderer.premailer_runs_total += 1
+        try:
+            inliner = Premailer(
+                source,
+                base_url=None,  # links are absolute already; placeholders must stay untouched
+                allow_network=False,
+                allow_loading_external_files=False,
+                keep_style_tags=False,
+                remove_classes=False,  # media queries select by class
+                strip_important=False,
+                disable_validation=True,
+                disable_basic_attributes=["width", "height"],  # the template sets those itself
+                cssutils_logging_level=logging.CRITICAL,
+                exclude_pseudoclasses=True,
+            )
+            return str(inliner.transform(pretty_print=False))
+        except (etree.LxmlError, ValueError) as exc:
+            raise ConfigError(f"{name}: the rendered HTML cannot be inlined: {exc}") from exc
+
+    def render_segment(
+        self,
+        digest: DigestSettings,
+        posts: Sequence[Post],
+        *,
+        as_of: datetime,
+        view_url: str | None = None,
+        archived: bool = False,
+    ) -> RenderedSegment:
+        """Render one segment (the posts a group of subscribers gets): subject, html, text.
+
+        `view_url`: the run's archive page ("View in browser"); `archived`: the public copy
+        for that page, with nothing personal and no unsubscribe link.
+        """
+        context = self.context(digest, posts, as_of=as_of, view_url=view_url, archived=archived)
+        subject = self.render_subject(digest, context)
+        preheader = make_preheader(context["posts"], self.gettext("No new posts this time."))
+        context.update(subject=subject, preheader=preheader)
+        html_name = f"{digest.template}.html.j2"
+        self.excerpts.limit = EXCERPT_MAX_CHARS
+        try:
+            while True:
+                source = self.render_template(html_name, context)
+                text = self.render_template(f"{digest.template}.txt.j2", context)
+                inlined = self.inline_css(source, name=html_name)
+                size = len(inlined.encode("utf-8"))
+                if size <= HTML_BUDGET_BYTES or self.excerpts.limit <= EXCERPT_MIN_CHARS:
+                    break
+                # Rare: so much text that Gmail would clip the footer (and its unsubscribe
+                # link). Shorten every excerpt and render again.
+                shorter = int(self.excerpts.limit * HTML_BUDGET_BYTES / size * 0.85)
+                self.excerpts.limit = max(EXCERPT_MIN_CHARS, shorter)
+                log.info("digest HTML is %d bytes; excerpts cut to %d chars", size, shorter)
+        finally:
+            self.excerpts.limit = EXCERPT_MAX_CHARS
+        return RenderedSegment(
+            subject=subject,
+            html=inlined,
+            text=text,
+            preheader=preheader,
+            categories_text=context["categories_text"],
+        )
+
+    # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
+
+    def personal_values(
+        self, segment: RenderedSegment, **who: Unpack[Addressee]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(as given, HTML-escaped): each placeholder's value for one subscriber.
+
+        Without preferences_url (previews, test sends) the link goes to a sample address.
+        """
+        name, categories = who["name"], who.get("categories", ())
+        preferences = who.get("preferences_url") or (
+            f"{self.settings.web.base_url}/preferences/preview"
+        )
+        raw = {
+            NAME_PLACEHOLDER: name,
+            GREETING_PLACEHOLDER: (
+                self.gettext("Hi %(name)s,", name=name) if name else self.gettext("Hi there,")
+            ),
+            GREETING_NAME_PLACEHOLDER: name or self.gettext("there"),
+            EMAIL_PLACEHOLDER: who["email"],
+            UNSUBSCRIBE_URL_PLACEHOLDER: who["unsubscribe_url"],
+            PREFERENCES_URL_PLACEHOLDER: preferences,
+            CATEGORIES_PLACEHOLDER: (
+                self.gettext("posts in %(categories)s", categories=", ".join(categories))
+                if categories
+                else segment.categories_text
+            ),
+        }
+        return raw, {k: html.escape(v, quote=True) for k, v in raw.items()}
+
+    def personalise(self, segment: RenderedSegment, **who: Unpack[Addressee]) -> tuple[str, str]:
+        """(html, text) with placeholders filled: HTML-escaped in html, as given in text."""
+        raw, escaped = self.personal_values(segment, **who)
+        # One pass, so a value that happens to contain a placeholder is never expanded again.
+        html_part = _PLACEHOLDER_RE.sub(lambda m: escaped[m.group(0)], segment.html)
+        text_part = _PLACEHOLDER_RE.sub(lambda m: raw[m.group(0)], segment.text)
+        return html_part, text_part
+
+
+def render_segment(
+    settings: Settings, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+) -> RenderedSegment:
+    """One-off convenience: a fresh Renderer rendering one segment."""
+    return Renderer(settings).render_segment(digest, posts, as_of=as_of)
+
+
+def render_archive_copy(
+    renderer: Renderer, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+) -> tuple[str, str]:
+    """(subject, html) of a run's public archive copy: every post, nothing personal."""
+    segment = renderer.render_segment(digest, posts, as_of=as_of, archived=True)
+    html, _text = renderer.personalise(segment, name="", email="", unsubscribe_url="")
+    return segment.subject, html

@@ -1,0 +1,77 @@
+"""Which posts a digest shows at a time: the new ones, or the latest when nothing is new.
+
+posts + store (sent posts) ─► selection; send, send-test, preview and `digest posts` ask here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from digest.selection.rules import latest_posts, select_new, share_for
+from digest.settings import DigestSettings, Settings
+from digest.sources import load_site_posts
+from digest.sources.post import Post
+from digest.store import Store
+from digest.store.queries import sent_post_ids
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShownPosts:
+    """The posts a test send or a preview shows, and whether they are the fallback."""
+
+    posts: list[Post]
+    latest: bool  # nothing was new: the latest posts are shown instead
+
+
+def posts_by_id(
+    settings: Settings, *, as_of: datetime | None = None, store: Store | None = None
+) -> dict[str, Post]:
+    """Every post of the site by id (source path, or a feed entry's id), as published at
+    `as_of` (default now); malformed ones are warned about and skipped. FeedError when the
+    site's feed cannot be fetched: nothing has been used up then."""
+    now = datetime.now(UTC)
+    loaded = load_site_posts(settings, as_of=as_of or now, now=now, store=store)
+    for problem in loaded.problems:
+        log.warning("skipping post %s", problem)
+    return {p.id: p for p in loaded.posts}
+
+
+def new_posts(
+    store: Store | None, digest: DigestSettings, posts: Iterable[Post], as_of: datetime
+) -> list[Post]:
+    """The posts new for `digest` at `as_of` (CONTRACT "Which posts are new"), newest first.
+
+    Published, in the digest's categories, within its lookback, not in an earlier run of it;
+    at most `max_posts`. `store` None: there is no database yet, so no run has sent anything.
+    """
+    sent: set[str] = set()
+    if store is not None:
+        with store.session() as session:
+            sent = sent_post_ids(session, digest.name)
+    return select_new(posts, digest, as_of, sent)
+
+
+def posts_to_show(
+    store: Store | None,
+    digest: DigestSettings,
+    posts: Sequence[Post],
+    as_of: datetime,
+    *,
+    categories: Sequence[str] = (),
+) -> ShownPosts:
+    """What `send-test` and `preview` show: the new posts, or the latest when none is new.
+
+    `categories` narrows both to a subscriber's share (empty: every post). The fallback is the
+    latest published posts in the digest's categories (and the share's), at most `max_posts`,
+    whatever the lookback and earlier runs say.
+    """
+    shown = share_for(new_posts(store, digest, posts, as_of), categories)
+    if shown:
+        return ShownPosts(shown, latest=False)
+    every = latest_posts(posts, digest, as_of, limit=len(posts))
+    return ShownPosts(share_for(every, categories)[: digest.max_posts], latest=True)

@@ -1,0 +1,86 @@
+"""Pure functions over posts: which are new for a digest at a time, and each subscriber's share.
+
+posts ─► selection ─► render / delivery; no I/O and no clock: `as_of` is always passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from digest.settings import DigestSettings
+from digest.sources.post import Post
+
+K = TypeVar("K", bound=Hashable)
+
+
+def is_published(post: Post, as_of: datetime) -> bool:
+    """Not `published: false`, not a draft, and dated at or before `as_of`."""
+    return post.published and not post.draft and post.date <= as_of
+
+
+def in_categories(post: Post, categories: Sequence[str]) -> bool:
+    """True when one of the post's categories is in `categories` (case-insensitive; empty = all)."""
+    if not categories:
+        return True
+    wanted = {c.casefold() for c in categories}
+    return any(c.casefold() in wanted for c in post.categories)
+
+
+def _newest_first(posts: Iterable[Post]) -> list[Post]:
+    ordered = sorted(posts, key=lambda p: p.id)
+    ordered.sort(key=lambda p: p.date, reverse=True)
+    return ordered
+
+
+def select_new(
+    posts: Iterable[Post], digest: DigestSettings, as_of: datetime, sent_ids: Collection[str]
+) -> list[Post]:
+    """The posts new for `digest` at `as_of` (CONTRACT "Which posts are new"), newest first."""
+    since = as_of - digest.lookback
+    sent = sent_ids if isinstance(sent_ids, set | frozenset) else set(sent_ids)
+    new = (
+        post
+        for post in posts
+        if is_published(post, as_of)
+        and post.date > since
+        and in_categories(post, digest.categories)
+        and post.id not in sent
+    )
+    return _newest_first(new)[: digest.max_posts]
+
+
+def share_for(posts: Sequence[Post], categories: Sequence[str]) -> list[Post]:
+    """A subscriber's share of a run's posts, in the run's order; no categories = every post."""
+    return [post for post in posts if in_categories(post, categories)]
+
+
+def latest_posts(
+    posts: Iterable[Post], digest: DigestSettings, as_of: datetime, limit: int
+) -> list[Post]:
+    """The newest published posts in the digest's categories, ignoring lookback and sent ids."""
+    chosen = (p for p in posts if is_published(p, as_of) and in_categories(p, digest.categories))
+    return _newest_first(chosen)[: max(limit, 0)]
+
+
+def group_segments(
+    posts: Sequence[Post],
+    subscribers: Iterable[tuple[K, Sequence[str]]],
+    not_before: Mapping[K, datetime] | None = None,
+) -> dict[tuple[str, ...], list[K]]:
+    """Subscribers grouped by their share (key: its post ids, newest first); empty shares left out.
+
+    `not_before` gives subscribers back from a pause: their share has no post dated before it
+    (what the pause skipped is not sent in a burst). Groups appear in the order of their first
+    subscriber.
+    """
+    groups: dict[tuple[str, ...], list[K]] = {}
+    for key, categories in subscribers:
+        share = share_for(posts, categories)
+        since = not_before.get(key) if not_before else None
+        if since is not None:
+            share = [post for post in share if post.date >= since]
+        if share:
+            groups.setdefault(tuple(p.id for p in share), []).append(key)
+    return groups

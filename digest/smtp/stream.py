@@ -1,0 +1,220 @@
+"""RFC 2920 pipelining over one SMTP session: each message's final dot travels with the next
+message's MAIL, RCPT and DATA, so a message costs one round trip instead of two.
+
+sending ─► smtp_stream ─► smtp (the session it drives); smtp's sibling, the other home of smtplib.
+
+The caller gets each message's outcome before the next message's body is written, so it can
+record it first: at any moment at most one message per session has its body on the wire
+unrecorded. A session that fails after a final dot was written (a timeout, a closed socket)
+names that message as possibly sent: it must be counted if it is sent again.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from digest.errors import SmtpConnectError
+from digest.smtp.client import SendResult, SmtpSender, classify_reply
+from digest.smtp.replies import reply_text
+
+K = TypeVar("K")
+
+DOT = b".\r\n"
+_MAX_LINE = 8192  # smtplib's limit on a reply line
+# A dot-atom address, which smtplib.quoteaddr (a full RFC 5322 parse) returns as it is, in <>.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def quote_address(address: str) -> str:
+    """`<address>` for MAIL and RCPT as smtplib.quoteaddr makes it; no full parse when plain."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    """One message to one recipient as the wire carries it."""
+
+    mail_from: str
+    to: str
+    wire: bytes  # CRLF lines, dot-stuffed, ending in CRLF; the final dot is added here
+
+
+class SessionLost(SmtpConnectError, Generic[K]):
+    """The session died mid-stream; `possibly_sent` had its final dot written, unanswered."""
+
+    def __init__(self, message: str, *, timed_out: bool, possibly_sent: K | None) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+        self.possibly_sent = possibly_sent
+
+
+class _Refused(Exception):
+    """421 or a closed socket while reading a reply: the session is over."""
+
+    def __init__(self, reason: str, *, timed_out: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
+    """(code, raw text) of one reply, as smtplib's getreply reads it, without its debug hooks.
+
+    The text stays bytes: most replies (250, 354) are only looked at for their code, so it is
+    made printable (reply_text) only where it is kept or shown.
+    """
+    file = conn.file
+    if file is None:
+        if conn.sock is None:
+            raise _Refused("connection closed", timed_out=False)
+        file = conn.file = conn.sock.makefile("rb")
+    lines: list[bytes] = []
+    code = -1
+    while True:
+        try:
+            line = file.readline(_MAX_LINE + 1)
+        except OSError as exc:
+            timed_out = isinstance(exc, TimeoutError)
+            raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+        if not line:
+            raise _Refused("connection closed", timed_out=False)
+        if len(line) > _MAX_LINE:
+            raise _Refused("reply line too long", timed_out=False)
+        lines.append(line[4:].strip(b" \t\r\n"))
+        try:
+            code = int(line[:3])
+        except ValueError:
+            code = -1
+            break
+        if line[3:4] != b"-":
+            break
+    raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
+    if code in (421, -1):
+        raise _Refused(f"{code} {reply_text(raw)}", timed_out=False)
+    return code, raw
+
+
+def _write(conn: smtplib.SMTP, data: bytes) -> None:
+    try:
+        conn.send(data)
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        timed_out = isinstance(exc, TimeoutError)
+        raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+
+
+@dataclass(frozen=True)
+class _Extensions:
+    """What the session's EHLO offered that each envelope asks about."""
+
+    size: bool
+    smtputf8: bool
+
+    @classmethod
+    def of(cls, conn: smtplib.SMTP) -> _Extensions:
+        return cls(bool(conn.does_esmtp and conn.has_extn("size")), conn.has_extn("smtputf8"))
+
+
+def _envelope(extensions: _Extensions, message: WireMessage) -> bytes | None:
+    """MAIL, RCPT and DATA as one write, or None when the server cannot take the addresses."""
+    options = f" SIZE={len(message.wire)}" if extensions.size else ""
+    if not (message.mail_from.isascii() and message.to.isascii()):
+        if not extensions.smtputf8:
+            return None
+        options += " SMTPUTF8"
+    return (
+        f"MAIL FROM:{quote_address(message.mail_from)}{options}\r\n"
+        f"RCPT TO:{quote_address(message.to)}\r\nDATA\r\n"
+    ).encode()
+
+
+def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> SendResult | None:
+    """Replies to MAIL, RCPT, DATA: None when the server said 354, else the refusal."""
+    if pipelined:
+        replies = [_reply(conn) for _ in range(3)]
+    else:  # one command, one reply; the first refusal ends the transaction
+        replies = []
+        for line in envelope.split(b"\r\n")[:3]:
+            _write(conn, line + b"\r\n")
+            replies.append(_reply(conn))
+            if not 200 <= replies[-1][0] < 400:
+                break
+    code, text = replies[-1]
+    if code == 354 and all(200 <= c < 300 for c, _ in replies[:-1]):
+        return None
+    if code == 354:  # a server that said 354 despite a refusal: end the empty message
+        _write(conn, DOT)
+        _reply(conn)
+    for code, text in replies:
+        if not 200 <= code < 300 and code != 354:
+            _write(conn, b"RSET\r\n")
+            _reply(conn)
+            return SendResult(classify_reply(code), code, reply_text(text))
+    return SendResult("transient", code, f"unexpected reply to DATA: {reply_text(text)}")
+
+
+def stream(
+    sender: SmtpSender, messages: Iterable[tuple[K, WireMessage]]
+) -> Iterator[tuple[K, SendResult]]:
+    """Send each message on the sender's session; yield each outcome before the next body goes.
+
+    `messages` is read lazily: the next message is asked for only when the previous one's
+    envelope is answered, right before its own envelope is written.
+    SessionLost when the session dies (the session is dropped; the next use reconnects).
+    """
+    conn = sender.session()
+    pipelined = conn.has_extn("pipelining")
+    extensions = _Extensions.of(conn)
+    held: tuple[K, WireMessage] | None = None  # envelope accepted (354), body not yet written
+    written: K | None = None  # final dot written, reply not yet read
+    try:
+        for key, message in messages:
+            if sender.limiter is not None:
+                sender.limiter.acquire()
+            envelope = _envelope(extensions, message)
+            if held is not None:
+                first = held[1].wire + DOT
+                if pipelined and envelope is not None:
+                    first += envelope
+                written = held[0]
+                _write(conn, first)
+                code, text = _reply(conn)
+                written = None
+                yield held[0], SendResult(classify_reply(code), code, reply_text(text))
+                held = None
+            elif envelope is not None and pipelined:
+                _write(conn, envelope)
+            if envelope is None:
+                yield key, SendResult("permanent", 553, "server does not support SMTPUTF8")
+                continue
+            refused = _envelope_replies(conn, pipelined, envelope)
+            if refused is None:
+                held = (key, message)
+            else:
+                yield key, refused
+        if held is not None:
+            written = held[0]
+            _write(conn, held[1].wire + DOT)
+            code, text = _reply(conn)
+            written = None
+            yield held[0], SendResult(classify_reply(code), code, reply_text(text))
+    except _Refused as exc:
+        sender.drop()
+        raise SessionLost(
+            f"SMTP server {sender.where} dropped the session: {exc.reason}",
+            timed_out=exc.timed_out,
+            possibly_sent=written,
+        ) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        sender.drop()
+        raise SessionLost(
+            f"SMTP server {sender.where} failed: {type(exc).__name__}: {exc}",
+            timed_out=isinstance(exc, TimeoutError),
+            possibly_sent=written,
+        ) from exc

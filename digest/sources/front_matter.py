@@ -1,0 +1,316 @@
+"""A post's front matter: split from the body, its values read as the author wrote them.
+
+posts ─► front_matter: text, names and authors out of YAML (JSON, TOML), errors naming the key.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import frontmatter
+import ftfy
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from digest.errors import PostError
+from digest.sources.safe_yaml import BoundedSafeLoader, YamlLimitError, check_alias_expansion
+
+_REPAIR = ftfy.TextFixerConfig(
+    # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    explain=False,
+)
+
+
+# UTF-8 read as cp1252/latin-1 leaves one of these lead characters before a byte-range one.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00e2\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
+)
+# Jekyll's Document::YAML_FRONT_MATTER_REGEXP: `---` opens, `---` or `...` closes.
+_JEKYLL_OPEN = re.compile(r"---[ \t\r\f\v]*\n")
+_JEKYLL_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t\r\f\v]*$\n?", re.M)
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A top-level `key: value` line whose value needs no YAML beyond plain, quoted or [a, b].
+_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+# What YAML resolves a plain scalar to (bool, int, float, timestamp, null): a regex a first char.
+_RESOLVED = {
+    first: re.compile("|".join(f"(?:{pattern.pattern})" for _tag, pattern in resolvers), re.X)
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+_FLOW_INDICATOR = re.compile(r"[\[\]{}]")
+
+
+def repair_text(value: str) -> str:
+    """`value` with mojibake repaired and everything else the author wrote kept."""
+    # ftfy is slow; only text that shows a mojibake pattern goes through it.
+    if not value or value.isascii() or not _MOJIBAKE_HINT.search(value):
+        return value
+    return str(ftfy.fix_text(value, config=_REPAIR))
+
+
+class RawScalars:
+    """The source text of YAML scalars, for values YAML turned into bool/int (`title: yes`)."""
+
+    def __init__(self, front: str | None, node: yaml.Node | None = None) -> None:
+        self._front = front
+        self._node = node
+        self._nodes: dict[str, yaml.Node] | None = None
+
+    def _load(self) -> dict[str, yaml.Node]:
+        if self._nodes is None:
+            self._nodes = {}
+            node = self._node
+            if node is None and self._front:
+                node = yaml.compose(self._front, Loader=_SAFE_LOADER)
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode):
+                        self._nodes[str(key.value)] = value
+        return self._nodes
+
+    def get(self, key: str, index: int | None = None) -> str | None:
+        """The source text of `key` (or of item `index` of its list); None if not a scalar."""
+        node = self._load().get(key)
+        if index is not None and isinstance(node, yaml.SequenceNode):
+            node = node.value[index] if index < len(node.value) else None
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        return None
+
+
+@dataclass(frozen=True)
+class FrontMatter:
+    """The keys and values above a post's body, the body, and where they came from."""
+
+    meta: dict[str, Any]
+    body: str
+    raw: RawScalars
+    where: str
+
+    def text(self, key: str) -> str:
+        """A scalar as text, stripped; "" when absent; PostError for a list or mapping."""
+        value = self.meta.get(key)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value.strip()
+        text = _scalar_text(value, self.raw.get(key))
+        if text is None:
+            raise PostError(self.where, f"{key} must be text, not {type(value).__name__} {value!r}")
+        return text.strip()
+
+    def names(self, key: str, *, split: bool) -> list[str]:
+        """Category or tag names: a YAML list, or a string split on whitespace (if `split`)."""
+        value = self.meta.get(key)
+        if value is None:
+            return []
+        if isinstance(value, list):
+            names = []
+            for i, item in enumerate(value):
+                if item is None:
+                    continue
+                text = item if isinstance(item, str) else _scalar_text(item, self.raw.get(key, i))
+                if text is None:
+                    raise PostError(self.where, f"{key} must be a list of names, not {item!r}")
+                names.append(text.strip())
+            return [n for n in names if n]
+        text = value if isinstance(value, str) else _scalar_text(value, self.raw.get(key))
+        if text is None:
+            raise PostError(self.where, f"{key} must be a name or a list of names, not {value!r}")
+        if split:
+            return text.split()
+        return [text.strip()] if text.strip() else []
+
+    def author(self) -> str | None:
+        """The author's name: text, a list joined with commas, or a mapping's `name`."""
+        value = self.meta.get("author")
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = value.get("name")
+            if value is None:
+                return None
+        if isinstance(value, list):
+            parts = [_scalar_text(v, self.raw.get("author", i)) for i, v in enumerate(value)]
+            text = ", ".join(p.strip() for p in parts if p and p.strip())
+        else:
+            scalar = (
+                value if isinstance(value, str) else _scalar_text(value, self.raw.get("author"))
+            )
+            if scalar is None:
+                raise PostError(self.where, f"author must be text, not {value!r}")
+            text = scalar
+        text = " ".join(repair_text(text).split())
+        return text or None
+
+
+def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
+    """Jekyll's front matter (YAML between `---` and `---` or `...`), parsed once; None if none."""
+    opening = _JEKYLL_OPEN.match(text)
+    if opening is None:
+        return None
+    # The closing line may directly follow the opening one (empty front matter).
+    closing = _JEKYLL_CLOSE.search(text, opening.end())
+    if closing is None:
+        return None
+    front = text[: closing.start()]
+    body = text[closing.end() :]
+    simple = simple_front_matter(front[opening.end() :])
+    if simple is not None:  # its keys are text already: no copy
+        return FrontMatter(meta=simple, body=body, raw=RawScalars(front), where=where)
+    data, node = _load_yaml(front, where)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
+    return FrontMatter(
+        meta={str(k): v for k, v in data.items()},
+        body=body,
+        raw=RawScalars(front, node),
+        where=where,
+    )
+
+
+def _load_yaml(front: str, where: str) -> tuple[object, yaml.Node | None]:
+    """The front matter read by YAML (aliases bounded), and its node for the raw scalars."""
+    loader = BoundedSafeLoader(front)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        check_alias_expansion(node)  # a billion-laughs chain is refused, not built
+        return loader.construct_document(node), node
+    except YamlLimitError as exc:
+        raise PostError(where, f"front matter refused: {exc}") from None
+    except RecursionError:
+        raise PostError(where, "front matter refused: YAML nested too deeply") from None
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        raise PostError(where, f"front matter is not valid YAML: {problem}") from exc
+    finally:
+        loader.dispose()
+
+
+def simple_front_matter(front: str) -> dict[str, Any] | None:
+    """Flat `key: text` / `key: [a, b]` front matter read without YAML; None if it is more.
+
+    Most posts' front matter is only that, and reading it here is what keeps 5,000 posts
+    under a second. Every value this accepts reads the same under YAML: anything YAML would
+    turn into a bool, number, date or null, and any YAML syntax beyond this, goes to YAML.
+    """
+    data: dict[str, Any] = {}
+    for line in front.split("\n"):
+        if not line or line[0] == "#":
+            continue
+        match = _SIMPLE_LINE.match(line)
+        if match is None:
+            return None
+        key, value = match.groups()
+        if not _plain_key(key):
+            return None
+        if not value:
+            data[key] = None
+        elif value[0] == "[":
+            items = _flow_items(value)
+            if items is None:
+                return None
+            data[key] = items
+        elif value[0] in "\"'":
+            if len(value) < 2 or value[-1] != value[0] or value[0] in value[1:-1] or "\\" in value:
+                return None
+            data[key] = value[1:-1]
+        elif _plain_text(value):
+            data[key] = value
+        else:
+            return None
+    return data
+
+
+def _flow_items(value: str) -> list[str] | None:
+    """The items of a one-line `[a, b]` of plain words, or None if YAML must read it."""
+    if value[-1] != "]" or _FLOW_INDICATOR.search(value, 1, len(value) - 1):
+        return None
+    items = [item.strip() for item in value[1:-1].split(",")]
+    for item in items:
+        if not _plain_text(item):
+            return None  # `[]`, `[a,]` and `[a, yes]` too: YAML reads them
+    return items
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_key(key: str) -> bool:
+    # The same few keys (title, date, tags...) come back in every post.
+    return _plain_text(key)
+
+
+def _plain_text(value: str) -> bool:
+    """Whether `value` is a plain YAML scalar that YAML reads as this very text."""
+    if not value:
+        return False
+    first = value[0]
+    if first in _INDICATORS or ": " in value or " #" in value or "\t#" in value:
+        return False
+    if value[-1] == ":":
+        return False
+    resolved = _RESOLVED.get(first)
+    if resolved is None or (len(value) > 5 and first.isalpha()):
+        return True  # YAML's words (yes, off, null, false...) are at most five letters
+    return resolved.match(value) is None
+
+
+def split_front_matter(text: str, where: str) -> FrontMatter | None:
+    """The front matter and body of a post's text; None when the text has no front matter."""
+    if text.startswith("---"):
+        return split_jekyll_front_matter(text, where)
+    handler = frontmatter.detect_format(text, frontmatter.handlers)
+    if handler is None:
+        return None
+    try:
+        front, body = handler.split(text.strip())
+    except ValueError:
+        raise PostError(where, "front matter is not closed (no closing --- line)") from None
+    try:
+        if isinstance(handler, YAMLHandler):  # aliases bounded: see safe_yaml
+            data = handler.load(front, Loader=BoundedSafeLoader)
+        else:
+            data = handler.load(front)
+    except YamlLimitError as exc:
+        raise PostError(where, f"front matter refused: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
+    except ValueError as exc:  # JSON or TOML front matter
+        raise PostError(where, f"front matter cannot be read: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
+    return FrontMatter(
+        meta={str(k): v for k, v in data.items()},
+        body=body,
+        raw=RawScalars(front if isinstance(handler, YAMLHandler) else None),
+        where=where,
+    )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    # The mark counts from the front matter's first line; the file has the opening --- above it.
+    return f"{problem} (front matter line {mark.line + 1})" if mark else str(problem)
+
+
+def _scalar_text(value: object, raw: str | None) -> str | None:
+    """A scalar as the author wrote it; None for lists and mappings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float | date):
+        return raw if raw is not None else str(value)
+    return None

@@ -1,0 +1,335 @@
+"""Read a Jekyll site's posts folder into immutable `Post` values, by Jekyll's own rules.
+
+config ─► posts ─► selection: which files are posts, and each one's date, categories, excerpt, URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from urllib.parse import quote
+
+from digest.errors import PostError
+from digest.settings import SiteSettings
+from digest.sources.front_matter import (
+    FrontMatter,
+    RawScalars,
+    repair_text,
+    split_jekyll_front_matter,
+)
+from digest.sources.guards import read_post_bytes
+from digest.sources.jekyll.dates import post_date
+from digest.sources.jekyll.excerpts import cut_excerpt
+from digest.sources.jekyll.files import DATE_FILENAME, DATELESS_FILENAME, SourceFile, source_files
+from digest.sources.jekyll.liquid import JekyllLiquid
+from digest.sources.jekyll.permalinks import (
+    HTML_EXTENSIONS,
+    build_url_path,
+    output_extension,
+    permalink_template,
+    unknown_placeholder,
+)
+from digest.sources.jekyll.site import JekyllSite, deep_merge, open_site
+from digest.sources.jekyll.workers import process_count, read_all
+from digest.sources.markdown import markdown_to_html
+from digest.sources.post import Post, PostsLoad
+
+__all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "load_posts", "read_post"]
+
+log = logging.getLogger(__name__)
+
+# Files in `_posts` Jekyll reads as data, never as posts (their content is nil).
+_DATA_EXTENSIONS = frozenset({".yml", ".yaml"})
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# What `quote` leaves as it is in an image path (most paths: then it need not run).
+_URL_SAFE_MARKS = "/-._~!$&'()*+,;=:@%"
+_URL_SAFE = re.compile(r"[A-Za-z0-9/\-._~!$&'()*+,;=:@%]*")
+
+
+def load_posts(
+    site: SiteSettings, *, include_drafts: bool = False, processes: int | None = None
+) -> PostsLoad:
+    """Read every post of the site (and drafts if asked), newest first; bad files go to problems.
+
+    `processes`: how many processes read the files; None lets the site's size and the CPUs
+    decide (post_workers). The result is the same however many there are.
+    """
+    template = permalink_template(site.permalink)
+    jekyll = open_site(site)
+    sources = list(source_files(site.posts_dir, jekyll, include_drafts))
+    if processes is None:
+        processes = process_count(len(sources))
+
+    def read(source: SourceFile) -> Post | None:
+        return read_source(site, source, template, jekyll)
+
+    posts: list[Post] = []
+    problems: list[PostError] = []
+    for outcome in read_all(read, sources, processes):
+        if isinstance(outcome, PostError):
+            problems.append(outcome)
+        elif outcome is not None:
+            posts.append(outcome)
+    posts = _render_liquid(site, jekyll, posts)
+    posts.sort(key=lambda p: p.id)
+    posts.sort(key=lambda p: p.date, reverse=True)
+    problems.sort(key=lambda e: e.path)
+    log.debug("read %d posts from %s (%d problems)", len(posts), jekyll.root, len(problems))
+    return PostsLoad(tuple(posts), tuple(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one post
+
+
+@dataclass(frozen=True)
+class PostFileName:
+    """What a post's file name says: `2025-11-27-my-post.md` is a date, a slug, an extension."""
+
+    date: str | None
+    slug: str
+    extension: str
+
+
+def parse_file_name(name: str) -> PostFileName:
+    """The date (None for a draft's dateless name), slug and extension of a post file name."""
+    match = DATE_FILENAME.match(name)
+    if match:
+        return PostFileName(match.group(1), match.group(2).rstrip("."), match.group(3))
+    dateless = DATELESS_FILENAME.match(name)
+    slug, extension = (dateless.group(1), dateless.group(2)) if dateless else (name, "")
+    return PostFileName(None, slug.rstrip("."), extension)
+
+
+def read_post(
+    site: SiteSettings,
+    file: Path,
+    template: str,
+    folder_categories: tuple[str, ...] = (),
+    *,
+    draft: bool = False,
+    jekyll: JekyllSite | None = None,
+) -> Post | None:
+    """One post file as a Post; None if it is not a post; PostError if it is broken."""
+    jekyll = jekyll or open_site(site)
+    source = SourceFile(str(file), _post_id(jekyll.root, file), file.name, folder_categories, draft)
+    return read_source(site, source, template, jekyll)
+
+
+def read_source(
+    site: SiteSettings, source: SourceFile, template: str, jekyll: JekyllSite
+) -> Post | None:
+    """One candidate file found by `source_files` as a Post (see `read_post`)."""
+    where = source.path
+    name = parse_file_name(source.name)
+    text = _read_text(where, name.extension, source.relative, site.max_post_bytes)
+    if text is None:
+        return None
+    front = _read_front_matter(text, where, source.relative)
+    defaults = jekyll.defaults_for(source.relative, "posts")
+    if defaults:
+        front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
+    # Each step may raise; their order decides which problem a broken file reports.
+    when = _resolve_date(front, name, where, site.tz, draft=source.draft)
+    title = _title(front, name.slug)
+    slug = front.text("slug") or name.slug
+    categories = _categories(front, source.categories)
+    tags = _tags(front)
+    # Jekyll keeps the body as written; only the blank lines around it go.
+    content = repair_text(front.body.strip("\n").rstrip())
+    excerpt = _excerpt(front, content, site.excerpt_separator)
+    url_path = build_url_path(
+        _front_permalink(front) or template,
+        when=when,
+        slug=slug,
+        categories=categories,
+        output_ext=output_extension(name.extension),
+    )
+    return Post(
+        id=source.relative,
+        path=Path(where),
+        title=title,
+        date=when,
+        slug=slug,
+        categories=categories,
+        tags=tags,
+        author=front.author(),
+        excerpt=excerpt,
+        content=content,
+        image=_image(front.meta.get("image"), site.root_url),
+        url=site.root_url + url_path,
+        published=front.meta.get("published") is not False,
+        draft=source.draft or front.meta.get("draft") is True,
+        front_matter=front.meta,
+    )
+
+
+def _post_id(root: Path, file: Path) -> str:
+    """The post's path relative to the site root (Jekyll's `page.path`)."""
+    base, text = str(root.absolute()) + os.sep, str(file.absolute())
+    relative = text[len(base) :] if text.startswith(base) else str(file)
+    return relative.replace(os.sep, "/")
+
+
+def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str | None:
+    """The file's text with Unix line ends; None for a file Jekyll does not make a post."""
+    if extension.lower() in _DATA_EXTENSIONS:
+        log.debug("not a post (a data file): %s", post_id)
+        return None
+    raw = read_post_bytes(where, max_bytes)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if extension.lower() not in HTML_EXTENSIONS:
+            log.debug("not a post (not text): %s", post_id)
+            return None  # an image or other static file that happens to match the name pattern
+        raise PostError(
+            where, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _read_front_matter(text: str, where: str, post_id: str) -> FrontMatter:
+    """The post's front matter; a post without one is still a post to Jekyll (empty matter)."""
+    front = split_jekyll_front_matter(text, where)
+    if front is not None:
+        return front
+    if text.startswith("---"):
+        log.warning("%s: front matter is not closed (no closing --- line); read as text", where)
+    else:
+        log.debug("post without front matter: %s", post_id)
+    return FrontMatter(meta={}, body=text, raw=RawScalars(None), where=where)
+
+
+def _resolve_date(
+    front: FrontMatter, name: PostFileName, where: str, tz: tzinfo, *, draft: bool
+) -> datetime:
+    """The front matter's date, else the file name's; a draft without either: its mtime."""
+    try:
+        when = post_date(front.meta.get("date"), name.date, tz, front.where)
+    except PostError as exc:
+        if name.date is None or front.meta.get("date") in (None, ""):
+            raise
+        log.warning("%s: %s; using the date in the file name", where, exc.reason)
+        when = post_date(None, name.date, tz, front.where)
+    if when is not None:
+        return when
+    if not draft:  # pragma: no cover - the matcher guarantees a file date
+        raise PostError(front.where, "no date in the file name or the front matter")
+    return datetime.fromtimestamp(os.stat(where).st_mtime, tz)
+
+
+def _title(front: FrontMatter, file_slug: str) -> str:
+    """The front matter's title on one line, else the file name's words capitalised."""
+    title = front.text("title")
+    title = " ".join(repair_text(title).split()) if title else ""
+    return title or " ".join(w.capitalize() for w in file_slug.split("-"))
+
+
+def _categories(front: FrontMatter, folder_categories: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders' categories, then `categories` (a list or words), then `category`."""
+    return _unique(
+        [
+            *folder_categories,
+            *front.names("categories", split=True),
+            *front.names("category", split=False),
+        ]
+    )
+
+
+def _tags(front: FrontMatter) -> tuple[str, ...]:
+    """`tags` (a list or words), then `tag`."""
+    return _unique([*front.names("tags", split=True), *front.names("tag", split=False)])
+
+
+def _unique(names: list[str]) -> tuple[str, ...]:
+    # Jekyll's `uniq`: exact duplicates go, names keep their case.
+    return tuple(dict.fromkeys(names))
+
+
+def _excerpt(front: FrontMatter, content: str, site_separator: str) -> str:
+    """The front matter's `excerpt`, else the content up to the excerpt separator."""
+    if front.meta.get("excerpt") is not None:
+        return repair_text(front.text("excerpt"))
+    separator = front.meta.get("excerpt_separator", site_separator)
+    if separator is None:
+        separator = site_separator
+    if not isinstance(separator, str):
+        raise PostError(front.where, f"excerpt_separator must be text, not {separator!r}")
+    separator = separator.replace("\r\n", "\n")
+    if separator == "":
+        return ""  # Jekyll: an empty separator turns excerpts off
+    return cut_excerpt(content.lstrip("\n"), separator).strip()
+
+
+def _front_permalink(front: FrontMatter) -> str | None:
+    """The post's own `permalink` pattern (checked), or None to use the site's."""
+    permalink = front.meta.get("permalink")
+    if permalink is not None and not isinstance(permalink, str):
+        raise PostError(front.where, f"permalink must be text, not {permalink!r}")
+    if not permalink:
+        return None
+    unknown = unknown_placeholder(permalink)
+    if unknown:
+        raise PostError(front.where, f"permalink: unknown placeholder {unknown} in {permalink!r}")
+    return permalink
+
+
+def _image(value: object, root_url: str) -> str | None:
+    """The post's image as an absolute URL (text, or jekyll-seo-tag's mapping)."""
+    if isinstance(value, dict):  # jekyll-seo-tag: image: {path: ..., height: ...}
+        value = value.get("path") or value.get("url") or value.get("feature")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    image = value.strip()
+    if _URL_SCHEME.match(image):
+        return image  # https:, http:, data: ... used as is
+    if image.startswith("//"):
+        return "https:" + image
+    path = image.lstrip("/")
+    if not _URL_SAFE.fullmatch(path):
+        path = quote(path, safe=_URL_SAFE_MARKS)
+    return root_url + "/" + path
+
+
+def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) -> list[Post]:
+    """Excerpts with their Liquid rendered as Jekyll does, once every post's URL is known."""
+    if not any("{{" in p.excerpt or "{%" in p.excerpt for p in posts):
+        return posts
+    root_url = site.root_url
+    liquid = JekyllLiquid(
+        url=site.url,
+        baseurl=site.baseurl,
+        post_urls={p.id: p.url.removeprefix(root_url) for p in posts},
+        markdown=markdown_to_html,
+    )
+    site_variables = jekyll.liquid_site(site)
+    rendered = []
+    for post in posts:
+        # Jekyll renders the excerpt it cut from the content, not one written in front matter.
+        cut = post.front_matter.get("excerpt") is None
+        if cut and ("{{" in post.excerpt or "{%" in post.excerpt):
+            page = {
+                **post.front_matter,
+                "title": post.title,
+                "date": post.date,
+                "url": post.url.removeprefix(root_url),
+                "path": post.id,
+                "slug": post.slug,
+                "categories": list(post.categories),
+                "tags": list(post.tags),
+                "content": post.content,
+            }
+            excerpt = liquid.render_excerpt(
+                post.excerpt, page=page, site=site_variables, where=str(post.path)
+            )
+            post = dataclasses.replace(post, excerpt=excerpt.strip())
+        rendered.append(post)
+    return rendered

@@ -1,0 +1,64 @@
+"""A post as every source gives it: one immutable `Post`, and a load's posts and problems.
+
+sources (jekyll, hugo, feed) ─► post ─► selection, render, delivery: none of them knows which
+source a post came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from digest.errors import PostError
+
+
+@dataclass(frozen=True)
+class Post:
+    """One published (or publishable) blog post, as Jekyll would build it."""
+
+    id: str
+    path: Path
+    title: str
+    date: datetime
+    slug: str
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    author: str | None
+    excerpt: str
+    content: str
+    image: str | None
+    url: str
+    published: bool
+    draft: bool
+    # The front matter with `_config.yml` defaults merged in (Liquid's `page`).
+    front_matter: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (`path` is Jekyll's `page.path`: relative to the site root)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date.isoformat(),
+            "categories": list(self.categories),
+            "tags": list(self.tags),
+            "url": self.url,
+            "path": self.id,
+            "file": str(self.path),
+            "slug": self.slug,
+            "author": self.author,
+            "excerpt": self.excerpt,
+            "image": self.image,
+            "published": self.published,
+            "draft": self.draft,
+        }
+
+
+@dataclass(frozen=True)
+class PostsLoad:
+    """The posts that could be read, newest first, and the files that could not."""
+
+    posts: tuple[Post, ...]
+    problems: tuple[PostError, ...]

@@ -1,0 +1,71 @@
+"""liquid.py: Jekyll's filters and tags in excerpts, and unknown Liquid rendered as nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest.sources.jekyll.liquid import JekyllLiquid
+from digest.sources.markdown import markdown_to_html
+
+SITE = {"data": {"releases": [{"version": "3.4.0", "url": "u-340"}, {"version": "3.3.0"}]}}
+PAGE = {"title": "Hello", "date": datetime(2025, 11, 27, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))}
+
+
+def render(source: str) -> str:
+    liquid = JekyllLiquid(
+        url="https://blog.example.org",
+        baseurl="/b",
+        post_urls={"_posts/2020-01-01-first.md": "/2020/01/01/first.html"},
+        markdown=markdown_to_html,
+    )
+    return liquid.render_excerpt(source, page=PAGE, site=SITE, where="post.md")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ '/x.png' | relative_url }}", "/b/x.png"),
+        ("{{ 'x.png' | absolute_url }}", "https://blog.example.org/b/x.png"),
+        ("{{ 'https://a.org/x' | absolute_url }}", "https://a.org/x"),
+        ("{{ page.date | date_to_xmlschema }}", "2025-11-27T09:30:00+09:00"),
+        ("{{ page.date | date_to_string }}", "27 Nov 2025"),
+        ("{{ '*hi*' | markdownify }}", "<p><em>hi</em></p>\n"),
+        (
+            '{% assign r = site.data.releases | where: "version", "3.4.0" | first %}{{ r.url }}',
+            "u-340",
+        ),
+        ("{{ page.title }}", "Hello"),
+        ("{% link _posts/2020-01-01-first.md %}", "/b/2020/01/01/first.html"),
+        ("{% post_url 2020-01-01-first %}", "/b/2020/01/01/first.html"),
+        ("{% raw %}{{ kept }}{% endraw %}", "{{ kept }}"),
+        (
+            "{% highlight ruby %}a < b{% endhighlight %}",
+            '<figure class="highlight"><pre><code class="language-ruby" data-lang="ruby">'
+            "a &lt; b</code></pre></figure>",
+        ),
+        ("no liquid at all", "no liquid at all"),
+    ],
+)
+def test_jekyll_filters_and_tags(source: str, expected: str) -> None:
+    assert render(source) == expected
+
+
+def test_unknown_tag_and_filter_are_nothing_with_one_warning_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert render("a {% youtube x %} b {{ 1 | shout }} c {% youtube y %}") == "a  b  c "
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "post.md: Liquid unexpected tag 'youtube' (rendered as nothing)",
+        "post.md: Liquid unknown filter 'shout' (rendered as nothing)",
+    ]
+
+
+def test_a_missing_post_link_is_nothing_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    assert render("[x]({% link _posts/gone.md %})") == "[x]()"
+    assert "link: no post '_posts/gone.md'" in caplog.text
