@@ -15,7 +15,7 @@ from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
 from digest.store import Store
-from digest.store.queries import sent_post_ids
+from digest.store.runs import sent_post_ids
 
 log = logging.getLogger(__name__)
 
