@@ -196,6 +196,10 @@ COMMANDS = {
         "digest.cli.demo_cmds:demo",
         "Run the whole job here: example posts, subscribers, a real SMTP send into demo-outbox/.",
     ),
+    "explain": LazyCommand(
+        "digest.cli.explain_cmds:explain_cmd",
+        "Why each post of the site is in or out of digest NAME at time T.",
+    ),
     "history": LazyCommand("digest.cli.send_cmds:history_cmd", "Past runs, newest first."),
     "posts": LazyCommand(
         "digest.cli.posts_cmds:posts_command",

@@ -376,3 +376,11 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
             )
         )
     return out
+
+
+def sent_post_runs(session: Session, digest: str) -> dict[str, int]:
+    """Each post an earlier run of `digest` included, with the id of that run."""
+    rows = session.execute(
+        select(SentPost.post_id, SentPost.run_id).where(SentPost.digest == digest)
+    )
+    return {str(row.post_id): int(row.run_id) for row in rows}
