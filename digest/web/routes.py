@@ -25,6 +25,7 @@ from digest.errors import DatabaseError
 from digest.i18n import N_, translations
 from digest.render.renderer import bundled_templates_dir
 from digest.smtp.client import SmtpSender, helo_name
+from digest.sources import open_source
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
 from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
@@ -203,7 +204,7 @@ class DigestWebApp(flask.Flask):
             ),
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
-            categories=SiteCategories(settings.site),
+            categories=SiteCategories(open_source(settings.site)),
             webhooks=_webhooks(settings, store, sns),
         )
         self.url_map.merge_slashes = False
