@@ -66,7 +66,6 @@ access_log = logging.getLogger("digest.web.access")
 
 TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
 _TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
-_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 # A relay's secret in a webhook URL (Postmark) is never logged, not even in part.
 _SECRET_IN_PATH = re.compile(rf"(/webhooks/[a-z]{{1,20}}/){TOKEN}")
 
@@ -121,11 +120,6 @@ class DigestNameConverter(BaseConverter):
 def short_path(path: str) -> str:
     """The path with any token cut to its first 8 characters (a secret: hidden), for logs."""
     return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_PATH.sub(_cut, path))
-
-
-def hide_tokens(text: str) -> str:
-    """Any text (a log line) with each token in it cut to its first 8 characters."""
-    return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_TEXT.sub(_cut, text))
 
 
 def _cut(match: re.Match[str]) -> str:
