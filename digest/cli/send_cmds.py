@@ -286,6 +286,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
         "bounced_later",
         "complaints",
         "resends",
+        "relays",
     )
     rows = [
         (
@@ -303,6 +304,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
             str(r.bounced_later),
             str(r.complaints),
             str(r.possible_resends),
+            ",".join(f"{name}:{n}" for name, n in sorted(r.relays.items())) or "-",
         )
         for r in runs
     ]

@@ -11,11 +11,13 @@ or one that got no answer after its final dot (a timeout, a closed socket).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import SmtpConnectError, SmtpTimeoutError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate, dot_stuff
@@ -23,7 +25,7 @@ from digest.settings import DeliverySettings, Settings, SmtpSettings
 from digest.smtp.client import SmtpSender
 from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
-from digest.store import Store, claims
+from digest.store import Store, claims, rates
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
 from digest.tokens import preferences_url, unsubscribe_url
@@ -42,6 +44,9 @@ MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or ot
 # However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
 # relay a window of messages can take long, and a crash then would re-send them all.
 MARK_WINDOW_SECONDS = 0.5
+DESTINATION_WAIT = "its destination's limit: waiting for a slot"
+
+log = logging.getLogger("digest.delivery")
 
 
 @dataclass
@@ -60,6 +65,7 @@ class SendPass:
     any_sent: bool = False
     connection_failures: int = 0
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
+    throttled: int = 0  # throttling replies in this pass
     error: BaseException | None = None
 
 
@@ -76,6 +82,7 @@ class ConnectionContext:
     envelope: Envelope  # MAIL FROM (VERP) and DKIM
     stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
     progress: Progress | None = None
+    limits: RelayLimits | None = None  # the relay's rates and slowdown (None: no limits at all)
 
 
 class ConnectionLoop:
@@ -87,8 +94,14 @@ class ConnectionLoop:
         state: SendPass,
         smtp: SmtpSender,
         recorder: claims.Recorder,
+        *,
+        index: int = 0,
     ) -> None:
         self.context = context
+        self.index = index  # this connection's number in the process (a throttled relay gets fewer)
+        self.pause = 0.0  # seconds to wait before the next message (the relay throttled)
+        self.quota_reached: QuotaReached | None = None
+        self.gate: claims.Claim | None = None  # handed to the stream, its body not yet gated
         self.state = state
         self.smtp = smtp
         self.recorder = recorder
@@ -162,7 +175,10 @@ class ConnectionLoop:
         """
         statuses: dict[int, str | None] = {}
         read_at = 0.0
+        tail: list[claims.Claim] = []  # waiting for a busy destination
+        went = 0
         for index, item in enumerate(batch):
+            self._gate_previous()
             if self._stopping():
                 break
             template = self.state.templates.get(item.segment_id)
@@ -184,11 +200,94 @@ class ConnectionLoop:
                 pulled.append(item)
                 self._count_try(item.delivery_id, final=True)
                 continue
+            if not self._admit(item):
+                if self.quota_reached is not None:
+                    break
+                pulled.append(item)  # its destination is busy: after the others
+                tail.append(item)
+                continue
             pulled.append(item)
-            with self.state.lock:
-                self.state.uncertain.add(item.delivery_id)
-            yield item, self.envelope_and_bytes(template, item)
+            went += 1
+            yield self._going(item, template)
+        if tail and went and not self._stopping() and self.quota_reached is None:
+            self._put_back_tail(tail)  # others may be waiting in the run: they go first
+        elif tail:
+            yield from self._drain(tail)  # only slow destinations are left: at their pace
+        self._gate_previous()
         self.flush_marks()  # before the stream writes the last body
+
+    def _going(
+        self, item: claims.Claim, template: MessageTemplate
+    ) -> tuple[claims.Claim, WireMessage]:
+        """The message about to go; its body waits for its slot (_gate_previous)."""
+        with self.state.lock:
+            self.state.uncertain.add(item.delivery_id)
+        self.gate = item
+        return item, self.envelope_and_bytes(template, item)
+
+    def _drain(self, tail: list[claims.Claim]) -> Iterator[tuple[claims.Claim, WireMessage]]:
+        """Messages that waited for their destination: each at its destination's pace."""
+        for index, item in enumerate(tail):
+            self._gate_previous()
+            if self._stopping() or self.quota_reached is not None:
+                self._release(tail[index:])
+                return
+            status = self._settle([item])[item.subscriber_id]
+            template = self.state.templates.get(item.segment_id)
+            if status != ACTIVE or template is None:
+                claims.skip_delivery(
+                    self.store, item.delivery_id, f"subscriber is {status or 'erased'}"
+                )
+                self._count_try(item.delivery_id, final=True)
+                continue
+            if not self._admit(item, hold=True):
+                self._release(tail[index:])
+                return
+            yield self._going(item, template)
+
+    def _put_back_tail(self, tail: list[claims.Claim]) -> None:
+        """Back to pending, each due about when its destination may take it (nothing booked)."""
+        limits = self.context.limits
+        assert limits is not None
+        ahead: dict[float, int] = {}
+        delays = []
+        for item in tail:
+            gap = limits.destination_gap(item.email)
+            queued = ahead.get(gap, 0)
+            ahead[gap] = queued + 1
+            delays.append(
+                (item.delivery_id, limits.destination_wait_hint(item.email) + gap * queued)
+            )
+        rates.put_back(self.store, self.state.run_id, self.worker_id, delays, DESTINATION_WAIT)
+
+    def _admit(self, item: claims.Claim, *, hold: bool = False) -> bool:
+        """May this message's envelope go now? False: its destination is busy (unless `hold`),
+        or a quota of the relay is full (quota_reached)."""
+        limits, stop = self.context.limits, self.context.stop
+        if self.pause > 0:  # the relay throttled: back off (exponential, with jitter)
+            stop.wait(self.pause)
+            self.pause = 0.0
+        if limits is None:
+            return True
+        if not hold and limits.destination_busy(item.email):
+            return False
+        try:
+            limits.quota()
+        except QuotaReached as exc:
+            self.quota_reached = exc
+            return False
+        return True
+
+    def _gate_previous(self) -> None:
+        """Before the body of the message last handed to the stream goes (it goes with the
+        next envelope, or alone at the end): wait for its slots, so it arrives in them."""
+        item, self.gate = self.gate, None
+        limits = self.context.limits
+        if item is None or limits is None:
+            return
+        limits.destination_wait(item.email, hold=True)
+        limits.wait_turn(self.index, self.context.stop)
+        limits.pace(self.context.stop)
 
     def _settle(self, upcoming: list[claims.Claim]) -> dict[int, str | None]:
         """Record the unrecorded accepted messages and read the upcoming statuses, one commit."""
@@ -243,13 +342,52 @@ class ConnectionLoop:
             return self._session_lost(exc, open_items, batch[len(pulled) :])
         finally:
             self.message_ids.clear()
-        if len(pulled) < len(batch):  # stopped: the rest was never tried
+        if len(pulled) < len(batch):  # stopped (or a quota is full): the rest was never tried
             self._release(batch[len(pulled) :])
+            if self.quota_reached is not None:
+                with self.state.lock:
+                    if self.state.error is None:
+                        self.state.error = self.quota_reached
+                self.state.abort.set()
             return False
         return True
 
+    def _throttled(self, reply: str) -> None:
+        """The relay said slow down: this connection backs off, the process slows down."""
+        limits = self.context.limits
+        if limits is None:
+            self.pause = min(self.backoff, MAX_WAIT)
+            return
+        self.pause = limits.slowdown.throttled(reply)
+        with self.state.lock:
+            self.state.throttled += 1
+        log.info(
+            "relay %s throttles (%s): %s; this connection waits %.2f s",
+            self.context.relay.name,
+            reply,
+            limits.slowdown.describe(),
+            self.pause,
+        )
+
     def _record(self, item: claims.Claim, result: SendResult) -> None:
         reply = f"{result.code} {result.reply}".strip()
+        if result.throttled:  # not the recipient's failure: again later, no attempt counted
+            self._throttled(reply)
+            rates.put_back(
+                self.store,
+                self.state.run_id,
+                self.worker_id,
+                [(item.delivery_id, self.pause)],
+                f"{reply} (throttled; sending again)",
+            )
+            self.message_ids.pop(item.delivery_id, None)
+            with self.state.lock:
+                self.state.uncertain.discard(item.delivery_id)
+                self.state.any_sent = True  # the relay answers
+                self.state.connection_failures = 0
+            return
+        if result.outcome == "sent" and self.context.limits is not None:
+            self.context.limits.slowdown.clean()
         if result.outcome == "sent":
             # Recorded with the next window's status read (outgoing), which comes before the
             # body that would make the window's count of sent, unrecorded messages: the crash
@@ -272,6 +410,8 @@ class ConnectionLoop:
         """The session failed: count it, settle what it held, retry later or give the pass up."""
         state = self.state
         possibly_sent = exc.possibly_sent if isinstance(exc, SessionLost) else None
+        if isinstance(exc, SessionLost) and possibly_sent is None and (exc.throttled or exc.after):
+            return self._relay_closed(exc, [*open_items, *unpulled])
         timed_out = isinstance(exc, SmtpTimeoutError) or (
             isinstance(exc, SessionLost) and exc.timed_out
         )
@@ -316,6 +456,25 @@ class ConnectionLoop:
             state.abort.set()
             return False
         self.context.stop.wait(min(self.backoff, MAX_WAIT))
+        return True
+
+    def _relay_closed(self, exc: SessionLost[claims.Claim], rest: list[claims.Claim]) -> bool:
+        """A 421, or a relay that closed after taking messages on the session: nothing it held
+        was taken, nothing failed; reconnect (after a backoff when it throttled)."""
+        if exc.throttled:
+            self._throttled(exc.message)
+        else:
+            log.info(
+                "relay %s closed the session after %d messages; reconnecting",
+                self.context.relay.name,
+                exc.after,
+            )
+        with self.state.lock:
+            for c in rest:
+                self.state.uncertain.discard(c.delivery_id)
+        self._release(rest)
+        self.context.stop.wait(self.pause)
+        self.pause = 0.0
         return True
 
     def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:

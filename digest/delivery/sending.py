@@ -13,14 +13,14 @@ from datetime import datetime
 
 from digest.archive import view_in_browser_url
 from digest.delivery.connection import ConnectionContext, ConnectionLoop, Progress, SendPass
+from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import DigestError, SmtpConnectError
 from digest.mail.envelope import Envelope
-from digest.mail.message import MessageTemplate
+from digest.mail.message import MessageTemplate, feedback_id
 from digest.render.renderer import Renderer
 from digest.selection.newposts import posts_by_id
 from digest.settings import DigestSettings, Settings
 from digest.smtp.client import SmtpSender, helo_name
-from digest.smtp.rate_limit import RateLimiter
 from digest.sources.post import Post
 from digest.store import Store, claims, runs, workers
 
@@ -71,8 +71,10 @@ class RunSender:
         # VERP MAIL FROM and DKIM; the key is read here, once per send.
         self.envelope = Envelope(settings)
         self.renderer = Renderer(settings)
-        rate = settings.smtp.rate_limit
-        self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
+        # The relay's rates (shared with every other sender through the store) and this
+        # process's slowdown when it throttles.
+        self.relay = settings.relay_chain(digest)[0]  # digests.X.relay, else the first
+        self.limits = RelayLimits(store, self.relay, self.relay.max_connections)
         self.worker_id = workers.register_worker(
             store, "sender", mark_window=settings.delivery.mark_window
         )
@@ -123,7 +125,11 @@ class RunSender:
                 self.digest, posts, as_of=run_as_of, view_url=view_url
             )
             templates[segment_id] = MessageTemplate(
-                self.settings, self.digest, rendered, self.renderer
+                self.settings,
+                self.digest,
+                rendered,
+                self.renderer,
+                feedback_id=feedback_id(self.settings, self.digest, report.run_id),
             )
         return templates
 
@@ -151,7 +157,7 @@ class RunSender:
                 total=sum(counts.values()),
                 done=sum(counts.values()) - open_rows,
             )
-            self._run_threads(state, min(self.settings.smtp.max_connections, open_rows))
+            self._run_threads(state, min(self.relay.max_connections, open_rows))
             claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             if state.error is not None:
                 self._raise(state.error, run_id)
@@ -187,7 +193,7 @@ class RunSender:
     def _run_threads(self, state: SendPass, count: int) -> None:
         threads = [
             threading.Thread(
-                target=self._thread, args=(state,), name=f"digest-send-{i}", daemon=True
+                target=self._thread, args=(state, i), name=f"digest-send-{i}", daemon=True
             )
             for i in range(count)
         ]
@@ -197,6 +203,15 @@ class RunSender:
             t.join()
 
     def _raise(self, error: BaseException, run_id: int) -> None:
+        if isinstance(error, QuotaReached):
+            with self.store.session() as session:
+                counts = runs.run_counts(session, run_id)
+            left = counts["pending"] + counts["sending"]
+            raise QuotaReached(
+                f"{error.message}; {left} deliveries of run {run_id} left pending until then",
+                resume_at=error.resume_at,
+                hint=f"`digest schedule` (or `digest send {self.digest.name}` then) resumes it",
+            ) from error
         if isinstance(error, SmtpConnectError):
             with self.store.session() as session:
                 counts = runs.run_counts(session, run_id)
@@ -215,21 +230,24 @@ class RunSender:
             digest=self.digest.name,
             settings=self.settings,
             delivery=self.settings.delivery,
-            relay=self.settings.smtp,
+            relay=self.relay,
             envelope=self.envelope,
             stop=self.stop,
             progress=self.progress,
+            limits=self.limits,
         )
 
-    def _thread(self, state: SendPass) -> None:
+    def _thread(self, state: SendPass, index: int) -> None:
         recorder = claims.Recorder(
-            self.store, self.digest.name, durable=self.settings.database.durable_marks
+            self.store,
+            self.digest.name,
+            durable=self.settings.database.durable_marks,
+            relay=self.relay.name,
         )
         try:
-            with SmtpSender(
-                self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
-            ) as smtp:
-                ConnectionLoop(self.connection_context(), state, smtp, recorder).run()
+            with SmtpSender(self.relay, local_hostname=helo_name(self.from_addr)) as smtp:
+                context = self.connection_context()
+                ConnectionLoop(context, state, smtp, recorder, index=index).run()
         except BaseException as exc:  # kept and re-raised by send_run after the join
             with state.lock:
                 if state.error is None:

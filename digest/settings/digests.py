@@ -25,6 +25,7 @@ class DigestSettings(SettingsModel):
     lookback_days: float = Field(7, gt=0)
     misfire_grace: timedelta = timedelta(hours=6)
     template: str = "digest"
+    relay: str | None = None  # the name of a relay in an smtp list (default: the first)
 
     @field_validator("categories", mode="before")
     @classmethod
