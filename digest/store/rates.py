@@ -19,16 +19,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
 
 from digest.store import Store
-from digest.store.models import D_PENDING, D_SENDING, Base, deliveries_table, utcnow
+from digest.store.models import (
+    D_PENDING,
+    D_SENDING,
+    RateCount,
+    RatePace,
+    deliveries_table,
+    utcnow,
+)
 from digest.store.write_lock import writing
 
 SLICES = 60  # a quota's window in slices: at most 1/60 of a window's sending waits needlessly
 
-_paces = Base.metadata.tables["rate_paces"]
-_counts = Base.metadata.tables["rate_counts"]
+_paces: Table = RatePace.__table__  # type: ignore[assignment]
+_counts: Table = RateCount.__table__  # type: ignore[assignment]
 
 
 class Pace(NamedTuple):
@@ -156,13 +163,6 @@ def _count(conn: Connection, dialect: str, quota: Quota, now: float, booked: int
                 _counts.c.key == quota.key, _counts.c.slice < current - 2 * SLICES
             )
         )
-
-
-def reset(store: Store, prefix: str) -> None:
-    """Forget the booked slots of the keys starting with `prefix` (tests, `digest doctor`)."""
-    with writing(store) as conn:
-        conn.execute(_paces.delete().where(_paces.c.key.startswith(bindparam("p", prefix))))
-        conn.execute(_counts.delete().where(_counts.c.key.startswith(bindparam("q", prefix))))
 
 
 def put_back(
