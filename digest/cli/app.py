@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -197,6 +196,10 @@ COMMANDS = {
         "digest.cli.demo_cmds:demo",
         "Run the whole job here: example posts, subscribers, a real SMTP send into demo-outbox/.",
     ),
+    "explain": LazyCommand(
+        "digest.cli.explain_cmds:explain_cmd",
+        "Why each post of the site is in or out of digest NAME at time T.",
+    ),
     "history": LazyCommand("digest.cli.send_cmds:history_cmd", "Past runs, newest first."),
     "posts": LazyCommand(
         "digest.cli.posts_cmds:posts_command",
@@ -293,7 +296,3 @@ def echo_json(data: Any) -> None:
     import json
 
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def resolve_out(path: str | None) -> Path | None:
-    return Path(path) if path else None

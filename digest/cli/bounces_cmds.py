@@ -41,10 +41,9 @@ def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
     settings = state.settings
     policy = bounce_policy(settings)
     account = imap_account(settings) if source is None else None
-    store = open_store(settings.database.url)
     now = datetime.now(UTC)
     cap = settings.bounces.max_message_bytes
-    try:
+    with open_store(settings.database.url) as store:
         if account is not None:
             tally = read_bounces_imap(store, policy, account, now=now, max_bytes=cap)
         else:
@@ -52,8 +51,6 @@ def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
             tally = read_bounces_from(
                 store, policy, str(source), stdin=stdin, now=now, max_bytes=cap
             )
-    finally:
-        store.dispose()
     if fmt == "json":
         echo_json(tally.as_json())
     else:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from digest.addresses import normalise_email
 from digest.archive import archive_run
+from digest.delivery.health import rate_warnings
 from digest.delivery.sending import Progress, RunReport, RunSender
 from digest.delivery.workers import SenderProcesses
 from digest.errors import DigestError, InvalidAddressError, SmtpError
@@ -28,6 +29,7 @@ from digest.smtp.client import SmtpSender, helo_name
 from digest.sources import describe_source
 from digest.sources.post import Post
 from digest.store import Store, runs
+from digest.store.bounce_events import last_run_outcome
 from digest.store.models import utcnow
 from digest.tokens import check_secret
 
@@ -106,6 +108,14 @@ def _share_of(posts: Sequence[Post]) -> runs.ShareOf:
 # --- the public calls -------------------------------------------------------------------------
 
 
+def warn_about_rates(store: Store, name: str) -> None:
+    """Before sending more, a warning per rate over its limit: relays suspend accounts over them."""
+    with store.session() as session:
+        last = last_run_outcome(session, name)
+    for warning in rate_warnings(name, last):
+        log.warning("%s", warning)
+
+
 def send_digest(
     settings: Settings,
     store: Store,
@@ -123,6 +133,7 @@ def send_digest(
     """
     digest = settings.digest(name)
     _require_secret(settings)
+    warn_about_rates(store, name)
     # The other processes first: forked before this one starts a thread (worker_pool).
     others = SenderProcesses(settings, workers) if workers > 1 else None
     reports: list[RunReport] = []
