@@ -5,12 +5,7 @@ mail / relays ─► report ─► policy ─► store.bounce_events; each repor
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-=======
-from dataclasses import asdict, dataclass
->>>>>>> main
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
