@@ -233,6 +233,16 @@ COMMANDS = {
 }
 
 
+def _show_version(ctx: click.Context, value: bool) -> None:
+    """`digest, version X` as click's version_option says it, without importlib.metadata."""
+    if not value or ctx.resilient_parsing:
+        return
+    from digest import __version__
+
+    click.echo(f"digest, version {__version__}")
+    ctx.exit()
+
+
 @click.group(
     cls=DigestGroup,
     lazy_commands=COMMANDS,
@@ -245,7 +255,14 @@ COMMANDS = {
     help="The YAML config (default: $DIGEST_CONFIG, else ./config.yaml).",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug); never secrets.")
-@click.version_option(package_name="digest", prog_name="digest")
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _show_version(ctx, value),
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """digest: newsletter digests for Jekyll blogs, sent exactly once.
