@@ -248,6 +248,9 @@ def send_test_cmd(state: State, name: str, to: str, as_of: str | None) -> None:
         f"{name}: test sent to {result.to}: {_plural(result.posts, 'post')} ({what}), "
         f"subject {result.subject!r}"
     )
+    click.echo(f"html part: {result.html_bytes:,} bytes")
+    if result.shortened:
+        click.echo(result.shortened)
 
 
 @click.command("history")

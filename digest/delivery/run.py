@@ -83,6 +83,8 @@ class SendTestResult:
     message_id: str
     posts: int
     latest: bool  # nothing was new: the latest posts were shown instead
+    html_bytes: int = 0  # the HTML part as rendered (before the recipient's name and links)
+    shortened: str | None = None  # what the clip guard did, for people; None: nothing
 
 
 def _require_secret(settings: Settings) -> str:
@@ -271,5 +273,11 @@ def send_test(
             f"{result.code} {result.reply}".rstrip()
         )
     return SendTestResult(
-        address, "[TEST] " + rendered.subject, built.message_id, len(posts), shown.latest
+        address,
+        "[TEST] " + rendered.subject,
+        built.message_id,
+        len(posts),
+        shown.latest,
+        html_bytes=len(rendered.html.encode("utf-8")),
+        shortened=rendered.shortened.describe() if rendered.shortened else None,
     )
