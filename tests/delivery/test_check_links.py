@@ -68,7 +68,7 @@ def test_hold_starts_no_run_until_the_post_answers(
         assert sent_post_ids(session, "weekly") == set()
     # Deployed now: the run goes, with both posts.
     live.statuses.clear()
-    code, out, err = send(site)
+    code, _out, err = send(site)
     assert code == 0, err
     assert len(smtp_server.handler.messages) == 1
     with store.session() as session:
