@@ -99,6 +99,7 @@ class SubscriberRow:
     all_digests: bool = True  # on every digest of the config, present and future
     digests: tuple[str, ...] = ()  # the digests chosen, when not all_digests
     paused_until: datetime | None = None
+    timezone: str | None = None  # IANA name; None: site.timezone
     consent: Consent = field(default_factory=Consent)
 
     def digest_names(self, every_digest: Iterable[str]) -> list[str]:

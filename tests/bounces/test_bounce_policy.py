@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from digest.bounces.mail import read_report
 from digest.bounces.policy import BouncePolicy, Tally, apply_report
 from digest.bounces.report import Failure, Report
 from digest.mail.verp import verp_address, verp_code
-from digest.store import Store, open_store
+from digest.store import Store
 from digest.store.bounce_events import run_bounces
 from digest.store.subscribers import find_subscriber
 from tests.helpers.bounce_fixtures import (
@@ -25,15 +23,6 @@ from tests.helpers.bounce_fixtures import (
     sent_run,
     statuses,
 )
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def _events(store: Store) -> list[tuple[str, int | None, int | None]]:

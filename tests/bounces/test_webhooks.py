@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from digest.bounces.webhooks import WebhookAnswer, Webhooks, WebhookSettings
 from digest.mail.verp import verp_address, verp_code
-from digest.store import Store, open_store
+from digest.store import Store
 from tests.helpers.bounce_fixtures import NOW, POLICY, SECRET, add_subscribers, sent_run, statuses
 from tests.helpers.sns_fixtures import (
     CERT_PATH,
@@ -49,13 +49,9 @@ def payload(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(migrated_sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_sqlite_url)
-    add_subscribers(opened, list(ALL_ACTIVE))
-    try:
-        yield opened
-    finally:
-        opened.dispose()
+def store(sqlite_store: Store) -> Store:
+    add_subscribers(sqlite_store, list(ALL_ACTIVE))
+    return sqlite_store
 
 
 @pytest.fixture(scope="module")
