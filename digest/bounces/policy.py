@@ -5,7 +5,6 @@ mail / relays ─► report ─► policy ─► store.bounce_events; each repor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -99,17 +98,6 @@ def apply_report(
     except IntegrityError:
         # Another process recorded the same report between our check and our commit.
         return Tally(duplicates=1)
-
-
-def apply_reports(
-    store: Store, policy: BouncePolicy, reports: Iterable[Report], *, now: datetime
-) -> Tally:
-    """Act on several reports; `read` counts them."""
-    tally = Tally()
-    for report in reports:
-        tally.read += 1
-        tally.add(apply_report(store, policy, report, now=now))
-    return tally
 
 
 def _apply(session: Session, policy: BouncePolicy, report: Report, now: datetime) -> Tally:

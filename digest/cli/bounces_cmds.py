@@ -38,16 +38,12 @@ def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
     settings = state.settings
     policy = bounce_policy(settings)
     account = imap_account(settings) if source is None else None
-    store = open_store(settings.database.url)
     now = datetime.now(UTC)
-    try:
+    with open_store(settings.database.url) as store:
         if account is not None:
             tally = read_bounces_imap(store, policy, account, now=now)
         else:
-            stdin = sys.stdin.buffer
-            tally = read_bounces_from(store, policy, str(source), stdin=stdin, now=now)
-    finally:
-        store.dispose()
+            tally = read_bounces_from(store, policy, str(source), stdin=sys.stdin.buffer, now=now)
     if fmt == "json":
         echo_json(tally.as_dict())
     else:

@@ -82,11 +82,8 @@ def posts_command(
         chosen = list(loaded.posts)
     else:
         assert digest is not None
-        store = open_store(settings.database.url)
-        try:
+        with open_store(settings.database.url) as store:
             chosen = new_posts(store, digest, loaded.posts, when)
-        finally:
-            store.dispose()
 
     if fmt == "json":
         rows = []

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -31,13 +29,8 @@ from digest.store.subscribers import (
 REASON_WIDTH = 70  # characters of the reason a table shows (json has it whole)
 
 
-@contextmanager
-def _store(state: State) -> Iterator[Store]:
-    store = open_store(state.settings.database.url)
-    try:
-        yield store
-    finally:
-        store.dispose()
+def _store(state: State) -> Store:
+    return open_store(state.settings.database.url)
 
 
 @click.group()

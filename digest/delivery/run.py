@@ -15,6 +15,7 @@ from datetime import datetime
 
 from digest.addresses import normalise_email
 from digest.archive import archive_run
+from digest.delivery.health import rate_warnings
 from digest.delivery.sending import Progress, RunReport, RunSender
 from digest.delivery.workers import SenderProcesses
 from digest.errors import DigestError, InvalidAddressError, SmtpError
@@ -28,6 +29,7 @@ from digest.smtp.client import SmtpSender, helo_name
 from digest.sources import describe_source
 from digest.sources.post import Post
 from digest.store import Store, runs
+from digest.store.bounce_events import last_run_outcome
 from digest.store.models import utcnow
 from digest.tokens import check_secret
 
@@ -81,6 +83,8 @@ class SendTestResult:
     message_id: str
     posts: int
     latest: bool  # nothing was new: the latest posts were shown instead
+    html_bytes: int = 0  # the HTML part as rendered (before the recipient's name and links)
+    shortened: str | None = None  # what the clip guard did, for people; None: nothing
 
 
 def _require_secret(settings: Settings) -> str:
@@ -106,6 +110,14 @@ def _share_of(posts: Sequence[Post]) -> runs.ShareOf:
 # --- the public calls -------------------------------------------------------------------------
 
 
+def warn_about_rates(store: Store, name: str) -> None:
+    """Before sending more, a warning per rate over its limit: relays suspend accounts over them."""
+    with store.session() as session:
+        last = last_run_outcome(session, name)
+    for warning in rate_warnings(name, last):
+        log.warning("%s", warning)
+
+
 def send_digest(
     settings: Settings,
     store: Store,
@@ -123,6 +135,7 @@ def send_digest(
     """
     digest = settings.digest(name)
     _require_secret(settings)
+    warn_about_rates(store, name)
     # The other processes first: forked before this one starts a thread (worker_pool).
     others = SenderProcesses(settings, workers) if workers > 1 else None
     reports: list[RunReport] = []
@@ -260,5 +273,11 @@ def send_test(
             f"{result.code} {result.reply}".rstrip()
         )
     return SendTestResult(
-        address, "[TEST] " + rendered.subject, built.message_id, len(posts), shown.latest
+        address,
+        "[TEST] " + rendered.subject,
+        built.message_id,
+        len(posts),
+        shown.latest,
+        html_bytes=len(rendered.html.encode("utf-8")),
+        shortened=rendered.shortened.describe() if rendered.shortened else None,
     )

@@ -12,11 +12,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_SCHEDULER_START, JobExecutionEvent
 from apscheduler.executors.base import BaseExecutor
@@ -34,11 +34,47 @@ from digest.crontab import (
 )
 from digest.errors import ConfigError, DatabaseError, DigestError
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
-from digest.schedule.runs import RunDigest, send_scheduled
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration
 from digest.store import Store
 from digest.store.leases import load_fire_state, save_fire_state
+
+
+class RunSummary(Protocol):
+    """What the scheduler reads from a delivery.RunReport."""
+
+    @property
+    def posts(self) -> int: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+
+
+class RunDigest(Protocol):
+    """Run one digest as of a scheduled time (delivery.send_digest with trigger="schedule")."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        store: Store,
+        name: str,
+        *,
+        as_of: datetime,
+        stop: threading.Event,
+    ) -> Sequence[RunSummary]: ...
+
+
+def send_scheduled(
+    settings: Settings, store: Store, name: str, *, as_of: datetime, stop: threading.Event
+) -> Sequence[RunSummary]:
+    """The default job: exactly what `digest send NAME --as-of <scheduled time>` runs."""
+    from digest.delivery.run import send_digest
+
+    return send_digest(settings, store, name, as_of=as_of, trigger="schedule", stop=stop)
+
 
 log = logging.getLogger("digest.schedule.scheduler")
 

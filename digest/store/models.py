@@ -116,7 +116,8 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Every unsubscribe link carries this key: `remove` destroys it, a re-subscription replaces it.
     link_key: Mapped[str] = mapped_column(String(64), default=new_link_key)
-    # Rows from before link keys: their old id-only unsubscribe links still work (see README).
+    # Rows from before link keys: their old id-only unsubscribe links still work
+    # (see docs/security.md).
     legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # True: on every digest of the config, present and future (as before digests were chosen);

@@ -59,6 +59,7 @@ class SubscriberRow:
     all_digests: bool = True  # on every digest of the config, present and future
     digests: tuple[str, ...] = ()  # the digests chosen, when not all_digests
     paused_until: datetime | None = None
+    timezone: str | None = None  # IANA name; None: site.timezone
 
     def digest_names(self, every_digest: Iterable[str]) -> list[str]:
         """The digests this subscriber is on, given the names of every configured digest."""

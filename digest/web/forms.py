@@ -51,11 +51,6 @@ class Request:
     is_form: bool = False  # sent as a form (urlencoded or multipart), not as something else
     body: bytes = b""  # the raw body, on the routes that take one whole (relay webhooks)
 
-    @property
-    def is_post(self) -> bool:
-        """A POST changes something; GET and HEAD never do."""
-        return self.method == "POST"
-
 
 @dataclass(frozen=True)
 class SignupForm:

@@ -15,6 +15,7 @@ from typing import Any
 
 from digest.errors import BadInputError
 from digest.i18n import N_, format_date
+from digest.sources.post import distinct_categories
 from digest.store.models import ACTIVE, utcnow
 from digest.store.preferences import PAUSE_WEEKS, PreferencesChange
 from digest.store.preferences import save_preferences as store_preferences
@@ -32,7 +33,6 @@ from digest.web.links import (
     unsubscribed_page,
 )
 from digest.web.pages import HttpError, Response, bad_form, json_answer, mask_email
-from digest.web.site_categories import distinct_categories
 
 log = logging.getLogger("digest.web")
 

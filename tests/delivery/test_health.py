@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from digest.bounces.health import rate_warnings
 from digest.bounces.mail import read_report
 from digest.bounces.policy import apply_report
+from digest.delivery.health import rate_warnings
 from digest.store import Store, open_store
 from digest.store.bounce_events import RunOutcome, last_run_outcome
 from tests.helpers.bounce_fixtures import NOW, POLICY, add_subscribers, sample, sent_run
