@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.demo import free_port
-from digest.store import open_store
+from digest.store import Store, open_store
 from digest.store.migrate import head_revision
 from digest.store.models import Base
 from tests.helpers import code_gates
@@ -342,6 +342,20 @@ def migrated_sqlite_url(sqlite_url: str, _migrated_sqlite_file: Path) -> str:
     """sqlite_url with the schema built: a copy of the file migrated once a session."""
     shutil.copyfile(_migrated_sqlite_file, sqlite_url.removeprefix("sqlite:///"))
     return sqlite_url
+
+
+@pytest.fixture
+def store(migrated_database_url: str) -> Iterator[Store]:
+    """The one store fixture: a migrated, empty store on each database the test runs on."""
+    with open_store(migrated_database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store(migrated_sqlite_url: str) -> Iterator[Store]:
+    """A migrated, empty SQLite store, for tests whose subject is not the database."""
+    with open_store(migrated_sqlite_url) as opened:
+        yield opened
 
 
 @pytest.fixture(autouse=True)

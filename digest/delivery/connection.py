@@ -16,24 +16,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from digest.errors import SmtpConnectError, SmtpTimeoutError
+from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate, dot_stuff
-from digest.smtp.client import SendResult, SmtpSender
+from digest.settings import DeliverySettings, Settings, SmtpSettings
+from digest.smtp.client import SmtpSender
+from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
-from digest.store import claims
+from digest.store import Store, claims
 from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
 from digest.tokens import preferences_url, unsubscribe_url
 
-if TYPE_CHECKING:
-    from digest.delivery.sending import RunSender
-
 log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (done, total) of the run, from the sending threads
 
 # Deliveries claimed at once by one connection's thread. Only the one whose body is on the
 # wire can be in flight at a crash (store.workers tells it from the rest), so a bigger batch
@@ -71,32 +72,47 @@ class SendPass:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class ConnectionContext:
+    """What a connection's loop works with, handed in by the process that runs it."""
+
+    store: Store
+    worker_id: str  # this process's row in store.workers: its claims carry it
+    digest: str
+    settings: Settings  # the links (web.*) each message carries
+    delivery: DeliverySettings  # retries, backoff, the mark window
+    relay: SmtpSettings  # the relay this connection talks to
+    envelope: Envelope  # MAIL FROM (VERP) and DKIM
+    stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
+    progress: Progress | None = None
+
+
 class ConnectionLoop:
     """One SMTP connection's thread of a pass."""
 
     def __init__(
         self,
-        sender: RunSender,
+        context: ConnectionContext,
         state: SendPass,
         smtp: SmtpSender,
         recorder: claims.Recorder,
         journal: Journal | None = None,
     ) -> None:
-        self.sender = sender
+        self.context = context
         self.state = state
         self.smtp = smtp
         self.recorder = recorder
-        self.store = sender.store
-        self.worker_id = sender.worker_id
-        self.backoff = sender.settings.delivery.retry_backoff
-        self.max_attempts = sender.settings.delivery.max_attempts
-        self.max_timeouts = sender.settings.smtp.max_timeouts
+        self.store = context.store
+        self.worker_id = context.worker_id
+        self.backoff = context.delivery.retry_backoff
+        self.max_attempts = context.delivery.max_attempts
+        self.max_timeouts = context.relay.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
         # With a journal (store.journal) each accepted message is noted there before the next
         # body goes, and the database catches up JOURNAL_WINDOW at a time.
         self.journal = journal
-        self.window = JOURNAL_WINDOW if journal else sender.settings.delivery.mark_window
+        self.window = JOURNAL_WINDOW if journal else context.delivery.mark_window
         self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
 
     def run(self) -> None:
@@ -112,7 +128,7 @@ class ConnectionLoop:
                 return
 
     def _stopping(self) -> bool:
-        return self.sender.stop.is_set() or self.state.abort.is_set()
+        return self.context.stop.is_set() or self.state.abort.is_set()
 
     def _release(self, batch: list[claims.Claim]) -> None:
         ids = [c.delivery_id for c in batch]
@@ -143,7 +159,7 @@ class ConnectionLoop:
         delay = MAX_WAIT / 5
         if look.waiting and look.next_due is not None:
             delay = (look.next_due - utcnow()).total_seconds()
-        self.sender.stop.wait(min(max(delay, 0.01), MAX_WAIT))
+        self.context.stop.wait(min(max(delay, 0.01), MAX_WAIT))
         return True
 
     def outgoing(
@@ -224,7 +240,7 @@ class ConnectionLoop:
 
     def envelope_and_bytes(self, template: MessageTemplate, item: claims.Claim) -> WireMessage:
         """The one place the envelope sender and the final bytes of a message are made."""
-        settings, digest_name = self.sender.settings, self.sender.digest.name
+        settings, digest_name = self.context.settings, self.context.digest
         built = template.build(
             to_email=item.email,
             to_name=item.name,
@@ -235,7 +251,7 @@ class ConnectionLoop:
             preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
         )
         self.message_ids[item.delivery_id] = built.message_id
-        envelope = self.sender.envelope
+        envelope = self.context.envelope
         wire = built.wire if envelope.signer is None else dot_stuff(envelope.sign(built.data))
         mail_from = envelope.mail_from(self.state.run_id, item.subscriber_id)  # VERP, or From
         return WireMessage(mail_from, item.email, wire)
@@ -332,7 +348,7 @@ class ConnectionLoop:
         if give_up:
             state.abort.set()
             return False
-        self.sender.stop.wait(min(self.backoff, MAX_WAIT))
+        self.context.stop.wait(min(self.backoff, MAX_WAIT))
         return True
 
     def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:
@@ -353,5 +369,5 @@ class ConnectionLoop:
                 if tries >= self.max_attempts:
                     state.given_up.add(delivery_id)
                 return
-        if self.sender.progress is not None:
-            self.sender.progress(done, total)
+        if self.context.progress is not None:
+            self.context.progress(done, total)

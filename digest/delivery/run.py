@@ -26,6 +26,7 @@ from digest.selection.newposts import new_posts, posts_by_id, posts_to_show
 from digest.selection.rules import share_for
 from digest.settings import Settings
 from digest.smtp.client import SmtpSender, helo_name
+from digest.smtp.stream import WireMessage, send_one
 from digest.sources import describe_source
 from digest.sources.post import Post
 from digest.store import Store, runs
@@ -266,7 +267,7 @@ def send_test(
     data = envelope.sign(built.data)
     helo = helo_name(settings.email.from_address)
     with SmtpSender(settings.smtp, local_hostname=helo) as sender:
-        result = sender.send(envelope.mail_from(), address, data)
+        result = send_one(sender, WireMessage.of(envelope.mail_from(), address, data))
     if result.outcome != "sent":
         raise SmtpError(
             f"smtp {settings.smtp.host}:{settings.smtp.port} refused {address}: "

@@ -9,12 +9,17 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.archive import view_in_browser_url
-from digest.delivery.connection import JOURNAL_WINDOW, ConnectionLoop, SendPass
+from digest.delivery.connection import (
+    JOURNAL_WINDOW,
+    ConnectionContext,
+    ConnectionLoop,
+    Progress,
+    SendPass,
+)
 from digest.errors import DigestError, SmtpConnectError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate
@@ -29,7 +34,7 @@ from digest.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+__all__ = ["Progress", "RunReport", "RunSender"]
 
 
 @dataclass
@@ -214,6 +219,20 @@ class RunSender:
             ) from error
         raise error
 
+    def connection_context(self) -> ConnectionContext:
+        """What each of this process's connection loops works with."""
+        return ConnectionContext(
+            store=self.store,
+            worker_id=self.worker_id,
+            digest=self.digest.name,
+            settings=self.settings,
+            delivery=self.settings.delivery,
+            relay=self.settings.smtp,
+            envelope=self.envelope,
+            stop=self.stop,
+            progress=self.progress,
+        )
+
     def _thread(self, state: SendPass) -> None:
         recorder = claims.Recorder(
             self.store, self.digest.name, durable=self.settings.database.durable_marks
@@ -225,7 +244,7 @@ class RunSender:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
             ) as smtp:
-                loop = ConnectionLoop(self, state, smtp, recorder, journal)
+                loop = ConnectionLoop(self.connection_context(), state, smtp, recorder, journal)
                 loop.run()
                 journal = loop.journal  # None if it could not be written
         except BaseException as exc:  # kept and re-raised by send_run after the join

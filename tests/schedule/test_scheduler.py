@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import textwrap
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from digest.schedule.lease import lease_ttl_from_env
 from digest.schedule.scheduler import Scheduler, build_trigger, upcoming_fires
 from digest.settings import Settings
 from digest.settings.durations import format_duration
-from digest.store import Store, open_store
+from digest.store import Store
 from digest.store.leases import (
     acquire_lease,
     load_fire_state,
@@ -121,15 +120,6 @@ def test_format_duration_and_lease_ttl_env() -> None:
 
 
 # --- lease and stored fire state (SQLite and PostgreSQL) ------------------------------------
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def test_lease_acquire_renew_expire_release(store: Store) -> None:
