@@ -25,7 +25,7 @@ from digest.delivery.run import send_digest
 from digest.errors import BadInputError
 from digest.render.renderer import Renderer
 from digest.selection.rules import select_new
-from digest.sources.jekyll.reader import load_posts
+from digest.sources import open_source
 from digest.store import open_store
 from digest.store.models import UNSUBSCRIBED
 from digest.store.subscribers import add_subscriber
@@ -188,7 +188,7 @@ def run_demo(folder: Path, *, now: datetime | None = None) -> DemoResult:
 
         weekly = settings.digest("weekly")
         as_of = when.astimezone(settings.site.tz)
-        loaded = load_posts(settings.site)
+        loaded = open_source(settings.site).load(as_of=as_of)
         new_posts = select_new(loaded.posts, weekly, as_of, set())
         renderer = Renderer(settings)
         segment = renderer.render_segment(weekly, new_posts, as_of=as_of)

@@ -312,7 +312,10 @@ def test_readme_links_into_docs() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     linked = {m.group(1).split("#")[0] for m in _LINK.finditer(text)}
     pages = {f"docs/{p.name}" for p in DOCS.glob("*.md")}
-    assert pages - linked == set(), "README.md's table of docs misses these pages"
+    assert sorted(pages - linked) == [], (
+        "add a row '| [page](docs/page.md) | what it holds |' for each of these to the table "
+        "under '## Documentation' in README.md (and the page to `nav:` in mkdocs.yml)"
+    )
 
 
 def test_every_config_key_is_documented() -> None:

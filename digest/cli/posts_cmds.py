@@ -98,11 +98,8 @@ def posts_command(
         chosen = list(loaded.posts)
     else:
         assert digest is not None
-        store = open_store(settings.database.url)
-        try:
+        with open_store(settings.database.url) as store:
             chosen = new_posts(store, digest, loaded.posts, when)
-        finally:
-            store.dispose()
 
     # A post whose date cannot be read is listed (never sent), not left out silently.
     undated = [p for p in loaded.problems if isinstance(p, BadDateError)] if show_all else []

@@ -9,13 +9,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from digest.errors import NotFoundError
+from digest.selection.explain import Reader, Unread, Verdict, explain_posts, explain_share
 from digest.selection.rules import latest_posts, select_new, share_for
 from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
 from digest.store import Store
-from digest.store.queries import sent_post_ids
+from digest.store.runs import sent_post_ids, sent_post_runs
+from digest.store.subscribers import find_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +80,65 @@ def posts_to_show(
         return ShownPosts(shown, latest=False)
     every = latest_posts(posts, digest, as_of, limit=len(posts))
     return ShownPosts(share_for(every, categories)[: digest.max_posts], latest=True)
+
+
+def _site_path(settings: Settings, path: str) -> str:
+    """A problem file's path as posts give theirs: relative to the site's folder."""
+    root = settings.site.root or settings.site.posts_dir.parent
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """`digest explain`: every post with its verdict, and the subscriber asked about."""
+
+    verdicts: list[Verdict]
+    reader: Reader | None = None
+
+    def as_json(self) -> list[dict[str, Any]] | dict[str, Any]:
+        """CONTRACT's shape: a list of posts, or {"subscriber", "posts"} with --subscriber."""
+        posts = [v.as_dict() for v in self.verdicts]
+        if self.reader is None:
+            return posts
+        return {"subscriber": self.reader.as_dict(), "posts": posts}
+
+
+def explain_digest(
+    settings: Settings,
+    store: Store,
+    name: str,
+    *,
+    as_of: datetime,
+    subscriber_email: str | None = None,
+) -> Explanation:
+    """Why each post of the site is in or out of digest `name` at `as_of` (drafts and files
+    that could not be read included), and with `subscriber_email` whether they get it."""
+    digest = settings.digest(name)
+    reader: Reader | None = None
+    if subscriber_email:
+        row = find_subscriber(store, subscriber_email)
+        if row is None:
+            raise NotFoundError(f"no subscriber {subscriber_email.strip()!r} in the database")
+        reader = Reader(
+            email=row.email,
+            status=row.status,
+            digests=tuple(row.digest_names(settings.digests)),
+            categories=row.categories,
+            paused_until=row.paused_until,
+            timezone=row.timezone,
+        )
+    now = datetime.now(UTC)
+    loaded = load_site_posts(settings, as_of=as_of, now=now, include_drafts=True, store=store)
+    unread = [
+        Unread(_site_path(settings, problem.path), problem.reason) for problem in loaded.problems
+    ]
+    with store.session() as session:
+        sent = sent_post_runs(session, digest.name)
+    verdicts = explain_posts(loaded.posts, unread, digest, as_of, sent)
+    if reader is not None:
+        by_id = {post.id: post for post in loaded.posts}
+        verdicts = explain_share(verdicts, by_id, reader, digest.name, as_of)
+    return Explanation(verdicts, reader)

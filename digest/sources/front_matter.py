@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import frontmatter
 import ftfy
 import yaml
-from frontmatter.default_handlers import YAMLHandler
 
 from digest.errors import PostError
 from digest.sources.safe_yaml import BoundedSafeLoader, YamlLimitError, check_alias_expansion
@@ -264,40 +262,6 @@ def _plain_text(value: str) -> bool:
     if resolved is None or (len(value) > 5 and first.isalpha()):
         return True  # YAML's words (yes, off, null, false...) are at most five letters
     return resolved.match(value) is None
-
-
-def split_front_matter(text: str, where: str) -> FrontMatter | None:
-    """The front matter and body of a post's text; None when the text has no front matter."""
-    if text.startswith("---"):
-        return split_jekyll_front_matter(text, where)
-    handler = frontmatter.detect_format(text, frontmatter.handlers)
-    if handler is None:
-        return None
-    try:
-        front, body = handler.split(text.strip())
-    except ValueError:
-        raise PostError(where, "front matter is not closed (no closing --- line)") from None
-    try:
-        if isinstance(handler, YAMLHandler):  # aliases bounded: see safe_yaml
-            data = handler.load(front, Loader=BoundedSafeLoader)
-        else:
-            data = handler.load(front)
-    except YamlLimitError as exc:
-        raise PostError(where, f"front matter refused: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
-    except ValueError as exc:  # JSON or TOML front matter
-        raise PostError(where, f"front matter cannot be read: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
-    return FrontMatter(
-        meta={str(k): v for k, v in data.items()},
-        body=body,
-        raw=RawScalars(front if isinstance(handler, YAMLHandler) else None),
-        where=where,
-    )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -6,7 +6,7 @@ source a post came from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,3 +62,12 @@ class PostsLoad:
 
     posts: tuple[Post, ...]
     problems: tuple[PostError, ...]
+
+
+def distinct_categories(names: Iterable[str]) -> list[str]:
+    """Names without case-insensitive repeats (the first spelling wins), sorted as people read."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.strip():
+            seen.setdefault(name.strip().casefold(), name.strip())
+    return sorted(seen.values(), key=str.casefold)

@@ -116,7 +116,8 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Every unsubscribe link carries this key: `remove` destroys it, a re-subscription replaces it.
     link_key: Mapped[str] = mapped_column(String(64), default=new_link_key)
-    # Rows from before link keys: their old id-only unsubscribe links still work (see README).
+    # Rows from before link keys: their old id-only unsubscribe links still work
+    # (see docs/security.md).
     legacy_links: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # True: on every digest of the config, present and future (as before digests were chosen);
@@ -124,6 +125,12 @@ class Subscriber(Base):
     all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consent evidence: when they asked and confirmed, how (web, cli, import:mailchimp...), and
+    # for web sign-ups a keyed hash of the client's IP address (never the address itself).
+    consent_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_source: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscriptions: Mapped[list[Subscription]] = relationship(
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -155,6 +162,8 @@ class Confirmation(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The sign-up request's client (a keyed hash of its IP address): the consent record.
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignupRequest(Base):

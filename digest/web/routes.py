@@ -25,6 +25,7 @@ from digest.errors import DatabaseError
 from digest.i18n import N_, translations
 from digest.render.renderer import bundled_templates_dir
 from digest.smtp.client import SmtpSender, helo_name
+from digest.sources import open_source
 from digest.store.signups import SignupLimits
 from digest.tokens import check_secret
 from digest.web.archive import DIGEST_NAME, archive_feed, archive_index, archive_page
@@ -65,7 +66,6 @@ access_log = logging.getLogger("digest.web.access")
 
 TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
 _TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
-_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 # A relay's secret in a webhook URL (Postmark) is never logged, not even in part.
 _SECRET_IN_PATH = re.compile(rf"(/webhooks/[a-z]{{1,20}}/){TOKEN}")
 
@@ -120,11 +120,6 @@ class DigestNameConverter(BaseConverter):
 def short_path(path: str) -> str:
     """The path with any token cut to its first 8 characters (a secret: hidden), for logs."""
     return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_PATH.sub(_cut, path))
-
-
-def hide_tokens(text: str) -> str:
-    """Any text (a log line) with each token in it cut to its first 8 characters."""
-    return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_TEXT.sub(_cut, text))
 
 
 def _cut(match: re.Match[str]) -> str:
@@ -203,7 +198,7 @@ class DigestWebApp(flask.Flask):
             ),
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
-            categories=SiteCategories(settings.site),
+            categories=SiteCategories(open_source(settings.site)),
             webhooks=_webhooks(settings, store, sns),
         )
         self.url_map.merge_slashes = False

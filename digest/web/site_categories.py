@@ -1,31 +1,23 @@
 """The categories that occur in the site's posts, for the sign-up and preferences checkboxes.
 
-posts ─► here ─► web pages: read from disk at most once a minute, whatever the traffic.
+sources (any kind of site) ─► here ─► web pages: read at most once a minute, whatever the
+traffic.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from digest.errors import DigestError
-from digest.sources.jekyll.reader import load_posts
 
 if TYPE_CHECKING:
-    from digest.settings import SiteSettings
+    from digest.sources import Source
 
 REFRESH_SECONDS = 60.0
-
-
-def distinct_categories(names: Iterable[str]) -> list[str]:
-    """Names without case-insensitive repeats (the first spelling wins), sorted as people read."""
-    seen: dict[str, str] = {}
-    for name in names:
-        if name.strip():
-            seen.setdefault(name.strip().casefold(), name.strip())
-    return sorted(seen.values(), key=str.casefold)
 
 
 class SiteCategories:
@@ -33,12 +25,12 @@ class SiteCategories:
 
     def __init__(
         self,
-        site: SiteSettings,
+        source: Source,
         *,
         refresh_seconds: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.site = site
+        self.source = source
         self.refresh_seconds = refresh_seconds
         self.clock = clock
         self._lock = threading.Lock()
@@ -56,9 +48,6 @@ class SiteCategories:
 
     def _read(self) -> list[str]:
         try:
-            posts = load_posts(self.site).posts
+            return self.source.categories(now=datetime.now(UTC))
         except DigestError:
-            return self._names  # the folder is unreadable right now: keep what we had
-        return distinct_categories(
-            category for post in posts if post.published for category in post.categories
-        )
+            return self._names  # the site is unreadable right now: keep what we had

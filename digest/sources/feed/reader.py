@@ -26,6 +26,8 @@ import feedparser
 import nh3
 
 from digest.errors import FeedError
+from digest.settings import SiteSettings
+from digest.sources import Source
 from digest.sources.feed.fetch import MAX_BYTES, MAX_REDIRECTS, TIMEOUT_SECONDS, Fetched, fetch_feed
 from digest.sources.post import Post, PostsLoad
 from digest.store.feeds import first_seen, save_fetch, saved_fetch
@@ -227,6 +229,36 @@ def entry_post(entry: FeedEntry, date: datetime, tz: tzinfo) -> Post:
         published=True,
         draft=False,
     )
+
+
+class FeedSource(Source):
+    """An RSS, Atom or JSON feed (`site.feed_url`): a URL or a file."""
+
+    def __init__(
+        self, site: SiteSettings, *, store: Store | None = None, database_url: str | None = None
+    ) -> None:
+        assert site.feed_url is not None  # config checks it
+        self.site = site
+        self.feed_url = site.feed_url
+        self.store = store
+        self.database_url = database_url
+
+    def load(
+        self, *, as_of: datetime, now: datetime | None = None, include_drafts: bool = False
+    ) -> PostsLoad:
+        when = as_of if now is None else now
+        if self.store is not None or self.database_url is None:
+            return load_feed_posts(self.feed_url, self.store, now=when, tz=self.site.tz)
+        from digest.store import open_store
+
+        opened = open_store(self.database_url)
+        try:
+            return load_feed_posts(self.feed_url, opened, now=when, tz=self.site.tz)
+        finally:
+            opened.dispose()
+
+    def describe(self) -> str:
+        return f"site.feed_url ({self.feed_url})"
 
 
 def load_feed_posts(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import BadDateError, ConfigError, PostError
+from digest.settings import SiteSettings
+from digest.sources import Source
 from digest.sources.hugo.config import HugoConfig, load_hugo_config
 from digest.sources.hugo.content import ContentSource, content_sources
 from digest.sources.hugo.dates import hugo_date
@@ -126,6 +128,28 @@ def read_hugo_site(root: Path) -> HugoSite:
         if page is not None:
             pages.append(page)
     return HugoSite(config, tuple(pages), tuple(problems))
+
+
+class HugoSource(Source):
+    """A Hugo site (`site.root`): the pages of its content sections in one language."""
+
+    def __init__(self, site: SiteSettings) -> None:
+        self.site = site
+
+    def load(
+        self, *, as_of: datetime, now: datetime | None = None, include_drafts: bool = False
+    ) -> PostsLoad:
+        site = self.site
+        return load_hugo_posts(
+            site.root or site.posts_dir.parent,
+            now=as_of,
+            sections=site.sections,
+            lang=site.lang,
+            include_drafts=include_drafts,
+        )
+
+    def describe(self) -> str:
+        return f"site.root (the Hugo site {self.site.root}) and site.sections"
 
 
 def load_hugo_posts(

@@ -96,6 +96,9 @@ class IncludeNode(Node):
         # Liquid tag leaves too; CommonMark would make those code or end the block.
         lines = (line.strip() for line in output.getvalue().splitlines())
         buffer.write("\n".join(line for line in lines if line))
+        # kramdown's HTML block ends at its closing tag, CommonMark's at a blank line: what
+        # follows the include on the next line (a link definition) must not join the block.
+        buffer.write("\n")
         return 1
 
     def children(

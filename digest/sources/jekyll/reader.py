@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from digest.errors import BadDateError, PostError
 from digest.settings import SiteSettings
+from digest.sources import Source
 from digest.sources.front_matter import (
     FrontMatter,
     RawScalars,
@@ -39,7 +40,7 @@ from digest.sources.jekyll.workers import process_count, read_all
 from digest.sources.markdown import markdown_to_html
 from digest.sources.post import Post, PostsLoad
 
-__all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "load_posts", "read_post"]
+__all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "JekyllSource", "load_posts", "read_post"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,22 @@ _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # What `quote` leaves as it is in an image path (most paths: then it need not run).
 _URL_SAFE_MARKS = "/-._~!$&'()*+,;=:@%"
 _URL_SAFE = re.compile(r"[A-Za-z0-9/\-._~!$&'()*+,;=:@%]*")
+
+
+class JekyllSource(Source):
+    """A Jekyll site's posts folders (`site.posts_dir`), read by Jekyll's rules."""
+
+    def __init__(self, site: SiteSettings) -> None:
+        self.site = site
+
+    def load(
+        self, *, as_of: datetime, now: datetime | None = None, include_drafts: bool = False
+    ) -> PostsLoad:
+        # A Jekyll post says itself whether it is published; `as_of` is selection's to judge.
+        return load_posts(self.site, include_drafts=include_drafts)
+
+    def describe(self) -> str:
+        return f"site.posts_dir ({self.site.posts_dir})"
 
 
 def load_posts(
