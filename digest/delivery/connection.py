@@ -1,16 +1,19 @@
 """One SMTP connection's loop in a run: claim a batch, re-check each subscriber, build, stream,
 record the outcomes a window at a time, before the next window's first body goes.
 
-sending (the process) ─► send_loop ─► message, smtp_stream, store.claims.
+sending (the process) ─► connection ─► mail.message, smtp.stream, store.claims, store.journal.
 
 What can reach a subscriber twice, and is counted (store.claims counts it on the run when it is
-sent again): per connection, the messages of the window (delivery.mark_window, 1 = only the
-one whose final dot was on the wire) that were sent but not yet recorded when the sender died,
-or one that got no answer after its final dot (a timeout, a closed socket).
+sent again): per connection, the message whose final dot was on the wire when the sender died
+(with delivery.mark_window 1, the default: each accepted message is in the thread's journal
+before the next body goes), or the window of messages sent but not yet recorded (a larger
+mark_window: no journal); or one that got no answer after its final dot (a timeout, a closed
+socket).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +27,12 @@ from digest.smtp.client import SmtpSender
 from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
 from digest.store import Store, claims
+from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
 from digest.tokens import preferences_url, unsubscribe_url
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (done, total) of the run, from the sending threads
 
@@ -42,6 +48,9 @@ MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or ot
 # However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
 # relay a window of messages can take long, and a crash then would re-send them all.
 MARK_WINDOW_SECONDS = 0.5
+# With a journal of sent messages (store.journal, delivery.mark_window 1), the database catches
+# up this many accepted messages at a time per connection (with the statuses of the next ones).
+JOURNAL_WINDOW = 16
 
 
 @dataclass
@@ -87,6 +96,7 @@ class ConnectionLoop:
         state: SendPass,
         smtp: SmtpSender,
         recorder: claims.Recorder,
+        journal: Journal | None = None,
     ) -> None:
         self.context = context
         self.state = state
@@ -99,7 +109,10 @@ class ConnectionLoop:
         self.max_timeouts = context.relay.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
-        self.window = context.delivery.mark_window
+        # With a journal (store.journal) each accepted message is noted there before the next
+        # body goes, and the database catches up JOURNAL_WINDOW at a time.
+        self.journal = journal
+        self.window = JOURNAL_WINDOW if journal else context.delivery.mark_window
         self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
 
     def run(self) -> None:
@@ -195,6 +208,8 @@ class ConnectionLoop:
         marks, self.unmarked = self.unmarked, []
         statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
         self._recorded(marks)
+        if self.journal is not None:
+            self.journal.recorded(len(marks))
         return statuses
 
     def flush_marks(self) -> None:
@@ -203,6 +218,19 @@ class ConnectionLoop:
         if marks:
             self.recorder.settle(marks, ())
             self._recorded(marks)
+            if self.journal is not None:
+                self.journal.recorded(len(marks))
+
+    def _drop_journal(self, exc: OSError) -> None:
+        """The journal cannot be written: record what it held, then each message before the
+        next body goes."""
+        journal = self.journal
+        assert journal is not None
+        log.warning("journal %s: %s; recording each message in the database", journal.path, exc)
+        self.flush_marks()
+        journal.close()
+        self.journal = None
+        self.window = 1
 
     def _recorded(self, marks: list[SentMark]) -> None:
         if marks:
@@ -256,6 +284,11 @@ class ConnectionLoop:
             # bound holds.
             message_id = self.message_ids.pop(item.delivery_id)
             self.unmarked.append(SentMark(item.delivery_id, message_id, reply))
+            if self.journal is not None:
+                try:
+                    self.journal.write(item.delivery_id, message_id, reply)
+                except OSError as exc:  # a full disk: the database it is, one at a time
+                    self._drop_journal(exc)
         elif result.outcome == "permanent":
             claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
         else:

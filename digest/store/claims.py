@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Store
+from digest.store.journal import remove_journals
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -158,8 +159,7 @@ def claim(
     while True:
         now = utcnow()
         with writing(store) as conn:
-            if take_over:
-                take_over_dead_claims(conn, run_id, worker_id, now)
+            applied = take_over_dead_claims(conn, run_id, worker_id, now) if take_over else []
             params = {"rid": run_id, "now": now, "lim": limit, "exclude": list(exclude)}
             rows = conn.execute(_DUE, params).all()
             claims: list[Claim] = []
@@ -178,6 +178,8 @@ def claim(
                     _count_possible_resends(conn, run_id, again)
             if skipped:
                 conn.execute(_SKIP, skipped)
+        remove_journals(applied)  # committed: the dead senders' journals are in the database
+        take_over = False
         if claims or len(rows) < limit:
             return claims
 
@@ -199,7 +201,8 @@ def _claim_postgresql(
     """
     if take_over:
         with writing(store) as conn:
-            take_over_dead_claims(conn, run_id, worker_id, utcnow())
+            applied = take_over_dead_claims(conn, run_id, worker_id, utcnow())
+        remove_journals(applied)
     while True:
         params = {
             "rid": run_id,
