@@ -25,7 +25,14 @@ from digest.store.models import (
     Subscriber,
     utcnow,
 )
-from digest.store.subscribers import SubscriberRow, change_status, renew_link_key, row_of
+from digest.store.subscribers import (
+    WEB_SOURCE,
+    Consent,
+    SubscriberRow,
+    change_status,
+    renew_link_key,
+    row_of,
+)
 
 # How long a claimed mail is the claimer's alone: after that (a killed server) another takes it.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -59,10 +66,14 @@ class QueuedMail(NamedTuple):
     created_at: datetime
 
 
-def issue(session: Session, subscriber_id: int, now: datetime) -> Confirmation:
-    """A new confirmation (its own random nonce) whose mail is queued for the mailer."""
+def issue(
+    session: Session, subscriber_id: int, now: datetime, *, client_key: str | None = None
+) -> Confirmation:
+    """A new confirmation (its own random nonce) whose mail is queued for the mailer;
+    `client_key`: the sign-up's client (a keyed hash), kept for the consent record."""
     confirmation = Confirmation(
         subscriber_id=subscriber_id,
+        client_key=client_key,
         nonce=secrets.token_urlsafe(16),
         created_at=now,
         status=C_QUEUED,
@@ -136,6 +147,13 @@ def confirm_link(
         state = _state(sub, confirmation, when, max_age)
         if state is LinkState.CONFIRMABLE and confirmation is not None:
             confirmation.used_at = when
+            # The evidence: the request this very link answered, and its confirmation now.
+            Consent(
+                requested_at=confirmation.created_at,
+                confirmed_at=when,
+                source=WEB_SOURCE,
+                ip=confirmation.client_key,
+            ).write_to(sub)
             renew_link_key(sub)
             session.flush()
             change_status(session, sub.id, ACTIVE, "confirmed", when)

@@ -125,6 +125,12 @@ class Subscriber(Base):
     all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consent evidence: when they asked and confirmed, how (web, cli, import:mailchimp...), and
+    # for web sign-ups a keyed hash of the client's IP address (never the address itself).
+    consent_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_source: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscriptions: Mapped[list[Subscription]] = relationship(
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -156,6 +162,8 @@ class Confirmation(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The sign-up request's client (a keyed hash of its IP address): the consent record.
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignupRequest(Base):

@@ -29,6 +29,8 @@ from digest.store.models import (
     utcnow,
 )
 from digest.store.subscribers import (
+    WEB_SOURCE,
+    Consent,
     SubscriberRow,
     change_status,
     new_subscriber,
@@ -148,6 +150,7 @@ def _signup(
             status=PENDING,
             reason="web sign-up",
             now=now,
+            consent=Consent(requested_at=now, source=WEB_SOURCE, ip=client_key),
         )
         session.add(sub)
         session.flush()
@@ -159,7 +162,7 @@ def _signup(
         last = confirmations.last_issued_at(session, sub.id)
         if last is not None and last > now - limits.resend_after:
             return SignupOutcome.RESEND_LIMITED
-    confirmations.issue(session, sub.id, now)
+    confirmations.issue(session, sub.id, now, client_key=client_key)
     return SignupOutcome.QUEUED
 
 

@@ -255,7 +255,9 @@ def test_no_digest_ticked_is_a_400_and_json_callers_get_json(
         "categories": [],
         "name": "",
         "paused_until": None,
+        "consent": row.consent.as_dict(),
     }
+    assert data["preferences"]["consent"]["source"] == "cli"  # type: ignore[index]
 
 
 def test_preferences_links_are_bound_to_the_subscription(
