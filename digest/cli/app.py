@@ -191,6 +191,10 @@ COMMANDS = {
         "digest.cli.bounces_cmds:bounces_cmd",
         "Read bounces (RFC 3464 and others) and complaints (ARF) and act on them.",
     ),
+    "check": LazyCommand(
+        "digest.cli.check_cmds:check_cmd",
+        "Fetch the URL and images of each post NAME would send now; exit 1 if a post is not live.",
+    ),
     "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
     "demo": LazyCommand(
         "digest.cli.demo_cmds:demo",

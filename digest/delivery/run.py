@@ -16,6 +16,7 @@ from datetime import datetime
 from digest.addresses import normalise_email
 from digest.archive import archive_run
 from digest.delivery.health import rate_warnings
+from digest.delivery.links import apply_check_links
 from digest.delivery.sending import Progress, RunReport, RunSender
 from digest.delivery.workers import SenderProcesses
 from digest.errors import DigestError, InvalidAddressError, SmtpError
@@ -178,6 +179,10 @@ def send_digest(
             # The posts were read once (for the resumed runs, or now); a malformed one is
             # warned about once.
             posts = new_posts(store, digest, sender.posts().values(), as_of)
+            # check_links: hold raises (no run), skip leaves the dead posts new.
+            posts = apply_check_links(
+                settings, digest, posts, as_of=as_of, renderer=sender.renderer
+            )
             if len(posts) < max(digest.min_posts, 1):
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))

@@ -14,12 +14,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from liquid import Environment, Mode
+from liquid import Mode
 from liquid.ast import Node
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, ResourceLimitError
 from liquid.parser import get_parser
 from liquid.tag import Tag
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG, Token
+
+from digest.sources.jekyll.limits import LimitedEnvironment, describe_limit
 
 if TYPE_CHECKING:
     from liquid.ast import BlockNode
@@ -28,10 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", flags=re.DOTALL)
 _UNKNOWN = re.compile(r"unknown filter '([^']+)'|unexpected tag '([^']+)'")
 
 
-class JekyllLiquid(Environment):
+class JekyllLiquid(LimitedEnvironment):
     """A Liquid environment with Jekyll's filters and tags, for one site's posts.
 
     Errors never stop a render: an unknown tag or filter renders as nothing and is reported
@@ -66,7 +69,10 @@ class JekyllLiquid(Environment):
         msg: str | None = None,
         token: Token | None = None,
     ) -> None:
-        """Report each unknown tag or filter (and other Liquid mistakes) once; never raise."""
+        """Report each unknown tag or filter (and other Liquid mistakes) once; never raise,
+        but for a limit: that stops the whole render (render_excerpt reports it)."""
+        if isinstance(exc, ResourceLimitError):
+            raise exc
         if isinstance(exc, type):
             text = msg or exc.__name__
         else:
@@ -84,9 +90,13 @@ class JekyllLiquid(Environment):
         self._where = where
         try:
             return self.from_string(source).render(page=page, site=site)
+        except ResourceLimitError as exc:
+            # One warning per post: its Liquid is left out, the rest of the post is kept.
+            log.warning("%s: Liquid stopped at a limit: %s", where, describe_limit(exc))
+            return _LIQUID.sub("", source)
         except LiquidError as exc:  # a mistake LAX mode still raises (e.g. a broken block)
             self.error(exc)
-            return re.sub(r"\{%.*?%\}|\{\{.*?\}\}", "", source, flags=re.DOTALL)
+            return _LIQUID.sub("", source)
 
     def relative_url(self, value: object) -> str:
         """Jekyll's `relative_url`: the site's baseurl in front of a site path."""
