@@ -98,13 +98,19 @@ def unregister_worker(store: Store, worker_id: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process of this machine runs (a zombie, killed and not yet reaped by its
+    parent, does not: a `--workers` process killed outright is one until the pool reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state is the field after the command's closing parenthesis
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 def _dead_claimers(conn: Connection, run_id: int, worker_id: str, now: datetime) -> list[str]:
