@@ -10,3 +10,8 @@ REALSITES = Path(
     os.environ.get("DIGEST_REALSITES")
     or Path(__file__).resolve().parents[2].parent / "shared" / "realsites"
 )
+
+
+def absent(what: Path) -> str:
+    """The skip reason when `what` (a folder of real sites or feeds) is not there."""
+    return f"no real sites at {what} (set DIGEST_REALSITES to the folder that holds them)"

@@ -103,7 +103,7 @@ def test_fixture_oracle_is_what_hugo_builds_now(tmp_path: Path) -> None:
     assert build_oracle(FIXTURE, tmp_path, oracle["time"]) == oracle
 
 
-@pytest.mark.skipif(not REAL_SITES, reason="../shared/realsites/hugo is not present")
+@pytest.mark.skipif(not REAL_SITES, reason=realsites.absent(REALSITES))
 @pytest.mark.parametrize("name", REAL_SITES)
 def test_real_site_agrees_with_hugo(name: str) -> None:
     oracle = json.loads((REALSITES / name / "oracle.json").read_text(encoding="utf-8"))
@@ -116,7 +116,7 @@ def test_real_site_agrees_with_hugo(name: str) -> None:
     assert shares["excerpt"] >= 0.9, [w for w in wrong if " excerpt:" in w][:5]
 
 
-@pytest.mark.skipif(not REAL_SITES, reason="../shared/realsites/hugo is not present")
+@pytest.mark.skipif(not REAL_SITES, reason=realsites.absent(REALSITES))
 def test_real_sites_main_section_is_hugos() -> None:
     for name in REAL_SITES:
         oracle = json.loads((REALSITES / name / "oracle.json").read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ import pytest
 
 from digest.config import load_settings
 from digest.sources.jekyll.reader import load_posts
+from tests.helpers.realsites import absent
 
 ROOT = Path(__file__).resolve().parents[2]
 # ../shared/realsites from the repo root (a worktree under wt/ looks one level further up).
@@ -43,7 +44,7 @@ def agreement(name: str) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.skipif(not SITES, reason=f"no real sites at {JEKYLL_SITES}")
+@pytest.mark.skipif(not SITES, reason=absent(JEKYLL_SITES))
 def test_urls_dates_and_categories_agree_with_jekyll_on_99_percent() -> None:
     total = {"posts": 0, "url": 0, "date": 0, "categories": 0}
     for name in SITES:
@@ -54,10 +55,22 @@ def test_urls_dates_and_categories_agree_with_jekyll_on_99_percent() -> None:
         assert total[key] >= 0.99 * total["posts"], (key, total)
 
 
-@pytest.mark.skipif(not SITES, reason=f"no real sites at {JEKYLL_SITES}")
+@pytest.mark.skipif(not SITES, reason=absent(JEKYLL_SITES))
 @pytest.mark.parametrize("name", SITES)
 def test_each_real_site_agrees(name: str) -> None:
     counts = agreement(name)
     # Per site a little looser: one odd post in a small blog is not a pattern.
     for key in ("url", "date", "categories"):
         assert counts[key] >= 0.95 * counts["posts"], (name, key, counts)
+
+
+def test_the_skip_reason_says_where_to_point_them() -> None:
+    reasons = [
+        mark.kwargs["reason"]
+        for test in (test_urls_dates_and_categories_agree_with_jekyll_on_99_percent,)
+        for mark in getattr(test, "pytestmark", [])
+        if mark.name == "skipif"
+    ]
+    assert reasons == [
+        f"no real sites at {JEKYLL_SITES} (set DIGEST_REALSITES to the folder that holds them)"
+    ]
