@@ -150,7 +150,13 @@ def change_status(
     result = session.execute(
         update(Subscriber)
         .where(Subscriber.id == subscriber_id, Subscriber.status.in_(tuple(only_from)))
-        .values(status=status, status_reason=reason, status_changed_at=now, updated_at=now)
+        .values(
+            status=status,
+            status_reason=reason,
+            status_changed_at=now,
+            updated_at=now,
+            status_serial=Subscriber.status_serial + 1,
+        )
     )
     return bool(getattr(result, "rowcount", 0))
 

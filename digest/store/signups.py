@@ -158,11 +158,17 @@ def _signup(
         return SignupOutcome.ACTIVE
     else:
         # Pending, unsubscribed or bounced: the form (anyone can post it) changes nothing of
-        # the record; only a confirmation link, which reaches the mailbox, does.
+        # the record; only a confirmation link, which reaches the mailbox, does, and it saves
+        # the choices of its own request (never those of another, earlier or later).
         last = confirmations.last_issued_at(session, sub.id)
         if last is not None and last > now - limits.resend_after:
             return SignupOutcome.RESEND_LIMITED
-    confirmations.issue(session, sub.id, now, client_key=client_key)
+    choices = confirmations.Choices(
+        name=name or "",
+        categories=tuple(cats or ()),
+        digests=tuple(digests) if digests is not None else None,
+    )
+    confirmations.issue(session, sub, now, client_key=client_key, choices=choices)
     return SignupOutcome.QUEUED
 
 

@@ -160,6 +160,7 @@ def _import_batch(
                 Subscriber.name,
                 Subscriber.categories,
                 Subscriber.status,
+                Subscriber.status_serial,
                 Subscriber.all_digests,
                 Subscriber.consent_requested_at,
                 Subscriber.consent_source,
@@ -207,9 +208,11 @@ def _import_batch(
         if r.status in KEPT_STATUSES and sub.status in (ACTIVE, PENDING):
             # They left (or bounced) at the other service: they stay out here too.
             change.update(status=r.status, status_reason="imported", status_changed_at=now)
+            change["status_serial"] = (sub.status_serial or 0) + 1
         elif sub.status == PENDING and r.status in (None, ACTIVE):
             # As `add` does; unsubscribed and bounced are never made active by an import.
             change.update(status=ACTIVE, status_reason="imported", status_changed_at=now)
+            change["status_serial"] = (sub.status_serial or 0) + 1
         if sub.consent_requested_at is None and r.consent.requested_at is not None:
             change.update(_consent_values(r.consent))
         if want is not None:

@@ -212,12 +212,14 @@ def _apply(
     if sub.status in KEPT_STATUSES:
         if resubscribe:
             sub.status, sub.status_reason, sub.status_changed_at = status, "resubscribed", now
+            sub.status_serial = (sub.status_serial or 0) + 1
             Consent(requested_at=now, source=source).write_to(sub)
             renew_link_key(sub)
             changed = True
     elif sub.status == PENDING and status == ACTIVE:
         # An explicit add activates a web sign-up that has not confirmed yet.
         sub.status, sub.status_reason, sub.status_changed_at = ACTIVE, "added", now
+        sub.status_serial = (sub.status_serial or 0) + 1
         changed = True
     if changed or sub.name != name_before or list(sub.categories or ()) != categories_before:
         _touch(sub, now)
@@ -389,7 +391,14 @@ def change_status(
     if only_from is not None:
         stmt = stmt.where(Subscriber.status.in_(list(only_from)))
     db.execute(
-        stmt.values(status=status, status_reason=reason, status_changed_at=now, updated_at=now)
+        stmt.values(
+            status=status,
+            status_reason=reason,
+            status_changed_at=now,
+            updated_at=now,
+            # The counter a confirmation link compares: no clock of any host decides.
+            status_serial=Subscriber.status_serial + 1,
+        )
     )
 
 

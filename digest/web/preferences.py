@@ -104,7 +104,8 @@ def _read_change(
     pause = " ".join(fields.get("pause", [])).strip() or KEEP_PAUSE
     until: datetime | None = None
     if pause not in (KEEP_PAUSE, NO_PAUSE):
-        weeks = int(pause) if pause.isdigit() else 0
+        # ASCII digits only: "²" is a digit to isdigit() but not to int().
+        weeks = int(pause) if pause.isascii() and pause.isdigit() else 0
         if weeks not in PAUSE_WEEKS:
             raise bad_form(N_("Pause for 1, 2 or 4 weeks."))
         until = now + timedelta(weeks=weeks)
