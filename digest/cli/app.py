@@ -214,6 +214,10 @@ COMMANDS = {
         "Render digest NAME (inlined HTML, or the text part) without sending or recording"
         " anything.",
     ),
+    "report": LazyCommand(
+        "digest.cli.report_cmds:report_cmd",
+        "One self-contained HTML file with charts of the list and its runs.",
+    ),
     "schedule": LazyCommand(
         "digest.cli.schedule_cmds:schedule_cmd",
         "Run the scheduler: each digest fires on its crontab in site.timezone.",
