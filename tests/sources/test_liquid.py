@@ -54,15 +54,14 @@ def test_jekyll_filters_and_tags(source: str, expected: str) -> None:
     assert render(source) == expected
 
 
-def test_unknown_tag_and_filter_are_nothing_with_one_warning_each(
+def test_unknown_tag_and_filter_are_nothing_in_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
         assert render("a {% youtube x %} b {{ 1 | shout }} c {% youtube y %}") == "a  b  c "
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings == [
-        "post.md: Liquid unexpected tag 'youtube' (rendered as nothing)",
-        "post.md: Liquid unknown filter 'shout' (rendered as nothing)",
+        "post.md: Liquid unexpected tag 'youtube'; unknown filter 'shout' (rendered as nothing)"
     ]
 
 
