@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from digest.errors import SmtpConnectError, SmtpTimeoutError
 from digest.mail.envelope import Envelope
@@ -51,6 +52,9 @@ MARK_WINDOW_SECONDS = 0.5
 # With a journal of sent messages (store.journal, delivery.mark_window 1), the database catches
 # up this many accepted messages at a time per connection (with the statuses of the next ones).
 JOURNAL_WINDOW = 16
+# A wait longer than this (a retry's backoff, another sender's lease) prints one line saying
+# what it waits for and until when: a silent minute looks like a hang.
+WAIT_TO_TELL = 2.0
 
 
 @dataclass
@@ -70,6 +74,7 @@ class SendPass:
     connection_failures: int = 0
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
     error: BaseException | None = None
+    told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,10 @@ class ConnectionContext:
     envelope: Envelope  # MAIL FROM (VERP) and DKIM
     stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
     progress: Progress | None = None
+
+
+def _deliveries(count: int) -> str:
+    return f"{count} delivery" if count == 1 else f"{count} deliveries"
 
 
 class ConnectionLoop:
@@ -108,6 +117,7 @@ class ConnectionLoop:
         self.max_attempts = context.delivery.max_attempts
         self.max_timeouts = context.relay.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
+        self.waiting_since: float | None = None  # on other senders' claims, since (monotonic)
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
         # With a journal (store.journal) each accepted message is noted there before the next
         # body goes, and the database catches up JOURNAL_WINDOW at a time.
@@ -124,6 +134,7 @@ class ConnectionLoop:
                 if not self._wait_for_more(exclude):
                     return
                 continue
+            self.waiting_since = None
             if not self._send_batch(batch):
                 return
 
@@ -156,11 +167,38 @@ class ConnectionLoop:
             look = claims.outlook(session, self.state.run_id, self.worker_id, exclude)
         if look.waiting == 0 and look.others_sending == 0:
             return False
+        now = utcnow()
         delay = MAX_WAIT / 5
         if look.waiting and look.next_due is not None:
-            delay = (look.next_due - utcnow()).total_seconds()
+            delay = (look.next_due - now).total_seconds()
+            if delay > WAIT_TO_TELL and not look.others_sending:
+                self._tell_wait(
+                    "retry",
+                    look.next_due,
+                    f"{_deliveries(look.waiting)} the relay deferred (delivery.retry_backoff)",
+                )
+        if look.others_sending and look.lease_until is not None:
+            if self.waiting_since is None:
+                self.waiting_since = time.monotonic()
+            elif time.monotonic() - self.waiting_since > WAIT_TO_TELL:
+                self._tell_wait(
+                    "lease",
+                    look.lease_until,
+                    f"{_deliveries(look.others_sending)} another sender holds (they are taken "
+                    "over then if it stopped)",
+                )
         self.context.stop.wait(min(max(delay, 0.01), MAX_WAIT))
         return True
+
+    def _tell_wait(self, what: str, until: datetime, text: str) -> None:
+        """One line per wait (over every thread of the pass): what for, and until when."""
+        with self.state.lock:
+            told = self.state.told.get(what)
+            if told is not None and abs((until - told).total_seconds()) < WAIT_TO_TELL:
+                return
+            self.state.told[what] = until
+        when = until.astimezone(self.context.settings.site.tz).isoformat(timespec="seconds")
+        log.warning("waiting until %s for %s", when, text)
 
     def outgoing(
         self, batch: list[claims.Claim], pulled: list[claims.Claim]
