@@ -405,3 +405,16 @@ def pytest_sessionfinish() -> None:
     """Stop any gate left unread; give everything back to the collector for pytest's last one."""
     code_gates.stop_all()
     gc.unfreeze()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _senders_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Senders on PostgreSQL keep their journals under $XDG_STATE_HOME (store.journal): the
+    suite's own, not the user's (sender subprocesses inherit it)."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before

@@ -191,6 +191,10 @@ COMMANDS = {
         "digest.cli.bounces_cmds:bounces_cmd",
         "Read bounces (RFC 3464 and others) and complaints (ARF) and act on them.",
     ),
+    "check": LazyCommand(
+        "digest.cli.check_cmds:check_cmd",
+        "Fetch the URL and images of each post NAME would send now; exit 1 if a post is not live.",
+    ),
     "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
     "demo": LazyCommand(
         "digest.cli.demo_cmds:demo",
@@ -210,6 +214,10 @@ COMMANDS = {
         "Render digest NAME (inlined HTML, or the text part) without sending or recording"
         " anything.",
     ),
+    "report": LazyCommand(
+        "digest.cli.report_cmds:report_cmd",
+        "One self-contained HTML file with charts of the list and its runs.",
+    ),
     "schedule": LazyCommand(
         "digest.cli.schedule_cmds:schedule_cmd",
         "Run the scheduler: each digest fires on its crontab in site.timezone.",
@@ -224,7 +232,7 @@ COMMANDS = {
     ),
     "serve": LazyCommand(
         "digest.cli.serve_cmds:serve_cmd",
-        "Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.",
+        "Serve the sign-up, confirmation, preferences and unsubscribe pages, and more.",
     ),
     "subscribers": LazyCommand(
         "digest.cli.subscribers_cmds:subscribers",
@@ -265,7 +273,7 @@ def _show_version(ctx: click.Context, value: bool) -> None:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
-    """digest: newsletter digests for Jekyll blogs, sent exactly once.
+    """digest: newsletter digests for Jekyll and Hugo blogs and RSS/Atom/JSON feeds, sent once.
 
     Start with `digest demo` in an empty folder.
     """

@@ -1,12 +1,14 @@
 """One SMTP connection's loop in a run: claim a batch, re-check each subscriber, build, stream,
 record the outcomes a window at a time, before the next window's first body goes.
 
-sending (the process) ─► send_loop ─► message, smtp_stream, store.claims.
+sending (the process) ─► connection ─► mail.message, smtp.stream, store.claims, store.journal.
 
 What can reach a subscriber twice, and is counted (store.claims counts it on the run when it is
-sent again): per connection, the messages of the window (delivery.mark_window, 1 = only the
-one whose final dot was on the wire) that were sent but not yet recorded when the sender died,
-or one that got no answer after its final dot (a timeout, a closed socket).
+sent again): per connection, the message whose final dot was on the wire when the sender died
+(with delivery.mark_window 1, the default: each accepted message is in the thread's journal
+before the next body goes), or the window of messages sent but not yet recorded (a larger
+mark_window: no journal); or one that got no answer after its final dot (a timeout, a closed
+socket).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import SmtpConnectError, SmtpTimeoutError
@@ -26,9 +29,12 @@ from digest.smtp.client import SmtpSender
 from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
 from digest.store import Store, claims, rates
+from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
 from digest.tokens import preferences_url, unsubscribe_url
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (done, total) of the run, from the sending threads
 
@@ -44,9 +50,13 @@ MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or ot
 # However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
 # relay a window of messages can take long, and a crash then would re-send them all.
 MARK_WINDOW_SECONDS = 0.5
+# With a journal of sent messages (store.journal, delivery.mark_window 1), the database catches
+# up this many accepted messages at a time per connection (with the statuses of the next ones).
+JOURNAL_WINDOW = 16
+# A wait longer than this (a retry's backoff, another sender's lease) prints one line saying
+# what it waits for and until when: a silent minute looks like a hang.
+WAIT_TO_TELL = 2.0
 DESTINATION_WAIT = "its destination's limit: waiting for a slot"
-
-log = logging.getLogger("digest.delivery")
 
 
 @dataclass
@@ -67,6 +77,7 @@ class SendPass:
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
     throttled: int = 0  # throttling replies in this pass
     error: BaseException | None = None
+    told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,10 @@ class ConnectionContext:
     limits: RelayLimits | None = None  # the relay's rates and slowdown (None: no limits at all)
 
 
+def _deliveries(count: int) -> str:
+    return f"{count} delivery" if count == 1 else f"{count} deliveries"
+
+
 class ConnectionLoop:
     """One SMTP connection's thread of a pass."""
 
@@ -94,6 +109,7 @@ class ConnectionLoop:
         state: SendPass,
         smtp: SmtpSender,
         recorder: claims.Recorder,
+        journal: Journal | None = None,
         *,
         index: int = 0,
     ) -> None:
@@ -111,8 +127,12 @@ class ConnectionLoop:
         self.max_attempts = context.delivery.max_attempts
         self.max_timeouts = context.relay.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
+        self.waiting_since: float | None = None  # on other senders' claims, since (monotonic)
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
-        self.window = context.delivery.mark_window
+        # With a journal (store.journal) each accepted message is noted there before the next
+        # body goes, and the database catches up JOURNAL_WINDOW at a time.
+        self.journal = journal
+        self.window = JOURNAL_WINDOW if journal else context.delivery.mark_window
         self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
 
     def run(self) -> None:
@@ -124,6 +144,7 @@ class ConnectionLoop:
                 if not self._wait_for_more(exclude):
                     return
                 continue
+            self.waiting_since = None
             if not self._send_batch(batch):
                 return
 
@@ -156,11 +177,38 @@ class ConnectionLoop:
             look = claims.outlook(session, self.state.run_id, self.worker_id, exclude)
         if look.waiting == 0 and look.others_sending == 0:
             return False
+        now = utcnow()
         delay = MAX_WAIT / 5
         if look.waiting and look.next_due is not None:
-            delay = (look.next_due - utcnow()).total_seconds()
+            delay = (look.next_due - now).total_seconds()
+            if delay > WAIT_TO_TELL and not look.others_sending:
+                self._tell_wait(
+                    "retry",
+                    look.next_due,
+                    f"{_deliveries(look.waiting)} the relay deferred (delivery.retry_backoff)",
+                )
+        if look.others_sending and look.lease_until is not None:
+            if self.waiting_since is None:
+                self.waiting_since = time.monotonic()
+            elif time.monotonic() - self.waiting_since > WAIT_TO_TELL:
+                self._tell_wait(
+                    "lease",
+                    look.lease_until,
+                    f"{_deliveries(look.others_sending)} another sender holds (they are taken "
+                    "over then if it stopped)",
+                )
         self.context.stop.wait(min(max(delay, 0.01), MAX_WAIT))
         return True
+
+    def _tell_wait(self, what: str, until: datetime, text: str) -> None:
+        """One line per wait (over every thread of the pass): what for, and until when."""
+        with self.state.lock:
+            told = self.state.told.get(what)
+            if told is not None and abs((until - told).total_seconds()) < WAIT_TO_TELL:
+                return
+            self.state.told[what] = until
+        when = until.astimezone(self.context.settings.site.tz).isoformat(timespec="seconds")
+        log.warning("waiting until %s for %s", when, text)
 
     def outgoing(
         self, batch: list[claims.Claim], pulled: list[claims.Claim]
@@ -294,6 +342,8 @@ class ConnectionLoop:
         marks, self.unmarked = self.unmarked, []
         statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
         self._recorded(marks)
+        if self.journal is not None:
+            self.journal.recorded(len(marks))
         return statuses
 
     def flush_marks(self) -> None:
@@ -302,6 +352,19 @@ class ConnectionLoop:
         if marks:
             self.recorder.settle(marks, ())
             self._recorded(marks)
+            if self.journal is not None:
+                self.journal.recorded(len(marks))
+
+    def _drop_journal(self, exc: OSError) -> None:
+        """The journal cannot be written: record what it held, then each message before the
+        next body goes."""
+        journal = self.journal
+        assert journal is not None
+        log.warning("journal %s: %s; recording each message in the database", journal.path, exc)
+        self.flush_marks()
+        journal.close()
+        self.journal = None
+        self.window = 1
 
     def _recorded(self, marks: list[SentMark]) -> None:
         if marks:
@@ -394,6 +457,11 @@ class ConnectionLoop:
             # bound holds.
             message_id = self.message_ids.pop(item.delivery_id)
             self.unmarked.append(SentMark(item.delivery_id, message_id, reply))
+            if self.journal is not None:
+                try:
+                    self.journal.write(item.delivery_id, message_id, reply)
+                except OSError as exc:  # a full disk: the database it is, one at a time
+                    self._drop_journal(exc)
         elif result.outcome == "permanent":
             claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
         else:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from digest.errors import SmtpError
 from digest.settings.smtp import Rate, SmtpSettings
-from digest.smtp.rate_limit import Slowdown, destination_of
+from digest.smtp.rate_limit import WAIT_TO_TELL, Slowdown, destination_of
 from digest.store import Store, rates
 from digest.store.models import utcnow
 
@@ -117,6 +117,15 @@ class RelayLimits:
                     # Too late to use (this process was held up): used now, it could make a
                     # burst past the limit with the slots after it. Given up; no harm but speed.
         wait = max(at - time.monotonic(), gap)
+        if wait > WAIT_TO_TELL:  # a silent wait looks like a hang: one line says until when
+            until = datetime.now().astimezone() + timedelta(seconds=wait)
+            rates_text = ", ".join(r.text for r in self.relay.rate_limit) or "slowed down"
+            log.warning(
+                "waiting until %s for a sending slot (relay %s: %s)",
+                until.isoformat(timespec="seconds"),
+                self.relay.name,
+                self.slowdown.describe() or rates_text,
+            )
         if wait > 0:
             stop.wait(wait)
 

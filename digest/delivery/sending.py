@@ -6,13 +6,20 @@ committed to store.claims as it happens, so a run stopped anywhere is finished b
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.archive import view_in_browser_url
-from digest.delivery.connection import ConnectionContext, ConnectionLoop, Progress, SendPass
+from digest.delivery.connection import (
+    JOURNAL_WINDOW,
+    ConnectionContext,
+    ConnectionLoop,
+    Progress,
+    SendPass,
+)
 from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import DigestError, SmtpConnectError
 from digest.mail.envelope import Envelope
@@ -23,6 +30,7 @@ from digest.settings import DigestSettings, Settings
 from digest.smtp.client import SmtpSender, helo_name
 from digest.sources.post import Post
 from digest.store import Store, claims, runs, workers
+from digest.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +83,13 @@ class RunSender:
         # process's slowdown when it throttles.
         self.relay = settings.relay_chain(digest)[0]  # digests.X.relay, else the first
         self.limits = RelayLimits(store, self.relay, self.relay.max_connections)
-        self.worker_id = workers.register_worker(
-            store, "sender", mark_window=settings.delivery.mark_window
-        )
+        # mark_window 1: each thread journals what the relay accepts (store.journal) and the
+        # database catches up a JOURNAL_WINDOW at a time; a taker that cannot read the journal
+        # (another machine) counts that window.
+        self.journaled = settings.delivery.mark_window == 1
+        window = JOURNAL_WINDOW if self.journaled else settings.delivery.mark_window
+        self.worker_id = workers.register_worker(store, "sender", mark_window=window)
+        self._journals = itertools.count(1)
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()
@@ -244,10 +256,15 @@ class RunSender:
             durable=self.settings.database.durable_marks,
             relay=self.relay.name,
         )
+        journal = None
+        if self.journaled:
+            journal = Journal.open(self.store.url, self.worker_id, next(self._journals))
         try:
             with SmtpSender(self.relay, local_hostname=helo_name(self.from_addr)) as smtp:
                 context = self.connection_context()
-                ConnectionLoop(context, state, smtp, recorder, index=index).run()
+                loop = ConnectionLoop(context, state, smtp, recorder, journal, index=index)
+                loop.run()
+                journal = loop.journal  # None if it could not be written
         except BaseException as exc:  # kept and re-raised by send_run after the join
             with state.lock:
                 if state.error is None:
@@ -255,3 +272,5 @@ class RunSender:
             state.abort.set()
         finally:
             recorder.close()
+            if journal is not None:
+                journal.close()  # removed when the database holds all of it

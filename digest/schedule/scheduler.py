@@ -31,12 +31,16 @@ from digest.crontab import (
     check_crontab,
     latest_fire,
     next_fire_after,
+    parse_crontab,
 )
+from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, DatabaseError, DigestError
+from digest.schedule.editions import LocalTimeTrigger
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration
 from digest.store import Store
+from digest.store.editions import receiver_zones
 from digest.store.leases import load_fire_state, save_fire_state
 
 
@@ -78,11 +82,18 @@ def send_scheduled(
 
 log = logging.getLogger("digest.schedule.scheduler")
 
+# check_links: hold: a held fire is tried again this much later, within misfire_grace.
+HOLD_RETRY = timedelta(minutes=5)
+
 
 class DigestTrigger(CrontabSchedule, BaseTrigger):  # type: ignore[misc]
     """A CrontabSchedule as an APScheduler trigger (standard crontab meaning, sane DST)."""
 
     __slots__ = ()
+
+
+class LocalDigestTrigger(LocalTimeTrigger, BaseTrigger):  # type: ignore[misc]
+    """A LocalTimeTrigger as an APScheduler trigger: the wall time in each subscriber zone."""
 
 
 def build_trigger(expression: str, tz: tzinfo) -> DigestTrigger:
@@ -174,6 +185,7 @@ class Scheduler:
         run_digest: RunDigest = send_scheduled,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         clock: Callable[[], datetime] | None = None,
+        hold_retry: timedelta = HOLD_RETRY,
         triggers: Mapping[str, FireTimes] | None = None,
         bounce_trigger: FireTimes | None = None,
     ) -> None:
@@ -181,6 +193,9 @@ class Scheduler:
         self.store = store
         # `triggers` replaces the crontab triggers (tests use a seconds-interval trigger).
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
+        for name, digest in settings.digests.items():
+            if digest.deliver == "local_time":
+                self.triggers[name] = self._local_time_trigger(digest)
         self.triggers.update(triggers or {})
         # bounces.schedule: read the bounce mailbox on its own crontab (no catch-up needed:
         # the next read takes whatever arrived meanwhile).
@@ -189,6 +204,7 @@ class Scheduler:
             build_trigger(schedule, settings.site.tz) if schedule else None
         )
         self.stop_event = threading.Event()
+        self.hold_retry = hold_retry  # check_links: hold tries again this much later
         self._run_digest = run_digest
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tz = settings.site.tz
@@ -197,6 +213,17 @@ class Scheduler:
         self._scheduler: Any = None
         self._executor: _FireExecutor | None = None
         self._started = threading.Event()
+
+    def _local_time_trigger(self, digest: DigestSettings) -> LocalDigestTrigger:
+        """deliver: local_time: fire as each subscriber zone reaches the crontab's wall time."""
+        site_zone = self.settings.site.timezone
+
+        def zones() -> set[str]:
+            with self.store.session() as session:
+                found = receiver_zones(session, digest.name, site_zone, self._clock())
+            return found or {site_zone}
+
+        return LocalDigestTrigger(parse_crontab(digest.schedule), zones, self.settings.site.tz)
 
     # -- lease --
 
@@ -317,6 +344,34 @@ class Scheduler:
                 reports = self._run_digest(
                     self.settings, self.store, name, as_of=scheduled, stop=self.stop_event
                 )
+            except LinksHeldError as exc:
+                # check_links: hold. Try again a little later while misfire_grace lasts; the
+                # fire stays stored, so a restart within the grace tries again too.
+                retry_at = self._clock() + self.hold_retry
+                if retry_at - scheduled <= digest.misfire_grace and self._scheduler is not None:
+                    log.warning(
+                        "%s; retrying at %s (misfire_grace %s ends at %s)",
+                        exc.message,
+                        _iso(retry_at, self._tz),
+                        format_duration(digest.misfire_grace),
+                        _iso(scheduled + digest.misfire_grace, self._tz),
+                    )
+                    self._scheduler.add_job(
+                        self._retry,
+                        trigger="date",
+                        run_date=retry_at,
+                        args=(name, scheduled),
+                        id=f"{name}-hold",
+                        replace_existing=True,
+                        misfire_grace_time=max(1, int(digest.misfire_grace.total_seconds())),
+                    )
+                    return
+                log.error(
+                    "%s; gave up for the fire at %s (misfire_grace %s is over)",
+                    exc.message,
+                    when,
+                    format_duration(digest.misfire_grace),
+                )
             except DigestError as exc:
                 log.error(
                     "%s as of %s failed after %.1fs: %s (pending deliveries go out at the next "
@@ -352,6 +407,10 @@ class Scheduler:
             log.info("%s: stopped during the run as of %s; it stays resumable", name, when)
             return
         self._store_next(name, max(self._clock(), scheduled))
+
+    def _retry(self, name: str, scheduled: datetime, _fired: datetime | None = None) -> None:
+        """A held fire tried again (check_links: hold), as of its own scheduled time."""
+        self._fire(name, scheduled)
 
     def _read_bounces(self, scheduled: datetime | None = None) -> None:
         if not self.stop_event.is_set():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -26,6 +27,18 @@ class DigestSettings(SettingsModel):
     misfire_grace: timedelta = timedelta(hours=6)
     template: str = "digest"
     relay: str | None = None  # the name of a relay in an smtp list (default: the first)
+    # Before a run, fetch each post's URL and images: warn, hold the run until they answer,
+    # or skip the dead posts (they stay new).
+    check_links: Literal["off", "warn", "hold", "skip"] = "off"
+    # at_once: everyone at the schedule's time in site.timezone; local_time: each subscriber at
+    # the schedule's wall time in their own zone (one run per edition).
+    deliver: Literal["at_once", "local_time"] = "at_once"
+
+    @field_validator("check_links", mode="before")
+    @classmethod
+    def _check_links(cls, value: object) -> object:
+        # YAML reads a bare `off` as false.
+        return "off" if value is False else value
 
     @field_validator("categories", mode="before")
     @classmethod

@@ -11,21 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import ftfy
 import yaml
 
 from digest.errors import PostError
 from digest.sources.safe_yaml import BoundedSafeLoader, YamlLimitError, check_alias_expansion
-
-_REPAIR = ftfy.TextFixerConfig(
-    # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
-    unescape_html=False,
-    uncurl_quotes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    explain=False,
-)
-
 
 # UTF-8 read as cp1252/latin-1 leaves one of these lead characters before a byte-range one.
 _MOJIBAKE_HINT = re.compile(
@@ -51,7 +40,17 @@ def repair_text(value: str) -> str:
     # ftfy is slow; only text that shows a mojibake pattern goes through it.
     if not value or value.isascii() or not _MOJIBAKE_HINT.search(value):
         return value
-    return str(ftfy.fix_text(value, config=_REPAIR))
+    import ftfy  # ~0.1 s to import: only when some text needs it
+
+    repair = ftfy.TextFixerConfig(
+        # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
+        unescape_html=False,
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        explain=False,
+    )
+    return str(ftfy.fix_text(value, config=repair))
 
 
 class RawScalars:

@@ -113,6 +113,9 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default=ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # One more at every status change: a confirmation link issued at another count is void
+    # (a counter, not a time: the web host's clock may run ahead of the others).
+    status_serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Every unsubscribe link carries this key: `remove` destroys it, a re-subscription replaces it.
@@ -126,6 +129,14 @@ class Subscriber(Base):
     all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consent evidence: when they asked and confirmed, how (web, cli, import:mailchimp...), and
+    # for web sign-ups a keyed hash of the client's IP address (never the address itself).
+    consent_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_source: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # IANA time zone for deliver: local_time; None: site.timezone.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscriptions: Mapped[list[Subscription]] = relationship(
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -157,6 +168,13 @@ class Confirmation(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The sign-up request's client (a keyed hash of its IP address): the consent record.
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The subscriber's status_serial when issued (NULL: issued before the counter existed).
+    status_serial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The choices of the request this link answers (name, categories, digests), saved when it
+    # is confirmed: a later request, anyone's, never changes what an earlier link confirms.
+    choices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SignupRequest(Base):
@@ -222,6 +240,8 @@ class DigestState(Base):
 
 class Run(Base):
     __tablename__ = "runs"
+    # A local_time digest has one run per edition (NULL for at_once runs: never equal).
+    __table_args__ = (Index("uq_runs_digest_edition", "digest", "edition", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
@@ -235,6 +255,9 @@ class Run(Base):
     # Messages that may have gone out twice (in flight at a crash, or unanswered after the
     # final dot, then sent again), summed over every process that worked on the run.
     possible_resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # deliver: local_time: the edition's scheduled wall time ("2026-03-09T09:00"); it goes to
+    # each zone as that zone's clock reaches it. None for an at_once run.
+    edition: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Segment(Base):

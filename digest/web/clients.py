@@ -5,11 +5,11 @@ web's sign-up limit counts requests per client address; only a keyed hash of it 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from digest.tokens import ip_hash
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
@@ -22,7 +22,7 @@ def trusted_networks(proxies: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
-def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
+def is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
@@ -43,12 +43,12 @@ def client_address(environ: WSGIEnvironment, networks: tuple[Network, ...]) -> s
     ]
     # Each trusted proxy appended the address it got the request from; the first untrusted
     # one from the right is the client (anything left of it can be written by the client).
-    while forwarded and _is_trusted(address, networks):
+    while forwarded and is_trusted(address, networks):
         address = forwarded.pop()
     return address
 
 
 def client_key(secret: str, address: str) -> str:
-    """A keyed hash of a client address: enough to count its requests, not to recover it."""
-    digest = hmac.new(secret.encode(), b"client:" + address.encode(), hashlib.sha256)
-    return digest.hexdigest()[:32]
+    """A keyed hash of a client address: enough to count its requests, not to recover it (the
+    same hash a sign-up's consent record keeps)."""
+    return ip_hash(secret, address)

@@ -146,8 +146,9 @@ def _webhooks(settings: Settings, store: Store, sns: SnsVerifier | None) -> Webh
 class DigestWebApp(flask.Flask):
     """The WSGI application behind `digest serve` (see make_app).
 
-    With mailer_thread=True the confirmation mailer starts with the first request in each
-    process (so it also runs under a pre-forking server); `serve` starts it at once.
+    With mailer_thread=True the confirmation mailer and the categories' refresher start with
+    the first request in each process (so they also run under a pre-forking server); `serve`
+    starts them at once. The categories are first read here, outside any request.
     """
 
     jinja_options = {  # noqa: RUF012 (Flask reads the class attribute)
@@ -189,6 +190,9 @@ class DigestWebApp(flask.Flask):
         self.jinja_env.install_gettext_translations(  # type: ignore[attr-defined]
             translations(settings.site.lang), newstyle=True
         )
+        # Read here, outside any request; then by the refresher thread (started with the mailer).
+        categories = SiteCategories(open_source(settings.site))
+        categories.refresh()
         self.context = WebContext(
             settings=settings,
             store=store,
@@ -198,7 +202,7 @@ class DigestWebApp(flask.Flask):
             ),
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
-            categories=SiteCategories(open_source(settings.site)),
+            categories=categories,
             webhooks=_webhooks(settings, store, sns),
         )
         self.url_map.merge_slashes = False
@@ -279,6 +283,7 @@ class DigestWebApp(flask.Flask):
         started = time.perf_counter()
         if self.mailer_thread and not self.context.mailer.running:
             self.context.mailer.start()
+            self.context.categories.start()
         seen: dict[str, Any] = {}
 
         def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

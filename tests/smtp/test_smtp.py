@@ -362,6 +362,18 @@ def test_rate_limiter_spaces_slots() -> None:
     assert limiter.reserve() == pytest.approx(0.2)
 
 
+def test_a_long_wait_for_a_slot_says_until_when(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(0.25, clock=clock, sleep=clock.sleep)  # one slot every 4 s
+    with caplog.at_level(logging.WARNING, logger="digest.smtp.rate_limit"):
+        limiter.acquire()  # the first slot is now
+        assert caplog.messages == []
+        limiter.acquire()
+    assert clock.slept == pytest.approx([4.0])
+    (message,) = caplog.messages
+    assert message.startswith("waiting until ") and "smtp.rate_limit: 0.25 a second" in message
+
+
 def test_unlimited_rate_never_waits() -> None:
     clock = FakeClock()
     limiter = RateLimiter(0, clock=clock, sleep=clock.sleep)

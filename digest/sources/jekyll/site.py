@@ -71,6 +71,8 @@ def jekyll_site_keys(root: Path) -> dict[str, Any]:
     """The `site` settings the site's `_config.yml` gives (the posts' permalink included)."""
     data = read_jekyll_config(root)
     keys = {k: data[k] for k in _SITE_KEYS if data.get(k) is not None}
+    if "title" not in keys and isinstance(data.get("name"), str) and data["name"].strip():
+        keys["title"] = data["name"].strip()  # many themes (minima's forks...) use `name:`
     permalink = posts_permalink(data)
     if permalink:
         keys["permalink"] = permalink
@@ -187,6 +189,7 @@ class JekyllSite:
         """The front-matter defaults for one document, the most specific scope winning."""
         if not self.defaults:
             return {}
+        relative_path = self.source_path(relative_path)
         folder = relative_path.rpartition("/")[0]
         key = (folder, doc_type)
         if key not in self._folder_defaults:
@@ -238,11 +241,33 @@ class JekyllSite:
             if p not in self.include and p.lstrip("/")
         ]
 
+    @functools.cached_property
+    def source(self) -> Path:
+        """Jekyll's source folder: the root, or the folder `source:` names (`source: src`)."""
+        named = self.config.get("source")
+        return self.root / str(named) if isinstance(named, str) and named.strip() else self.root
+
+    @property
+    def includes_dir(self) -> Path:
+        """Where `{% include %}` finds its files (`includes_dir`, default `_includes`)."""
+        return self.source / str(self.config.get("includes_dir") or "_includes")
+
+    def source_path(self, relative_path: str) -> str:
+        """A path from the root as Jekyll sees it, from the source folder (`src/_posts/a.md`
+        -> `_posts/a.md`)."""
+        prefix = self._source_prefix
+        return relative_path.removeprefix(prefix) if prefix else relative_path
+
+    @functools.cached_property
+    def _source_prefix(self) -> str:
+        prefix = self.source.relative_to(self.root).as_posix()
+        return "" if prefix == "." else prefix + "/"
+
     @property
     def data(self) -> dict[str, Any]:
         """`site.data`: every `_data` file (YAML, JSON, CSV, TSV), read on first use."""
         if self._data is None:
-            folder = self.root / str(self.config.get("data_dir") or "_data")
+            folder = self.source / str(self.config.get("data_dir") or "_data")
             self._data = _read_data_folder(folder)
         return self._data
 
