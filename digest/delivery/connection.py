@@ -76,6 +76,7 @@ class SendPass:
     connection_failures: int = 0
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
     throttled: int = 0  # throttling replies in this pass
+    throttled_since: float = 0.0  # time.monotonic() of the first throttle since a clean reply
     error: BaseException | None = None
     told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
 
@@ -94,6 +95,7 @@ class ConnectionContext:
     stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
     progress: Progress | None = None
     limits: RelayLimits | None = None  # the relay's rates and slowdown (None: no limits at all)
+    fail_over: bool = False  # another relay follows: throttled past failover_after, stop this one
 
 
 def _deliveries(count: int) -> str:
@@ -422,8 +424,18 @@ class ConnectionLoop:
             self.pause = min(self.backoff, MAX_WAIT)
             return
         self.pause = limits.slowdown.throttled(reply)
+        relay = self.context.relay
         with self.state.lock:
             self.state.throttled += 1
+            now = time.monotonic()
+            since = self.state.throttled_since = self.state.throttled_since or now
+            if self.context.fail_over and now - since > relay.failover_after.total_seconds():
+                if self.state.error is None:
+                    self.state.error = SmtpConnectError(
+                        f"relay {relay.name} ({relay.where}) throttled for longer than "
+                        f"smtp.failover_after ({relay.failover_after})"
+                    )
+                self.state.abort.set()
         log.info(
             "relay %s throttles (%s): %s; this connection waits %.2f s",
             self.context.relay.name,
@@ -449,8 +461,10 @@ class ConnectionLoop:
                 self.state.any_sent = True  # the relay answers
                 self.state.connection_failures = 0
             return
-        if result.outcome == "sent" and self.context.limits is not None:
-            self.context.limits.slowdown.clean()
+        if result.outcome == "sent":
+            self.state.throttled_since = 0.0  # clean again
+            if self.context.limits is not None:
+                self.context.limits.slowdown.clean()
         if result.outcome == "sent":
             # Recorded with the next window's status read (outgoing), which comes before the
             # body that would make the window's count of sent, unrecorded messages: the crash

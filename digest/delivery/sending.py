@@ -81,7 +81,10 @@ class RunSender:
         self.renderer = Renderer(settings)
         # The relay's rates (shared with every other sender through the store) and this
         # process's slowdown when it throttles.
-        self.relay = settings.relay_chain(digest)[0]  # digests.X.relay, else the first
+        # digests.X.relay (else the first), then the others: failing over goes down this list;
+        # each send starts again at its head (back to the primary once it answers).
+        self.chain = settings.relay_chain(digest)
+        self.relay = self.chain[0]
         self.limits = RelayLimits(store, self.relay, self.relay.max_connections)
         # mark_window 1: each thread journals what the relay accepts (store.journal) and the
         # database catches up a JOURNAL_WINDOW at a time; a taker that cannot read the journal
@@ -163,17 +166,39 @@ class RunSender:
         )
         open_rows = counts["pending"] + counts["sending"]
         if open_rows:
+            templates = self._templates(run_as_of, segments, report)
             state = SendPass(
                 run_id=run_id,
-                templates=self._templates(run_as_of, segments, report),
+                templates=templates,
                 total=sum(counts.values()),
                 done=sum(counts.values()) - open_rows,
             )
             self._run_threads(state, min(self.relay.max_connections, open_rows))
             claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            while self._fail_over(state):
+                state = SendPass(run_id, templates, state.total, state.done)
+                self._run_threads(state, min(self.relay.max_connections, open_rows))
+                claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             if state.error is not None:
                 self._raise(state.error, run_id)
         return self.report(run_id, resumed=resumed, vanished=report.vanished_posts)
+
+    def _fail_over(self, state: SendPass) -> bool:
+        """The relay is down, refusing, or throttled longer than its smtp.failover_after: go on
+        through the next relay of the chain (each message still goes once: the claims say)."""
+        error = state.error
+        if not isinstance(error, SmtpConnectError) or self.stop.is_set():
+            return False
+        names = [r.name for r in self.chain]
+        position = names.index(self.relay.name)
+        if position + 1 >= len(self.chain):
+            return False
+        failed, self.relay = self.relay, self.chain[position + 1]
+        self.limits = RelayLimits(self.store, self.relay, self.relay.max_connections)
+        log.warning(
+            "relay %s: %s; going on through relay %s", failed.name, error.message, self.relay.name
+        )
+        return True
 
     def report(self, run_id: int, *, resumed: bool, vanished: list[str] | None = None) -> RunReport:
         """The run as it stands now (finished if nothing is left), as this process reports it."""
@@ -247,6 +272,7 @@ class RunSender:
             stop=self.stop,
             progress=self.progress,
             limits=self.limits,
+            fail_over=self.relay is not self.chain[-1],
         )
 
     def _thread(self, state: SendPass, index: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import dkim
 import pytest
+import yaml
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -226,3 +228,41 @@ def test_history_counts_messages_per_relay(tmp_path: Path, migrated_database_url
     assert result.exit_code == 0, result.output
     (run,) = json.loads(result.output)
     assert run["relays"] == {"primary": 2}
+
+
+def test_the_first_relay_stopped_mid_run_the_second_finishes_it(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    people = [f"r{i:04d}@example.org" for i in range(120)]
+    with scripted_relay() as first, scripted_relay() as second:
+        relays = [
+            {"name": "primary", "host": "127.0.0.1", "port": first.port, "security": "none"},
+            {"name": "backup", "host": "127.0.0.1", "port": second.port, "security": "none"},
+        ]
+        site = make_site(tmp_path / "site", migrated_database_url, first.port)
+        config = yaml.safe_load(site.config_path.read_text())
+        config["smtp"] = relays
+        site.config_path.write_text(yaml.safe_dump(config))
+        site.add_post("Rust Tips")
+        store = site.store()
+        subscribe(store, people)
+
+        def stop_first() -> None:
+            while first.handler.accepted < 40:
+                time.sleep(0.005)
+            first.stop()
+
+        stopper = threading.Thread(target=stop_first)
+        stopper.start()
+        (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        stopper.join()
+        result = CliRunner().invoke(
+            cli, ["--config", str(site.config_path), "history", "--format", "json"]
+        )
+    assert (report.sent, report.failed, report.pending) == (120, 0, 0)
+    arrived = [a.to for a in first.handler.arrivals + second.handler.arrivals]
+    assert sorted(set(arrived)) == sorted(people)
+    assert len(arrived) - len(people) <= report.resent  # a copy twice only if counted
+    (run,) = json.loads(result.output)
+    assert set(run["relays"]) == {"primary", "backup"}
+    assert run["relays"]["primary"] >= 40 and sum(run["relays"].values()) == 120
