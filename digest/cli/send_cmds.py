@@ -64,6 +64,7 @@ class _Bar:
         self.bar: Any = None
         self.shown = 0
         self.enabled = sys.stderr.isatty()
+        self.label = "sending"
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or total <= PROGRESS_MIN:
@@ -71,12 +72,19 @@ class _Bar:
         with self.lock:
             if self.bar is None or self.bar.length != total:
                 self.close()
-                self.bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+                self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
                 self.bar.__enter__()
                 self.shown = 0
             if done > self.shown:
                 self.bar.update(done - self.shown)
                 self.shown = done
+
+    def note(self, text: str) -> None:
+        """The relay, the rate now and any throttling, shown before the bar."""
+        with self.lock:
+            self.label = f"sending via {text}"
+            if self.bar is not None:
+                self.bar.label = self.label
 
     def close(self) -> None:
         if self.bar is not None:

@@ -579,3 +579,6 @@ class ConnectionLoop:
                 return
         if self.context.progress is not None:
             self.context.progress(done, total)
+            note = getattr(self.context.progress, "note", None)  # the CLI's bar shows it
+            if callable(note) and self.context.limits is not None:
+                note(self.context.limits.describe())

@@ -175,6 +175,7 @@ class RelayLimits:
         )
 
     def describe(self) -> str:
-        """The relay and its state, for the progress line."""
+        """The relay, the rate now and any throttling, for the progress line."""
         slow = self.slowdown.describe()
-        return f"relay {self.relay.name}" + (f", {slow}" if slow else "")
+        rate = f"{self.slowdown.current_rate():.0f}/s"
+        return f"{self.relay.name} {rate}" + (f" ({slow})" if slow else "")

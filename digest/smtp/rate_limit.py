@@ -177,3 +177,8 @@ class Slowdown:
             if self.rate is None:
                 return ""
             return f"throttled: {self.rate:.3g}/s, {max(1, self.connections >> self.level)} conn"
+
+    def current_rate(self) -> float:
+        """Messages the relay took in the last second (this process)."""
+        with self._lock:
+            return self._recent_rate(self._clock())
