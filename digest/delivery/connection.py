@@ -394,6 +394,7 @@ class ConnectionLoop:
 
     def _send_batch(self, batch: list[claims.Claim]) -> bool:
         """Send a claimed batch in order; False when this thread should stop."""
+        self.gate = None  # a stream lost before the last body: nothing of it waits for a slot
         pulled: list[claims.Claim] = []
         settled: set[int] = set()
         try:
