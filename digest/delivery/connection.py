@@ -25,6 +25,7 @@ from digest.errors import SmtpConnectError, SmtpTimeoutError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate, dot_stuff
 from digest.settings import DeliverySettings, Settings, SmtpSettings
+from digest.settings.durations import format_duration
 from digest.smtp.client import SmtpSender
 from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
@@ -95,7 +96,7 @@ class ConnectionContext:
     stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
     progress: Progress | None = None
     limits: RelayLimits | None = None  # the relay's rates and slowdown (None: no limits at all)
-    fail_over: bool = False  # another relay follows: throttled past failover_after, stop this one
+    fail_over: bool = False  # another relay follows this one in the chain
 
 
 def _deliveries(count: int) -> str:
@@ -430,11 +431,13 @@ class ConnectionLoop:
             self.state.throttled += 1
             now = time.monotonic()
             since = self.state.throttled_since = self.state.throttled_since or now
-            if self.context.fail_over and now - since > relay.failover_after.total_seconds():
+            # Throttled this long without a clean reply: the next relay, or (none left) stop
+            # with the rest pending, rather than knock forever.
+            if now - since > relay.failover_after.total_seconds():
                 if self.state.error is None:
                     self.state.error = SmtpConnectError(
                         f"relay {relay.name} ({relay.where}) throttled for longer than "
-                        f"smtp.failover_after ({relay.failover_after})"
+                        f"smtp.failover_after ({format_duration(relay.failover_after)})"
                     )
                 self.state.abort.set()
         log.info(
