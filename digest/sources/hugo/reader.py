@@ -18,9 +18,11 @@ from typing import Any
 from digest.errors import ConfigError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
+from digest.sources.front_matter import FrontMatterError
+from digest.sources.guards import MAX_FILE_BYTES, read_post_bytes
 from digest.sources.hugo.config import HugoConfig, load_hugo_config
 from digest.sources.hugo.content import ContentSource, content_sources
-from digest.sources.hugo.front import FrontMatterError, hugo_date, split_content
+from digest.sources.hugo.front import hugo_date, split_content
 from digest.sources.hugo.summary import Summary, SummaryMaker
 from digest.sources.hugo.urls import UrlParts, page_link, permalinks
 from digest.sources.post import Post, PostsLoad
@@ -92,15 +94,16 @@ class HugoSite:
         return (min(s for s, n in sizes.items() if n == largest),)
 
 
-def read_hugo_site(root: Path) -> HugoSite:
-    """Every regular page of the Hugo site at `root`, in every language."""
+def read_hugo_site(root: Path, *, max_bytes: int = MAX_FILE_BYTES) -> HugoSite:
+    """Every regular page of the Hugo site at `root`, in every language (a content file over
+    `max_bytes`, or not a regular file, is a problem: one warning)."""
     config = load_hugo_config(root)
     summaries = SummaryMaker(config.summary_length, unsafe_html=config.unsafe_html)
     pages: list[HugoPage] = []
     problems: list[PostError] = []
     for source in content_sources(config):
         try:
-            page = read_page(config, source, summaries)
+            page = read_page(config, source, summaries, max_bytes=max_bytes)
         except PostError as exc:
             problems.append(exc)
             continue
@@ -125,6 +128,7 @@ class HugoSource(Source):
             sections=site.sections,
             lang=site.lang,
             include_drafts=include_drafts,
+            max_bytes=site.max_post_bytes,
         )
 
     def describe(self) -> str:
@@ -138,9 +142,10 @@ def load_hugo_posts(
     sections: Sequence[str] = (),
     lang: str | None = None,
     include_drafts: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> PostsLoad:
     """The posts of a Hugo site's content sections in one language, newest first."""
-    site = read_hugo_site(root)
+    site = read_hugo_site(root, max_bytes=max_bytes)
     language = site.config.language(lang or site.config.default_language)
     chosen = tuple(sections) or site.main_sections(language.code)
     if not chosen:
@@ -188,15 +193,17 @@ def hugo_post(page: HugoPage, now: datetime) -> Post:
 
 
 def read_page(
-    config: HugoConfig, source: ContentSource, summaries: SummaryMaker
+    config: HugoConfig,
+    source: ContentSource,
+    summaries: SummaryMaker,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> HugoPage | None:
     """One content file as a HugoPage; None if Hugo would not make it a regular page."""
     file = source.file
     where = str(file)
     try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
+        text = read_post_bytes(file, max_bytes).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PostError(where, f"not valid UTF-8 (at offset {exc.start})") from exc
     try:
