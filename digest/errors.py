@@ -85,6 +85,22 @@ class PostError(DigestError):
         return type(self), (self.path, self.reason)
 
 
+class BadDateError(PostError):
+    """A post whose date cannot be read: listed as `bad-date` (never sent), with what is known."""
+
+    def __init__(self, path: str, reason: str, *, title: str = "", url: str = "") -> None:
+        super().__init__(path, reason)
+        self.title = title
+        self.url = url
+
+    def __reduce__(self) -> tuple[type[PostError], tuple[str, str]]:
+        return _bad_date, (self.path, self.reason, self.title, self.url)  # type: ignore[return-value]
+
+
+def _bad_date(path: str, reason: str, title: str, url: str) -> BadDateError:
+    return BadDateError(path, reason, title=title, url=url)
+
+
 class NotFoundError(BadInputError):
     """A subscriber, run or other record that does not exist."""
 

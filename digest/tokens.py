@@ -41,6 +41,13 @@ def check_secret(secret: str) -> str:
     return secret
 
 
+def ip_hash(secret: str, address: str) -> str:
+    """A keyed hash of a client's IP address (web.secret is the key): enough to tell requests
+    from one address apart and to show a record holds, never enough to recover the address."""
+    digest = hmac.new(secret.encode(), b"client:" + address.encode(), "sha256")
+    return digest.hexdigest()[:32]
+
+
 # Serializers are cached because key derivation per token would cost more than the HMAC.
 @lru_cache(maxsize=16)
 def _unsubscribe_serializer(secret: str) -> URLSafeSerializer:

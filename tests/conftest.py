@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.demo import free_port
-from digest.store import open_store
+from digest.store import Store, open_store
 from digest.store.migrate import head_revision
 from digest.store.models import Base
 from tests.helpers import code_gates
@@ -344,6 +344,20 @@ def migrated_sqlite_url(sqlite_url: str, _migrated_sqlite_file: Path) -> str:
     return sqlite_url
 
 
+@pytest.fixture
+def store(migrated_database_url: str) -> Iterator[Store]:
+    """The one store fixture: a migrated, empty store on each database the test runs on."""
+    with open_store(migrated_database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store(migrated_sqlite_url: str) -> Iterator[Store]:
+    """A migrated, empty SQLite store, for tests whose subject is not the database."""
+    with open_store(migrated_sqlite_url) as opened:
+        yield opened
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage() -> Iterator[None]:
     """Dispose the stores a test opened through Site.store(), then collect, so an unclosed
@@ -391,3 +405,16 @@ def pytest_sessionfinish() -> None:
     """Stop any gate left unread; give everything back to the collector for pytest's last one."""
     code_gates.stop_all()
     gc.unfreeze()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _senders_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Senders on PostgreSQL keep their journals under $XDG_STATE_HOME (store.journal): the
+    suite's own, not the user's (sender subprocesses inherit it)."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before

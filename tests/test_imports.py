@@ -146,3 +146,14 @@ def test_command_help_loads_only_its_own_module(help_imports: dict[str, Any], na
         if m.startswith("digest.cli.") and m.endswith("_cmds") and m != own_module
     )
     assert not others, f"digest {name} --help imports {others}"
+
+
+def test_version_is_the_installed_distributions_without_importlib_metadata(
+    tmp_path: Path,
+) -> None:
+    from importlib.metadata import version
+
+    import digest
+
+    assert digest.__version__ == version("digest")
+    assert "importlib.metadata" not in imported_by(tmp_path, "--version")

@@ -6,6 +6,7 @@ imap ─► mail ─► policy; TLS is always verified, and a message is marked 
 from __future__ import annotations
 
 import imaplib
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -17,6 +18,7 @@ from digest.errors import MailboxError
 
 # The keyword a processed message gets when no `processed_folder` is configured.
 PROCESSED_KEYWORD = "$DigestProcessed"
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,18 @@ class ImapAccount:
 
 @dataclass(frozen=True)
 class ImapMessage:
-    """One message from the mailbox and its UID (to mark it done after it was recorded)."""
+    """One message from the mailbox and its UID (to mark it done after it was recorded);
+    `raw` is None for a message over the size cap (its content is never fetched)."""
 
     uid: str
-    raw: bytes
+    raw: bytes | None
+    size: int
+
+
+def _taken(data: Sequence[object]) -> bool:
+    """A NO that says the message is gone: another reader moved or expunged it (RFC 5530)."""
+    text = b" ".join(d for d in data if isinstance(d, bytes)).upper()
+    return b"EXPUNGEISSUED" in text or b"NO LONGER EXIST" in text
 
 
 def _context(account: ImapAccount) -> ssl.SSLContext:
@@ -74,33 +84,63 @@ class ImapMailbox:
             raise MailboxError(f"{self.account.where}: {what} refused: {detail}")
         return list(data)
 
-    def unprocessed(self) -> Iterator[ImapMessage]:
-        """The messages not yet marked done, oldest first (their content, unread-flag kept)."""
+    def unprocessed(self, max_bytes: int) -> Iterator[ImapMessage]:
+        """The messages not yet marked done, oldest first (their content, unread-flag kept);
+        one over `max_bytes` comes without its content. A message another reader took since
+        the search (moved, expunged) is skipped."""
         # With a processed folder, done messages have left this one.
         done = self.account.processed_folder
         criteria = "ALL" if done else f"NOT KEYWORD {PROCESSED_KEYWORD}"
         data = self._check("UID SEARCH", self._imap.uid("SEARCH", criteria))
         uids = data[0].decode("ascii").split() if data and isinstance(data[0], bytes) else []
         for uid in uids:
-            fetched = self._check("UID FETCH", self._imap.uid("FETCH", uid, "(BODY.PEEK[])"))
+            size = self._size(uid)
+            if size is None:
+                continue
+            if size > max_bytes:
+                yield ImapMessage(uid, None, size)
+                continue
+            fetched = self._fetch(uid, "(BODY.PEEK[])")
             for item in fetched:
                 if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-                    yield ImapMessage(uid, item[1])
+                    yield ImapMessage(uid, item[1], size)
                     break
 
-    def mark_done(self, uid: str) -> None:
-        """Move the message to processed_folder (or flag it) so a rerun skips it."""
+    def _size(self, uid: str) -> int | None:
+        """RFC822.SIZE of a message; None when it is gone."""
+        for item in self._fetch(uid, "(RFC822.SIZE)"):
+            text = item[0] if isinstance(item, tuple) else item
+            if isinstance(text, bytes) and (match := _SIZE.search(text)):
+                return int(match.group(1))
+        return None
+
+    def _fetch(self, uid: str, what: str) -> list[object]:
+        status, data = self._imap.uid("FETCH", uid, what)
+        if status != "OK" and _taken(data):
+            return []
+        return self._check("UID FETCH", (status, data))
+
+    def mark_done(self, uid: str) -> bool:
+        """Move the message to processed_folder (or flag it) so a rerun skips it; False when
+        another reader took it first (moved or expunged it: nothing to do)."""
         target = self.account.processed_folder
         if not target:
             flags = f"(\\Seen {PROCESSED_KEYWORD})"
-            self._check("UID STORE", self._imap.uid("STORE", uid, "+FLAGS", flags))
-            return
+            return self._done("UID STORE", self._imap.uid("STORE", uid, "+FLAGS", flags))
         if "MOVE" in self._capabilities:
-            self._check("UID MOVE", self._imap.uid("MOVE", uid, _quote(target)))
-            return
-        self._check("UID COPY", self._imap.uid("COPY", uid, _quote(target)))
+            return self._done("UID MOVE", self._imap.uid("MOVE", uid, _quote(target)))
+        if not self._done("UID COPY", self._imap.uid("COPY", uid, _quote(target))):
+            return False
         self._check("UID STORE", self._imap.uid("STORE", uid, "+FLAGS", "(\\Deleted)"))
         self._moved = True
+        return True
+
+    def _done(self, what: str, result: tuple[str, Sequence[object]]) -> bool:
+        status, data = result
+        if status != "OK" and _taken(data):
+            return False
+        self._check(what, result)
+        return True
 
     def finish(self) -> None:
         if self._moved:

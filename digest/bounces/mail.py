@@ -38,6 +38,10 @@ COMPLAINT_TYPES = frozenset({"abuse", "fraud"})
 MAX_KEY = 240
 _SMTP_REPLY = re.compile(r"\b[45]\d\d[ -]|\b[45]\.\d{1,3}\.\d{1,3}\b")
 _BLANK_LINE = re.compile(r"\r?\n[ \t]*\r?\n")
+# A report is a few parts deep (multipart/report > message/rfc822 > multipart/alternative);
+# a message deeper or with more parts is not one (and would cost the stack or minutes).
+MAX_DEPTH = 20
+MAX_PARTS = 500
 # How far into a non-standard bounce to look for the server's reply line.
 REASON_SCAN_LINES = 200
 
@@ -47,9 +51,46 @@ REASON_SCAN_LINES = 200
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 
+class UnreadableMessageError(ValueError):
+    """A message too deep or with too many parts to be a report (counted `ignored`)."""
+
+
 def read_report(raw: bytes) -> Report:
-    """The report one message makes; a message that is no bounce has no failures."""
-    message = message_from_bytes(raw)
+    """The report one message makes; a message that is no bounce has no failures.
+
+    UnreadableMessageError for a message nested deeper than MAX_DEPTH or with more than
+    MAX_PARTS parts (no report is; such a message would take minutes or the stack)."""
+    # Each part starts at a `--boundary` line: count them before parsing anything.
+    if raw.count(b"\n--") > 2 * MAX_PARTS + 2:
+        raise UnreadableMessageError(f"more than {MAX_PARTS} MIME parts")
+    try:
+        message = message_from_bytes(raw)
+        _check_shape(message)
+        return _report(message, raw)
+    except RecursionError:
+        raise UnreadableMessageError(f"MIME parts nested deeper than {MAX_DEPTH}") from None
+
+
+def _check_shape(message: Message) -> None:
+    """UnreadableMessageError unless the parts nest at most MAX_DEPTH deep, MAX_PARTS in all
+    (walked with a list, not recursion)."""
+    pending: list[tuple[Message, int]] = [(message, 0)]
+    parts = 0
+    while pending:
+        part, depth = pending.pop()
+        parts += 1
+        if depth > MAX_DEPTH:
+            raise UnreadableMessageError(f"MIME parts nested deeper than {MAX_DEPTH}")
+        if parts > MAX_PARTS:
+            raise UnreadableMessageError(f"more than {MAX_PARTS} MIME parts")
+        payload = part.get_payload()
+        # A DSN's recipient blocks are header blocks, not parts (5,000 of them are counted by
+        # the policy, not here).
+        if isinstance(payload, list) and part.get_content_type() not in (*DSN_TYPES, ARF_TYPE):
+            pending.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+
+
+def _report(message: Message, raw: bytes) -> Report:
     original = _original_headers(message)
     return_paths = _envelope_addresses(message, ENVELOPE_HEADERS)
     if original is not None:

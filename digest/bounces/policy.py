@@ -5,8 +5,7 @@ mail / relays ─► report ─► policy ─► store.bounce_events; each repor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -28,21 +27,27 @@ from digest.store.models import (
 
 # Worst first: a report naming one delivery acts on its most serious failure.
 SEVERITY = {"complaint": 3, "hard": 2, "soft": 1}
+# A report without a VERP code acts only on a delivery sent this recently: a DSN comes back
+# within the sending MTA's queue lifetime (Postfix: 5 days), a complaint within days.
+MATCH_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
 class BouncePolicy:
-    """What the policy needs: the VERP secret and address, and the soft bounce limits."""
+    """What the policy needs: the VERP secret and address, the soft bounce limits, and how
+    recent a delivery must be for a report without a VERP code to act on it."""
 
     secret: str
     bounce_address: str | None = None
     soft_limit: int = 3
     soft_window: timedelta = timedelta(days=30)
+    match_window: timedelta = MATCH_WINDOW
 
 
 @dataclass
 class Tally:
-    """What a batch of reports did (the `digest bounces --format json` counts)."""
+    """What a batch of reports did (the `digest bounces --format json` counts), and why
+    reports were unmatched or ignored (`reasons`: a count per reason)."""
 
     read: int = 0
     hard: int = 0
@@ -51,13 +56,30 @@ class Tally:
     unmatched: int = 0
     ignored: int = 0
     duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, outcome: str, reason: str) -> Tally:
+        """One report `unmatched` or `ignored`, for this reason."""
+        tally = cls()
+        setattr(tally, outcome, 1)
+        tally.reasons[reason] = 1
+        return tally
 
     def add(self, other: Tally) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The counts."""
+        return {name: getattr(self, name) for name in COUNTS}
+
+    def as_json(self) -> dict[str, object]:
+        """The counts and the reasons (most frequent first)."""
+        reasons = dict(sorted(self.reasons.items(), key=lambda item: (-item[1], item[0])))
+        return {**self.as_dict(), "reasons": reasons}
 
     def describe(self) -> str:
         """One line: what was read and what it did."""
@@ -67,6 +89,17 @@ class Tally:
             f"complaint{'' if self.complaints == 1 else 's'}, {self.unmatched} unmatched, "
             f"{self.ignored} ignored, {self.duplicates} seen before"
         )
+
+
+COUNTS = ("read", "hard", "soft", "complaints", "unmatched", "ignored", "duplicates")
+# Why a report changed nothing (the `reasons` of --format json).
+NOT_A_REPORT = "not a bounce or complaint (a warning, an auto-reply, a positive DSN)"
+FORGED_CODE = "a VERP code that does not verify or names no delivery"
+NO_CODE = "no VERP code and no Message-ID of a message we sent (VERP is on)"
+NOT_SENT = "names no address we sent to within bounces.match_window"
+TOO_MANY = "lists more than 50 recipients (each message of ours has one)"
+MAX_FAILURES = 50
+MANY = "names more than one address we sent to (each message of ours has one recipient)"
 
 
 class _Forged:
@@ -101,36 +134,28 @@ def apply_report(
         return Tally(duplicates=1)
 
 
-def apply_reports(
-    store: Store, policy: BouncePolicy, reports: Iterable[Report], *, now: datetime
-) -> Tally:
-    """Act on several reports; `read` counts them."""
-    tally = Tally()
-    for report in reports:
-        tally.read += 1
-        tally.add(apply_report(store, policy, report, now=now))
-    return tally
-
-
 def _apply(session: Session, policy: BouncePolicy, report: Report, now: datetime) -> Tally:
+    """One report acts on at most one delivery: the one its VERP code or quoted Message-ID
+    names, or (no VERP, or a relay's signed event) the one recent delivery to the one
+    address of ours it names."""
     actionable = [f for f in report.failures if f.kind in SEVERITY]
     if not actionable:
-        return Tally(ignored=1)
+        return Tally.of("ignored", NOT_A_REPORT)
     target = _delivery_named(session, policy, report)
     if isinstance(target, _Forged):
-        return Tally(ignored=1)
+        return Tally.of("ignored", FORGED_CODE)
+    if target is None:
+        if report.origin == "mail" and policy.bounce_address:
+            # With VERP every message of ours came back to a coded address: a report
+            # without the code is not about a message of ours (or is forged).
+            return Tally.of("unmatched", NO_CODE)
+        found = _recent_by_address(session, policy, actionable, now)
+        if isinstance(found, str):
+            return Tally.of("unmatched", found)
+        target, actionable = found
     tally = Tally()
-    if target is not None:
-        # The report names one delivery: its worst failure is that delivery's.
-        worst = max(actionable, key=lambda f: SEVERITY[f.kind])
-        _act(session, policy, target, worst, report.origin, now, tally)
-        return tally
-    for failure in actionable:
-        found = _by_address(session, failure)
-        if found is None:
-            tally.unmatched += 1
-        else:
-            _act(session, policy, found, failure, report.origin, now, tally)
+    worst = max(actionable, key=lambda f: SEVERITY[f.kind])
+    _act(session, policy, target, worst, report.origin, now, tally)
     return tally
 
 
@@ -151,16 +176,32 @@ def _delivery_named(
             target = events.delivery_target(session, ref.run_id, ref.subscriber_id)
             return FORGED if target is None else target
     if report.original_message_id:
+        # Message-IDs carry 64 random bits: quoting one is knowing a message we sent.
         return events.message_id_target(session, report.original_message_id)
     return None
 
 
-def _by_address(session: Session, failure: Failure) -> events.Target | None:
-    for address in failure.addresses:
-        target = events.address_target(session, address)
-        if target is not None:
-            return target
-    return None
+def _recent_by_address(
+    session: Session, policy: BouncePolicy, failures: list[Failure], now: datetime
+) -> tuple[events.Target, list[Failure]] | str:
+    """The one delivery sent within match_window to the addresses the failures name."""
+    if len(failures) > MAX_FAILURES:
+        return TOO_MANY
+    since = now - policy.match_window
+    found: dict[int, tuple[events.Target, list[Failure]]] = {}
+    for failure in failures:
+        for address in failure.addresses:
+            target = events.recent_delivery_target(session, address, since)
+            if target is not None:
+                found.setdefault(target.subscriber_id, (target, []))[1].append(failure)
+                break
+        if len(found) > 1:
+            return MANY
+    if not found:
+        return NOT_SENT
+    if len(found) > 1:
+        return MANY
+    return next(iter(found.values()))
 
 
 def _act(

@@ -9,6 +9,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from digest.errors import WebhookRefusedError
 # Mailgun and SendGrid sign a timestamp; a call older than this is refused (Mailgun's docs
 # suggest caching tokens and refusing old timestamps).
 MAX_CALL_AGE = 300.0
+TIMESTAMP = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 SES_BOUNCE_KINDS: dict[str, Kind] = {
     "Permanent": "hard",
     "Transient": "soft",
@@ -43,6 +45,15 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _check_fresh(relay: str, timestamp: str, now: float) -> None:
+    """A signed timestamp must be Unix seconds (ASCII digits: not `nan`, `inf` or `1e9`)
+    within MAX_CALL_AGE of now."""
+    if not TIMESTAMP.fullmatch(timestamp):
+        raise WebhookRefusedError(f"{relay} timestamp {timestamp[:40]!r} is not a number")
+    if abs(now - float(timestamp)) > MAX_CALL_AGE:
+        raise WebhookRefusedError(f"{relay} timestamp {timestamp} is stale (replayed?)")
 
 
 def ses_report(sns_message_id: str, message: Mapping[str, Any]) -> Report:
@@ -100,12 +111,7 @@ def check_mailgun_signature(payload: Mapping[str, Any], signing_key: str, *, now
     ).hexdigest()
     if not hmac.compare_digest(expected, given.lower()):
         raise WebhookRefusedError("Mailgun signature does not verify")
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        raise WebhookRefusedError("Mailgun timestamp is not a number") from None
-    if age > MAX_CALL_AGE:
-        raise WebhookRefusedError(f"Mailgun timestamp {timestamp} is stale (replayed?)")
+    _check_fresh("Mailgun", timestamp, now)
     return token
 
 
@@ -196,12 +202,7 @@ def check_sendgrid_signature(
         key.verify(raw_signature, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise WebhookRefusedError("SendGrid signature does not verify") from None
-    try:
-        age = abs(now - float(timestamp))
-    except ValueError:
-        raise WebhookRefusedError("SendGrid timestamp is not a number") from None
-    if age > MAX_CALL_AGE:
-        raise WebhookRefusedError(f"SendGrid timestamp {timestamp} is stale (replayed?)")
+    _check_fresh("SendGrid", timestamp, now)
 
 
 def sendgrid_reports(events: list[Any]) -> list[Report]:

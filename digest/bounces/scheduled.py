@@ -21,7 +21,11 @@ def read_scheduled_bounces(settings: Settings, store: Store) -> None:
     """One read of the bounce mailbox; errors become one log line, not a stopped scheduler."""
     try:
         tally = read_bounces_imap(
-            store, bounce_policy(settings), imap_account(settings), now=utcnow()
+            store,
+            bounce_policy(settings),
+            imap_account(settings),
+            now=utcnow(),
+            max_bytes=settings.bounces.max_message_bytes,
         )
     except DigestError as exc:
         log.error("bounces: %s (the next fire tries again)", exc.message)

@@ -27,6 +27,7 @@ def bounce_policy(settings: Settings) -> BouncePolicy:
         bounce_address=settings.email.bounce_address,
         soft_limit=settings.bounces.soft_limit,
         soft_window=settings.bounces.soft_window,
+        match_window=settings.bounces.match_window,
     )
 
 

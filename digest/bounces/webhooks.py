@@ -64,7 +64,8 @@ def _utcnow() -> datetime:
 def _json(body: bytes, provider: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's stack (`[[[[...`).
         raise WebhookRefusedError(f"{provider} webhook body is not JSON", status=400) from None
     if not isinstance(data, dict):
         raise WebhookRefusedError(f"{provider} webhook body is not a JSON object", status=400)
@@ -140,7 +141,7 @@ class Webhooks:
             )
             try:
                 events = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise WebhookRefusedError("SendGrid body is not JSON", status=400) from None
             if not isinstance(events, list):
                 raise WebhookRefusedError("SendGrid body is not a list of events", status=400)

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -192,6 +191,10 @@ COMMANDS = {
         "digest.cli.bounces_cmds:bounces_cmd",
         "Read bounces (RFC 3464 and others) and complaints (ARF) and act on them.",
     ),
+    "check": LazyCommand(
+        "digest.cli.check_cmds:check_cmd",
+        "Fetch the URL and images of each post NAME would send now; exit 1 if a post is not live.",
+    ),
     "db": LazyCommand("digest.cli.db_cmds:db", "The database schema."),
     "demo": LazyCommand(
         "digest.cli.demo_cmds:demo",
@@ -210,6 +213,10 @@ COMMANDS = {
         "digest.cli.preview_cmds:preview",
         "Render digest NAME (inlined HTML, or the text part) without sending or recording"
         " anything.",
+    ),
+    "report": LazyCommand(
+        "digest.cli.report_cmds:report_cmd",
+        "One self-contained HTML file with charts of the list and its runs.",
     ),
     "schedule": LazyCommand(
         "digest.cli.schedule_cmds:schedule_cmd",
@@ -234,6 +241,16 @@ COMMANDS = {
 }
 
 
+def _show_version(ctx: click.Context, value: bool) -> None:
+    """`digest, version X` as click's version_option says it, without importlib.metadata."""
+    if not value or ctx.resilient_parsing:
+        return
+    from digest import __version__
+
+    click.echo(f"digest, version {__version__}")
+    ctx.exit()
+
+
 @click.group(
     cls=DigestGroup,
     lazy_commands=COMMANDS,
@@ -246,7 +263,14 @@ COMMANDS = {
     help="The YAML config (default: $DIGEST_CONFIG, else ./config.yaml).",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug); never secrets.")
-@click.version_option(package_name="digest", prog_name="digest")
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _show_version(ctx, value),
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """digest: newsletter digests for Jekyll blogs, sent exactly once.
@@ -297,7 +321,3 @@ def echo_json(data: Any) -> None:
     import json
 
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def resolve_out(path: str | None) -> Path | None:
-    return Path(path) if path else None

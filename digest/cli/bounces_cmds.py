@@ -24,7 +24,10 @@ from digest.store import open_store
     type=click.Choice(("table", "json")),
     default="table",
     show_default=True,
-    help="table: one line; json: the counts read, hard, soft, complaints, unmatched, ignored.",
+    help=(
+        "table: one line; json: the counts read, hard, soft, complaints, unmatched, ignored, "
+        "duplicates, and reasons (why reports were unmatched or ignored, with counts)."
+    ),
 )
 @pass_state
 def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
@@ -38,17 +41,17 @@ def bounces_cmd(state: State, source: str | None, fmt: str) -> None:
     settings = state.settings
     policy = bounce_policy(settings)
     account = imap_account(settings) if source is None else None
-    store = open_store(settings.database.url)
     now = datetime.now(UTC)
-    try:
+    cap = settings.bounces.max_message_bytes
+    with open_store(settings.database.url) as store:
         if account is not None:
-            tally = read_bounces_imap(store, policy, account, now=now)
+            tally = read_bounces_imap(store, policy, account, now=now, max_bytes=cap)
         else:
             stdin = sys.stdin.buffer
-            tally = read_bounces_from(store, policy, str(source), stdin=stdin, now=now)
-    finally:
-        store.dispose()
+            tally = read_bounces_from(
+                store, policy, str(source), stdin=stdin, now=now, max_bytes=cap
+            )
     if fmt == "json":
-        echo_json(tally.as_dict())
+        echo_json(tally.as_json())
     else:
         click.echo(tally.describe())

@@ -21,12 +21,9 @@ def db() -> None:
 @pass_state
 def upgrade_cmd(state: State) -> None:
     """Create or migrate the schema to the newest revision (safe to run again)."""
-    store = open_store(state.settings.database.url, upgrade=False)
-    try:
+    with open_store(state.settings.database.url, upgrade=False) as store:
         before = current_revision(store)
         head = upgrade_schema(store)
-    finally:
-        store.dispose()
     where = masked_url(store.url)
     if before == head:
         click.echo(f"database {where}: already at revision {head} (newest)")

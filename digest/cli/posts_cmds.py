@@ -17,7 +17,7 @@ from digest.cli.app import (
     pass_state,
     table_or_json_option,
 )
-from digest.errors import BadInputError
+from digest.errors import BadDateError, BadInputError
 from digest.selection.newposts import new_posts
 from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
@@ -35,6 +35,22 @@ def default_digest(settings: Settings, name: str | None) -> DigestSettings:
             hint="add one under `digests:` or use `digest posts --all`",
         )
     return next(iter(settings.digests.values()))
+
+
+def _bad_date_row(problem: BadDateError) -> dict[str, object]:
+    """A `posts --all` JSON row for a post whose date cannot be read."""
+    return {
+        "id": problem.path,
+        "title": problem.title,
+        "date": None,
+        "categories": [],
+        "tags": [],
+        "url": problem.url or None,
+        "path": problem.path,
+        "file": problem.path,
+        "status": "bad-date",
+        "detail": problem.reason,
+    }
 
 
 def _status(post: Post, as_of: datetime) -> str:
@@ -82,21 +98,24 @@ def posts_command(
         chosen = list(loaded.posts)
     else:
         assert digest is not None
-        store = open_store(settings.database.url)
-        try:
+        with open_store(settings.database.url) as store:
             chosen = new_posts(store, digest, loaded.posts, when)
-        finally:
-            store.dispose()
 
+    # A post whose date cannot be read is listed (never sent), not left out silently.
+    undated = [p for p in loaded.problems if isinstance(p, BadDateError)] if show_all else []
     if fmt == "json":
         rows = []
         for post in chosen:
             row = post.as_dict()
             row["status"] = _status(post, when)
             rows.append(row)
+        rows.extend(_bad_date_row(problem) for problem in undated)
         echo_json(rows)
         return
-    if not chosen:
+    for problem in undated:
+        click.echo(f"bad-date  {'-' * 22}  []  {problem.title or problem.path}")
+        click.echo(f"    {problem.url or problem.path}")
+    if not chosen and not undated:
         what = "posts" if show_all else f"new posts for digest {digest.name if digest else ''}"
         click.echo(f"no {what} as of {when.isoformat(timespec='minutes')}")
         return

@@ -46,8 +46,5 @@ def schedule_cmd(state: State, dry_run: bool) -> None:
     validate_schedules(settings)
     ttl = lease_ttl_from_env()
     _fire_log_at_info()
-    store = open_store(settings.database.url)
-    try:
+    with open_store(settings.database.url) as store:
         Scheduler(settings, store, lease_ttl=ttl).run(handle_signals=True)
-    finally:
-        store.dispose()

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from digest.bounces.health import rate_warnings
 from digest.cli.app import (
     State,
     as_of_option,
@@ -34,11 +33,11 @@ from digest.delivery.run import (
     plan_digest,
     send_digest,
     send_test,
+    warn_about_rates,
 )
 from digest.delivery.sending import RunReport
 from digest.errors import EXIT_FAILED
 from digest.store import Store, open_store
-from digest.store.bounce_events import last_run_outcome
 from digest.store.runs import history
 
 PROGRESS_MIN = 50  # deliveries: fewer than this go by without a progress bar
@@ -203,18 +202,13 @@ def send_cmd(
     Any unfinished run of NAME is finished first.
     """
     settings = state.settings
-    settings.digest(name)
     tz = settings.site.tz
     when = parse_as_of(as_of, tz)
-    store = _store(state)
-    try:
-        with store.session() as session:
-            last = last_run_outcome(session, name)
-        # Before sending more: relays suspend accounts over these rates.
-        for warning in rate_warnings(name, last):
-            click.echo(f"warning: {warning}", err=True)
+    with _store(state) as store:
         if dry_run:
-            _print_plan(plan_digest(settings, store, name, as_of=when), tz)
+            plan = plan_digest(settings, store, name, as_of=when)
+            warn_about_rates(store, name)
+            _print_plan(plan, tz)
             return
         bar = _Bar()
         stop = threading.Event()
@@ -231,8 +225,6 @@ def send_cmd(
                 )
         finally:
             bar.close()
-    finally:
-        store.dispose()
     for report in reports:
         for line in _summary(report, tz):
             click.echo(line)
@@ -248,18 +240,17 @@ def send_cmd(
 def send_test_cmd(state: State, name: str, to: str, as_of: str | None) -> None:
     """Send NAME as it would go out now to one address (Subject "[TEST] ..."); records nothing."""
     settings = state.settings
-    settings.digest(name)
     when = parse_as_of(as_of, settings.site.tz)
-    store = _store(state)
-    try:
+    with _store(state) as store:
         result = send_test(settings, store, name, to, as_of=when)
-    finally:
-        store.dispose()
     what = "latest posts (nothing is new)" if result.latest else "new posts"
     click.echo(
         f"{name}: test sent to {result.to}: {_plural(result.posts, 'post')} ({what}), "
         f"subject {result.subject!r}"
     )
+    click.echo(f"html part: {result.html_bytes:,} bytes")
+    if result.shortened:
+        click.echo(result.shortened)
 
 
 @click.command("history")
@@ -271,12 +262,8 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
     settings = state.settings
     if name is not None:
         settings.digest(name)
-    store = _store(state)
-    try:
-        with store.session() as session:
-            runs = history(session, name)
-    finally:
-        store.dispose()
+    with _store(state) as store, store.session() as session:
+        runs = history(session, name)
     if fmt == "json":
         echo_json([r.as_dict() for r in runs])
         return

@@ -42,8 +42,7 @@ def serve_cmd(state: State, host: str, port: int) -> None:
     settings = state.settings
     check_secret(settings.web.secret.get_secret_value())
     _access_log_at_info()
-    store = open_store(settings.database.url)
-    try:
+    with open_store(settings.database.url) as store:
         server = make_server_for(settings, store, host, port)
         bound_host, bound_port = server.address
         click.echo(
@@ -52,5 +51,3 @@ def serve_cmd(state: State, host: str, port: int) -> None:
             err=True,
         )
         serve(server)
-    finally:
-        store.dispose()

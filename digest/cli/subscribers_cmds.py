@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -17,7 +15,8 @@ import click
 from digest.cli.app import State, echo_json, pass_state
 from digest.errors import BadInputError
 from digest.store import Store, open_store
-from digest.store.models import BOUNCED, SUBSCRIBER_STATUSES, UNSUBSCRIBED
+from digest.store.import_formats import SERVICES
+from digest.store.models import ACTIVE, BOUNCED, SUBSCRIBER_STATUSES, UNSUBSCRIBED
 from digest.store.subscriber_csv import export_csv, import_csv
 from digest.store.subscribers import (
     KEPT_STATUSES,
@@ -27,17 +26,13 @@ from digest.store.subscribers import (
     remove_subscriber,
     unsubscribe,
 )
+from digest.tokens import MIN_SECRET_LENGTH, ip_hash
 
 REASON_WIDTH = 70  # characters of the reason a table shows (json has it whole)
 
 
-@contextmanager
-def _store(state: State) -> Iterator[Store]:
-    store = open_store(state.settings.database.url)
-    try:
-        yield store
-    finally:
-        store.dispose()
+def _store(state: State) -> Store:
+    return open_store(state.settings.database.url)
 
 
 @click.group()
@@ -193,12 +188,17 @@ def _table(rows: list[SubscriberRow]) -> None:
 @click.option(
     "--with-digests", is_flag=True, help="CSV: add a digests column (as export --with-digests)."
 )
+@click.option(
+    "--with-consent", is_flag=True, help="CSV: add the consent columns (as export --with-consent)."
+)
 @pass_state
-def list_cmd(state: State, status: str | None, fmt: str, with_digests: bool) -> None:
+def list_cmd(
+    state: State, status: str | None, fmt: str, with_digests: bool, with_consent: bool
+) -> None:
     """List subscribers, oldest first."""
     with _store(state) as store:
         if fmt == "csv":
-            export_csv(store, sys.stdout, status=status, digests=with_digests)
+            export_csv(store, sys.stdout, status=status, digests=with_digests, consent=with_consent)
             return
         rows = list_subscribers(store, status)
     if fmt == "json":
@@ -213,6 +213,15 @@ def list_cmd(state: State, status: str | None, fmt: str, with_digests: bool) -> 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
+    "--from",
+    "service",
+    type=click.Choice(SERVICES),
+    default="csv",
+    show_default=True,
+    help="Whose export FILE is: digest's own CSV, or Mailchimp's audience export (a CSV of it "
+    "or the zip), Substack's, Ghost's, Buttondown's or listmonk's subscriber CSV.",
+)
+@click.option(
     "--digest",
     "digests",
     metavar="D",
@@ -221,25 +230,43 @@ def list_cmd(state: State, status: str | None, fmt: str, with_digests: bool) -> 
     "else new rows get every digest.",
 )
 @pass_state
-def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
-    """Add or update subscribers from a CSV file ("-" for stdin).
+def import_cmd(state: State, file: str, service: str, digests: tuple[str, ...]) -> None:
+    """Add or update subscribers from a CSV file ("-" for stdin) or another service's export.
 
-    The header row names the columns: email (required), name, categories (;-separated),
-    digests (;-separated, * for every digest), as export writes them. Never resubscribes.
-    Bad rows are reported on stderr by line and skipped; the others are imported and the exit
-    status is 0.
+    digest's CSV: the header row names the columns: email (required), name, categories
+    (separated by ; or , as on the sign-up form), digests (;-separated, * for every digest),
+    status and the consent columns, as export writes them. Other services: their export as
+    they write it; unsubscribed people stay unsubscribed, cleaned (bounced) ones bounced, and
+    sign-up and confirmation times become the consent record. Never resubscribes anyone.
+    Bad rows are reported on stderr by line and skipped, columns digest does not use are named
+    once; the others are imported and the exit status is 0.
     """
     chosen = _chosen_digests(state, digests)
+    secret = state.settings.web.secret.get_secret_value()
+    keyed = len(secret) >= MIN_SECRET_LENGTH
     with _store(state) as store:
         source = sys.stdin if file == "-" else Path(file)
         report = import_csv(
-            store, source, digests=chosen, known_digests=list(state.settings.digests)
+            store,
+            source,
+            digests=chosen,
+            known_digests=list(state.settings.digests),
+            service=service,
+            ip_key=(lambda address: ip_hash(secret, address)) if keyed else None,
         )
     for line, reason in report.skipped:
         click.echo(f"line {line}: {reason}", err=True)
+    if report.unused_columns:
+        click.echo(f"columns not used: {', '.join(report.unused_columns)}", err=True)
+    by_status = report.added_by_status
+    # Said when not everyone added is active (another service's unsubscribed, cleaned...).
+    statuses = ", ".join(f"{by_status[s]} {s}" for s in SUBSCRIBER_STATUSES if s in by_status)
+    if set(by_status) <= {ACTIVE}:
+        statuses = ""
     click.echo(
-        f"imported: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
+        f"imported: {report.added} added{f' ({statuses})' if statuses else ''}, "
+        f"{report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped"
     )
 
 
@@ -250,8 +277,14 @@ def import_cmd(state: State, file: str, digests: tuple[str, ...]) -> None:
     is_flag=True,
     help="Add a digests column (;-separated, * for every digest) that import reads back.",
 )
+@click.option(
+    "--with-consent",
+    is_flag=True,
+    help="Add each subscriber's consent record (consent_requested_at, consent_confirmed_at, "
+    "consent_source, consent_ip) that import reads back.",
+)
 @pass_state
-def export_cmd(state: State, out: str | None, with_digests: bool) -> None:
+def export_cmd(state: State, out: str | None, with_digests: bool, with_consent: bool) -> None:
     """Write every subscriber as CSV (to stdout, or to --out FILE).
 
     Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC), and with
@@ -259,7 +292,7 @@ def export_cmd(state: State, out: str | None, with_digests: bool) -> None:
     """
     with _store(state) as store:
         if out is None:
-            export_csv(store, sys.stdout, digests=with_digests)
+            export_csv(store, sys.stdout, digests=with_digests, consent=with_consent)
             return
         target = Path(out)
         # Written beside the target and renamed: a failed export leaves no half-written file.
@@ -270,7 +303,7 @@ def export_cmd(state: State, out: str | None, with_digests: bool) -> None:
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                count = export_csv(store, handle, digests=with_digests)
+                count = export_csv(store, handle, digests=with_digests, consent=with_consent)
             os.replace(tmp, target)
         except OSError as exc:
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None

@@ -1,33 +1,41 @@
 """One SMTP connection's loop in a run: claim a batch, re-check each subscriber, build, stream,
 record the outcomes a window at a time, before the next window's first body goes.
 
-sending (the process) ─► send_loop ─► message, smtp_stream, store.claims.
+sending (the process) ─► connection ─► mail.message, smtp.stream, store.claims, store.journal.
 
 What can reach a subscriber twice, and is counted (store.claims counts it on the run when it is
-sent again): per connection, the messages of the window (delivery.mark_window, 1 = only the
-one whose final dot was on the wire) that were sent but not yet recorded when the sender died,
-or one that got no answer after its final dot (a timeout, a closed socket).
+sent again): per connection, the message whose final dot was on the wire when the sender died
+(with delivery.mark_window 1, the default: each accepted message is in the thread's journal
+before the next body goes), or the window of messages sent but not yet recorded (a larger
+mark_window: no journal); or one that got no answer after its final dot (a timeout, a closed
+socket).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from digest.errors import SmtpConnectError, SmtpTimeoutError
+from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate, dot_stuff
-from digest.smtp.client import SendResult, SmtpSender
+from digest.settings import DeliverySettings, Settings, SmtpSettings
+from digest.smtp.client import SmtpSender
+from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
-from digest.store import claims
+from digest.store import Store, claims
+from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
 from digest.tokens import preferences_url, unsubscribe_url
 
-if TYPE_CHECKING:
-    from digest.delivery.sending import RunSender
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (done, total) of the run, from the sending threads
 
 # Deliveries claimed at once by one connection's thread. Only the one whose body is on the
 # wire can be in flight at a crash (store.workers tells it from the rest), so a bigger batch
@@ -41,6 +49,12 @@ MAX_WAIT = 1.0  # seconds between looks at a run while waiting for retries or ot
 # However long the window (delivery.mark_window), sent marks wait no longer than this: on a slow
 # relay a window of messages can take long, and a crash then would re-send them all.
 MARK_WINDOW_SECONDS = 0.5
+# With a journal of sent messages (store.journal, delivery.mark_window 1), the database catches
+# up this many accepted messages at a time per connection (with the statuses of the next ones).
+JOURNAL_WINDOW = 16
+# A wait longer than this (a retry's backoff, another sender's lease) prints one line saying
+# what it waits for and until when: a silent minute looks like a hang.
+WAIT_TO_TELL = 2.0
 
 
 @dataclass
@@ -60,26 +74,55 @@ class SendPass:
     connection_failures: int = 0
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
     error: BaseException | None = None
+    told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    """What a connection's loop works with, handed in by the process that runs it."""
+
+    store: Store
+    worker_id: str  # this process's row in store.workers: its claims carry it
+    digest: str
+    settings: Settings  # the links (web.*) each message carries
+    delivery: DeliverySettings  # retries, backoff, the mark window
+    relay: SmtpSettings  # the relay this connection talks to
+    envelope: Envelope  # MAIL FROM (VERP) and DKIM
+    stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
+    progress: Progress | None = None
+
+
+def _deliveries(count: int) -> str:
+    return f"{count} delivery" if count == 1 else f"{count} deliveries"
 
 
 class ConnectionLoop:
     """One SMTP connection's thread of a pass."""
 
     def __init__(
-        self, sender: RunSender, state: SendPass, smtp: SmtpSender, recorder: claims.Recorder
+        self,
+        context: ConnectionContext,
+        state: SendPass,
+        smtp: SmtpSender,
+        recorder: claims.Recorder,
+        journal: Journal | None = None,
     ) -> None:
-        self.sender = sender
+        self.context = context
         self.state = state
         self.smtp = smtp
         self.recorder = recorder
-        self.store = sender.store
-        self.worker_id = sender.worker_id
-        self.backoff = sender.settings.delivery.retry_backoff
-        self.max_attempts = sender.settings.delivery.max_attempts
-        self.max_timeouts = sender.settings.smtp.max_timeouts
+        self.store = context.store
+        self.worker_id = context.worker_id
+        self.backoff = context.delivery.retry_backoff
+        self.max_attempts = context.delivery.max_attempts
+        self.max_timeouts = context.relay.max_timeouts
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
+        self.waiting_since: float | None = None  # on other senders' claims, since (monotonic)
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
-        self.window = sender.settings.delivery.mark_window
+        # With a journal (store.journal) each accepted message is noted there before the next
+        # body goes, and the database catches up JOURNAL_WINDOW at a time.
+        self.journal = journal
+        self.window = JOURNAL_WINDOW if journal else context.delivery.mark_window
         self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
 
     def run(self) -> None:
@@ -91,11 +134,12 @@ class ConnectionLoop:
                 if not self._wait_for_more(exclude):
                     return
                 continue
+            self.waiting_since = None
             if not self._send_batch(batch):
                 return
 
     def _stopping(self) -> bool:
-        return self.sender.stop.is_set() or self.state.abort.is_set()
+        return self.context.stop.is_set() or self.state.abort.is_set()
 
     def _release(self, batch: list[claims.Claim]) -> None:
         ids = [c.delivery_id for c in batch]
@@ -123,11 +167,38 @@ class ConnectionLoop:
             look = claims.outlook(session, self.state.run_id, self.worker_id, exclude)
         if look.waiting == 0 and look.others_sending == 0:
             return False
+        now = utcnow()
         delay = MAX_WAIT / 5
         if look.waiting and look.next_due is not None:
-            delay = (look.next_due - utcnow()).total_seconds()
-        self.sender.stop.wait(min(max(delay, 0.01), MAX_WAIT))
+            delay = (look.next_due - now).total_seconds()
+            if delay > WAIT_TO_TELL and not look.others_sending:
+                self._tell_wait(
+                    "retry",
+                    look.next_due,
+                    f"{_deliveries(look.waiting)} the relay deferred (delivery.retry_backoff)",
+                )
+        if look.others_sending and look.lease_until is not None:
+            if self.waiting_since is None:
+                self.waiting_since = time.monotonic()
+            elif time.monotonic() - self.waiting_since > WAIT_TO_TELL:
+                self._tell_wait(
+                    "lease",
+                    look.lease_until,
+                    f"{_deliveries(look.others_sending)} another sender holds (they are taken "
+                    "over then if it stopped)",
+                )
+        self.context.stop.wait(min(max(delay, 0.01), MAX_WAIT))
         return True
+
+    def _tell_wait(self, what: str, until: datetime, text: str) -> None:
+        """One line per wait (over every thread of the pass): what for, and until when."""
+        with self.state.lock:
+            told = self.state.told.get(what)
+            if told is not None and abs((until - told).total_seconds()) < WAIT_TO_TELL:
+                return
+            self.state.told[what] = until
+        when = until.astimezone(self.context.settings.site.tz).isoformat(timespec="seconds")
+        log.warning("waiting until %s for %s", when, text)
 
     def outgoing(
         self, batch: list[claims.Claim], pulled: list[claims.Claim]
@@ -175,6 +246,8 @@ class ConnectionLoop:
         marks, self.unmarked = self.unmarked, []
         statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
         self._recorded(marks)
+        if self.journal is not None:
+            self.journal.recorded(len(marks))
         return statuses
 
     def flush_marks(self) -> None:
@@ -183,6 +256,19 @@ class ConnectionLoop:
         if marks:
             self.recorder.settle(marks, ())
             self._recorded(marks)
+            if self.journal is not None:
+                self.journal.recorded(len(marks))
+
+    def _drop_journal(self, exc: OSError) -> None:
+        """The journal cannot be written: record what it held, then each message before the
+        next body goes."""
+        journal = self.journal
+        assert journal is not None
+        log.warning("journal %s: %s; recording each message in the database", journal.path, exc)
+        self.flush_marks()
+        journal.close()
+        self.journal = None
+        self.window = 1
 
     def _recorded(self, marks: list[SentMark]) -> None:
         if marks:
@@ -192,7 +278,7 @@ class ConnectionLoop:
 
     def envelope_and_bytes(self, template: MessageTemplate, item: claims.Claim) -> WireMessage:
         """The one place the envelope sender and the final bytes of a message are made."""
-        settings, digest_name = self.sender.settings, self.sender.digest.name
+        settings, digest_name = self.context.settings, self.context.digest
         built = template.build(
             to_email=item.email,
             to_name=item.name,
@@ -203,7 +289,7 @@ class ConnectionLoop:
             preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
         )
         self.message_ids[item.delivery_id] = built.message_id
-        envelope = self.sender.envelope
+        envelope = self.context.envelope
         wire = built.wire if envelope.signer is None else dot_stuff(envelope.sign(built.data))
         mail_from = envelope.mail_from(self.state.run_id, item.subscriber_id)  # VERP, or From
         return WireMessage(mail_from, item.email, wire)
@@ -236,6 +322,11 @@ class ConnectionLoop:
             # bound holds.
             message_id = self.message_ids.pop(item.delivery_id)
             self.unmarked.append(SentMark(item.delivery_id, message_id, reply))
+            if self.journal is not None:
+                try:
+                    self.journal.write(item.delivery_id, message_id, reply)
+                except OSError as exc:  # a full disk: the database it is, one at a time
+                    self._drop_journal(exc)
         elif result.outcome == "permanent":
             claims.mark_failed(self.store, item.delivery_id, item.subscriber_id, reply)
         else:
@@ -295,7 +386,7 @@ class ConnectionLoop:
         if give_up:
             state.abort.set()
             return False
-        self.sender.stop.wait(min(self.backoff, MAX_WAIT))
+        self.context.stop.wait(min(self.backoff, MAX_WAIT))
         return True
 
     def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:
@@ -316,5 +407,5 @@ class ConnectionLoop:
                 if tries >= self.max_attempts:
                     state.given_up.add(delivery_id)
                 return
-        if self.sender.progress is not None:
-            self.sender.progress(done, total)
+        if self.context.progress is not None:
+            self.context.progress(done, total)

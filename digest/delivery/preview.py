@@ -101,7 +101,12 @@ def _render(
         categories=subscriber.categories if subscriber else (),
         preferences_url=_preferences_url(settings, subscriber),
     )
-    return Preview(posts=posts, segment=segment, html=html, text=text)
+    notes = []
+    if segment.shortened is not None:
+        notes.append(
+            f"note: html part {len(html.encode('utf-8')):,} bytes; {segment.shortened.describe()}"
+        )
+    return Preview(posts=posts, segment=segment, html=html, text=text, notes=notes)
 
 
 def build_preview(
@@ -146,5 +151,5 @@ def build_preview(
             f"previewing the latest {len(posts)} post{'' if len(posts) == 1 else 's'}"
         )
     preview = _render(settings, name, posts, as_of, subscriber)
-    preview.notes = notes
+    preview.notes = notes + preview.notes
     return preview

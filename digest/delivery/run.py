@@ -15,6 +15,8 @@ from datetime import datetime
 
 from digest.addresses import normalise_email
 from digest.archive import archive_run
+from digest.delivery.health import rate_warnings
+from digest.delivery.links import apply_check_links
 from digest.delivery.sending import Progress, RunReport, RunSender
 from digest.delivery.workers import SenderProcesses
 from digest.errors import DigestError, InvalidAddressError, SmtpError
@@ -25,9 +27,11 @@ from digest.selection.newposts import new_posts, posts_by_id, posts_to_show
 from digest.selection.rules import share_for
 from digest.settings import Settings
 from digest.smtp.client import SmtpSender, helo_name
+from digest.smtp.stream import WireMessage, send_one
 from digest.sources import describe_source
 from digest.sources.post import Post
 from digest.store import Store, runs
+from digest.store.bounce_events import last_run_outcome
 from digest.store.models import utcnow
 from digest.tokens import check_secret
 
@@ -81,6 +85,8 @@ class SendTestResult:
     message_id: str
     posts: int
     latest: bool  # nothing was new: the latest posts were shown instead
+    html_bytes: int = 0  # the HTML part as rendered (before the recipient's name and links)
+    shortened: str | None = None  # what the clip guard did, for people; None: nothing
 
 
 def _require_secret(settings: Settings) -> str:
@@ -106,6 +112,14 @@ def _share_of(posts: Sequence[Post]) -> runs.ShareOf:
 # --- the public calls -------------------------------------------------------------------------
 
 
+def warn_about_rates(store: Store, name: str) -> None:
+    """Before sending more, a warning per rate over its limit: relays suspend accounts over them."""
+    with store.session() as session:
+        last = last_run_outcome(session, name)
+    for warning in rate_warnings(name, last):
+        log.warning("%s", warning)
+
+
 def send_digest(
     settings: Settings,
     store: Store,
@@ -123,6 +137,7 @@ def send_digest(
     """
     digest = settings.digest(name)
     _require_secret(settings)
+    warn_about_rates(store, name)
     # The other processes first: forked before this one starts a thread (worker_pool).
     others = SenderProcesses(settings, workers) if workers > 1 else None
     reports: list[RunReport] = []
@@ -164,6 +179,10 @@ def send_digest(
             # The posts were read once (for the resumed runs, or now); a malformed one is
             # warned about once.
             posts = new_posts(store, digest, sender.posts().values(), as_of)
+            # check_links: hold raises (no run), skip leaves the dead posts new.
+            posts = apply_check_links(
+                settings, digest, posts, as_of=as_of, renderer=sender.renderer
+            )
             if len(posts) < max(digest.min_posts, 1):
                 status = NOTHING_NEW if not posts else TOO_FEW_POSTS
                 reports.append(RunReport(0, name, as_of, len(posts), status=status))
@@ -253,12 +272,18 @@ def send_test(
     data = envelope.sign(built.data)
     helo = helo_name(settings.email.from_address)
     with SmtpSender(settings.smtp, local_hostname=helo) as sender:
-        result = sender.send(envelope.mail_from(), address, data)
+        result = send_one(sender, WireMessage.of(envelope.mail_from(), address, data))
     if result.outcome != "sent":
         raise SmtpError(
             f"smtp {settings.smtp.host}:{settings.smtp.port} refused {address}: "
             f"{result.code} {result.reply}".rstrip()
         )
     return SendTestResult(
-        address, "[TEST] " + rendered.subject, built.message_id, len(posts), shown.latest
+        address,
+        "[TEST] " + rendered.subject,
+        built.message_id,
+        len(posts),
+        shown.latest,
+        html_bytes=len(rendered.html.encode("utf-8")),
+        shortened=rendered.shortened.describe() if rendered.shortened else None,
     )

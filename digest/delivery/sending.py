@@ -6,14 +6,20 @@ committed to store.claims as it happens, so a run stopped anywhere is finished b
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.archive import view_in_browser_url
-from digest.delivery.connection import ConnectionLoop, SendPass
+from digest.delivery.connection import (
+    JOURNAL_WINDOW,
+    ConnectionContext,
+    ConnectionLoop,
+    Progress,
+    SendPass,
+)
 from digest.errors import DigestError, SmtpConnectError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate
@@ -24,10 +30,11 @@ from digest.smtp.client import SmtpSender, helo_name
 from digest.smtp.rate_limit import RateLimiter
 from digest.sources.post import Post
 from digest.store import Store, claims, runs, workers
+from digest.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+__all__ = ["Progress", "RunReport", "RunSender"]
 
 
 @dataclass
@@ -74,9 +81,13 @@ class RunSender:
         self.renderer = Renderer(settings)
         rate = settings.smtp.rate_limit
         self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
-        self.worker_id = workers.register_worker(
-            store, "sender", mark_window=settings.delivery.mark_window
-        )
+        # mark_window 1: each thread journals what the relay accepts (store.journal) and the
+        # database catches up a JOURNAL_WINDOW at a time; a taker that cannot read the journal
+        # (another machine) counts that window.
+        self.journaled = settings.delivery.mark_window == 1
+        window = JOURNAL_WINDOW if self.journaled else settings.delivery.mark_window
+        self.worker_id = workers.register_worker(store, "sender", mark_window=window)
+        self._journals = itertools.count(1)
         self._beating = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
         self._heart.start()
@@ -208,15 +219,34 @@ class RunSender:
             ) from error
         raise error
 
+    def connection_context(self) -> ConnectionContext:
+        """What each of this process's connection loops works with."""
+        return ConnectionContext(
+            store=self.store,
+            worker_id=self.worker_id,
+            digest=self.digest.name,
+            settings=self.settings,
+            delivery=self.settings.delivery,
+            relay=self.settings.smtp,
+            envelope=self.envelope,
+            stop=self.stop,
+            progress=self.progress,
+        )
+
     def _thread(self, state: SendPass) -> None:
         recorder = claims.Recorder(
             self.store, self.digest.name, durable=self.settings.database.durable_marks
         )
+        journal = None
+        if self.journaled:
+            journal = Journal.open(self.store.url, self.worker_id, next(self._journals))
         try:
             with SmtpSender(
                 self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
             ) as smtp:
-                ConnectionLoop(self, state, smtp, recorder).run()
+                loop = ConnectionLoop(self.connection_context(), state, smtp, recorder, journal)
+                loop.run()
+                journal = loop.journal  # None if it could not be written
         except BaseException as exc:  # kept and re-raised by send_run after the join
             with state.lock:
                 if state.error is None:
@@ -224,3 +254,5 @@ class RunSender:
             state.abort.set()
         finally:
             recorder.close()
+            if journal is not None:
+                journal.close()  # removed when the database holds all of it

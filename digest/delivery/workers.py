@@ -25,8 +25,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
-from multiprocessing.synchronize import Event as ProcessEvent
+from typing import Any
 
 from digest.delivery.sending import Progress, RunSender
 from digest.errors import DigestError
@@ -44,7 +45,7 @@ PROGRESS_COST_RATIO = 20
 PRELOAD = ["digest.delivery.workers", "digest.cli"]
 PRELOAD_POSTGRESQL = ["psycopg", "sqlalchemy.dialects.postgresql.psycopg"]
 
-_parent_stop: ProcessEvent | None = None  # in a sender process: set when the parent stops
+_parent_stop: Any = None  # in a sender process: set when the parent stops
 
 
 def share(settings: Settings, workers: int) -> Settings:
@@ -75,17 +76,17 @@ def _ready() -> None:
     """A task that does nothing: submitting it starts the processes."""
 
 
-def _init(stop: ProcessEvent) -> None:
+def _init(stop: Any) -> None:
     """A sender process: Ctrl-C (sent to the whole terminal group) is the parent's to handle."""
     global _parent_stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _parent_stop = stop
 
 
-def _watch(parent: ProcessEvent, stop: threading.Event, done: threading.Event) -> None:
+def _watch(parent: Any, stop: threading.Event, done: threading.Event) -> None:
     """Pass the parent's stop on to this process's sending threads."""
-    while not done.is_set():
-        if parent.wait(STOP_EVERY):
+    while not done.wait(STOP_EVERY):
+        if parent.value:
             stop.set()
             return
 
@@ -121,7 +122,11 @@ class SenderProcesses:
         self.settings = settings
         self.workers = workers
         self.context = _context(settings.database.url)
-        self.stopping = self.context.Event()  # made before the processes: they inherit it
+        # Set to 1: the processes stop. A flag in shared memory, looked at every STOP_EVERY: a
+        # multiprocessing Event is a Condition, and setting one whose waiter was killed (a
+        # SIGKILL, the OOM killer) waits forever for that waiter to wake.
+        self.stopping: Any = self.context.RawValue("b", 0)  # made before the processes
+        self.dead: set[int] = set()  # the pids of those that died, told once
         self.pool = ProcessPoolExecutor(
             max_workers=workers - 1,
             mp_context=self.context,
@@ -136,7 +141,7 @@ class SenderProcesses:
             forkserver.ensure_running()  # it imports the sending code while the run is made
 
     def close(self) -> None:
-        self.stopping.set()  # nothing is left for them (or the caller is stopping)
+        self.stopping.value = 1  # nothing is left for them (or the caller is stopping)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def send(self, sender: RunSender, run_id: int, *, progress: Progress | None) -> None:
@@ -171,16 +176,21 @@ class SenderProcesses:
         except DigestError as exc:
             failures.append((exc.message, exc.hint, exc.exit_code))
         except BaseException:  # KeyboardInterrupt, a bug: the other senders stop too
-            self.stopping.set()
+            self.stopping.value = 1
             raise
         finally:
             if sender.stop.is_set():
-                self.stopping.set()
+                self.stopping.value = 1
             own.close()
             others.join()
             done.set()
             overseer.join()
-        if others.error is not None:
+        if isinstance(others.error, BrokenProcessPool):
+            # One died (SIGKILL, the OOM killer; the pool then ends the others): this process
+            # took over their claims (store.workers: a dead pid here, read their journals) and
+            # sent the rest; the run is as complete as this process's send made it.
+            self._tell_dead()
+        elif others.error is not None:
             raise others.error
         failures += others.failures
         if failures:
@@ -188,6 +198,20 @@ class SenderProcesses:
             error = DigestError(message, hint=hint)
             error.exit_code = code
             raise error
+
+    def _tell_dead(self) -> None:
+        processes = getattr(self.pool, "_processes", None) or {}
+        for pid, process in list(processes.items()):
+            code = process.exitcode
+            if pid in self.dead or code is None or code == 0:
+                continue
+            self.dead.add(pid)
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            log.warning(
+                "sender process %d died (%s); this process took over its deliveries", pid, how
+            )
+        if not self.dead:
+            log.warning("a sender process died; this process took over its deliveries")
 
 
 class _Others(threading.Thread):
@@ -211,14 +235,14 @@ def _oversee(
     sender: RunSender,
     run_id: int,
     progress: Progress | None,
-    stopping: ProcessEvent,
+    stopping: Any,
     done: threading.Event,
 ) -> None:
     """Pass a stop on to the sender processes, and count the run for the progress bar."""
     next_count = 0.0
     while not done.wait(STOP_EVERY):
         if sender.stop.is_set():
-            stopping.set()
+            stopping.value = 1
         if progress is None or time.monotonic() < next_count:
             continue
         began = time.monotonic()

@@ -52,6 +52,11 @@ PLACEHOLDERS = (
 GMAIL_CLIP_BYTES = 102_400
 # A segment's HTML aims below this, leaving room for the personalised name, email and link.
 HTML_BUDGET_BYTES = GMAIL_CLIP_BYTES - 6_000
+# Posts bigger than this on average (inlined HTML) have long excerpts worth shortening first;
+# smaller ones are many, and the clip guard shows fewer of them in full instead.
+LONG_POST_BYTES = 3_000
+# What one post listed as a title costs, about (a first guess for the clip guard).
+_LISTED_POST_BYTES = 320
 
 
 class Addressee(TypedDict, total=False):
@@ -81,6 +86,31 @@ class RenderedSegment:
     # What the digest covers ("all posts", "posts in News"): a subscriber without categories
     # of their own gets this in "why you get this".
     categories_text: str = "all posts"
+    # The clip guard: when the posts in full would pass HTML_BUDGET_BYTES, only `full` of them
+    # are shown in full, `listed` more as titles with links and `unlisted` as "and N more".
+    shortened: Shortened | None = None
+
+
+@dataclass(frozen=True)
+class Shortened:
+    """What the clip guard did to keep the HTML part under Gmail's clip (and the footer in)."""
+
+    full: int  # posts shown in full (image, excerpt)
+    listed: int  # posts shown as a title with a link
+    unlisted: int  # posts only counted ("and N more", linking to the archive or the site)
+    html_bytes_before: int  # the HTML part with every post in full
+
+    def describe(self) -> str:
+        """One line for people: what was shortened and why."""
+        parts = [f"{self.full} in full"]
+        if self.listed:
+            parts.append(f"{self.listed} as titles")
+        if self.unlisted:
+            parts.append(f"{self.unlisted} as 'and {self.unlisted} more'")
+        return (
+            f"shortened: {', '.join(parts)} (every post in full was "
+            f"{self.html_bytes_before:,} bytes; Gmail clips past {GMAIL_CLIP_BYTES:,})"
+        )
 
 
 @dataclass(frozen=True)
@@ -225,6 +255,11 @@ class Renderer:
             "digest_title": self.digest_title(digest),
             "categories_text": self.describe_categories(digest),
             "posts": list(posts),
+            "total_posts": len(posts),
+            # The clip guard's: posts shown as titles, and how many more only counted (where).
+            "more_posts": [],
+            "more_count": 0,
+            "more_url": None,
             "as_of": as_of,
             "since": as_of - digest.lookback,
             "subscriber": Recipient(),
@@ -327,11 +362,16 @@ class Renderer:
                 size = len(inlined.encode("utf-8"))
                 if size <= HTML_BUDGET_BYTES or self.excerpts.limit <= EXCERPT_MIN_CHARS:
                     break
-                # Rare: so much text that Gmail would clip the footer (and its unsubscribe
-                # link). Shorten every excerpt and render again.
+                if self.excerpts.limit == EXCERPT_MAX_CHARS and size < LONG_POST_BYTES * len(posts):
+                    break  # many short posts: shorter excerpts barely help; the clip guard does
+                # Long excerpts would make Gmail clip the footer (and its unsubscribe link).
+                # Shorten every excerpt and render again.
                 shorter = int(self.excerpts.limit * HTML_BUDGET_BYTES / size * 0.85)
                 self.excerpts.limit = max(EXCERPT_MIN_CHARS, shorter)
                 log.info("digest HTML is %d bytes; excerpts cut to %d chars", size, shorter)
+            shortened = None
+            if size > HTML_BUDGET_BYTES and posts and not archived:
+                inlined, shortened = self._clip_guard(digest, posts, context, html_name, size)
         finally:
             self.excerpts.limit = EXCERPT_MAX_CHARS
         return RenderedSegment(
@@ -340,7 +380,74 @@ class Renderer:
             text=text,
             preheader=preheader,
             categories_text=context["categories_text"],
+            shortened=shortened,
         )
+
+    def _clip_guard(
+        self,
+        digest: DigestSettings,
+        posts: Sequence[Post],
+        context: dict[str, Any],
+        html_name: str,
+        size: int,
+    ) -> tuple[str, Shortened]:
+        """Fewer posts in full, the rest as titles with links (or "and N more" pointing at the
+        archive when web.archive is on), until the HTML part fits: the footer is never clipped.
+        """
+        before = size
+        archive = self.settings.web.archive
+        more_url = context["view_url"] or (
+            f"{self.settings.web.base_url}/archive"
+            if archive
+            else f"{self.settings.site.root_url}/"
+        )
+        count = len(posts)
+        listed = 0 if archive else count  # at most this many titles are listed
+        # A first guess from the cost of a post in full and of a title, then the secant
+        # through the last two renders: two or three renders, whatever the number of posts.
+        per_full = size / count
+        guess = (HTML_BUDGET_BYTES - 12_000 - listed * _LISTED_POST_BYTES) / per_full
+        points = [(count, size)]
+        full = max(0, min(count - 1, int(guess)))
+        inlined = ""
+        best: tuple[str, Shortened] | None = None
+        for _ in range(8):
+            rest = list(posts[full:])
+            shown = rest[:listed]
+            context.update(
+                posts=list(posts[:full]),
+                more_posts=shown,
+                more_count=len(rest) - len(shown),
+                more_url=more_url,
+            )
+            inlined = self.inline_css(self.render_template(html_name, context), name=html_name)
+            size = len(inlined.encode("utf-8"))
+            points.append((full, size))
+            if size <= HTML_BUDGET_BYTES and (best is None or full >= best[1].full):
+                best = (inlined, Shortened(full, len(shown), len(rest) - len(shown), before))
+            if size <= HTML_BUDGET_BYTES and (size > HTML_BUDGET_BYTES * 0.9 or full + 1 >= count):
+                break
+            if size > HTML_BUDGET_BYTES and full == 0:
+                if listed == 0:
+                    break
+                listed = int(listed * HTML_BUDGET_BYTES / size * 0.9)  # too many titles
+                continue
+            (f1, s1), (f2, s2) = points[-2], points[-1]
+            slope = (s1 - s2) / (f1 - f2) if f1 != f2 else per_full
+            target = f2 + (HTML_BUDGET_BYTES * 0.97 - s2) / max(slope, 1.0)
+            following = max(0, min(count - 1, int(target)))
+            if following == full:
+                following = full - 1 if size > HTML_BUDGET_BYTES else full
+            if following == full:
+                break
+            full = following
+        if best is None:  # only with a template past any size: the smallest it can be
+            log.warning("digest HTML is %d bytes even with every post as a title", size)
+            best = (inlined, Shortened(full, len(shown), len(rest) - len(shown), before))
+        inlined, shortened = best
+        log.info("digest HTML was %d bytes; %s", before, shortened.describe())
+        context.update(posts=list(posts), more_posts=[], more_count=0, more_url=None)
+        return inlined, shortened
 
     # -- the per-subscriber path (cheap: placeholder substitution only) -------------------------
 

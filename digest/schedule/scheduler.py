@@ -12,11 +12,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_SCHEDULER_START, JobExecutionEvent
 from apscheduler.executors.base import BaseExecutor
@@ -32,15 +32,55 @@ from digest.crontab import (
     latest_fire,
     next_fire_after,
 )
+from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, DatabaseError, DigestError
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
-from digest.schedule.runs import RunDigest, send_scheduled
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration
 from digest.store import Store
 from digest.store.leases import load_fire_state, save_fire_state
 
+
+class RunSummary(Protocol):
+    """What the scheduler reads from a delivery.RunReport."""
+
+    @property
+    def posts(self) -> int: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+
+
+class RunDigest(Protocol):
+    """Run one digest as of a scheduled time (delivery.send_digest with trigger="schedule")."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        store: Store,
+        name: str,
+        *,
+        as_of: datetime,
+        stop: threading.Event,
+    ) -> Sequence[RunSummary]: ...
+
+
+def send_scheduled(
+    settings: Settings, store: Store, name: str, *, as_of: datetime, stop: threading.Event
+) -> Sequence[RunSummary]:
+    """The default job: exactly what `digest send NAME --as-of <scheduled time>` runs."""
+    from digest.delivery.run import send_digest
+
+    return send_digest(settings, store, name, as_of=as_of, trigger="schedule", stop=stop)
+
+
 log = logging.getLogger("digest.schedule.scheduler")
+
+# check_links: hold: a held fire is tried again this much later, within misfire_grace.
+HOLD_RETRY = timedelta(minutes=5)
 
 
 class DigestTrigger(CrontabSchedule, BaseTrigger):  # type: ignore[misc]
@@ -138,6 +178,7 @@ class Scheduler:
         run_digest: RunDigest = send_scheduled,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         clock: Callable[[], datetime] | None = None,
+        hold_retry: timedelta = HOLD_RETRY,
         triggers: Mapping[str, FireTimes] | None = None,
         bounce_trigger: FireTimes | None = None,
     ) -> None:
@@ -153,6 +194,7 @@ class Scheduler:
             build_trigger(schedule, settings.site.tz) if schedule else None
         )
         self.stop_event = threading.Event()
+        self.hold_retry = hold_retry  # check_links: hold tries again this much later
         self._run_digest = run_digest
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tz = settings.site.tz
@@ -259,6 +301,34 @@ class Scheduler:
                 reports = self._run_digest(
                     self.settings, self.store, name, as_of=scheduled, stop=self.stop_event
                 )
+            except LinksHeldError as exc:
+                # check_links: hold. Try again a little later while misfire_grace lasts; the
+                # fire stays stored, so a restart within the grace tries again too.
+                retry_at = self._clock() + self.hold_retry
+                if retry_at - scheduled <= digest.misfire_grace and self._scheduler is not None:
+                    log.warning(
+                        "%s; retrying at %s (misfire_grace %s ends at %s)",
+                        exc.message,
+                        _iso(retry_at, self._tz),
+                        format_duration(digest.misfire_grace),
+                        _iso(scheduled + digest.misfire_grace, self._tz),
+                    )
+                    self._scheduler.add_job(
+                        self._retry,
+                        trigger="date",
+                        run_date=retry_at,
+                        args=(name, scheduled),
+                        id=f"{name}-hold",
+                        replace_existing=True,
+                        misfire_grace_time=max(1, int(digest.misfire_grace.total_seconds())),
+                    )
+                    return
+                log.error(
+                    "%s; gave up for the fire at %s (misfire_grace %s is over)",
+                    exc.message,
+                    when,
+                    format_duration(digest.misfire_grace),
+                )
             except DigestError as exc:
                 log.error(
                     "%s as of %s failed after %.1fs: %s (pending deliveries go out at the next "
@@ -291,6 +361,10 @@ class Scheduler:
             log.info("%s: stopped during the run as of %s; it stays resumable", name, when)
             return
         self._store_next(name, max(self._clock(), scheduled))
+
+    def _retry(self, name: str, scheduled: datetime, _fired: datetime | None = None) -> None:
+        """A held fire tried again (check_links: hold), as of its own scheduled time."""
+        self._fire(name, scheduled)
 
     def _read_bounces(self, scheduled: datetime | None = None) -> None:
         if not self.stop_event.is_set():

@@ -19,7 +19,7 @@ from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
 from digest.store import Store
-from digest.store.queries import sent_post_ids, sent_post_runs
+from digest.store.runs import sent_post_ids, sent_post_runs
 from digest.store.subscribers import find_subscriber
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ posts ─► selection ─► render / delivery; no I/O and no clock: `as_of` is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -62,25 +62,3 @@ def latest_posts(
     """The newest published posts in the digest's categories, ignoring lookback and sent ids."""
     chosen = (p for p in posts if is_published(p, as_of) and in_categories(p, digest.categories))
     return _newest_first(chosen)[: max(limit, 0)]
-
-
-def group_segments(
-    posts: Sequence[Post],
-    subscribers: Iterable[tuple[K, Sequence[str]]],
-    not_before: Mapping[K, datetime] | None = None,
-) -> dict[tuple[str, ...], list[K]]:
-    """Subscribers grouped by their share (key: its post ids, newest first); empty shares left out.
-
-    `not_before` gives subscribers back from a pause: their share has no post dated before it
-    (what the pause skipped is not sent in a burst). Groups appear in the order of their first
-    subscriber.
-    """
-    groups: dict[tuple[str, ...], list[K]] = {}
-    for key, categories in subscribers:
-        share = share_for(posts, categories)
-        since = not_before.get(key) if not_before else None
-        if since is not None:
-            share = [post for post in share if post.date >= since]
-        if share:
-            groups.setdefault(tuple(p.id for p in share), []).append(key)
-    return groups

@@ -59,11 +59,15 @@ class WebhooksSettings(SettingsModel):
 class BouncesSettings(SettingsModel):
     soft_limit: int = Field(3, ge=1, le=100)
     soft_window: timedelta = timedelta(days=30)
+    # Without a VERP code a report acts only on a delivery sent within this window.
+    match_window: timedelta = timedelta(days=30)
+    # A message larger than this is not read (counted ignored); a bounce is tens of KB.
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     imap: ImapSettings | None = None
     schedule: str | None = None  # crontab: the scheduler runs `digest bounces` on it
     webhooks: WebhooksSettings = WebhooksSettings()
 
-    @field_validator("soft_window", mode="before")
+    @field_validator("soft_window", "match_window", mode="before")
     @classmethod
     def _window(cls, value: object) -> timedelta:
         return parse_duration(value)

@@ -11,7 +11,7 @@ from digest.settings.durations import parse_duration
 
 # delivery.mark_window: its default, and its ceiling (also what a dead sender whose worker row is
 # gone is assumed to have used when its possible re-sends are counted).
-MARK_WINDOW = 16
+MARK_WINDOW = 1
 MAX_MARK_WINDOW = 64
 
 
@@ -20,9 +20,10 @@ class DeliverySettings(SettingsModel):
     retry_backoff: float = Field(60.0, ge=0)
     # A delivery still deferred (4xx) this long after its run started is given up as failed.
     give_up_after: timedelta = timedelta(days=3)
-    # Sent marks recorded together, one commit per this many messages on a connection: after a
-    # crash, at most this many messages per connection may go out twice (counted as possible
-    # re-sends); 1 records each message before the next body goes.
+    # After a sender is killed, at most this many messages per connection may go out twice
+    # (counted as possible re-sends). 1 (the default): each accepted message is in the sending
+    # thread's journal before the next body goes (store.journal), the database catches up 16 at
+    # a time; more: no journal, the sent marks of that many messages commit together.
     mark_window: int = Field(MARK_WINDOW, ge=1, le=MAX_MARK_WINDOW)
 
     @field_validator("give_up_after", mode="before")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -25,6 +26,15 @@ class DigestSettings(SettingsModel):
     lookback_days: float = Field(7, gt=0)
     misfire_grace: timedelta = timedelta(hours=6)
     template: str = "digest"
+    # Before a run, fetch each post's URL and images: warn, hold the run until they answer,
+    # or skip the dead posts (they stay new).
+    check_links: Literal["off", "warn", "hold", "skip"] = "off"
+
+    @field_validator("check_links", mode="before")
+    @classmethod
+    def _check_links(cls, value: object) -> object:
+        # YAML reads a bare `off` as false.
+        return "off" if value is False else value
 
     @field_validator("categories", mode="before")
     @classmethod

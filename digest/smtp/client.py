@@ -1,6 +1,6 @@
-"""SMTP sessions: connect, TLS (always verified), AUTH, send one message per recipient, rate limit.
+"""SMTP sessions: connect, TLS (always verified), AUTH, NOOP, QUIT; the transaction is stream's.
 
-delivery ─► smtp: the only home of smtplib; its errors are turned into ours (or a SendResult) here.
+smtp.stream ─► smtp.client: smtp is the only home of smtplib; its errors become ours here.
 
 Credentials are never sent over a plain connection: with `security: none` a username is accepted
 only for a loopback host (a local relay); anything else is a ConfigError. Debug output of smtplib
@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
-from typing import Literal
 
 from digest.errors import (
     ConfigError,
@@ -32,17 +29,6 @@ from digest.smtp.rate_limit import RateLimiter as RateLimiter
 from digest.smtp.replies import auth_secrets, redact, reply_text
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["sent", "transient", "permanent"]
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What the server said about one message to one recipient."""
-
-    outcome: Outcome
-    code: int
-    reply: str
 
 
 def _is_loopback(host: str) -> bool:
@@ -90,45 +76,6 @@ def helo_name(from_addr: str) -> str:
         return domain.encode("idna").decode("ascii") or "localhost"
     except UnicodeError:
         return "localhost"
-
-
-def classify_reply(code: int) -> Outcome:
-    if 200 <= code < 300:
-        return "sent"
-    return "transient" if 400 <= code < 500 else "permanent"
-
-
-class _Dropped(Exception):
-    """The session ended under us (421 or a closed socket); reconnect and try once more."""
-
-    def __init__(self, code: int, reply: str) -> None:
-        super().__init__(f"{code} {reply}")
-        self.code = code
-        self.reply = reply
-
-
-def _params(options: list[str]) -> str:
-    return "".join(f" {option}" for option in options)
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-def _wire(data: bytes) -> bytes:
-    """The message as DATA sends it: CRLF line ends, dot-stuffed, with the final dot.
-
-    smtplib's data() dot-stuffs with a regular expression (a quarter of a sending thread's
-    time) and sends bytes with bare LF or CR as they are, which SMTP forbids (RFC 5321
-    §2.3.8; "SMTP smuggling"). Our messages are CRLF throughout; anything else is fixed here.
-    """
-    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
-        data = _LINE_END.sub(b"\r\n", data)
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
 
 
 class SmtpSender:
@@ -240,7 +187,7 @@ class SmtpSender:
         return self._conn
 
     def session(self) -> smtplib.SMTP:
-        """The open session (connect, STARTTLS, AUTH on first use), for smtp_stream."""
+        """The open session (connect, STARTTLS, AUTH on first use), for smtp.stream."""
         return self._connection()
 
     def drop(self) -> None:
@@ -265,105 +212,6 @@ class SmtpSender:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    def _reset(self, conn: smtplib.SMTP) -> None:
-        """RSET after a refused transaction so the next MAIL FROM starts clean."""
-        try:
-            code, _ = conn.rset()
-        except (smtplib.SMTPException, OSError):
-            code = 0
-        if code != 250:
-            self._drop()
-
-    def _transaction(
-        self, conn: smtplib.SMTP, from_addr: str, to_addr: str, data: bytes
-    ) -> SendResult:
-        options: list[str] = []
-        if conn.does_esmtp and conn.has_extn("size"):
-            options.append(f"SIZE={len(data)}")
-        if not (from_addr.isascii() and to_addr.isascii()):
-            if not conn.has_extn("smtputf8"):
-                return SendResult("permanent", 553, "server does not support SMTPUTF8 addresses")
-            options.append("SMTPUTF8")
-        raw: bytes | str
-        if "SMTPUTF8" in options or not conn.has_extn("pipelining"):
-            return self._one_by_one(conn, from_addr, to_addr, options, data)
-        # RFC 2920: MAIL, RCPT and DATA in one write; two round trips a message, not four.
-        conn.send(
-            f"mail FROM:{smtplib.quoteaddr(from_addr)}{_params(options)}\r\n"
-            f"rcpt TO:{smtplib.quoteaddr(to_addr)}\r\ndata\r\n"
-        )
-        replies = [conn.getreply() for _ in range(3)]
-        data_code = replies[2][0]
-        for code, raw in replies[:2]:
-            if not 200 <= code < 300 and code not in (421, -1) and data_code == 354:
-                # A server that said 354 despite the refusal: end the empty message.
-                conn.send(b".\r\n")
-                conn.getreply()
-            refused = self._refused(conn, code, raw)
-            if refused is not None:
-                return refused
-        code, raw = replies[2]
-        if code != 354:
-            return self._refused(conn, code, raw) or SendResult(
-                "transient", code, f"unexpected reply to DATA: {reply_text(raw)}"
-            )
-        conn.send(_wire(data))
-        code, raw = conn.getreply()
-        return self._refused(conn, code, raw) or SendResult("sent", code, reply_text(raw))
-
-    def _one_by_one(
-        self, conn: smtplib.SMTP, from_addr: str, to_addr: str, options: list[str], data: bytes
-    ) -> SendResult:
-        """MAIL, RCPT, DATA and the message, each waiting for its reply."""
-        raw: bytes | str
-        code, raw = conn.mail(from_addr, options)
-        refused = self._refused(conn, code, raw)
-        if refused is None:
-            code, raw = conn.rcpt(to_addr)
-            refused = self._refused(conn, code, raw)
-        if refused is None:
-            conn.putcmd("data")
-            code, raw = conn.getreply()
-            if code == 354:
-                conn.send(_wire(data))
-                code, raw = conn.getreply()
-            refused = self._refused(conn, code, raw)
-        return refused or SendResult("sent", code, reply_text(raw))
-
-    def _refused(self, conn: smtplib.SMTP, code: int, raw: bytes | str) -> SendResult | None:
-        """None when the step succeeded; the recipient's outcome when it was refused."""
-        if code == 421 or code == -1:
-            raise _Dropped(code, reply_text(raw))
-        if 200 <= code < 300:
-            return None
-        self._reset(conn)
-        return SendResult(classify_reply(code), code, reply_text(raw))
-
-    def send(self, from_addr: str, to_addr: str, data: bytes) -> SendResult:
-        """Send one message to one recipient; 4xx -> transient, 5xx -> permanent."""
-        if self.limiter is not None:
-            self.limiter.acquire()
-        last = ""
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                result = self._transaction(conn, from_addr, to_addr, data)
-            except _Dropped as exc:
-                last = f"{exc.code} {exc.reply}"
-            except smtplib.SMTPServerDisconnected as exc:
-                last = str(exc) or "connection closed"
-            except (smtplib.SMTPException, OSError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                log.debug("%s -> %s %d %s", to_addr, result.outcome, result.code, result.reply)
-                return result
-            log.info("SMTP session to %s dropped (%s); attempt %d", self.where, last, attempt)
-            self._drop()
-        raise SmtpConnectError(
-            f"SMTP server {self.where} dropped the connection twice while sending to "
-            f"{to_addr}: {last}"
-        )
 
     def close(self) -> None:
         """QUIT politely; close the socket whatever happens."""

@@ -5,9 +5,15 @@ smtp and sending ─► rate_limit: one limiter per process, shared by its conne
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+WAIT_TO_TELL = 2.0  # seconds: a longer wait for a slot prints one line saying until when
 
 
 class RateLimiter:
@@ -38,7 +44,14 @@ class RateLimiter:
             return slot - now
 
     def acquire(self) -> None:
-        """Wait for the next slot."""
+        """Wait for the next slot (a wait over WAIT_TO_TELL says so, in one line)."""
         wait = self.reserve()
+        if wait > WAIT_TO_TELL:
+            until = datetime.now().astimezone() + timedelta(seconds=wait)
+            log.warning(
+                "waiting until %s for a sending slot (smtp.rate_limit: %g a second)",
+                until.isoformat(timespec="seconds"),
+                self.per_second,
+            )
         if wait > 0:
             self._sleep(wait)

@@ -1,6 +1,8 @@
-"""What an SMTP reply may show in a message: AUTH payloads and our credentials redacted.
+"""What an SMTP reply means (the one map from replies to outcomes) and what it may show in a
+message (AUTH payloads and our credentials redacted).
 
-smtp ─► smtp_replies: a relay that echoes `AUTH PLAIN <base64>` must not print the password.
+smtp.stream and smtp.client ─► smtp.replies: a relay that echoes `AUTH PLAIN <base64>` must not
+print the password.
 """
 
 from __future__ import annotations
@@ -8,8 +10,29 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from digest.errors import escape_controls
+
+Outcome = Literal["sent", "transient", "permanent"]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the server said about one message to one recipient."""
+
+    outcome: Outcome
+    code: int
+    reply: str
+
+
+def outcome_of(code: int) -> Outcome:
+    """2xx: sent; 4xx: transient (try again later); anything else: permanent."""
+    if 200 <= code < 300:
+        return "sent"
+    return "transient" if 400 <= code < 500 else "permanent"
+
 
 REDACTED = "[redacted]"
 # `AUTH PLAIN <payload>`, `AUTH LOGIN <payload>`, `AUTH XOAUTH2 <token>` ...: the payload goes.

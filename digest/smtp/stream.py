@@ -1,7 +1,9 @@
-"""RFC 2920 pipelining over one SMTP session: each message's final dot travels with the next
-message's MAIL, RCPT and DATA, so a message costs one round trip instead of two.
+"""The one SMTP transaction: MAIL, RCPT, DATA and the message, pipelined (RFC 2920) over one
+session; each message's final dot travels with the next message's MAIL, RCPT and DATA, so a
+message costs one round trip instead of two. Runs, test sends and the confirmation mailer all
+send through it (`stream`, or `send_one` for a single message).
 
-sending ─► smtp_stream ─► smtp (the session it drives); smtp's sibling, the other home of smtplib.
+delivery, web ─► smtp.stream ─► smtp.client (the session it drives), smtp.replies (outcomes).
 
 The caller gets each message's outcome before the next message's body is written, so it can
 record it first: at any moment at most one message per session has its body on the wire
@@ -11,6 +13,7 @@ names that message as possibly sent: it must be counted if it is sent again.
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 from collections.abc import Iterable, Iterator
@@ -18,12 +21,15 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from digest.errors import SmtpConnectError
-from digest.smtp.client import SendResult, SmtpSender, classify_reply
-from digest.smtp.replies import reply_text
+from digest.smtp.client import SmtpSender
+from digest.smtp.replies import SendResult, outcome_of, reply_text
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K")
 
 DOT = b".\r\n"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 _MAX_LINE = 8192  # smtplib's limit on a reply line
 # A dot-atom address, which smtplib.quoteaddr (a full RFC 5322 parse) returns as it is, in <>.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -45,6 +51,21 @@ class WireMessage:
     to: str
     wire: bytes  # CRLF lines, dot-stuffed, ending in CRLF; the final dot is added here
 
+    @classmethod
+    def of(cls, mail_from: str, to: str, data: bytes) -> WireMessage:
+        """A message as bytes (any line ends) made ready for the wire: CRLF, dot-stuffed.
+
+        Bare LF or CR are fixed to CRLF: SMTP forbids them (RFC 5321 §2.3.8; "SMTP smuggling").
+        """
+        if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+            data = _LINE_END.sub(b"\r\n", data)
+        stuffed = data.replace(b"\r\n.", b"\r\n..")
+        if stuffed.startswith(b"."):
+            stuffed = b"." + stuffed
+        if not stuffed.endswith(b"\r\n"):
+            stuffed += b"\r\n"
+        return cls(mail_from, to, stuffed)
+
 
 class SessionLost(SmtpConnectError, Generic[K]):
     """The session died mid-stream; `possibly_sent` had its final dot written, unanswered."""
@@ -56,12 +77,16 @@ class SessionLost(SmtpConnectError, Generic[K]):
 
 
 class _Refused(Exception):
-    """421 or a closed socket while reading a reply: the session is over."""
+    """421 or a closed socket while reading a reply: the session is over.
 
-    def __init__(self, reason: str, *, timed_out: bool) -> None:
+    `answered`: the relay replied (421): whatever that reply was to, the relay did not take it.
+    """
+
+    def __init__(self, reason: str, *, timed_out: bool, answered: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out
+        self.answered = answered
 
 
 def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
@@ -96,7 +121,9 @@ def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
         if line[3:4] != b"-":
             break
     raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
-    if code in (421, -1):
+    if code == 421:
+        raise _Refused(f"{code} {reply_text(raw)}", timed_out=False, answered=True)
+    if code == -1:
         raise _Refused(f"{code} {reply_text(raw)}", timed_out=False)
     return code, raw
 
@@ -155,7 +182,7 @@ def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> S
         if not 200 <= code < 300 and code != 354:
             _write(conn, b"RSET\r\n")
             _reply(conn)
-            return SendResult(classify_reply(code), code, reply_text(text))
+            return SendResult(outcome_of(code), code, reply_text(text))
     return SendResult("transient", code, f"unexpected reply to DATA: {reply_text(text)}")
 
 
@@ -186,7 +213,7 @@ def stream(
                 _write(conn, first)
                 code, text = _reply(conn)
                 written = None
-                yield held[0], SendResult(classify_reply(code), code, reply_text(text))
+                yield held[0], SendResult(outcome_of(code), code, reply_text(text))
                 held = None
             elif envelope is not None and pipelined:
                 _write(conn, envelope)
@@ -203,13 +230,13 @@ def stream(
             _write(conn, held[1].wire + DOT)
             code, text = _reply(conn)
             written = None
-            yield held[0], SendResult(classify_reply(code), code, reply_text(text))
+            yield held[0], SendResult(outcome_of(code), code, reply_text(text))
     except _Refused as exc:
         sender.drop()
         raise SessionLost(
             f"SMTP server {sender.where} dropped the session: {exc.reason}",
             timed_out=exc.timed_out,
-            possibly_sent=written,
+            possibly_sent=None if exc.answered else written,
         ) from exc
     except (smtplib.SMTPException, OSError) as exc:
         sender.drop()
@@ -218,3 +245,29 @@ def stream(
             timed_out=isinstance(exc, TimeoutError),
             possibly_sent=written,
         ) from exc
+
+
+def send_one(sender: SmtpSender, message: WireMessage) -> SendResult:
+    """Send one message (a test send, a confirmation mail) through the same transaction as a run.
+
+    A session lost before the final dot (a 421, a closed socket) means the relay did not take
+    the message: the session is opened again and the message tried once more. One lost after
+    the final dot (no answer: a timeout, a dropped connection) is not sent again here: the
+    SessionLost names it as possibly sent, and the caller decides.
+    """
+    for attempt in (1, 2):
+        try:
+            for _, result in stream(sender, [(message, message)]):
+                log.debug("%s -> %s %d %s", message.to, result.outcome, result.code, result.reply)
+                return result
+        except SessionLost as exc:
+            if exc.possibly_sent is not None:
+                raise SessionLost(
+                    f"{exc.message}: no answer after the final dot, the message may have arrived",
+                    timed_out=exc.timed_out,
+                    possibly_sent=message,
+                ) from exc
+            if attempt == 2:
+                raise
+            log.info("%s; trying once more on a new session", exc.message)
+    raise AssertionError("unreachable: stream yields one result per message")

@@ -67,7 +67,8 @@ def check_site_source(site: SiteSettings, config_file: Path) -> None:
     if site.source == "hugo" and (site.root is None or not is_hugo_site(site.root)):
         raise ConfigError(
             f"{config_file}: site.root: {site.root} is not a Hugo site "
-            "(no hugo.toml, hugo.yaml or config.toml beside a content/ folder)"
+            "(no Hugo config such as hugo.toml or config/_default/ with content/ or "
+            "the content folders its module.mounts name)"
         )
     if site.source == "feed":
         if not site.feed_url:

@@ -181,17 +181,19 @@ class _NotClosed(ValueError):
 
 
 class _HugoFenced(BaseHandler):
-    """Hugo's fenced front matter: the opening line starts the text (spaces before it gone),
-    the first closing line after it ends it."""
+    """Hugo's fenced front matter, as its lexer reads it: an opening line starts the text
+    (spaces before it gone); the first line after it that starts with the delimiter closes it
+    (a longer dash line too: the dashes after the third are the body's)."""
 
     FENCE = ""
-    FM_BOUNDARY: re.Pattern[str]
+    _OPENING: re.Pattern[str]
+    FM_BOUNDARY: re.Pattern[str]  # the opening line, then a closing delimiter
 
     def detect(self, text: str) -> bool:
-        return bool(text.startswith(self.FENCE))
+        return text.startswith(self.FENCE)
 
     def split(self, text: str) -> tuple[str, str]:
-        if not self.FM_BOUNDARY.match(text):  # `---x`: no opening line, so never closed
+        if not self._OPENING.match(text):  # `---x`: no opening line, so never closed
             raise _NotClosed
         try:
             fm, content = super().split(text)
@@ -204,7 +206,8 @@ class HugoYamlHandler(_HugoFenced, YAMLHandler):
     """YAML between `---` lines, read as Hugo 0.111's yaml.v2 does: dates stay text."""
 
     FENCE = "---"
-    FM_BOUNDARY = re.compile(r"^---[ \t]*(?:\n|\Z)", re.M)
+    _OPENING = re.compile(r"---[ \t]*\n")
+    FM_BOUNDARY = re.compile(r"\A---[ \t]*\n|^---\n?", re.M)
 
     def load(self, fm: str, **kwargs: object) -> Any:
         try:
@@ -221,7 +224,8 @@ class HugoTomlHandler(_HugoFenced):
     """TOML between `+++` lines (python-frontmatter's TOMLHandler wants the toml package)."""
 
     FENCE = "+++"
-    FM_BOUNDARY = re.compile(r"^\+\+\+[ \t]*(?:\n|\Z)", re.M)
+    _OPENING = re.compile(r"\+\+\+[ \t]*\n")
+    FM_BOUNDARY = re.compile(r"\A\+\+\+[ \t]*\n|^\+\+\+\n?", re.M)
     START_DELIMITER = END_DELIMITER = "+++"
 
     def load(self, fm: str, **kwargs: object) -> Any:

@@ -78,22 +78,22 @@ def message_id_target(session: Session, message_id: str) -> Target | None:
     return Target(row.subscriber_id, row.run_id, row.id)
 
 
-def address_target(session: Session, address: str) -> Target | None:
-    """The subscriber with this address and their latest delivery, if any."""
-    subscriber_id = session.scalar(
-        select(Subscriber.id).where(Subscriber.email_key == email_key(address.strip()))
-    )
-    if subscriber_id is None:
-        return None
+def recent_delivery_target(session: Session, address: str, since: datetime) -> Target | None:
+    """The newest delivery sent to this address from `since` on; None when there is none."""
     row = session.execute(
-        select(Delivery.id, Delivery.run_id)
-        .where(Delivery.subscriber_id == subscriber_id, Delivery.sent_at.is_not(None))
+        select(Delivery.id, Delivery.run_id, Delivery.subscriber_id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Subscriber.email_key == email_key(address.strip()),
+            Delivery.sent_at.is_not(None),
+            Delivery.sent_at >= since,
+        )
         .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
         .limit(1)
     ).first()
     if row is None:
-        return Target(subscriber_id)
-    return Target(subscriber_id, row.run_id, row.id)
+        return None
+    return Target(row.subscriber_id, row.run_id, row.id)
 
 
 def record_event(
@@ -150,7 +150,13 @@ def change_status(
     result = session.execute(
         update(Subscriber)
         .where(Subscriber.id == subscriber_id, Subscriber.status.in_(tuple(only_from)))
-        .values(status=status, status_reason=reason, status_changed_at=now, updated_at=now)
+        .values(
+            status=status,
+            status_reason=reason,
+            status_changed_at=now,
+            updated_at=now,
+            status_serial=Subscriber.status_serial + 1,
+        )
     )
     return bool(getattr(result, "rowcount", 0))
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.store import Store
+from digest.store.journal import remove_journals
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -25,10 +26,11 @@ from digest.store.models import (
     runs_table,
     subscribers_table,
     utcnow,
+    workers_table,
 )
 from digest.store.recorder import Recorder as Recorder
 from digest.store.subscribers import change_status
-from digest.store.workers import IN_FLIGHT_MARK, take_over_dead_claims
+from digest.store.workers import IN_FLIGHT_MARK, LEASE_TIMEOUT, take_over_dead_claims
 from digest.store.write_lock import writing
 
 # last_reply of a delivery whose final dot got no answer (a timeout, a closed socket): it may
@@ -58,6 +60,9 @@ class Outlook:
     waiting: int  # pending rows this sender may still retry (not given up in this pass)
     next_due: datetime | None  # the earliest next_attempt_at among them
     others_sending: int  # rows in flight with another (live) sender
+    # When the other senders' leases run out if they stopped beating now (their claims are then
+    # taken over); None when none holds any.
+    lease_until: datetime | None = None
 
 
 # Built once: on the hot path, building and keying a statement per batch costs more than
@@ -158,8 +163,7 @@ def claim(
     while True:
         now = utcnow()
         with writing(store) as conn:
-            if take_over:
-                take_over_dead_claims(conn, run_id, worker_id, now)
+            applied = take_over_dead_claims(conn, run_id, worker_id, now) if take_over else []
             params = {"rid": run_id, "now": now, "lim": limit, "exclude": list(exclude)}
             rows = conn.execute(_DUE, params).all()
             claims: list[Claim] = []
@@ -178,6 +182,8 @@ def claim(
                     _count_possible_resends(conn, run_id, again)
             if skipped:
                 conn.execute(_SKIP, skipped)
+        remove_journals(applied)  # committed: the dead senders' journals are in the database
+        take_over = False
         if claims or len(rows) < limit:
             return claims
 
@@ -199,7 +205,8 @@ def _claim_postgresql(
     """
     if take_over:
         with writing(store) as conn:
-            take_over_dead_claims(conn, run_id, worker_id, utcnow())
+            applied = take_over_dead_claims(conn, run_id, worker_id, utcnow())
+        remove_journals(applied)
     while True:
         params = {
             "rid": run_id,
@@ -367,7 +374,20 @@ def outlook(
             deliveries_table.c.claimed_by != worker_id,
         )
     ).scalar_one()
-    next_due = left.due
-    if next_due is not None and next_due.tzinfo is None:
-        next_due = next_due.replace(tzinfo=utcnow().tzinfo)
-    return Outlook(int(left.waiting), next_due, int(others))
+    lease_until = None
+    if others:
+        claimers = select(deliveries_table.c.claimed_by).where(
+            deliveries_table.c.run_id == run_id,
+            deliveries_table.c.status == D_SENDING,
+            deliveries_table.c.claimed_by != worker_id,
+        )
+        beat = session.execute(
+            select(func.max(workers_table.c.heartbeat_at)).where(workers_table.c.id.in_(claimers))
+        ).scalar()
+        lease_until = _aware(beat or utcnow()) + LEASE_TIMEOUT
+    next_due = _aware(left.due) if left.due is not None else None
+    return Outlook(int(left.waiting), next_due, int(others), lease_until)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=utcnow().tzinfo) if when.tzinfo is None else when

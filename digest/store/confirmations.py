@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,7 +25,15 @@ from digest.store.models import (
     Subscriber,
     utcnow,
 )
-from digest.store.subscribers import SubscriberRow, change_status, renew_link_key, row_of
+from digest.store.subscribers import (
+    WEB_SOURCE,
+    Consent,
+    SubscriberRow,
+    change_status,
+    renew_link_key,
+    row_of,
+)
+from digest.store.subscriptions import set_digests
 
 # How long a claimed mail is the claimer's alone: after that (a killed server) another takes it.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -41,11 +49,37 @@ class LinkState(Enum):
 
 
 @dataclass(frozen=True)
+class Choices:
+    """What one sign-up request asked for; its link saves exactly these when confirmed."""
+
+    name: str = ""
+    categories: tuple[str, ...] = ()  # none: every post
+    digests: tuple[str, ...] | None = None  # None: every digest, future ones too
+
+    def as_json(self) -> dict[str, Any]:
+        digests = list(self.digests) if self.digests is not None else None
+        return {"name": self.name, "categories": list(self.categories), "digests": digests}
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> Choices | None:
+        if not isinstance(data, dict):
+            return None
+        digests = data.get("digests")
+        return cls(
+            name=str(data.get("name") or ""),
+            categories=tuple(str(c) for c in data.get("categories") or ()),
+            digests=tuple(str(d) for d in digests) if isinstance(digests, list) else None,
+        )
+
+
+@dataclass(frozen=True)
 class LinkCheck:
-    """A confirmation link looked up: the subscriber (None when erased) and what it can do."""
+    """A confirmation link looked up: the subscriber (None when erased), what it can do, and
+    the choices it saves (None: a link from before choices were kept; it saves nothing)."""
 
     subscriber: SubscriberRow | None
     state: LinkState
+    choices: Choices | None = None
 
 
 class QueuedMail(NamedTuple):
@@ -59,10 +93,22 @@ class QueuedMail(NamedTuple):
     created_at: datetime
 
 
-def issue(session: Session, subscriber_id: int, now: datetime) -> Confirmation:
-    """A new confirmation (its own random nonce) whose mail is queued for the mailer."""
+def issue(
+    session: Session,
+    sub: Subscriber,
+    now: datetime,
+    *,
+    client_key: str | None = None,
+    choices: Choices | None = None,
+) -> Confirmation:
+    """A new confirmation (its own random nonce) whose mail is queued for the mailer;
+    `client_key`: the sign-up's client (a keyed hash), kept for the consent record; `choices`:
+    what its request asked for, saved when this link is confirmed."""
     confirmation = Confirmation(
-        subscriber_id=subscriber_id,
+        subscriber_id=sub.id,
+        client_key=client_key,
+        status_serial=sub.status_serial or 0,
+        choices=choices.as_json() if choices is not None else None,
         nonce=secrets.token_urlsafe(16),
         created_at=now,
         status=C_QUEUED,
@@ -89,9 +135,13 @@ def _state(
         return LinkState.ACTIVE
     if confirmation is None or confirmation.used_at is not None:
         return LinkState.VOID
-    # A status change after the link was issued (an unsubscribe, a bounce) voids it for good.
-    if confirmation.created_at < sub.status_changed_at:
-        return LinkState.VOID
+    # A status change after the link was issued (an unsubscribe, a bounce) voids it for good:
+    # counted, so that no host's clock decides (a web host running fast would keep it alive).
+    if confirmation.status_serial is not None:
+        if confirmation.status_serial != (sub.status_serial or 0):
+            return LinkState.VOID
+    elif confirmation.created_at < sub.status_changed_at:
+        return LinkState.VOID  # a link issued before the counter existed
     if confirmation.created_at + max_age < now:
         return LinkState.EXPIRED
     return LinkState.CONFIRMABLE
@@ -120,7 +170,8 @@ def check_link(
         sub, confirmation = _look_up(session, subscriber_id, nonce, lock=False)
         if sub is None:
             return LinkCheck(None, LinkState.VOID)
-        return LinkCheck(row_of(sub), _state(sub, confirmation, now or utcnow(), max_age))
+        state = _state(sub, confirmation, now or utcnow(), max_age)
+        return LinkCheck(row_of(sub), state, _choices(confirmation))
 
 
 def confirm_link(
@@ -136,11 +187,27 @@ def confirm_link(
         state = _state(sub, confirmation, when, max_age)
         if state is LinkState.CONFIRMABLE and confirmation is not None:
             confirmation.used_at = when
+            # The evidence: the request this very link answered, and its confirmation now.
+            Consent(
+                requested_at=confirmation.created_at,
+                confirmed_at=when,
+                source=WEB_SOURCE,
+                ip=confirmation.client_key,
+            ).write_to(sub)
+            choices = _choices(confirmation)
+            if choices is not None:
+                sub.name = choices.name
+                sub.categories = list(choices.categories)
+                set_digests(sub, list(choices.digests) if choices.digests is not None else None)
             renew_link_key(sub)
             session.flush()
             change_status(session, sub.id, ACTIVE, "confirmed", when)
             session.refresh(sub)
-        return LinkCheck(row_of(sub), state)
+        return LinkCheck(row_of(sub), state, _choices(confirmation))
+
+
+def _choices(confirmation: Confirmation | None) -> Choices | None:
+    return Choices.of(confirmation.choices) if confirmation is not None else None
 
 
 def claim_due(store: Store, *, limit: int = 20, now: datetime | None = None) -> list[QueuedMail]:

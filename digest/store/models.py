@@ -112,6 +112,9 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default=ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # One more at every status change: a confirmation link issued at another count is void
+    # (a counter, not a time: the web host's clock may run ahead of the others).
+    status_serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Every unsubscribe link carries this key: `remove` destroys it, a re-subscription replaces it.
@@ -125,6 +128,12 @@ class Subscriber(Base):
     all_digests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Nothing is sent to the subscriber before this time; posts dated before it are never sent.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consent evidence: when they asked and confirmed, how (web, cli, import:mailchimp...), and
+    # for web sign-ups a keyed hash of the client's IP address (never the address itself).
+    consent_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_source: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscriptions: Mapped[list[Subscription]] = relationship(
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -156,6 +165,13 @@ class Confirmation(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The sign-up request's client (a keyed hash of its IP address): the consent record.
+    client_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The subscriber's status_serial when issued (NULL: issued before the counter existed).
+    status_serial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The choices of the request this link answers (name, categories, digests), saved when it
+    # is confirmed: a later request, anyone's, never changes what an earlier link confirms.
+    choices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SignupRequest(Base):

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from digest.store import Store, queries
+from digest.store import Store
 from digest.store.bounce_events import run_bounces
 from digest.store.models import (
     D_FAILED,
@@ -36,13 +36,10 @@ from digest.store.models import (
     D_SKIPPED,
     RUN_FINISHED,
     RUN_SENDING,
-    Delivery,
     DigestState,
     Run,
     Segment,
     SentPost,
-    Subscriber,
-    Worker,
     deliveries_table,
     runs_table,
     subscribers_table,
@@ -121,7 +118,7 @@ def run_segments(session: Session, run_id: int) -> list[RunSegment]:
 
 def sent_post_ids(session: Session, digest: str) -> set[str]:
     """Ids of posts an earlier run of `digest` included (never new again)."""
-    return queries.sent_post_ids(session, digest)
+    return set(session.scalars(select(SentPost.post_id).where(SentPost.digest == digest)))
 
 
 def _lock_digest(session: Session, store: Store, digest: str) -> None:
@@ -381,9 +378,9 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
     return out
 
 
-def table_counts(session: Session) -> dict[str, int]:
-    """Row counts of the outbox tables (for --dry-run checks and diagnostics)."""
-    return {
-        t.__tablename__: int(session.execute(select(func.count()).select_from(t)).scalar_one())
-        for t in (Run, Segment, Delivery, SentPost, Worker, DigestState, Subscriber)
-    }
+def sent_post_runs(session: Session, digest: str) -> dict[str, int]:
+    """Each post an earlier run of `digest` included, with the id of that run."""
+    rows = session.execute(
+        select(SentPost.post_id, SentPost.run_id).where(SentPost.digest == digest)
+    )
+    return {str(row.post_id): int(row.run_id) for row in rows}

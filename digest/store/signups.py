@@ -29,6 +29,8 @@ from digest.store.models import (
     utcnow,
 )
 from digest.store.subscribers import (
+    WEB_SOURCE,
+    Consent,
     SubscriberRow,
     change_status,
     new_subscriber,
@@ -148,6 +150,7 @@ def _signup(
             status=PENDING,
             reason="web sign-up",
             now=now,
+            consent=Consent(requested_at=now, source=WEB_SOURCE, ip=client_key),
         )
         session.add(sub)
         session.flush()
@@ -155,11 +158,17 @@ def _signup(
         return SignupOutcome.ACTIVE
     else:
         # Pending, unsubscribed or bounced: the form (anyone can post it) changes nothing of
-        # the record; only a confirmation link, which reaches the mailbox, does.
+        # the record; only a confirmation link, which reaches the mailbox, does, and it saves
+        # the choices of its own request (never those of another, earlier or later).
         last = confirmations.last_issued_at(session, sub.id)
         if last is not None and last > now - limits.resend_after:
             return SignupOutcome.RESEND_LIMITED
-    confirmations.issue(session, sub.id, now)
+    choices = confirmations.Choices(
+        name=name or "",
+        categories=tuple(cats or ()),
+        digests=tuple(digests) if digests is not None else None,
+    )
+    confirmations.issue(session, sub, now, client_key=client_key, choices=choices)
     return SignupOutcome.QUEUED
 
 

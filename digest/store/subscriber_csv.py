@@ -6,8 +6,7 @@ cli (`digest subscribers import/export`) ─► store.subscriber_csv ─► the 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,24 +19,30 @@ from sqlalchemy.orm import Session
 from digest.addresses import clean_name, email_key, normalise_email
 from digest.errors import BadInputError
 from digest.store import Store
+from digest.store.import_formats import ImportedRow, read_export
 from digest.store.models import ACTIVE, PENDING, Subscriber, Subscription, utcnow
-from digest.store.subscribers import check_status
+from digest.store.subscribers import IMPORT_PREFIX, KEPT_STATUSES, Consent, check_status
 from digest.store.subscriptions import clean_categories, clean_digests
 
 IMPORT_BATCH = 1000
 EXPORT_HEADER = ("email", "name", "categories", "status", "created_at")  # as CONTRACT says
+# The consent record (import reads it back): when they asked and confirmed, how, the IP's hash.
+CONSENT_HEADER = ("consent_requested_at", "consent_confirmed_at", "consent_source", "consent_ip")
 DIGESTS_COLUMN = "digests"  # added on request (export --with-digests)
 EVERY_DIGEST = "*"  # the digests cell of a subscriber on every digest, future ones included
 
 
 @dataclass
 class ImportReport:
-    """What an import did; `skipped` holds (line number, reason) for each row left out."""
+    """What an import did; `skipped` holds (line, reason) for each row left out, `added_by_status`
+    the new subscribers by status, `unused_columns` the file's columns digest keeps nowhere."""
 
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    added_by_status: dict[str, int] = field(default_factory=dict)
+    unused_columns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class _CsvRow:
     categories: list[str] | None
     digests: list[str] | None = None  # the digests cell: None when empty or absent
     every_digest: bool = False  # the digests cell is `*`
+    status: str | None = None  # the export's status (ours): None as `add` does
+    consent: Consent = field(default_factory=Consent)
 
     def wanted(self, option: list[str] | None) -> tuple[bool, list[str]] | None:
         """(all_digests, digests) this row puts its subscriber on, `--digest` first; None
@@ -58,29 +65,6 @@ class _CsvRow:
         if self.every_digest:
             return True, []
         return (False, self.digests) if self.digests is not None else None
-
-
-def _read_text(source: str | Path | TextIO) -> tuple[str, str]:
-    """(label, whole text): read at once so a bad encoding stops the import before any write."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BadInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        try:
-            return str(path), data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise BadInputError(
-                f"{path}: not UTF-8 text (line {line}, byte {exc.start})",
-                hint="save the file as UTF-8 CSV",
-            ) from None
-    label = str(getattr(source, "name", "<stream>"))
-    try:
-        return label, source.read().removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise BadInputError(f"{label}: not UTF-8 text", hint="save the file as UTF-8 CSV") from None
 
 
 def _digests_cell(cell: str, known: Collection[str] | None) -> tuple[list[str] | None, bool]:
@@ -98,59 +82,39 @@ def _digests_cell(cell: str, known: Collection[str] | None) -> tuple[list[str] |
     return names, False
 
 
-def _parse_csv(
-    label: str, text: str, report: ImportReport, known_digests: Collection[str] | None = None
+def _checked_rows(
+    rows: Iterable[ImportedRow],
+    report: ImportReport,
+    known_digests: Collection[str] | None,
+    source: str,
+    ip_key: Callable[[str], str] | None,
 ) -> Iterable[_CsvRow]:
-    """Valid rows, in file order; invalid ones go to report.skipped with their line number."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise BadInputError(f"{label}: not a CSV file: {exc}") from None
-    columns = [h.strip().casefold() for h in header or ()]
-    if "email" not in columns:
-        raise BadInputError(
-            f"{label}: no 'email' column in the header row",
-            hint="the first row names the columns: email[,name][,categories][,digests]",
-        )
-    i_email = columns.index("email")
-    i_name = columns.index("name") if "name" in columns else None
-    i_cats = columns.index("categories") if "categories" in columns else None
-    i_digests = columns.index("digests") if "digests" in columns else None
-    first_line: dict[str, int] = {}
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            report.skipped.append((line, f"unreadable CSV: {exc}"))
+    """Valid rows, in file order; invalid ones go to report.skipped with their line."""
+    first_line: dict[str, str] = {}
+    for row in rows:
+        line, where = row.line, f"{row.file}: " if row.file else ""
+        if row.skip:
+            report.skipped.append((line, where + row.skip))
             continue
-        # A quoted cell may span lines: the row starts where the previous one ended.
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        raw = cells[i_email] if i_email < len(cells) else ""
-        if not raw.strip():
-            report.skipped.append((line, "no email address"))
+        if not row.email.strip():
+            report.skipped.append((line, where + "no email address"))
             continue
         try:
-            address = normalise_email(raw)
-            name_cell = cells[i_name] if i_name is not None and i_name < len(cells) else ""
-            name = clean_name(name_cell) if name_cell.strip() else None
-            cats_cell = cells[i_cats] if i_cats is not None and i_cats < len(cells) else ""
-            cats = clean_categories(cats_cell.split(";")) if cats_cell.strip() else None
-            cell = cells[i_digests] if i_digests is not None and i_digests < len(cells) else ""
-            digests, every = _digests_cell(cell, known_digests)
+            address = normalise_email(row.email)
+            name = clean_name(row.name) if row.name else None
+            cats = clean_categories(row.categories) if row.categories else None
+            digests, every = _digests_cell(row.digests, known_digests)
         except (ValueError, BadInputError) as exc:
-            report.skipped.append((line, str(exc)))
+            report.skipped.append((line, f"{where}{exc}"))
             continue
         key = email_key(address)
         if key in first_line:
-            report.skipped.append((line, f"{address}: duplicate of line {first_line[key]}"))
+            report.skipped.append((line, f"{where}{address}: duplicate of {first_line[key]}"))
             continue
-        first_line[key] = line
-        yield _CsvRow(line, address, key, name, cats, digests, every)
+        first_line[key] = f"{row.file} line {line}" if row.file else f"line {line}"
+        ip = row.ip_hashed or (ip_key(row.ip) if row.ip and ip_key else None)
+        consent = Consent(row.requested_at, row.confirmed_at, row.consent_source or source, ip)
+        yield _CsvRow(line, address, key, name, cats, digests, every, row.status, consent)
 
 
 def _digests_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
@@ -166,8 +130,21 @@ def _digests_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
+def _consent_values(consent: Consent) -> dict[str, Any]:
+    return {
+        "consent_requested_at": consent.requested_at,
+        "consent_confirmed_at": consent.confirmed_at,
+        "consent_source": consent.source,
+        "consent_ip": consent.ip,
+    }
+
+
 def _import_batch(
-    session: Session, batch: list[_CsvRow], digests: list[str] | None, now: datetime
+    session: Session,
+    batch: list[_CsvRow],
+    digests: list[str] | None,
+    now: datetime,
+    by_status: dict[str, int],
 ) -> tuple[int, int, int]:
     if session.get_bind().dialect.name == "postgresql":
         # A table just filled has no statistics yet (autovacuum analyses it later), and the
@@ -183,7 +160,10 @@ def _import_batch(
                 Subscriber.name,
                 Subscriber.categories,
                 Subscriber.status,
+                Subscriber.status_serial,
                 Subscriber.all_digests,
+                Subscriber.consent_requested_at,
+                Subscriber.consent_source,
             ).where(Subscriber.email_key.in_([r.key for r in batch]))
         )
     }
@@ -200,18 +180,21 @@ def _import_batch(
         want = wanted[r.key]
         if sub is None:
             every = want is None or want[0]
+            status = r.status or ACTIVE
+            by_status[status] = by_status.get(status, 0) + 1
             new.append(
                 {
                     "email": r.email,
                     "email_key": r.key,
                     "name": r.name or "",
                     "categories": r.categories or [],
-                    "status": ACTIVE,
+                    "status": status,
                     "status_reason": "imported",
                     "status_changed_at": now,
                     "created_at": now,
                     "updated_at": now,
                     "all_digests": every,
+                    **_consent_values(r.consent),
                 }
             )
             if want is not None and not every:
@@ -222,8 +205,16 @@ def _import_batch(
             change["name"] = r.name
         if r.categories is not None and r.categories != list(sub.categories or ()):
             change["categories"] = r.categories
-        if sub.status == PENDING:  # as `add` does; unsubscribed and bounced are never touched
+        if r.status in KEPT_STATUSES and sub.status in (ACTIVE, PENDING):
+            # They left (or bounced) at the other service: they stay out here too.
+            change.update(status=r.status, status_reason="imported", status_changed_at=now)
+            change["status_serial"] = (sub.status_serial or 0) + 1
+        elif sub.status == PENDING and r.status in (None, ACTIVE):
+            # As `add` does; unsubscribed and bounced are never made active by an import.
             change.update(status=ACTIVE, status_reason="imported", status_changed_at=now)
+            change["status_serial"] = (sub.status_serial or 0) + 1
+        if sub.consent_requested_at is None and r.consent.requested_at is not None:
+            change.update(_consent_values(r.consent))
         if want is not None:
             every, names = want
             if every and not sub.all_digests:
@@ -265,9 +256,17 @@ def import_csv(
     digests: Sequence[str] | None = None,
     known_digests: Collection[str] | None = None,
     now: datetime | None = None,
+    service: str = "csv",
+    ip_key: Callable[[str], str] | None = None,
 ) -> ImportReport:
     """Add or update subscribers from a CSV (header `email`, optional `name`, `categories`,
-    `digests`), as export_csv writes it.
+    `digests`, `status` and the consent columns), as export_csv writes it, or from another
+    service's export (`service`: see import_formats.SERVICES).
+
+    A new row gets the file's status (as `add` does without one); a row saying unsubscribed or
+    bounced takes an active or pending subscriber out; none makes anyone active again. The
+    file's sign-up and confirmation times become the consent record (source `import:<service>`
+    unless the file names its own); an IP address is kept only as `ip_key` hashes it.
 
     `digests`: every row is put on exactly these digests. Without it a row's digests cell
     (`weekly;daily`, or `*` for every digest, future ones too) puts it on those; an empty cell
@@ -276,9 +275,10 @@ def import_csv(
     skipped and reported by line; a later row repeating an address is reported too (the first
     one counts). Each batch of rows is its own transaction.
     """
-    label, text = _read_text(source)
+    _label, export = read_export(source, service)
     chosen = clean_digests(digests) if digests is not None else None
-    report = ImportReport()
+    report = ImportReport(unused_columns=export.unused_columns)
+    report.skipped.extend(export.problems)
     when = now or utcnow()
     batch: list[_CsvRow] = []
 
@@ -286,7 +286,10 @@ def import_csv(
         for attempt in (1, 2):
             try:
                 with store.write_transaction() as session:
-                    added, updated, unchanged = _import_batch(session, batch, chosen, when)
+                    by_status: dict[str, int] = {}
+                    added, updated, unchanged = _import_batch(
+                        session, batch, chosen, when, by_status
+                    )
                 break
             except IntegrityError:
                 # PostgreSQL: someone added one of these addresses meanwhile; look again.
@@ -295,9 +298,12 @@ def import_csv(
         report.added += added
         report.updated += updated
         report.unchanged += unchanged
+        for status, count in by_status.items():
+            report.added_by_status[status] = report.added_by_status.get(status, 0) + count
         batch.clear()
 
-    for row in _parse_csv(label, text, report, known_digests):
+    source_name = IMPORT_PREFIX + service
+    for row in _checked_rows(export.rows, report, known_digests, source_name, ip_key):
         batch.append(row)
         if len(batch) >= IMPORT_BATCH:
             flush()
@@ -316,10 +322,22 @@ def neutralise_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else ""
+
+
 def export_csv(
-    store: Store, out: TextIO, *, status: str | None = None, digests: bool = False
+    store: Store,
+    out: TextIO,
+    *,
+    status: str | None = None,
+    digests: bool = False,
+    consent: bool = False,
 ) -> int:
     """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+
+    consent=True adds the consent record (consent_requested_at, consent_confirmed_at,
+    consent_source, consent_ip): import_csv reads it back.
 
     digests=True adds a digests column: `;`-separated, or `*` for every digest (import_csv
     reads it back, so an export re-imported keeps each subscriber's digests).
@@ -327,7 +345,9 @@ def export_csv(
     Cells a spreadsheet would take for a formula get a leading ' (names come from the web form).
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_HEADER + ((DIGESTS_COLUMN,) if digests else ()))
+    writer.writerow(
+        EXPORT_HEADER + (CONSENT_HEADER if consent else ()) + ((DIGESTS_COLUMN,) if digests else ())
+    )
     count = 0
     query = select(
         Subscriber.id,
@@ -337,6 +357,10 @@ def export_csv(
         Subscriber.status,
         Subscriber.created_at,
         Subscriber.all_digests,
+        Subscriber.consent_requested_at,
+        Subscriber.consent_confirmed_at,
+        Subscriber.consent_source,
+        Subscriber.consent_ip,
     ).order_by(Subscriber.created_at, Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == check_status(status))
@@ -348,9 +372,12 @@ def export_csv(
             )
         ):
             chosen.setdefault(sub_id, []).append(digest)
-        for sub_id, email, name, cats, state, created, every in session.execute(query):
+        for row in session.execute(query):
+            sub_id, email, name, cats, state, created, every, asked, confirmed, how, ip = row
             on = EVERY_DIGEST if every else ";".join(chosen.get(sub_id, ()))
             cells = [email, name, ";".join(cats or ()), state, created.isoformat()]
+            if consent:
+                cells += [_iso(asked), _iso(confirmed), how or "", ip or ""]
             if digests:
                 cells.append(on)
             writer.writerow([neutralise_cell(cell) for cell in cells])

@@ -36,8 +36,48 @@ from digest.store.models import (
 )
 from digest.store.subscriptions import clean_categories, clean_digests, set_digests
 
+WEB_SOURCE = "web"  # the consent source of a sign-up on the web form
+IMPORT_PREFIX = "import:"  # the consent source of an import: import:mailchimp, import:csv
+
 # Statuses that are the subscriber's (or their mailbox's) choice: only --resubscribe undoes them.
 KEPT_STATUSES = (UNSUBSCRIBED, BOUNCED)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """How and when a subscriber asked and confirmed: the evidence a sender must keep.
+
+    `source`: web, cli, import:<service>...; `ip`: for web sign-ups a keyed hash of the client's
+    IP address (keyed with web.secret), never the address itself.
+    """
+
+    requested_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    source: str | None = None
+    ip: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 with offset, or null."""
+        return {
+            "requested_at": self.requested_at.isoformat() if self.requested_at else None,
+            "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else None,
+            "source": self.source,
+            "ip": self.ip,
+        }
+
+    def write_to(self, sub: Subscriber) -> None:
+        """Record this consent on a Subscriber row (every field, None included)."""
+        sub.consent_requested_at = self.requested_at
+        sub.consent_confirmed_at = self.confirmed_at
+        sub.consent_source = self.source
+        sub.consent_ip = self.ip
+
+
+def consent_of(sub: Subscriber) -> Consent:
+    """The consent record of a Subscriber row."""
+    return Consent(
+        sub.consent_requested_at, sub.consent_confirmed_at, sub.consent_source, sub.consent_ip
+    )
 
 
 @dataclass(frozen=True)
@@ -60,6 +100,7 @@ class SubscriberRow:
     digests: tuple[str, ...] = ()  # the digests chosen, when not all_digests
     paused_until: datetime | None = None
     timezone: str | None = None  # IANA name; None: site.timezone
+    consent: Consent = field(default_factory=Consent)
 
     def digest_names(self, every_digest: Iterable[str]) -> list[str]:
         """The digests this subscriber is on, given the names of every configured digest."""
@@ -82,6 +123,7 @@ class SubscriberRow:
             ),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "consent": self.consent.as_dict(),
         }
 
 
@@ -102,6 +144,7 @@ def row_of(sub: Subscriber) -> SubscriberRow:
         all_digests=sub.all_digests,
         digests=tuple(s.digest for s in sub.subscriptions) if not sub.all_digests else (),
         paused_until=sub.paused_until,
+        consent=consent_of(sub),
     )
 
 
@@ -157,6 +200,7 @@ def _apply(
     status: str,
     resubscribe: bool,
     now: datetime,
+    source: str = "cli",
 ) -> None:
     """Update an existing subscriber with the fields given, as `add` promises."""
     name_before, categories_before = sub.name, list(sub.categories or ())
@@ -168,11 +212,14 @@ def _apply(
     if sub.status in KEPT_STATUSES:
         if resubscribe:
             sub.status, sub.status_reason, sub.status_changed_at = status, "resubscribed", now
+            sub.status_serial = (sub.status_serial or 0) + 1
+            Consent(requested_at=now, source=source).write_to(sub)
             renew_link_key(sub)
             changed = True
     elif sub.status == PENDING and status == ACTIVE:
         # An explicit add activates a web sign-up that has not confirmed yet.
         sub.status, sub.status_reason, sub.status_changed_at = ACTIVE, "added", now
+        sub.status_serial = (sub.status_serial or 0) + 1
         changed = True
     if changed or sub.name != name_before or list(sub.categories or ()) != categories_before:
         _touch(sub, now)
@@ -193,12 +240,13 @@ def new_subscriber(
     reason: str,
     now: datetime,
     digests: list[str] | None = None,
+    consent: Consent | None = None,
 ) -> Subscriber:
     """A new Subscriber row (not yet added to a session) for an already-validated address.
 
     `digests` None: on every digest (present and future).
     """
-    return Subscriber(
+    sub = Subscriber(
         email=address,
         email_key=email_key(address),
         name=name or "",
@@ -213,6 +261,8 @@ def new_subscriber(
         all_digests=digests is None,
         subscriptions=[Subscription(digest=d) for d in digests or ()],
     )
+    (consent or Consent()).write_to(sub)
+    return sub
 
 
 def add_subscriber(
@@ -226,12 +276,14 @@ def add_subscriber(
     resubscribe: bool = False,
     status: str = ACTIVE,
     now: datetime | None = None,
+    source: str = "cli",
 ) -> tuple[SubscriberRow, bool]:
     """Add a subscriber, or update the fields given of an existing one; (row, created).
 
     An unsubscribed or bounced address keeps its status unless resubscribe=True. `digests`
     None: a new subscriber is on every digest, an existing one keeps theirs (all_digests=True
-    puts them back on every digest).
+    puts them back on every digest). A new (or resubscribed) subscriber's consent record says
+    they asked now, through `source`; nobody confirmed by mail.
     """
     if all_digests and digests is not None:
         raise BadInputError("give either digests or all_digests, not both")
@@ -255,6 +307,7 @@ def add_subscriber(
                         status=status,
                         resubscribe=resubscribe,
                         now=when,
+                        source=source,
                     )
                     session.flush()
                     return row_of(sub), False
@@ -266,6 +319,7 @@ def add_subscriber(
                     reason="added",
                     now=when,
                     digests=chosen,
+                    consent=Consent(requested_at=when, source=source),
                 )
                 session.add(sub)
                 session.flush()
@@ -337,7 +391,14 @@ def change_status(
     if only_from is not None:
         stmt = stmt.where(Subscriber.status.in_(list(only_from)))
     db.execute(
-        stmt.values(status=status, status_reason=reason, status_changed_at=now, updated_at=now)
+        stmt.values(
+            status=status,
+            status_reason=reason,
+            status_changed_at=now,
+            updated_at=now,
+            # The counter a confirmation link compares: no clock of any host decides.
+            status_serial=Subscriber.status_serial + 1,
+        )
     )
 
 

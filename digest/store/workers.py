@@ -9,15 +9,18 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from digest.errors import DatabaseGoneError
 from digest.settings import MAX_MARK_WINDOW
 from digest.store import Store
+from digest.store.journal import JournalEntry, find_journals, read_journals
 from digest.store.models import (
     D_PENDING,
     D_SENDING,
+    D_SENT,
     Worker,
     deliveries_table,
     utcnow,
@@ -95,13 +98,19 @@ def unregister_worker(store: Store, worker_id: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a process of this machine runs (a zombie, killed and not yet reaped by its
+    parent, does not: a `--workers` process killed outright is one until the pool reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state is the field after the command's closing parenthesis
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 def _dead_claimers(conn: Connection, run_id: int, worker_id: str, now: datetime) -> list[str]:
@@ -133,16 +142,71 @@ def _dead_claimers(conn: Connection, run_id: int, worker_id: str, now: datetime)
     return dead
 
 
-def take_over_dead_claims(conn: Connection, run_id: int, worker_id: str, now: datetime) -> None:
-    """Give back to pending what dead senders held of the run (inside a claim's transaction)."""
+def take_over_dead_claims(
+    conn: Connection, run_id: int, worker_id: str, now: datetime
+) -> list[Path]:
+    """Give back to pending what dead senders held of the run (inside a claim's transaction).
+
+    Returns the dead senders' journals it applied: the caller removes them (store.journal's
+    remove_journals) once the transaction has committed.
+    """
     dead = _dead_claimers(conn, run_id, worker_id, now)
-    if dead:
-        _take_over(conn, run_id, dead, now)
+    if not dead:
+        return []
+    url = conn.engine.url.render_as_string()
+    journals = {claimer: find_journals(url, claimer) for claimer in dead}
+    for claimer, paths in journals.items():
+        if paths:
+            _apply_journal(conn, claimer, read_journals(paths), now)
+    _take_over(conn, run_id, dead, now, journaled={c for c, paths in journals.items() if paths})
+    return [path for paths in journals.values() for path in paths]
 
 
-def _take_over(conn: Connection, run_id: int, dead: list[str], now: datetime) -> None:
+_JOURNALED_SENT = (
+    update(deliveries_table)
+    .where(
+        deliveries_table.c.id == bindparam("did"),
+        deliveries_table.c.status == D_SENDING,
+        deliveries_table.c.claimed_by == bindparam("dead"),
+    )
+    .values(
+        status=D_SENT,
+        attempts=deliveries_table.c.attempts + 1,
+        message_id=bindparam("mid"),
+        last_reply=bindparam("reply"),
+        sent_at=bindparam("at"),
+        claimed_by=None,
+        next_attempt_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def _apply_journal(conn: Connection, dead: str, entries: list[JournalEntry], now: datetime) -> None:
+    """Record as sent what a dead sender's journal says the relay accepted (and the database
+    did not yet hold: only rows it still had claimed change)."""
+    if entries:
+        conn.execute(
+            _JOURNALED_SENT,
+            [
+                {
+                    "did": e.delivery_id,
+                    "dead": dead,
+                    "mid": e.message_id,
+                    "reply": e.reply,
+                    "at": e.sent_at,
+                    "now": now,
+                }
+                for e in entries
+            ],
+        )
+
+
+def _take_over(
+    conn: Connection, run_id: int, dead: list[str], now: datetime, *, journaled: set[str]
+) -> None:
     """Put every delivery dead senders held back to pending, marking those maybe in flight."""
-    in_flight = _maybe_in_flight(conn, run_id, dead)
+    in_flight = _maybe_in_flight(conn, run_id, dead, journaled)
     conn.execute(
         update(deliveries_table)
         .where(
@@ -166,13 +230,17 @@ def _take_over(conn: Connection, run_id: int, dead: list[str], now: datetime) ->
         )
 
 
-def _maybe_in_flight(conn: Connection, run_id: int, dead: list[str]) -> set[int]:
+def _maybe_in_flight(
+    conn: Connection, run_id: int, dead: list[str], journaled: set[str]
+) -> set[int]:
     """Of the deliveries dead senders held, those that may have reached the server.
 
     A sender's thread claims a batch (one claimed_at) and sends it in id order, recording the
     outcomes a window (its mark_window) at a time, before the body after the window goes: so
     only the lowest `mark_window` ids still held from each batch were possibly sent; the others
     were never tried. A worker row that is gone counts with the largest window there can be.
+    A sender whose journal was read (`journaled`, already applied) counts one: its journal
+    holds every message the relay accepted, so only the one on the wire is left.
     """
     windows = {
         str(row.id): row.mark_window or 1  # NULL: a sender from before windows, one at a time
@@ -182,6 +250,7 @@ def _maybe_in_flight(conn: Connection, run_id: int, dead: list[str]) -> set[int]
             )
         )
     }
+    windows.update(dict.fromkeys(journaled, 1))
     held = conn.execute(
         select(deliveries_table.c.id, deliveries_table.c.claimed_by, deliveries_table.c.claimed_at)
         .where(

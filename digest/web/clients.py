@@ -5,11 +5,11 @@ web's sign-up limit counts requests per client address; only a keyed hash of it 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from digest.tokens import ip_hash
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIEnvironment
@@ -49,6 +49,6 @@ def client_address(environ: WSGIEnvironment, networks: tuple[Network, ...]) -> s
 
 
 def client_key(secret: str, address: str) -> str:
-    """A keyed hash of a client address: enough to count its requests, not to recover it."""
-    digest = hmac.new(secret.encode(), b"client:" + address.encode(), hashlib.sha256)
-    return digest.hexdigest()[:32]
+    """A keyed hash of a client address: enough to count its requests, not to recover it (the
+    same hash a sign-up's consent record keeps)."""
+    return ip_hash(secret, address)

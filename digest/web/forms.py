@@ -6,7 +6,6 @@ HttpError (400, 411, 413, 415).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from digest.addresses import (
     normalise_email,
 )
 from digest.i18n import N_
+from digest.store.import_formats import split_category_list
 from digest.web.pages import HttpError, bad_form
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ MAX_CATEGORY_LENGTH = 100
 # A field people never see (hidden in the page) that form-filling robots fill in.
 HONEYPOT_FIELD = "website"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_SPLIT_CATEGORIES = re.compile(r"[,;\s]+")
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,6 @@ class Request:
     fields: Mapping[str, list[str]] = field(default_factory=dict)
     is_form: bool = False  # sent as a form (urlencoded or multipart), not as something else
     body: bytes = b""  # the raw body, on the routes that take one whole (relay webhooks)
-
-    @property
-    def is_post(self) -> bool:
-        """A POST changes something; GET and HEAD never do."""
-        return self.method == "POST"
 
 
 @dataclass(frozen=True)
@@ -143,15 +137,16 @@ def read_fields(request: flask.Request, max_body: int) -> tuple[dict[str, list[s
 
 
 def split_categories(values: Iterable[str], known: Iterable[str] = ()) -> list[str]:
-    """Categories from repeated fields, each comma, semicolon or space separated; a value that
-    is one of the `known` categories (a checkbox, "Machine Learning") is kept whole."""
+    """Categories from repeated fields, each a list separated by `;` or `,` (the rule of CSV
+    imports too: "Machine Learning" is one category); a value that is one of the `known`
+    categories (a checkbox) is kept whole."""
     whole = {name.casefold() for name in known}
     out: list[str] = []
     for value in values:
         if value.strip().casefold() in whole:
             out.append(value.strip())
         else:
-            out.extend(part for part in _SPLIT_CATEGORIES.split(value) if part)
+            out.extend(split_category_list(value))
     return out
 
 

@@ -132,7 +132,8 @@ def unsubscribe(context: WebContext, request: Request) -> Response:
 
 
 def confirm_page(context: WebContext, request: Request) -> Response:
-    """GET: what the link would confirm (address, name, categories) and a button; no change."""
+    """GET: what the link would confirm (address, name, categories, digests) and a button;
+    no change."""
     link = _confirm_link(context, request.token)
     check = check_link(context.store, link.subscriber_id, link.nonce, max_age=LINK_LIFE)
     row = check.subscriber
@@ -144,12 +145,21 @@ def confirm_page(context: WebContext, request: Request) -> Response:
             "Subscribe %(email)s to %(title)s?", email=mask_email(row.email), title=title
         )
     ]
-    if row.name:
-        lines.append(context.gettext("Name: %(name)s", name=row.name))
-    if row.categories:
+    # Every choice the link will save: its own request's (a link from before choices were
+    # kept saves nothing and shows the record).
+    choices = check.choices
+    name = choices.name if choices is not None else row.name
+    categories = list(choices.categories) if choices is not None else list(row.categories)
+    if name:
+        lines.append(context.gettext("Name: %(name)s", name=name))
+    if categories:
         lines.append(
-            context.gettext("Categories: %(categories)s", categories=", ".join(row.categories))
+            context.gettext("Categories: %(categories)s", categories=", ".join(categories))
         )
+    if choices is not None and len(context.digest_names) > 1:
+        chosen = choices.digests if choices.digests is not None else context.digest_names
+        titles = ", ".join(context.digest_title(d) for d in chosen)
+        lines.append(f"{context.gettext('Digests')}: {titles}")
     return context.shell.page(
         200,
         context.gettext("Confirm your subscription to %(title)s", title=title),

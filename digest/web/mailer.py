@@ -17,6 +17,7 @@ from digest.errors import DatabaseError, SmtpError
 from digest.mail.envelope import Envelope
 from digest.render.confirmation import confirmation_message
 from digest.smtp.client import SmtpSender
+from digest.smtp.stream import WireMessage, send_one
 from digest.store import confirmations
 from digest.store.models import utcnow
 from digest.store.signups import SignupLimits, process_signups
@@ -144,7 +145,7 @@ class ConfirmationMailer:
         from_addr = self.settings.email.from_address
         utf8 = not (mail.email.isascii() and from_addr.isascii())
         data = msg.as_bytes(policy=policy.SMTP.clone(utf8=utf8, max_line_length=998))
-        result = sender.send(from_addr, mail.email, self.envelope.sign(data))
+        result = send_one(sender, WireMessage.of(from_addr, mail.email, self.envelope.sign(data)))
         reply = f"{result.code} {result.reply}".strip()
         if result.outcome == "sent":
             confirmations.mark_sent(self.store, mail.confirmation_id, now=now)

@@ -20,7 +20,7 @@ from digest.store.models import ACTIVE, utcnow
 from digest.store.preferences import PAUSE_WEEKS, PreferencesChange
 from digest.store.preferences import save_preferences as store_preferences
 from digest.store.signups import unsubscribe_id
-from digest.store.subscribers import SubscriberRow
+from digest.store.subscribers import IMPORT_PREFIX, WEB_SOURCE, Consent, SubscriberRow
 from digest.tokens import PreferencesLink, form_token, form_token_holds, read_preferences_token
 from digest.web.context import WebContext
 from digest.web.forms import Request, check_name, checked_categories, form_fields
@@ -104,7 +104,8 @@ def _read_change(
     pause = " ".join(fields.get("pause", [])).strip() or KEEP_PAUSE
     until: datetime | None = None
     if pause not in (KEEP_PAUSE, NO_PAUSE):
-        weeks = int(pause) if pause.isdigit() else 0
+        # ASCII digits only: "²" is a digit to isdigit() but not to int().
+        weeks = int(pause) if pause.isascii() and pause.isdigit() else 0
         if weeks not in PAUSE_WEEKS:
             raise bad_form(N_("Pause for 1, 2 or 4 weeks."))
         until = now + timedelta(weeks=weeks)
@@ -152,12 +153,58 @@ def _form_page(
         ),
         "pause_weeks": PAUSE_WEEKS,
         "form_token": form_token(context.secret, row.id, row.link_key),
+        "consent": consent_text(context, row.consent),
     }
     return context.shell.render(status, TEMPLATE, values)
 
 
+def consent_text(context: WebContext, consent: Consent) -> str:
+    """The subscriber's own consent record in a sentence, in the site's language."""
+    site = context.settings.site
+
+    def day(when: datetime) -> str:
+        return format_date(when, site.lang, site.tz)
+
+    source = consent.source or ""
+    asked = consent.requested_at
+    if asked is None:
+        return context.gettext(
+            "There is no record of how this address was added: it came before the list kept one."
+        )
+    if source == WEB_SOURCE:
+        if consent.confirmed_at is None:
+            return context.gettext(
+                "You asked for it on %(asked)s on the sign-up page.", asked=day(asked)
+            )
+        return context.gettext(
+            "You asked for it on %(asked)s on the sign-up page and confirmed it on "
+            "%(confirmed)s with the link we sent you.",
+            asked=day(asked),
+            confirmed=day(consent.confirmed_at),
+        )
+    if source.startswith(IMPORT_PREFIX):
+        service = source.removeprefix(IMPORT_PREFIX).capitalize() or "CSV"
+        if consent.confirmed_at is None:
+            return context.gettext(
+                "This address came from %(service)s, where it was signed up on %(asked)s.",
+                service=service,
+                asked=day(asked),
+            )
+        return context.gettext(
+            "This address came from %(service)s, where it was signed up on %(asked)s and "
+            "confirmed on %(confirmed)s.",
+            service=service,
+            asked=day(asked),
+            confirmed=day(consent.confirmed_at),
+        )
+    return context.gettext(
+        "The owner of the list added this address on %(asked)s.", asked=day(asked)
+    )
+
+
 def _as_json(context: WebContext, row: SubscriberRow) -> dict[str, Any]:
     return {
+        "consent": row.consent.as_dict(),
         "digests": row.digest_names(context.digest_names),
         "categories": list(row.categories),
         "name": row.name,

@@ -66,7 +66,6 @@ access_log = logging.getLogger("digest.web.access")
 
 TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
 _TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
-_TOKEN_IN_TEXT = re.compile(rf"(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 # A relay's secret in a webhook URL (Postmark) is never logged, not even in part.
 _SECRET_IN_PATH = re.compile(rf"(/webhooks/[a-z]{{1,20}}/){TOKEN}")
 
@@ -123,11 +122,6 @@ def short_path(path: str) -> str:
     return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_PATH.sub(_cut, path))
 
 
-def hide_tokens(text: str) -> str:
-    """Any text (a log line) with each token in it cut to its first 8 characters."""
-    return _SECRET_IN_PATH.sub(r"\1***", _TOKEN_IN_TEXT.sub(_cut, text))
-
-
 def _cut(match: re.Match[str]) -> str:
     token = match.group(2)
     return match.group(1) + (token[:8] + "…" if len(token) > 8 else token)
@@ -152,8 +146,9 @@ def _webhooks(settings: Settings, store: Store, sns: SnsVerifier | None) -> Webh
 class DigestWebApp(flask.Flask):
     """The WSGI application behind `digest serve` (see make_app).
 
-    With mailer_thread=True the confirmation mailer starts with the first request in each
-    process (so it also runs under a pre-forking server); `serve` starts it at once.
+    With mailer_thread=True the confirmation mailer and the categories' refresher start with
+    the first request in each process (so they also run under a pre-forking server); `serve`
+    starts them at once. The categories are first read here, outside any request.
     """
 
     jinja_options = {  # noqa: RUF012 (Flask reads the class attribute)
@@ -195,6 +190,9 @@ class DigestWebApp(flask.Flask):
         self.jinja_env.install_gettext_translations(  # type: ignore[attr-defined]
             translations(settings.site.lang), newstyle=True
         )
+        # Read here, outside any request; then by the refresher thread (started with the mailer).
+        categories = SiteCategories(open_source(settings.site))
+        categories.refresh()
         self.context = WebContext(
             settings=settings,
             store=store,
@@ -204,7 +202,7 @@ class DigestWebApp(flask.Flask):
             ),
             mailer=mailer,
             trusted_proxies=trusted_networks(web.trusted_proxies),
-            categories=SiteCategories(open_source(settings.site)),
+            categories=categories,
             webhooks=_webhooks(settings, store, sns),
         )
         self.url_map.merge_slashes = False
@@ -285,6 +283,7 @@ class DigestWebApp(flask.Flask):
         started = time.perf_counter()
         if self.mailer_thread and not self.context.mailer.running:
             self.context.mailer.start()
+            self.context.categories.start()
         seen: dict[str, Any] = {}
 
         def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -160,10 +160,12 @@ def serve(server: DigestServer) -> None:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     server.app.mailer.start()
+    server.app.context.categories.start()
     try:
         server.waitress.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.app.mailer.stop()
+        server.app.context.categories.stop()
         server.waitress.close()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from digest.bounces.mail import read_report
 from digest.bounces.policy import BouncePolicy, Tally, apply_report
 from digest.bounces.report import Failure, Report
 from digest.mail.verp import verp_address, verp_code
-from digest.store import Store, open_store
+from digest.store import Store
 from digest.store.bounce_events import run_bounces
 from digest.store.subscribers import find_subscriber
 from tests.helpers.bounce_fixtures import (
@@ -20,20 +18,12 @@ from tests.helpers.bounce_fixtures import (
     NOW,
     POLICY,
     SECRET,
+    VERP_POLICY,
     add_subscribers,
     sample,
     sent_run,
     statuses,
 )
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def _events(store: Store) -> list[tuple[str, int | None, int | None]]:
@@ -68,7 +58,7 @@ def test_a_verp_dsn_bounces_exactly_that_delivery(store: Store) -> None:
     run = sent_run(store, list(ids.values()))
     raw = _verp_dsn(run.run_id, ids["bob@example.org"])
     assert b"bob@example.org" not in raw
-    assert apply_report(store, POLICY, read_report(raw), now=NOW) == Tally(hard=1)
+    assert apply_report(store, VERP_POLICY, read_report(raw), now=NOW) == Tally(hard=1)
     assert statuses(store) == {"alice@example.net": "active", "bob@example.org": "bounced"}
     assert _events(store) == [("hard", ids["bob@example.org"], run.run_id)]
     bob = find_subscriber(store, "bob@example.org")
@@ -82,7 +72,7 @@ def test_a_tampered_verp_code_changes_nothing(store: Store) -> None:
     ids = add_subscribers(store, ["alice@example.net", "bob@example.org"])
     run = sent_run(store, list(ids.values()))
     forged = _verp_dsn(run.run_id, ids["bob@example.org"], secret="not-our-secret-0123456789")
-    tally = apply_report(store, POLICY, read_report(forged), now=NOW)
+    tally = apply_report(store, VERP_POLICY, read_report(forged), now=NOW)
     assert tally == Tally(ignored=1)
     assert set(statuses(store).values()) == {"active"}
     assert _events(store) == []
@@ -92,7 +82,7 @@ def test_a_verp_code_for_a_run_the_subscriber_was_not_in_changes_nothing(store: 
     ids = add_subscribers(store, ["alice@example.net", "bob@example.org"])
     run = sent_run(store, [ids["alice@example.net"]])
     tally = apply_report(
-        store, POLICY, read_report(_verp_dsn(run.run_id, ids["bob@example.org"])), now=NOW
+        store, VERP_POLICY, read_report(_verp_dsn(run.run_id, ids["bob@example.org"])), now=NOW
     )
     assert tally == Tally(ignored=1)
     assert set(statuses(store).values()) == {"active"}
@@ -117,7 +107,7 @@ def test_an_unknown_recipient_is_counted_unmatched(store: Store) -> None:
 
 def test_soft_bounces_bounce_at_the_limit_within_the_window(store: Store) -> None:
     ids = add_subscribers(store, ["frank@example.net", "ivy@example.com"])
-    policy = BouncePolicy(SECRET, BOUNCE_ADDRESS, soft_limit=3, soft_window=timedelta(days=30))
+    policy = BouncePolicy(SECRET, soft_limit=3, soft_window=timedelta(days=30))
     old = NOW - timedelta(days=40)
     apply_report(store, policy, _report("soft", "frank@example.net", "k0"), now=old)
     for number in (1, 2):
@@ -154,13 +144,14 @@ def test_a_bounce_never_resubscribes_or_overrides_an_unsubscribe(store: Store) -
 
 
 def test_the_same_report_twice_changes_nothing_the_second_time(store: Store) -> None:
-    ids = add_subscribers(store, ["frank@example.net"])
-    policy = BouncePolicy(SECRET, BOUNCE_ADDRESS, soft_limit=2)
+    ids = add_subscribers(store, ["frank@example.net"], mailed=False)
+    run = sent_run(store, list(ids.values()))
+    policy = BouncePolicy(SECRET, soft_limit=2)
     report = read_report(sample("postfix-soft.eml"))
     assert apply_report(store, policy, report, now=NOW) == Tally(soft=1)
     assert apply_report(store, policy, report, now=NOW) == Tally(duplicates=1)
     assert statuses(store) == {"frank@example.net": "active"}
-    assert _events(store) == [("soft", ids["frank@example.net"], None)]
+    assert _events(store) == [("soft", ids["frank@example.net"], run.run_id)]
 
 
 def test_history_counts_hard_bounces_and_complaints_per_run(store: Store) -> None:

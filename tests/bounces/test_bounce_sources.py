@@ -18,7 +18,7 @@ from digest.bounces.imap import ImapAccount
 from digest.bounces.policy import Tally
 from digest.bounces.reading import read_bounces_from, read_bounces_imap
 from digest.errors import BadInputError, MailboxError
-from digest.store import Store, open_store
+from digest.store import Store
 from tests.helpers.bounce_fixtures import (
     EXPECTED_COUNTS,
     EXPECTED_STATUS,
@@ -33,13 +33,9 @@ from tests.helpers.imap_fixtures import PASSWORD, USER, Dovecot, running_dovecot
 
 
 @pytest.fixture
-def store(migrated_sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_sqlite_url)
-    add_subscribers(opened)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
+def store(sqlite_store: Store) -> Store:
+    add_subscribers(sqlite_store)
+    return sqlite_store
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from digest.bounces.webhooks import WebhookAnswer, Webhooks, WebhookSettings
 from digest.mail.verp import verp_address, verp_code
-from digest.store import Store, open_store
-from tests.helpers.bounce_fixtures import NOW, POLICY, SECRET, add_subscribers, sent_run, statuses
+from digest.store import Store
+from tests.helpers.bounce_fixtures import (
+    NOW,
+    SECRET,
+    VERP_POLICY,
+    add_subscribers,
+    sent_run,
+    statuses,
+)
 from tests.helpers.sns_fixtures import (
     CERT_PATH,
     SNS_HOST,
@@ -49,13 +56,9 @@ def payload(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def store(migrated_sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_sqlite_url)
-    add_subscribers(opened, list(ALL_ACTIVE))
-    try:
-        yield opened
-    finally:
-        opened.dispose()
+def store(sqlite_store: Store) -> Store:
+    add_subscribers(sqlite_store, list(ALL_ACTIVE))
+    return sqlite_store
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def hooks(store: Store, sns: FakeSns) -> Webhooks:
         postmark_secret=POSTMARK_SECRET,
         postmark_username="postmark",
     )
-    return Webhooks(store, POLICY, settings, sns=sns.verifier(), clock=lambda: NOW)
+    return Webhooks(store, VERP_POLICY, settings, sns=sns.verifier(), clock=lambda: NOW)
 
 
 def _events(store: Store) -> int:
@@ -262,7 +265,7 @@ def test_postmark_without_the_right_secret_changes_nothing(hooks: Webhooks, stor
 
 
 def test_an_unconfigured_relay_is_not_found(store: Store, sns: FakeSns) -> None:
-    hooks = Webhooks(store, POLICY, WebhookSettings(), sns=sns.verifier(), clock=lambda: NOW)
+    hooks = Webhooks(store, VERP_POLICY, WebhookSettings(), sns=sns.verifier(), clock=lambda: NOW)
     body = json.dumps(payload("postmark-bounce.json")).encode()
     for provider in ("ses", "mailgun", "postmark", "sendgrid"):
         assert hooks.handle(provider, body=body, headers={}, path_secret="").status == 404
@@ -306,7 +309,9 @@ def _sendgrid_headers(key: ec.EllipticCurvePrivateKey, body: bytes, at: float) -
 def test_signed_sendgrid_events_act_and_bad_ones_change_nothing(store: Store) -> None:
     add_subscribers(store, ["dan@example.org", "ivy@example.com"])
     key, public = _sendgrid_key()
-    hooks = Webhooks(store, POLICY, WebhookSettings(sendgrid_public_key=public), clock=lambda: NOW)
+    hooks = Webhooks(
+        store, VERP_POLICY, WebhookSettings(sendgrid_public_key=public), clock=lambda: NOW
+    )
     body = (SAMPLES / "sendgrid-events.json").read_bytes()
     everyone = {**ALL_ACTIVE, "dan@example.org": "active", "ivy@example.com": "active"}
     stranger, _ = _sendgrid_key()
@@ -335,3 +340,78 @@ def test_signed_sendgrid_events_act_and_bad_ones_change_nothing(store: Store) ->
         "dan@example.org": "bounced",
         "erin@example.com": "unsubscribed",
     }
+
+
+# --- what an outside review sent (issue: hardened, round two) ---
+
+
+def test_a_signed_timestamp_of_nan_is_refused(hooks: Webhooks, store: Store) -> None:
+    for stamp in ("nan", "NaN", "inf", "1e9", "²"):
+        data = payload("mailgun-failed.json")
+        token = hashlib.sha256(stamp.encode()).hexdigest()[:50]
+        mac = hmac.new(MAILGUN_KEY.encode(), (stamp + token).encode(), hashlib.sha256)
+        data["signature"] = {"timestamp": stamp, "token": token, "signature": mac.hexdigest()}
+        answer = _post_mailgun(hooks, data)
+        assert (answer.status, "is not a number" in answer.text) == (403, True), answer
+    key, public = _sendgrid_key()
+    sendgrid = Webhooks(
+        store, VERP_POLICY, WebhookSettings(sendgrid_public_key=public), clock=lambda: NOW
+    )
+    body = (SAMPLES / "sendgrid-events.json").read_bytes()
+    headers = _sendgrid_headers(key, body, NOW.timestamp())
+    signature = key.sign(b"nan" + body, ec.ECDSA(hashes.SHA256()))
+    headers["X-Twilio-Email-Event-Webhook-Timestamp"] = "nan"
+    headers["X-Twilio-Email-Event-Webhook-Signature"] = base64.b64encode(signature).decode()
+    assert sendgrid.handle("sendgrid", body=body, headers=headers).status == 403
+    assert statuses(store) == ALL_ACTIVE and _events(store) == 0
+
+
+def test_a_deeply_nested_json_body_is_a_400(hooks: Webhooks, store: Store) -> None:
+    nested = b"[" * 200_000 + b"]" * 200_000  # 400 KB, deeper than any parser's stack
+    for provider in ("mailgun", "ses", "postmark"):
+        answer = hooks.handle(provider, body=nested, headers={}, path_secret=POSTMARK_SECRET)
+        assert (answer.status, "not JSON" in answer.text) == (400, True), answer
+    inner = {"Type": "Notification", "Message": "[" * 100_000 + "]" * 100_000}
+    assert _ses(hooks, inner).status == 400
+    assert statuses(store) == ALL_ACTIVE
+
+
+def test_an_sns_certificate_url_is_checked_before_any_fetch(
+    hooks: Webhooks, store: Store, sns: FakeSns
+) -> None:
+    message = json.dumps(payload("ses-bounce.json"))
+    before = len(sns.requests)
+    for url in (
+        f"https://{SNS_HOST}:99999{CERT_PATH}",
+        f"https://{SNS_HOST}:x{CERT_PATH}",
+        f"https://{SNS_HOST}/SimpleNotificationService-0.pem",
+        f"https://{SNS_HOST}/any/path/at/all.pem",
+        f"https://{SNS_HOST}{CERT_PATH}?Action=Publish",
+        f"https://user@{SNS_HOST}{CERT_PATH}",
+        f"https://sns.evil-label.amazonaws.com{CERT_PATH}",
+    ):
+        call = sns.message("Notification", message, timestamp=NOW, cert_url=url)
+        answer = _ses(hooks, call)
+        assert answer.status == 403, (url, answer)
+    unsigned = {**sns.message("Notification", message, timestamp=NOW), "Signature": "AAAA"}
+    assert _ses(hooks, unsigned).status == 403  # not an RSA signature's length
+    assert len(sns.requests) == before  # nothing was fetched
+    assert statuses(store) == ALL_ACTIVE
+
+
+def test_sns_certificate_fetches_are_cached_and_limited(hooks: Webhooks, sns: FakeSns) -> None:
+    message = json.dumps(payload("ses-bounce.json"))
+    before = len(sns.requests)
+    answers = []
+    for number in range(40):
+        url = f"https://{SNS_HOST}/SimpleNotificationService-{number:032x}.pem"
+        answers.append(
+            _ses(hooks, sns.message("Notification", message, timestamp=NOW, cert_url=url))
+        )
+    # Ten fetches (each answered with no certificate) in the minute, then 503: SNS retries.
+    assert [a.status for a in answers] == [502] * 10 + [503] * 30
+    assert len(sns.requests) == before + 10
+    # A URL that failed is not fetched again for a while.
+    url = f"https://{SNS_HOST}/SimpleNotificationService-{0:032x}.pem"
+    again = _ses(hooks, sns.message("Notification", message, timestamp=NOW, cert_url=url))
+    assert again.status == 502 and len(sns.requests) == before + 10

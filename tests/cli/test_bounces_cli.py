@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+from digest.bounces.policy import NOT_A_REPORT
 from digest.cli import cli
 from digest.store import open_store
 from tests.conftest import sqlite_only
@@ -53,7 +54,7 @@ def test_a_maildir_twice_json_counts(
         box.add(sample(name))
     result = run(config, "bounces", str(tmp_path / "Maildir"), "--format", "json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == EXPECTED_COUNTS
+    assert json.loads(result.stdout) == {**EXPECTED_COUNTS, "reasons": {NOT_A_REPORT: 2}}
     assert _statuses(migrated_database_url) == EXPECTED_STATUS
     again = run(config, "bounces", str(tmp_path / "Maildir"))
     assert again.exit_code == 0, again.output
@@ -108,7 +109,7 @@ def test_a_missing_source_is_one_clear_error(config: Path, tmp_path: Path) -> No
 
 
 def test_verp_needs_the_web_secret(tmp_path: Path, migrated_sqlite_url: str) -> None:
-    config = write_config(tmp_path, migrated_sqlite_url)
+    config = write_config(tmp_path, migrated_sqlite_url, verp=True)
     config.write_text(config.read_text().replace(f"  secret: {SECRET}\n", "  secret: ''\n"))
     result = run(config, "bounces", "-", input=sample("postfix-dsn.eml"))
     assert result.exit_code == 2
@@ -146,7 +147,7 @@ def test_imap_from_the_config(tmp_path: Path, migrated_sqlite_url: str, dovecot:
     config = _imap_config(tmp_path, migrated_sqlite_url, dovecot, PASSWORD, "Cli")
     result = run(config, "bounces", "--format", "json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == EXPECTED_COUNTS
+    assert json.loads(result.stdout) == {**EXPECTED_COUNTS, "reasons": {NOT_A_REPORT: 2}}
     assert _statuses(migrated_sqlite_url) == EXPECTED_STATUS
     again = run(config, "bounces", "--format", "json")
     assert json.loads(again.stdout)["read"] == 0

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.store import open_store
 from digest.store.models import RUN_FINISHED, Run, SentPost
-from digest.store.queries import sent_post_ids
+from digest.store.runs import sent_post_ids
 
 AS_OF = "2025-11-28T09:00"
 

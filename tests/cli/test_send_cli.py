@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
-from digest.store.runs import table_counts
 from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.helpers.site_fixtures import AS_OF, Site, add_subscribers, make_site
+from tests.helpers.store_rows import table_counts
 
 # What the CLI says and returns is under test here; sending on both databases is test_delivery's.
 pytestmark = sqlite_only

@@ -14,10 +14,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
-from digest.store.runs import table_counts
 from tests.conftest import SmtpServer, sqlite_only
 from tests.helpers.feed_server import FeedServer, Route, feed_server
 from tests.helpers.site_fixtures import Site, add_subscribers, make_site
+from tests.helpers.store_rows import table_counts
 
 DATA = Path(__file__).parents[1] / "data"
 AS_OF = "2026-11-29T12:00:00+00:00"

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from digest.delivery.run import NOTHING_NEW, TOO_FEW_POSTS, plan_digest, send_digest, send_test
 from digest.errors import ConfigError, InvalidAddressError, SmtpConnectError
 from digest.store.models import Delivery, Subscriber
-from digest.store.runs import history, table_counts
+from digest.store.runs import history
 from digest.store.subscribers import unsubscribe
 from tests.conftest import SmtpServer, free_port, sqlite_only
 from tests.helpers.site_fixtures import AS_OF, Site, add_subscribers, make_site
+from tests.helpers.store_rows import table_counts
 
 
 @pytest.fixture

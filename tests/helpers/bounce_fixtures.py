@@ -16,7 +16,10 @@ SAMPLES = Path(__file__).parents[1] / "bounce_samples"
 SECRET = "bounce-test-secret-0123456789"
 BOUNCE_ADDRESS = "bounces@example.com"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-POLICY = BouncePolicy(secret=SECRET, bounce_address=BOUNCE_ADDRESS)
+# The samples come back to the plain bounce address (no VERP): they act through the address of
+# a recent delivery. With VERP on, only a VERP code or a quoted Message-ID of ours acts.
+POLICY = BouncePolicy(secret=SECRET)
+VERP_POLICY = BouncePolicy(secret=SECRET, bounce_address=BOUNCE_ADDRESS)
 
 # Who each sample is about; henry and ivy are bystanders that nothing may touch.
 SUBSCRIBERS = (
@@ -61,9 +64,14 @@ def sample_names() -> list[str]:
     return sorted(p.name for p in SAMPLES.glob("*.eml"))
 
 
-def add_subscribers(store: Store, addresses: Sequence[str] = SUBSCRIBERS) -> dict[str, int]:
-    """Active subscribers; their ids by address."""
-    return {address: add_subscriber(store, address)[0].id for address in addresses}
+def add_subscribers(
+    store: Store, addresses: Sequence[str] = SUBSCRIBERS, *, mailed: bool = True
+) -> dict[str, int]:
+    """Active subscribers (mailed: each sent one message at NOW); their ids by address."""
+    ids = {address: add_subscriber(store, address)[0].id for address in addresses}
+    if mailed and ids:
+        sent_run(store, list(ids.values()))
+    return ids
 
 
 def statuses(store: Store) -> dict[str, str]:
@@ -77,7 +85,11 @@ class SentRun:
 
 
 def sent_run(
-    store: Store, subscriber_ids: Sequence[int], message_ids: dict[int, str] | None = None
+    store: Store,
+    subscriber_ids: Sequence[int],
+    message_ids: dict[int, str] | None = None,
+    *,
+    sent_at: datetime = NOW,
 ) -> SentRun:
     """A finished run of `weekly` that sent one message to each subscriber."""
     with store.session() as session:
@@ -97,7 +109,7 @@ def sent_run(
                 status=D_SENT,
                 attempts=1,
                 message_id=(message_ids or {}).get(subscriber_id),
-                sent_at=NOW,
+                sent_at=sent_at,
                 updated_at=NOW,
             )
             session.add(delivery)

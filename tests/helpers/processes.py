@@ -61,15 +61,17 @@ def people(n: int) -> list[tuple[str, list[str]]]:
 
 
 def make_busy_site(
-    tmp_path: Path, database_url: str, port: int, n: int, conns: int, *, mark_window: int = 16
+    tmp_path: Path,
+    database_url: str,
+    port: int,
+    n: int,
+    conns: int,
+    *,
+    mark_window: int | None = None,
 ) -> Site:
-    site = make_site(
-        tmp_path / "site",
-        database_url,
-        port,
-        max_connections=conns,
-        extra={"delivery": {"mark_window": mark_window}},
-    )
+    """A site with two posts and n subscribers; delivery.mark_window as given, else the default."""
+    extra = {"delivery": {"mark_window": mark_window}} if mark_window is not None else None
+    site = make_site(tmp_path / "site", database_url, port, max_connections=conns, extra=extra)
     site.add_post("Rust Tips", categories=["Engineering"])
     site.add_post("Book Fair", categories=["Culture"], days_ago=2)
     store = site.store()

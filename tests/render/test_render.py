@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from digest.errors import ConfigError
-from digest.mail.fill_in import FillIn
+from digest.mail.message import FillIn
 from digest.render.excerpts import html_to_text
 from digest.render.renderer import (
     EMAIL_PLACEHOLDER,
@@ -173,7 +173,8 @@ def test_subject_with_undefined_variable_names_the_key(tmp_path: Path) -> None:
 def test_thousand_subscribers_in_three_segments_run_premailer_three_times(
     settings: Settings,
 ) -> None:
-    from digest.selection.rules import group_segments, share_for
+    from digest.selection.rules import share_for
+    from tests.helpers.segments import group_segments
 
     posts = [
         make_post(1, categories=("News",)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import textwrap
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,16 +13,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import load_settings
 from digest.crontab import CrontabSchedule, check_crontab
+from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, SchedulerBusyError, SmtpConnectError
 from digest.schedule.lease import lease_ttl_from_env
 from digest.schedule.scheduler import Scheduler, build_trigger, upcoming_fires
 from digest.settings import Settings
 from digest.settings.durations import format_duration
-from digest.store import Store, open_store
+from digest.store import Store
 from digest.store.leases import (
     acquire_lease,
     load_fire_state,
@@ -121,15 +122,6 @@ def test_format_duration_and_lease_ttl_env() -> None:
 
 
 # --- lease and stored fire state (SQLite and PostgreSQL) ------------------------------------
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def test_lease_acquire_renew_expire_release(store: Store) -> None:
@@ -367,3 +359,44 @@ def test_losing_the_lease_stops_the_scheduler(tmp_path: Path, store: Store) -> N
     assert "lost the scheduler lease" in str(running.error)
     lease = read_lease(store, "scheduler")
     assert lease is not None and lease.holder == "thief:1:zz"
+
+
+@dataclass
+class HeldOnce(Recorder):
+    """check_links: hold: the first call finds a post not live, the next one goes."""
+
+    def __call__(
+        self, settings: Settings, store: Store, name: str, *, as_of: datetime, stop: Any
+    ) -> list[Report]:
+        with self.lock:
+            self.calls.append(as_of)
+            self.event.set()
+            if len(self.calls) == 1:
+                raise LinksHeldError(
+                    "weekly: held: https://blog.example.com/new.html answers 404; "
+                    "no run started (check_links: hold)",
+                    url="https://blog.example.com/new.html",
+                )
+        return [Report()]
+
+
+def test_a_held_fire_is_retried_within_the_grace_as_of_its_own_time(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = hourly(tmp_path, store)
+    held = HeldOnce()
+    caplog.set_level(logging.INFO, logger="digest.schedule.scheduler")
+    once = DateTrigger(datetime.now(LONDON) + timedelta(seconds=0.2), timezone=LONDON)
+    scheduler = Scheduler(
+        settings,
+        store,
+        run_digest=held,
+        triggers={"weekly": once},
+        hold_retry=timedelta(seconds=0.2),
+    )
+    with Running(scheduler):
+        held.wait_for(2)
+    assert len(held.calls) == 2 and held.calls[0] == held.calls[1]
+    [retry] = [m for m in caplog.messages if "retrying at" in m]
+    assert retry.startswith("weekly: held: https://blog.example.com/new.html answers 404")
+    assert "misfire_grace 2h ends at" in retry

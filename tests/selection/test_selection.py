@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest.selection.rules import group_segments, is_published, latest_posts, select_new, share_for
+from digest.selection.rules import is_published, latest_posts, select_new, share_for
 from digest.settings import DigestSettings
 from digest.sources.post import Post
 
@@ -137,25 +137,3 @@ def test_latest_posts_ignores_lookback_and_sent_but_not_publication() -> None:
     chosen = latest_posts(posts, digest(categories=["news"]), AS_OF, 5)
     assert [p.slug for p in chosen] == ["ancient", "older"]
     assert [p.slug for p in latest_posts(posts, digest(), AS_OF, 1)] == ["sport"]
-
-
-def test_group_segments() -> None:
-    posts = [
-        post("n", days_ago(1), "News"),
-        post("s", days_ago(2), "Sport"),
-        post("ns", days_ago(3), "news", "sport"),
-    ]
-    subscribers: list[tuple[int, list[str]]] = [
-        (1, []),
-        (2, ["News"]),
-        (3, ["cooking"]),
-        (4, ["news"]),
-        (5, ["News", "Sport"]),
-    ]
-    groups = group_segments(posts, subscribers)
-    ids = {p.slug: p.id for p in posts}
-    assert groups == {
-        (ids["n"], ids["s"], ids["ns"]): [1, 5],
-        (ids["n"], ids["ns"]): [2, 4],
-    }
-    assert list(groups) == [(ids["n"], ids["s"], ids["ns"]), (ids["n"], ids["ns"])]

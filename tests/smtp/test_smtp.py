@@ -20,6 +20,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from digest.errors import ConfigError, SmtpAuthError, SmtpConnectError
 from digest.settings.smtp import SmtpSettings
 from digest.smtp.client import RateLimiter, SmtpSender, check_smtp, helo_name
+from digest.smtp.replies import SendResult
+from digest.smtp.stream import WireMessage, send_one
 from tests.conftest import RecordingHandler, SmtpServer, free_port
 from tests.helpers.tls_fixtures import Tls, make_tls
 
@@ -32,6 +34,11 @@ def message(to: str, subject: str = "Hello") -> bytes:
         f"From: {FROM}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <1@example.com>\r\n"
         "\r\nHello there.\r\n.leading dot\r\n"
     ).encode()
+
+
+def send(sender: SmtpSender, mail_from: str, to: str, data: bytes) -> SendResult:
+    """One message through the one SMTP transaction, as test sends and the web mailer send."""
+    return send_one(sender, WireMessage.of(mail_from, to, data))
 
 
 def settings(server: SmtpServer | int, **overrides: Any) -> SmtpSettings:
@@ -95,7 +102,7 @@ def authenticator(
 
 def test_accepted_message_is_sent_with_the_servers_reply(smtp_server: SmtpServer) -> None:
     with SmtpSender(settings(smtp_server)) as sender:
-        result = sender.send(FROM, "ada@example.org", message("ada@example.org"))
+        result = send(sender, FROM, "ada@example.org", message("ada@example.org"))
     assert (result.outcome, result.code) == ("sent", 250)
     assert "accepted" in result.reply
     [got] = smtp_server.handler.to("ada@example.org")
@@ -107,8 +114,8 @@ def test_accepted_message_is_sent_with_the_servers_reply(smtp_server: SmtpServer
 def test_550_is_permanent_and_the_session_goes_on(smtp_server: SmtpServer) -> None:
     smtp_server.handler.permanent["gone@example.org"] = "550 5.1.1 No such user"
     with SmtpSender(settings(smtp_server)) as sender:
-        refused = sender.send(FROM, "gone@example.org", message("gone@example.org"))
-        after = sender.send(FROM, "ada@example.org", message("ada@example.org"))
+        refused = send(sender, FROM, "gone@example.org", message("gone@example.org"))
+        after = send(sender, FROM, "ada@example.org", message("ada@example.org"))
         assert sender.connections == 1
     assert refused.outcome == "permanent" and refused.code == 550
     assert "No such user" in refused.reply
@@ -120,8 +127,8 @@ def test_550_is_permanent_and_the_session_goes_on(smtp_server: SmtpServer) -> No
 def test_451_is_transient_then_accepted(smtp_server: SmtpServer) -> None:
     smtp_server.handler.transient["grey@example.org"] = 1
     with SmtpSender(settings(smtp_server)) as sender:
-        first = sender.send(FROM, "grey@example.org", message("grey@example.org"))
-        second = sender.send(FROM, "grey@example.org", message("grey@example.org"))
+        first = send(sender, FROM, "grey@example.org", message("grey@example.org"))
+        second = send(sender, FROM, "grey@example.org", message("grey@example.org"))
     assert (first.outcome, first.code) == ("transient", 451)
     assert second.outcome == "sent"
     assert len(smtp_server.handler.to("grey@example.org")) == 1
@@ -131,9 +138,9 @@ def test_one_connection_carries_many_messages() -> None:
     handler = SessionHandler()
     with serve(handler) as server, SmtpSender(settings(server)) as sender:
         for i in range(25):
-            assert sender.send(FROM, f"r{i}@example.org", message(f"r{i}@example.org")).outcome == (
-                "sent"
-            )
+            assert send(
+                sender, FROM, f"r{i}@example.org", message(f"r{i}@example.org")
+            ).outcome == ("sent")
         assert sender.connections == 1
     assert len(handler.messages) == 25
     assert len(set(handler.peers)) == 1
@@ -142,7 +149,7 @@ def test_one_connection_carries_many_messages() -> None:
 def test_server_closing_between_messages_reconnects_and_delivers_once() -> None:
     handler = SessionHandler()
     with serve(handler) as server, SmtpSender(settings(server)) as sender:
-        assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+        assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
         closed = threading.Event()
 
         def close() -> None:
@@ -154,7 +161,7 @@ def test_server_closing_between_messages_reconnects_and_delivers_once() -> None:
         server.controller.loop.call_soon_threadsafe(close)
         assert closed.wait(5)
         asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), server.controller.loop).result(5)
-        result = sender.send(FROM, "b@example.org", message("b@example.org"))
+        result = send(sender, FROM, "b@example.org", message("b@example.org"))
         assert result.outcome == "sent"
         assert sender.connections == 2
     assert len(handler.to("a@example.org")) == 1
@@ -165,7 +172,7 @@ def test_server_closing_between_messages_reconnects_and_delivers_once() -> None:
 def test_421_closes_reconnects_and_retries_once() -> None:
     handler = SessionHandler(closing={"c@example.org": 1})
     with serve(handler) as server, SmtpSender(settings(server)) as sender:
-        result = sender.send(FROM, "c@example.org", message("c@example.org"))
+        result = send(sender, FROM, "c@example.org", message("c@example.org"))
         assert result.outcome == "sent"
         assert sender.connections == 2
     assert len(handler.to("c@example.org")) == 1
@@ -178,7 +185,7 @@ def test_421_twice_gives_up_with_a_connect_error() -> None:
         SmtpSender(settings(server)) as sender,
         pytest.raises(SmtpConnectError, match=rf"127\.0\.0\.1:{server.port}.*421"),
     ):
-        sender.send(FROM, "c@example.org", message("c@example.org"))
+        send(sender, FROM, "c@example.org", message("c@example.org"))
     assert handler.to("c@example.org") == []
 
 
@@ -188,7 +195,7 @@ def test_nothing_listening_is_a_connect_error_naming_host_and_port() -> None:
     with pytest.raises(
         SmtpConnectError, match=rf"cannot connect to SMTP server 127\.0\.0\.1:{port}"
     ):
-        sender.send(FROM, "a@example.org", message("a@example.org"))
+        send(sender, FROM, "a@example.org", message("a@example.org"))
     with pytest.raises(SmtpConnectError, match=rf"127\.0\.0\.1:{port}"):
         check_smtp(settings(port, timeout=3))
 
@@ -199,13 +206,13 @@ def test_server_gone_after_first_message_is_a_connect_error() -> None:
     controller.start()
     sender = SmtpSender(settings(port))
     try:
-        assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+        assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
     finally:
         controller.stop()
     with pytest.raises(
         SmtpConnectError, match=rf"cannot connect to SMTP server 127\.0\.0\.1:{port}"
     ):
-        sender.send(FROM, "b@example.org", message("b@example.org"))
+        send(sender, FROM, "b@example.org", message("b@example.org"))
     sender.close()
 
 
@@ -216,7 +223,7 @@ def test_starttls_with_an_untrusted_certificate_is_refused(tls: Tls) -> None:
     with serve(RecordingHandler(), tls_context=tls.server_context, require_starttls=True) as server:
         sender = SmtpSender(settings(server, security="starttls"))
         with pytest.raises(SmtpConnectError, match="certificate was not trusted") as caught:
-            sender.send(FROM, "a@example.org", message("a@example.org"))
+            send(sender, FROM, "a@example.org", message("a@example.org"))
         assert caught.value.hint is not None and "smtp.ca_file" in caught.value.hint
         assert f"127.0.0.1:{server.port}" in str(caught.value)
         assert server.handler.messages == []
@@ -226,7 +233,7 @@ def test_starttls_with_the_ca_file_is_accepted(tls: Tls) -> None:
     handler = RecordingHandler()
     with serve(handler, tls_context=tls.server_context, require_starttls=True) as server:
         with SmtpSender(settings(server, security="starttls", ca_file=tls.ca_file)) as sender:
-            assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+            assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
         check_smtp(settings(server, security="starttls", ca_file=tls.ca_file))
     assert len(handler.messages) == 1
 
@@ -248,8 +255,11 @@ def test_starttls_required_but_not_offered(smtp_server: SmtpServer) -> None:
     with pytest.raises(
         SmtpConnectError, match=rf"127\.0\.0\.1:{smtp_server.port} does not offer STARTTLS"
     ):
-        SmtpSender(settings(smtp_server, security="starttls")).send(
-            FROM, "a@example.org", message("a@example.org")
+        send(
+            SmtpSender(settings(smtp_server, security="starttls")),
+            FROM,
+            "a@example.org",
+            message("a@example.org"),
         )
     assert smtp_server.handler.messages == []
 
@@ -260,7 +270,7 @@ def test_implicit_tls_untrusted_then_trusted(tls: Tls) -> None:
         with pytest.raises(SmtpConnectError, match="certificate was not trusted"):
             check_smtp(settings(server, security="ssl"))
         with SmtpSender(settings(server, security="ssl", ca_file=tls.ca_file)) as sender:
-            assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+            assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
     assert len(handler.messages) == 1
 
 
@@ -286,7 +296,7 @@ def test_auth_after_starttls(tls: Tls) -> None:
         )
         check_smtp(smtp)
         with SmtpSender(smtp) as sender:
-            assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+            assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
         assert len(server.handler.messages) == 1
 
 
@@ -300,7 +310,7 @@ def test_wrong_password_is_an_auth_error_without_the_password(
             server, security="starttls", ca_file=tls.ca_file, username="mailer", password=wrong
         )
         with pytest.raises(SmtpAuthError) as caught:
-            SmtpSender(smtp).send(FROM, "a@example.org", message("a@example.org"))
+            send(SmtpSender(smtp), FROM, "a@example.org", message("a@example.org"))
         with pytest.raises(SmtpAuthError):
             check_smtp(smtp)
         assert server.handler.messages == []
@@ -323,7 +333,7 @@ def test_plain_auth_is_allowed_to_a_loopback_relay() -> None:
     with serve(handler, authenticator=authenticator, auth_require_tls=False) as server:
         smtp = settings(server, username="mailer", password=PASSWORD)
         with SmtpSender(smtp) as sender:
-            assert sender.send(FROM, "a@example.org", message("a@example.org")).outcome == "sent"
+            assert send(sender, FROM, "a@example.org", message("a@example.org")).outcome == "sent"
     assert len(handler.messages) == 1
 
 
@@ -350,6 +360,18 @@ def test_rate_limiter_spaces_slots() -> None:
     clock.now += 10  # idle time is not saved up into a burst
     assert limiter.reserve() == 0.0
     assert limiter.reserve() == pytest.approx(0.2)
+
+
+def test_a_long_wait_for_a_slot_says_until_when(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(0.25, clock=clock, sleep=clock.sleep)  # one slot every 4 s
+    with caplog.at_level(logging.WARNING, logger="digest.smtp.rate_limit"):
+        limiter.acquire()  # the first slot is now
+        assert caplog.messages == []
+        limiter.acquire()
+    assert clock.slept == pytest.approx([4.0])
+    (message,) = caplog.messages
+    assert message.startswith("waiting until ") and "smtp.rate_limit: 0.25 a second" in message
 
 
 def test_unlimited_rate_never_waits() -> None:
@@ -385,7 +407,7 @@ def test_sender_waits_for_the_limiter(smtp_server: SmtpServer) -> None:
     limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
     with SmtpSender(settings(smtp_server), limiter=limiter) as sender:
         for i in range(4):
-            sender.send(FROM, f"r{i}@example.org", message(f"r{i}@example.org"))
+            send(sender, FROM, f"r{i}@example.org", message(f"r{i}@example.org"))
     assert clock.slept == pytest.approx([0.5, 1.0, 1.5])
     assert len(smtp_server.handler.messages) == 4
 
@@ -403,10 +425,10 @@ def test_outcomes_with_and_without_pipelining(pipelining: bool) -> None:
         assert sender._conn is not None
         assert sender._conn.has_extn("pipelining") is pipelining
         results = [
-            sender.send(FROM, to, message(to))
+            send(sender, FROM, to, message(to))
             for to in ("ada@example.org", "gone@example.org", "grey@example.org")
         ]
-        again = sender.send(FROM, "grey@example.org", message("grey@example.org"))
+        again = send(sender, FROM, "grey@example.org", message("grey@example.org"))
         assert sender.connections == 1
     assert [(r.outcome, r.code) for r in results] == [
         ("sent", 250),
@@ -421,8 +443,8 @@ def test_leading_dots_survive_and_bare_line_ends_become_crlf(smtp_server: SmtpSe
     crlf = b"Subject: dots\r\n\r\n.first line\r\n..two dots\r\nend\r\n"
     bare = b"Subject: bare\n\n.first line\nend\n"
     with SmtpSender(settings(smtp_server)) as sender:
-        assert sender.send(FROM, "ada@example.org", crlf).outcome == "sent"
-        assert sender.send(FROM, "bob@example.org", bare).outcome == "sent"
+        assert send(sender, FROM, "ada@example.org", crlf).outcome == "sent"
+        assert send(sender, FROM, "bob@example.org", bare).outcome == "sent"
     [got] = smtp_server.handler.to("ada@example.org")
     assert got.data.replace(b"\r\n", b"\n") == crlf.replace(b"\r\n", b"\n")
     [got_bare] = smtp_server.handler.to("bob@example.org")

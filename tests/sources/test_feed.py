@@ -34,15 +34,6 @@ def server() -> Iterator[FeedServer]:
         yield running
 
 
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
-
-
 def _load(url: str, store: Store, now: datetime = NOW, **limits: float) -> dict[str, object]:
     loaded = load_feed_posts(url, store, now=now, tz=LONDON, **limits)
     return {post.id: post for post in loaded.posts}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import BadDateError
 from digest.sources.jekyll.reader import load_posts
 from tests.conftest import SmtpServer
 from tests.helpers.processes import digest_script
@@ -140,18 +141,18 @@ def test_every_post_warning_is_one_short_line(tmp_path: Path, front: str) -> Non
 def test_an_unreadable_long_date_is_one_short_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Jekyll falls back to the file name's date; so do we, with one capped warning line.
+    # Jekyll stops its build on a date it cannot read; the post is listed as bad-date, with
+    # one capped problem line (the CLI prints it as the one warning).
     site = make_site(tmp_path / "site", "sqlite://", 25)
     path = site.root / "_posts" / "2026-11-26-bad.md"
     path.write_text("---\ntitle: Fine\ndate: '" + "9" * 5000 + "'\n---\nBody\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="digest"):
         loaded = load_posts(site.settings().site)
-    assert loaded.problems == ()
-    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    line = record.getMessage()
-    assert "using the date in the file name" in line
-    assert len(line) <= 2 * MAX_POST_PROBLEM + 40
-    assert "\n" not in line
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+    (problem,) = loaded.problems
+    assert isinstance(problem, BadDateError) and problem.title == "Fine"
+    assert len(problem.message) <= MAX_POST_PROBLEM
+    assert "\n" not in problem.message
 
 
 def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:

@@ -54,18 +54,41 @@ def test_jekyll_filters_and_tags(source: str, expected: str) -> None:
     assert render(source) == expected
 
 
-def test_unknown_tag_and_filter_are_nothing_with_one_warning_each(
+def test_unknown_tag_and_filter_are_nothing_in_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
         assert render("a {% youtube x %} b {{ 1 | shout }} c {% youtube y %}") == "a  b  c "
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings == [
-        "post.md: Liquid unexpected tag 'youtube' (rendered as nothing)",
-        "post.md: Liquid unknown filter 'shout' (rendered as nothing)",
+        "post.md: Liquid unexpected tag 'youtube'; unknown filter 'shout' (rendered as nothing)"
     ]
 
 
 def test_a_missing_post_link_is_nothing_and_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert render("[x]({% link _posts/gone.md %})") == "[x]()"
     assert "link: no post '_posts/gone.md'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("source", "limit"),
+    [
+        ("{% for i in (1..1000000000) %}x{% endfor %}", "loop iteration limit"),
+        (
+            "{% assign s = 'ab' %}{% for i in (1..60) %}{% assign s = s | append: s %}"
+            "{% endfor %}{{ s | size }}",
+            "local namespace limit",
+        ),
+        ("{% for i in (1..300) %}{% for j in (1..300) %}{{ i }}{% endfor %}{% endfor %}", "time"),
+    ],
+)
+def test_a_runaway_template_stops_at_a_limit_with_one_warning(
+    caplog: pytest.LogCaptureFixture, source: str, limit: str
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        rendered = render(f"Before. {source} After.")
+    # The post keeps its text; its Liquid is left out.
+    assert rendered.startswith("Before. ") and rendered.endswith(" After.")
+    assert "{" not in rendered and len(rendered) < 30
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("post.md: Liquid stopped at a limit: ") and limit in warning

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.config import load_settings
-from digest.errors import ConfigError
+from digest.errors import BadDateError, ConfigError
 from digest.settings import SiteSettings
 from digest.sources.jekyll.reader import load_posts
 from digest.sources.post import Post
@@ -118,18 +118,32 @@ def test_quoted_date_only_and_time_without_seconds(tmp_path: Path) -> None:
     assert posts["b"].date == datetime(2025, 11, 26, 7, 5, tzinfo=TOKYO)
 
 
-def test_unreadable_date_falls_back_to_the_file_name_with_a_warning(
+def test_an_unreadable_date_is_a_bad_date_problem_not_the_file_names(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    write(tmp_path, "_posts/2025-11-25-bad.md", "date: next tuesday")
+    # Jekyll refuses to build such a post; it is listed as bad-date, never sent with a guess.
+    write(tmp_path, "_posts/2025-11-25-bad.md", "title: Bad\ndate: next tuesday")
     write(tmp_path, "_posts/2025-11-26-good.md", "title: Good")
     loaded = load_posts(site(tmp_path))
-    assert loaded.problems == ()
-    assert [p.slug for p in loaded.posts] == ["good", "bad"]
-    assert loaded.posts[1].date == datetime(2025, 11, 25, tzinfo=LONDON)
-    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert "2025-11-25-bad.md" in warning and "next tuesday" in warning
-    assert "using the date in the file name" in warning
+    assert [p.slug for p in loaded.posts] == ["good"]
+    (problem,) = loaded.problems
+    assert isinstance(problem, BadDateError)
+    assert problem.path.endswith("2025-11-25-bad.md") and "next tuesday" in problem.reason
+    assert problem.title == "Bad"
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_ruby_lenient_dates_are_read_as_jekyll_reads_them(tmp_path: Path) -> None:
+    # Ruby's Time.parse: the time is found anywhere; a zone it does not know is local time.
+    write(tmp_path, "_posts/2021-02-08-a.md", "date: 2021-02-08 16:30-:00+16:30")
+    write(tmp_path, "_posts/2020-01-23-b.md", "date: Thu Jan 23 15:35:26 PST 2020")
+    write(tmp_path, "_posts/2021-09-03-c.md", "date: Fri Sep  3 11:21:31 CEST 2021")
+    write(tmp_path, "_posts/2025-11-27-d.md", "date: 27.11.2025 3pm")
+    posts = {p.slug: p.date for p in load_posts(site(tmp_path)).posts}
+    assert posts["a"] == datetime(2021, 2, 8, 16, 30, tzinfo=LONDON)
+    assert posts["b"] == datetime(2020, 1, 23, 23, 35, 26, tzinfo=UTC)
+    assert posts["c"] == datetime(2021, 9, 3, 11, 21, 31, tzinfo=LONDON)  # CEST: not London's
+    assert posts["d"] == datetime(2025, 11, 27, 15, tzinfo=LONDON)
 
 
 def test_invalid_filename_date_is_a_problem(tmp_path: Path) -> None:
@@ -342,7 +356,9 @@ def test_bom_and_crlf(tmp_path: Path) -> None:
     post = only(tmp_path)
     assert post.title == "Windows post"
     assert post.categories == ("News",)
-    assert post.excerpt == "One."
+    # CRLF throughout: Jekyll's default separator "\n\n" is not in the file, so the excerpt
+    # is the whole post (its line ends made Unix ones).
+    assert post.excerpt == "One.\n\nTwo."
     assert "\r" not in post.content
 
 

@@ -1,63 +1,53 @@
-"""Ten real Jekyll blogs, read with the config a user would write, against what Jekyll built.
+"""Every real site in ../shared/realsites (or $DIGEST_REALSITES), old and new, against what its
+own generator built: found, URL, date, categories, tags, title and draft/published status 100%;
+excerpts at least 95% alike. Skipped when the sites are absent.
 
-The sites live outside the project (../shared/realsites, or $DIGEST_REALSITES); absent: skipped.
+`pytest -s` prints each site's figures.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import datetime
-from pathlib import Path
-
 import pytest
 
-from digest.config import load_settings
-from digest.sources.jekyll.reader import load_posts
-
-ROOT = Path(__file__).resolve().parents[2]
-# ../shared/realsites from the repo root (a worktree under wt/ looks one level further up).
-_CANDIDATES = [ROOT.parent / "shared/realsites", ROOT.parent.parent / "shared/realsites"]
-REALSITES = Path(
-    os.environ.get("DIGEST_REALSITES")
-    or next((str(c) for c in _CANDIDATES if c.is_dir()), str(_CANDIDATES[0]))
+from tests.helpers.realsites import (
+    BLOG_FIELDS,
+    HUGO_FIELDS,
+    JEKYLL_FIELDS,
+    Agreement,
+    hugo_agreement,
+    hugo_blog_agreement,
+    jekyll_agreement,
+    site_names,
 )
-JEKYLL_SITES = REALSITES / "jekyll"
-SITES = sorted(p.name for p in JEKYLL_SITES.iterdir()) if JEKYLL_SITES.is_dir() else []
+
+JEKYLL = site_names("jekyll")
+HUGO = site_names("hugo")
+EXCERPTS = 0.95
 
 
-def agreement(name: str) -> dict[str, int]:
-    """How many of the oracle's posts we read with the same URL, date and categories."""
-    folder = JEKYLL_SITES / name
-    settings = load_settings(folder / "digest.yaml", environ={})
-    ours = {p.id: p for p in load_posts(settings.site).posts}
-    oracle = json.loads((folder / "oracle.json").read_text(encoding="utf-8"))["posts"]
-    counts = {"posts": len(oracle), "url": 0, "date": 0, "categories": 0}
-    for entry in oracle:
-        post = ours.get(entry["relative_path"])
-        if post is None:
-            continue
-        counts["url"] += post.url == entry["abs"]
-        counts["date"] += post.date == datetime.fromisoformat(entry["date"])
-        counts["categories"] += list(post.categories) == entry["categories"]
-    return counts
+def _assert_all(name: str, result: Agreement, keys: tuple[str, ...]) -> None:
+    print(result.line(name, keys))
+    assert result.entries > 0
+    for key in keys:
+        wrong = [w for w in result.wrong if f" {key}:" in w or w.startswith(("missing", "not a"))]
+        assert result.share(key) == 1.0, (name, key, wrong[:5])
+    assert not [w for w in result.wrong if w.startswith("not a page")]
+    assert result.excerpt_similarity >= EXCERPTS, name
 
 
-@pytest.mark.skipif(not SITES, reason=f"no real sites at {JEKYLL_SITES}")
-def test_urls_dates_and_categories_agree_with_jekyll_on_99_percent() -> None:
-    total = {"posts": 0, "url": 0, "date": 0, "categories": 0}
-    for name in SITES:
-        counts = agreement(name)
-        for key, value in counts.items():
-            total[key] += value
-    for key in ("url", "date", "categories"):
-        assert total[key] >= 0.99 * total["posts"], (key, total)
+@pytest.mark.skipif(not JEKYLL, reason="the real Jekyll sites (../shared/realsites) are absent")
+@pytest.mark.parametrize("name", JEKYLL)
+def test_jekyll_site_reads_as_jekyll_built_it(name: str) -> None:
+    _assert_all(name, jekyll_agreement(name), JEKYLL_FIELDS)
 
 
-@pytest.mark.skipif(not SITES, reason=f"no real sites at {JEKYLL_SITES}")
-@pytest.mark.parametrize("name", SITES)
-def test_each_real_site_agrees(name: str) -> None:
-    counts = agreement(name)
-    # Per site a little looser: one odd post in a small blog is not a pattern.
-    for key in ("url", "date", "categories"):
-        assert counts[key] >= 0.95 * counts["posts"], (name, key, counts)
+@pytest.mark.skipif(not HUGO, reason="the real Hugo sites (../shared/realsites) are absent")
+@pytest.mark.parametrize("name", HUGO)
+def test_hugo_site_reads_as_hugo_built_it(name: str) -> None:
+    _assert_all(name, hugo_agreement(name), HUGO_FIELDS)
+
+
+@pytest.mark.skipif(not HUGO, reason="the real Hugo sites (../shared/realsites) are absent")
+@pytest.mark.parametrize("name", HUGO)
+def test_hugo_blog_posts_are_the_ones_hugo_lists(name: str) -> None:
+    _assert_all(name, hugo_blog_agreement(name), BLOG_FIELDS)

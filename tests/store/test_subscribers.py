@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,13 +38,6 @@ from digest.store.subscribers import (
 )
 
 T0 = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    store = open_store(migrated_database_url)
-    yield store
-    store.dispose()
 
 
 def _count(store: Store) -> int:

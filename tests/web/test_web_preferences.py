@@ -197,6 +197,8 @@ def test_pause_and_resume_from_the_preferences_page(
     assert timedelta(days=13, hours=23) < left <= timedelta(days=14)
 
     assert client.post_form(path, [*base, ("pause", "3")]).status == 400
+    for odd in ("²", "٢", "１"):  # digits to str.isdigit, not to int(): a 400, not a 500
+        assert client.post_form(path, [*base, ("pause", odd)]).status == 400
     assert client.post_form(path, [*base, ("pause", "none")]).status == 200
     resumed = find_subscriber(store, "pat@example.com")
     assert resumed is not None and resumed.paused_until is not None
@@ -255,7 +257,9 @@ def test_no_digest_ticked_is_a_400_and_json_callers_get_json(
         "categories": [],
         "name": "",
         "paused_until": None,
+        "consent": row.consent.as_dict(),
     }
+    assert data["preferences"]["consent"]["source"] == "cli"  # type: ignore[index]
 
 
 def test_preferences_links_are_bound_to_the_subscription(

@@ -18,7 +18,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from digest.config import load_settings
-from digest.store import Store, open_store
+from digest.store import Store
 from digest.web import make_app
 from digest.web.routes import DigestWebApp
 from tests.helpers.bounce_fixtures import add_subscribers, statuses
@@ -66,13 +66,11 @@ def sns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSns]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'digest.db'}")
-    add_subscribers(opened, ["alice@example.net", "bob@example.org", "carol@corp.example.com"])
-    try:
-        yield opened
-    finally:
-        opened.dispose()
+def store(sqlite_store: Store) -> Store:
+    add_subscribers(
+        sqlite_store, ["alice@example.net", "bob@example.org", "carol@corp.example.com"]
+    )
+    return sqlite_store
 
 
 def _app(tmp_path: Path, store: Store, sns: FakeSns, webhooks: str) -> DigestWebApp:

@@ -77,7 +77,7 @@ def fetch_feed(
                 reason = response.reason_phrase or "error"
                 raise FeedError(f"feed {source}: HTTP {response.status_code} {reason}")
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
                 raise _too_big(source, max_bytes)
             chunks: list[bytes] = []
             size = 0

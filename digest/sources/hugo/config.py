@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from digest.errors import ConfigError
+from digest.sources.hugo.mounts import ContentMount, default_content_mounts, module_content_mounts
 
 # Hugo 0.111 looks for hugo.* first (new in 0.110), then config.*; the first one found is used.
 ROOT_CONFIG_NAMES = tuple(
@@ -27,14 +28,18 @@ CONFIG_DIR = "config"
 ENVIRONMENT = "production"
 DEFAULT_TAXONOMIES = {"category": "categories", "tag": "tags"}
 DEFAULT_SUMMARY_LENGTH = 70
-# Hugo's default [frontmatter] lists: the first key found wins.
-DEFAULT_DATE_KEYS: Mapping[str, tuple[str, ...]] = {
-    "date": ("date", "publishdate", "pubdate", "published", "lastmod", "modified"),
-    "publishdate": ("publishdate", "pubdate", "published", "date"),
-    "lastmod": ("lastmod", "modified", "date", "publishdate", "pubdate", "published"),
-    "expirydate": ("expirydate", "unpublishdate"),
+# Hugo's [frontmatter] lists before its aliases are added: the first date found wins.
+_DATE_DEFAULTS: Mapping[str, tuple[str, ...]] = {
+    "date": ("date", "publishdate", "lastmod"),
+    "publishdate": ("publishdate", "date"),
+    "lastmod": (":git", "lastmod", "date", "publishdate"),
+    "expirydate": ("expirydate",),
 }
-_DATE_ALIASES = {":default": ("date", "publishdate", "pubdate", "published", "lastmod", "modified")}
+_DATE_ALIASES = {
+    "publishdate": ("pubdate", "published"),
+    "lastmod": ("modified",),
+    "expirydate": ("unpublishdate",),
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class HugoConfig:
     unsafe_html: bool
     date_keys: Mapping[str, tuple[str, ...]]
     params: Mapping[str, Any] = field(default_factory=dict)
+    content_mounts: tuple[ContentMount, ...] = ()
+    has_cjk: bool = False
+    disabled_languages: frozenset[str] = frozenset()
 
     def language(self, code: str) -> HugoLanguage:
         """The language `code` names: exactly, else by its primary subtag (en-GB -> en)."""
@@ -94,16 +102,38 @@ def find_root_config(root: Path) -> Path | None:
 
 
 def is_hugo_site(root: Path) -> bool:
-    """A folder with a Hugo config (file or config/_default) and a content/ folder. config.yaml
-    does not count: it is digest's own config file name."""
+    """A folder with a Hugo config (file or config/_default) and content: a content/ folder,
+    or one the config mounts. config.yaml alone does not count: it is digest's own file name."""
     names = [name for name in ROOT_CONFIG_NAMES if name != "config.yaml"]
     has_config = any((root / name).is_file() for name in names)
     has_config = has_config or (root / CONFIG_DIR / "_default").is_dir()
-    return has_config and (root / "content").is_dir()
+    if not has_config:
+        return False
+    if (root / "content").is_dir():
+        return True
+    try:
+        mounts = load_hugo_config(root).content_mounts
+    except ConfigError:
+        return False
+    return any(mount.source.is_dir() for mount in mounts)
 
 
 def load_hugo_config(root: Path) -> HugoConfig:
     """Read and merge the site's config files (keys compared case-insensitively, as Hugo does)."""
+    merged = _read_config_dir(root)
+    root_file = find_root_config(root)
+    if root_file is None and not (root / CONFIG_DIR / "_default").is_dir():
+        raise ConfigError(
+            f"site.root: {root} has no Hugo config (hugo.toml, config.toml, config/_default/)"
+        )
+    themes = _theme_dirs(root, merged)
+    for theme in themes:
+        _merge_theme(merged, _read_config_dir(theme))
+    return _settings(root, merged, themes)
+
+
+def _read_config_dir(root: Path) -> dict[str, Any]:
+    """A folder's own config: its root file, then config/_default/ and config/production/."""
     merged: dict[str, Any] = {}
     root_file = find_root_config(root)
     if root_file is not None:
@@ -114,11 +144,34 @@ def load_hugo_config(root: Path) -> HugoConfig:
             for file in sorted(folder.rglob("*")):
                 if file.is_file() and file.suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
                     _merge(merged, _place(file.relative_to(folder), _read_config_file(file)))
-    if root_file is None and not (root / CONFIG_DIR / "_default").is_dir():
-        raise ConfigError(
-            f"site.root: {root} has no Hugo config (hugo.toml, config.toml, config/_default/)"
-        )
-    return _settings(root, merged)
+    return merged
+
+
+def _theme_dirs(root: Path, config: Mapping[str, Any]) -> list[Path]:
+    """The site's themes that are in its tree (themes/NAME); a theme fetched as a Hugo module
+    is not, and is left out."""
+    names = config.get("theme")
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    if not isinstance(names, list):
+        return []
+    themes_dir = root / str(config.get("themesdir") or "themes")
+    found = []
+    for name in names:
+        folder = themes_dir / str(name)
+        if str(name) and folder.is_dir():
+            found.append(folder)
+    return found
+
+
+def _merge_theme(into: dict[str, Any], theme: Mapping[str, Any]) -> None:
+    """What Hugo 0.111 takes from a theme's config: params the site does not set (a theme's
+    permalinks and other keys stay the theme's own)."""
+    params = theme.get("params")
+    if isinstance(params, Mapping):
+        merged = dict(params)
+        _merge(merged, into.get("params") or {})
+        into["params"] = merged
 
 
 def _read_config_file(file: Path) -> dict[str, Any]:
@@ -177,7 +230,7 @@ def _merge(into: dict[str, Any], data: Mapping[str, Any]) -> None:
             into[key] = dict(value) if isinstance(value, Mapping) else value
 
 
-def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
+def _settings(root: Path, config: Mapping[str, Any], themes: list[Path]) -> HugoConfig:
     base_url = str(config.get("baseurl") or "")
     zone_name = str(config.get("timezone") or "UTC")
     try:
@@ -197,13 +250,14 @@ def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
     )
     ignore = config.get("ignorefiles") or []
     goldmark = _table(_table(_table(config, "markup"), "goldmark"), "renderer")
+    languages, disabled = _languages(root, config, base_url)
     return HugoConfig(
         root=root,
         title=str(config.get("title") or ""),  # a language's own title: HugoLanguage.title
         base_url=base_url,
         time_zone=time_zone,
         default_language=str(config.get("defaultcontentlanguage") or "en").lower(),
-        languages=_languages(root, config, base_url),
+        languages=languages,
         permalinks={str(k).lower(): str(v) for k, v in _table(config, "permalinks").items()},
         ugly_urls=ugly is True,
         ugly_sections=ugly_sections,
@@ -215,7 +269,41 @@ def _settings(root: Path, config: Mapping[str, Any]) -> HugoConfig:
         unsafe_html=bool(goldmark.get("unsafe", False)),
         date_keys=_date_keys(_table(config, "frontmatter")),
         params=params,
+        content_mounts=_content_mounts(root, config, languages, themes),
+        disabled_languages=disabled,
+        has_cjk=config.get("hascjklanguage") is True,
     )
+
+
+def _relative(root: Path, folder: Path) -> str:
+    try:
+        return folder.relative_to(root).as_posix()
+    except ValueError:
+        return str(folder)
+
+
+def _content_mounts(
+    root: Path, config: Mapping[str, Any], languages: tuple[HugoLanguage, ...], themes: list[Path]
+) -> tuple[ContentMount, ...]:
+    """The site's content folders as Hugo mounts them, then each in-tree theme's."""
+    codes = [lang.code for lang in languages]
+    mounts = module_content_mounts(root, _table(config, "module"), codes)
+    if mounts is None:
+        content_dir = str(config.get("contentdir") or "content")
+        default = str(config.get("defaultcontentlanguage") or "en").lower()
+        ordered = sorted(languages, key=lambda lang: lang.code != default)
+        own = [
+            (lang.code, _relative(root, lang.content_dir) if lang.own_content_dir else None)
+            for lang in ordered
+        ]
+        mounts = default_content_mounts(root, content_dir, own)
+    for theme in themes:
+        theme_config = _read_config_dir(theme)
+        theme_mounts = module_content_mounts(theme, _table(theme_config, "module"), codes)
+        if theme_mounts is None:
+            theme_mounts = default_content_mounts(theme, "content", [])
+        mounts.extend(theme_mounts)
+    return tuple(mounts)
 
 
 def _table(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -224,24 +312,41 @@ def _table(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _date_keys(front: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
-    keys = dict(DEFAULT_DATE_KEYS)
-    for name, value in front.items():
-        if name not in keys or not isinstance(value, list):
-            continue
+    """Each date's handlers in order (`:default` expanded, aliases after their key), as
+    Hugo's pagemeta builds them: front matter keys, `:filename`, `:filemodtime`, `:git`."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for name, defaults in _DATE_DEFAULTS.items():
+        value = front.get(name, defaults)
+        if isinstance(value, str):
+            value = [value]
+        given = [str(v).lower() for v in value] if isinstance(value, list) else list(defaults)
         expanded: list[str] = []
-        for item in value:
-            expanded.extend(_DATE_ALIASES.get(str(item).lower(), (str(item).lower(),)))
-        keys[name] = tuple(expanded)
+        for item in given:
+            expanded.extend(defaults if item == ":default" else (item,))
+        with_aliases: list[str] = []
+        for item in expanded:
+            with_aliases.extend((item, *_DATE_ALIASES.get(item, ())))
+        keys[name] = tuple(dict.fromkeys(with_aliases))
     return keys
 
 
-def _languages(root: Path, config: Mapping[str, Any], base_url: str) -> tuple[HugoLanguage, ...]:
+def _languages(
+    root: Path, config: Mapping[str, Any], base_url: str
+) -> tuple[tuple[HugoLanguage, ...], frozenset[str]]:
+    """The languages the site builds, and the configured ones it does not (disabled)."""
     default = str(config.get("defaultcontentlanguage") or "en").lower()
     in_subdir = bool(config.get("defaultcontentlanguageinsubdir", False))
     content_dir = root / str(config.get("contentdir") or "content")
     table = _table(config, "languages")
     found: list[HugoLanguage] = []
     codes = [str(code).lower() for code in table] or [default]
+    off = config.get("disablelanguages")
+    disabled = {str(code).lower() for code in off} if isinstance(off, list) else set()
+    disabled |= {
+        c for c in codes if isinstance(table.get(c), Mapping) and table[c].get("disabled") is True
+    }
+    disabled.discard(default)  # Hugo refuses to disable the default language
+    codes = [c for c in codes if c not in disabled]
     multihost = any(isinstance(table.get(c), Mapping) and table[c].get("baseurl") for c in codes)
     for code in codes:
         entry = table.get(code) if isinstance(table.get(code), Mapping) else {}
@@ -266,4 +371,5 @@ def _languages(root: Path, config: Mapping[str, Any], base_url: str) -> tuple[Hu
                 ),
             )
         )
-    return tuple(found)
+    found.sort(key=lambda lang: (lang.weight == 0, lang.weight, lang.code))
+    return tuple(found), frozenset(disabled)

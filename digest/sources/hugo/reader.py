@@ -15,14 +15,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from digest.errors import ConfigError, PostError
+from digest.errors import BadDateError, ConfigError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
 from digest.sources.front_matter import FrontMatterError
 from digest.sources.guards import MAX_FILE_BYTES, read_post_bytes
 from digest.sources.hugo.config import HugoConfig, load_hugo_config
 from digest.sources.hugo.content import ContentSource, content_sources
-from digest.sources.hugo.front import hugo_date, split_content
+from digest.sources.hugo.dates import hugo_date
+from digest.sources.hugo.front import split_content
 from digest.sources.hugo.summary import Summary, SummaryMaker
 from digest.sources.hugo.urls import UrlParts, page_link, permalinks
 from digest.sources.post import Post, PostsLoad
@@ -56,12 +57,17 @@ class HugoPage:
     params: Mapping[str, Any]
     is_html: bool
     summaries: SummaryMaker = field(repr=False, compare=False)
+    bad_date: str | None = None  # a date value Hugo cannot read (the page is undated)
+    in_draft_section: bool = False
 
     @cached_property
     def summary(self) -> Summary:
         """Made when asked for: rendering every page of a large site takes seconds."""
         return self.summaries.summary(
-            self.content, self.params.get("summary"), is_html=self.is_html
+            self.content,
+            self.params.get("summary"),
+            is_html=self.is_html,
+            cjk=self.params.get("iscjklanguage"),
         )
 
     def is_future(self, now: datetime) -> bool:
@@ -72,7 +78,12 @@ class HugoPage:
 
     def published_at(self, now: datetime) -> bool:
         """What a plain `hugo` build at `now` publishes: no draft, not future, not expired."""
-        return not self.draft and not self.is_future(now) and not self.is_expired(now)
+        return (
+            not self.draft
+            and not self.in_draft_section
+            and not self.is_future(now)
+            and not self.is_expired(now)
+        )
 
 
 @dataclass(frozen=True)
@@ -94,14 +105,25 @@ class HugoSite:
         return (min(s for s, n in sizes.items() if n == largest),)
 
 
+def _index_front(file: Path, max_bytes: int = MAX_FILE_BYTES) -> Mapping[str, Any] | None:
+    """An `_index` file's front matter (for its `cascade`); None when it cannot be read (not
+    a regular file, over `max_bytes`, not UTF-8, its front matter broken or refused)."""
+    try:
+        return split_content(read_post_bytes(file, max_bytes).decode("utf-8-sig")).front
+    except (PostError, UnicodeDecodeError, FrontMatterError):
+        return None
+
+
 def read_hugo_site(root: Path, *, max_bytes: int = MAX_FILE_BYTES) -> HugoSite:
     """Every regular page of the Hugo site at `root`, in every language (a content file over
     `max_bytes`, or not a regular file, is a problem: one warning)."""
     config = load_hugo_config(root)
-    summaries = SummaryMaker(config.summary_length, unsafe_html=config.unsafe_html)
+    summaries = SummaryMaker(
+        config.summary_length, unsafe_html=config.unsafe_html, has_cjk=config.has_cjk
+    )
     pages: list[HugoPage] = []
     problems: list[PostError] = []
-    for source in content_sources(config):
+    for source in content_sources(config, lambda file: _index_front(file, max_bytes)):
         try:
             page = read_page(config, source, summaries, max_bytes=max_bytes)
         except PostError as exc:
@@ -151,18 +173,51 @@ def load_hugo_posts(
     if not chosen:
         raise ConfigError(f"site.sections: the Hugo site {root} has no content sections")
     wanted = {s.lower() for s in chosen}
-    posts = [
-        hugo_post(page, now)
+    pages = [
+        page
         for page in site.pages
         if page.lang == language.code
         and page.section.lower() in wanted
-        and page.date is not None
         and (include_drafts or not page.draft)
     ]
+    posts = [hugo_post(page, now) for page in pages if page.date is not None]
+    problems = list(site.problems)
+    # An undated page among dated ones is listed as bad-date; sections with no dated page at
+    # all are the wrong sections: one hint names the ones that have dates.
+    problems.extend(
+        _bad_date(page)
+        for page in pages
+        if page.date is None and (posts or page.bad_date is not None)
+    )
+    if not posts:
+        _hint_sections(site, language.code, chosen)
     posts.sort(key=lambda p: p.id)
     posts.sort(key=lambda p: p.date, reverse=True)
     log.debug("read %d Hugo posts (%s, %s) from %s", len(posts), language.code, chosen, root)
-    return PostsLoad(tuple(posts), tuple(sorted(site.problems, key=lambda e: e.path)))
+    return PostsLoad(tuple(posts), tuple(sorted(problems, key=lambda e: e.path)))
+
+
+def _bad_date(page: HugoPage) -> BadDateError:
+    """A page of the chosen sections whose date Hugo leaves zero: listed, never sent."""
+    if page.bad_date is None:
+        reason = "has no date (date, publishDate or lastmod)"
+    else:
+        reason = f"date {page.bad_date!r} is not a date Hugo reads, like 2025-11-27T09:00:00+01:00"
+    return BadDateError(str(page.file), reason, title=page.title, url=page.permalink)
+
+
+def _hint_sections(site: HugoSite, lang: str, chosen: Sequence[str]) -> None:
+    """No dated page in the chosen sections: say which sections have some."""
+    dated = Counter(
+        p.section for p in site.pages if p.lang == lang and p.section and p.date is not None
+    )
+    names = " and ".join(chosen)
+    verb = "have" if len(chosen) > 1 else "has"
+    if not dated:
+        log.warning("section %s %s no dated pages, and no other section has any", names, verb)
+        return
+    others = ", ".join(f"{s} has {n}" for s, n in dated.most_common(3))
+    log.warning("section %s %s no dated pages; %s: set site.sections", names, verb, others)
 
 
 def hugo_post(page: HugoPage, now: datetime) -> Post:
@@ -183,7 +238,11 @@ def hugo_post(page: HugoPage, now: datetime) -> Post:
         image=_image(page.params),
         url=page.permalink,
         # A future date is "future" already; a later publishDate alone makes it unpublished.
-        published=not (page.is_future(now) and page.date <= now) and not page.is_expired(now),
+        # A page Hugo does not render (`_build: render: never`) has no URL to send.
+        published=not (page.is_future(now) and page.date <= now)
+        and not page.is_expired(now)
+        and bool(page.permalink)
+        and not page.in_draft_section,
         draft=page.draft,
     )
 
@@ -216,24 +275,36 @@ def read_page(
     front = content.front
     if source.bundle and front.get("headless") is True:
         return None
-    if _never_listed(front):
+    if source.cascade:
+        front = {**source.cascade, **front}
+    if _build_option(front, "list") == "never":
         return None
 
-    zone = config.time_zone
-    dates = {name: _first_date(front, keys, zone) for name, keys in config.date_keys.items()}
-    relative_dir = file.parent.relative_to(source.content_dir).as_posix()
-    directory = "" if relative_dir == "." else relative_dir
+    directory = source.directory
     bundle_dir = ""
     if source.bundle:
         directory, _, bundle_dir = directory.rpartition("/")
+    base_name = bundle_dir or _translation_base_name(file, config)
+    zone = config.time_zone
+    dates: dict[str, datetime | None] = {}
+    file_slug = None
+    for name, keys in config.date_keys.items():
+        dates[name], found_slug = _first_date(front, keys, zone, file, base_name)
+        file_slug = file_slug if file_slug is not None else found_slug
+    bad_date = None
+    if dates["date"] is None:
+        unread = [front[k] for k in config.date_keys["date"] if front.get(k) not in (None, "")]
+        bad_date = str(unread[0]) if unread else None
     section = directory.split("/")[0]
-    title = _text(front.get("title"))
+    title = _title(front.get("title"))
     slug = _text(front.get("slug")).strip("-")
+    if file_slug is not None and "slug" not in front:
+        slug = file_slug  # a date in the file name: the rest of the name is the slug
     parts = UrlParts(
         section=section,
         sections=tuple(p for p in directory.split("/") if p),
         directory=directory,
-        filename=bundle_dir or _translation_base_name(file, config),
+        filename=base_name,
         slug=slug,
         title=title,
         date=dates["date"],
@@ -249,6 +320,8 @@ def read_page(
         accents=config.remove_path_accents,
     )
     relative, absolute = permalinks(language.base_url, link)
+    if _build_option(front, "render") == "never":
+        relative = absolute = ""  # a page Hugo lists but does not write has no URL
     return HugoPage(
         relative_path=file.relative_to(config.root).as_posix(),
         file=file,
@@ -270,6 +343,8 @@ def read_page(
         params=front,
         is_html=is_html,
         summaries=summaries,
+        bad_date=bad_date,
+        in_draft_section=source.in_draft_section,
     )
 
 
@@ -281,20 +356,44 @@ def _translation_base_name(file: Path, config: HugoConfig) -> str:
     return file.stem
 
 
-def _first_date(front: Mapping[str, Any], keys: Sequence[str], zone: Any) -> datetime | None:
+def _first_date(
+    front: Mapping[str, Any], keys: Sequence[str], zone: Any, file: Path, base_name: str
+) -> tuple[datetime | None, str | None]:
+    """The first date a handler finds (Hugo's chain), and the slug `:filename` gives."""
     for key in keys:
-        when = hugo_date(front.get(key), zone)
-        if when is not None:
-            return when
-    return None
+        if key == ":filename":
+            when, slug = filename_date(base_name, zone)
+            if when is not None:
+                return when, slug
+        elif key == ":filemodtime":
+            return datetime.fromtimestamp(file.stat().st_mtime, zone), None
+        elif not key.startswith(":"):
+            when = hugo_date(front.get(key), zone)
+            if when is not None:
+                return when, None
+    return None, None
 
 
-def _never_listed(front: Mapping[str, Any]) -> bool:
-    build = front.get("_build") or front.get("build")
+def filename_date(name: str, zone: Any) -> tuple[datetime | None, str | None]:
+    """Hugo's dateAndSlugFromBaseFilename: `2021-12-14-a-title` is that day and `a-title`."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    if len(stem) < 10:
+        return None, None
+    when = hugo_date(stem[:10], zone)
+    if when is None:
+        return None, None
+    return when, stem[10:].strip(" -_")
+
+
+def _build_option(front: Mapping[str, Any], option: str) -> str:
+    """Hugo 0.111's `_build` list/render value: always, never or local."""
+    build = front.get("_build")
     if not isinstance(build, Mapping):
-        return False
-    listed = build.get("list", True)
-    return listed is False or str(listed).lower() == "never"
+        return "always"
+    value = build.get(option, "always")
+    if value is False or str(value).lower() in ("never", "false"):
+        return "never"
+    return "local" if str(value).lower() == "local" else "always"
 
 
 def _draft(front: Mapping[str, Any]) -> bool:
@@ -310,6 +409,15 @@ def _truthy(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "t", "yes")
     return bool(value)
+
+
+def _title(value: object) -> str:
+    """The title as Hugo keeps it (cast.ToString: spaces around it stay)."""
+    if value is None or isinstance(value, list | dict):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _text(value: object) -> str:

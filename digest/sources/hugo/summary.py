@@ -20,6 +20,15 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNOR
 _END_OF_SENTENCE = frozenset('.?!"\n')
 _OPENING_CHARS = 6000
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
+# Hugo's cjkRe: text in a CJK script makes a page count its summary in characters.
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff"
+    "\u3131-\u318e\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+    "\uff66-\uff9f\U00020000-\U0003134f]"
+)
+# A data: URI holds no words; cut short, it keeps a long one from pushing the text out of the
+# part of the page the summary is made from.
+_DATA_URI = re.compile(r"data:[^\s)\"'<>]{64,}")
 
 
 @dataclass(frozen=True)
@@ -34,15 +43,18 @@ class Summary:
 class SummaryMaker:
     """Hugo's summaries for one site (its summaryLength and goldmark `unsafe` setting)."""
 
-    def __init__(self, summary_length: int, *, unsafe_html: bool) -> None:
+    def __init__(self, summary_length: int, *, unsafe_html: bool, has_cjk: bool = False) -> None:
         self.summary_length = summary_length
+        self.has_cjk = has_cjk
         self._markdown = HugoMarkdown(unsafe_html=unsafe_html)
 
     def render(self, body: str, *, is_html: bool) -> str:
         """The content as HTML (Markdown rendered; an .html page as written)."""
         return self._markdown.render(body, is_html=is_html)
 
-    def summary(self, body: str, front_summary: object, *, is_html: bool) -> Summary:
+    def summary(
+        self, body: str, front_summary: object, *, is_html: bool, cjk: object = None
+    ) -> Summary:
         """The page's summary, by Hugo's order of preference."""
         if isinstance(front_summary, str) and front_summary.strip():
             # Hugo 0.111 shows the `summary` value as written (not rendered as Markdown).
@@ -53,8 +65,13 @@ class SummaryMaker:
             excerpt = without_shortcodes(head).strip()
             plain = strip_html(self.render(head, is_html=is_html)).strip()
             return Summary(excerpt, plain, bool(tail.strip()))
+        if "data:" in body:
+            body = _DATA_URI.sub("data:", body)
         plain = strip_html(self.render(self._opening(body, is_html), is_html=is_html))
-        cut, truncated = truncate_to_sentence(plain, self.summary_length)
+        if cjk is True or (cjk is None and self.has_cjk and _CJK.search(body)):
+            cut, truncated = truncate_by_rune(plain.split(), self.summary_length)
+        else:
+            cut, truncated = truncate_to_sentence(plain, self.summary_length)
         paragraphs = [html.escape(html.unescape(p.strip())) for p in cut.split("\n")]
         excerpt = "\n\n".join(f"<p>{p}</p>" for p in paragraphs if p)
         return Summary(excerpt, cut, truncated)
@@ -94,6 +111,24 @@ def truncate_to_sentence(text: str, words: int) -> tuple[str, bool]:
         if text[index] in _END_OF_SENTENCE:
             return text[: index + 1].strip(), index + 1 < len(text)
     return text, False
+
+
+def truncate_by_rune(words: list[str], limit: int) -> tuple[str, bool]:
+    """Hugo's TruncateWordsByRune (hasCJKLanguage): a CJK character counts as a word."""
+    count = 0
+    for index, word in enumerate(words):
+        if count >= limit:
+            return " ".join(words[:index]), True
+        if word.isascii():
+            count += 1
+        elif count + len(word) < limit:
+            count += len(word)
+        else:
+            for at in range(len(word)):
+                if count >= limit:
+                    return " ".join([*words[:index], word[:at]]), True
+                count += 1
+    return " ".join(words), False
 
 
 def plain_excerpt(summary: Summary) -> str:

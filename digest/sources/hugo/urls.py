@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, unquote_plus
 
-_TOKEN = re.compile(r":([a-z]+)")
+_TOKEN = re.compile(r":([a-z]+)(?:\[(.+?)\])?")
 _ALLOWED_MARKS = frozenset("./\\_#+~-")
 
 
@@ -93,7 +93,7 @@ def expand_permalink(pattern: str, parts: UrlParts, *, to_lower: bool, accents: 
     values["slugorfilename"] = slug_else(values["filename"])
     if when is not None:
         values |= {
-            "year": f"{when.year:04d}",
+            "year": str(when.year),  # Go's strconv.Itoa: no zero padding
             "month": f"{when.month:02d}",
             "monthname": when.strftime("%B"),
             "day": f"{when.day:02d}",
@@ -102,15 +102,42 @@ def expand_permalink(pattern: str, parts: UrlParts, *, to_lower: bool, accents: 
             "yearday": str(when.timetuple().tm_yday),
         }
     else:  # Hugo's zero time
-        values |= {"year": "0001", "month": "01", "monthname": "January", "day": "01"}
+        values |= {"year": "1", "month": "01", "monthname": "January", "day": "01"}
         values |= {"weekday": "1", "weekdayname": "Monday", "yearday": "1"}
 
     def replace(match: re.Match[str]) -> str:
+        if match.group(2) is not None and match.group(1) == "sections":
+            return "/".join(_cut(list(parts.sections), match.group(2)))
         return values.get(match.group(1), match.group(0))
 
     # Hugo query-unescapes the expanded pattern ('+' becomes a space) and sanitizes it again.
     expanded = unquote_plus(_TOKEN.sub(replace, pattern))
     return make_path(expanded, to_lower=False, remove_accents=False)
+
+
+def _cut(items: list[str], cut: str) -> list[str]:
+    """Hugo's `:sections[...]` slice: `[1:]`, `[:2]`, `[last]`, `[0]`."""
+    cut = cut.strip().lower()
+
+    def index(text: str, low: bool) -> int:
+        text = text.strip()
+        if not text:
+            return 0 if low else len(items)
+        if text == "last":
+            return len(items) - 1
+        number = max(int(text), 0) if text.lstrip("-").isdigit() else 0
+        if number >= len(items):
+            return -1 if low else len(items)
+        return number
+
+    if ":" not in cut:
+        at = index(cut, False)
+        return items[at : at + 1] if 0 <= at < len(items) else []
+    low_text, high_text = cut.split(":", 1)
+    low, high = index(low_text, True), index(high_text, False)
+    if low < 0 or high < low:
+        return []
+    return items[low:high]
 
 
 def page_link(

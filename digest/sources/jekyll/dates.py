@@ -5,34 +5,39 @@ posts ─► post_dates: the date decides the URL's :year/:month/:day, so it fol
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
-from digest.errors import PostError
+from digest.errors import BadDateError, PostError
 
-# The date forms Ruby's Time.parse (Jekyll's Utils.parse_date) reads, first match wins:
-# 2025-11-27 / 2025/11/27, 27-11-2025 / 27.11.2025 (day first), 11/27/2025 (month first),
-# 27 Nov 2025, Nov 27, 2025.
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DATE_FORMS = (
-    (re.compile(r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})", re.I)),
-    (re.compile(r"^\s*(?P<d>\d{1,2})([-.])(?P<m>\d{1,2})\2(?P<y>\d{4})", re.I)),
-    (re.compile(r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})", re.I)),
-    (re.compile(r"^\s*(?P<d>\d{1,2})\s+(?P<mn>" + _MONTH + r")\s+(?P<y>\d{4})", re.I)),
-    (
-        re.compile(
-            r"^\s*(?P<mn>" + _MONTH + r")\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I
-        )
-    ),
+# Ruby's Date._parse (which Time.parse, hence Jekyll, uses), the parts a post date meets: weekday
+# names are ignored; the time (am/pm, and a zone right after it) is found anywhere and taken out;
+# then the date: `23 Jan 2020`, `Jan 23, 2020`, `2020-01-23`, `2020/01/23`, `23.01.2020` (the
+# middle number is the month; the year is the number with more than two digits).
+_WEEKDAY = re.compile(r"\b(?:sun|mon|tue|wed|thu|fri|sat)[^-/\d\s]*", re.I)
+_TIME = re.compile(
+    r"(?:(?P<h>\d+)\s*:\s*(?P<mi>\d+)(?:\s*:\s*(?P<s>\d+)(?:[,.](?P<f>\d*))?)?"
+    r"(?:\s*(?P<ap>[ap])(?:m\b|\.m\.))?|(?P<h2>\d+)\s*(?P<ap2>[ap])(?:m\b|\.m\.))"
+    r"(?:\s*(?P<zone>(?:gmt|utc?)?[-+]\d+(?:[,.:]\d+(?::\d+)?)?|[^\W\d_]+(?:\sdst)?\b))?",
+    re.I,
+)
+_MONTH_NAME = r"(?P<mn>jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[^-\d\s']*"
+_RUBY_DATES = (
+    re.compile(r"'?\b(?P<d>\d+)[^-\d\s]*\s*" + _MONTH_NAME + r"(?:\s*(?P<y>'?-?\d+))?", re.I),
+    re.compile(r"\b" + _MONTH_NAME + r"\s*(?P<d>'?\d+)[^-\d\s']*(?:\s*,?\s*(?P<y>'?-?\d+))?", re.I),
+    re.compile(r"(?P<a>'?[-+]?\d+)-(?P<b>\d+)-(?P<c>'?-?\d+)"),
+    re.compile(r"(?P<a>'?-?\d+)/\s*(?P<b>'?\d+)\D\s*(?P<c>'?-?\d+)"),
+    re.compile(r"(?P<a>'?-?\d+)\.\s*(?P<b>'?\d+)\.\s*(?P<c>'?-?\d+)"),
 )
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-# After the date: a time, an offset right after it; anything further is ignored, as Ruby does.
-_TIME_TEXT = re.compile(
-    r"^(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?(?:\s.*)?\s*$",
-    re.I | re.S,
-)
+# Ruby's Time::ZoneOffset: the zone names Time.parse knows (another name: the local zone's own).
+_ZONE_HOURS = {
+    "UTC": 0, "Z": 0, "UT": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+    "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    **{letter: index + 1 for index, letter in enumerate("ABCDEFGHIKLM")},
+    **{letter: -(index + 1) for index, letter in enumerate("NOPQRSTUVWXY")},
+}  # fmt: skip
+_NUMERIC_ZONE = re.compile(r"([+-])(\d\d)(:?)(\d\d)(?:\3(\d\d))?|([+-])(\d\d)")
 
 
 def post_date(value: object, file_date: str | None, tz: tzinfo, where: str) -> datetime | None:
@@ -68,65 +73,98 @@ def post_date(value: object, file_date: str | None, tz: tzinfo, where: str) -> d
     if isinstance(value, str):
         parsed = parse_date_text(value, tz)
         if parsed is None:
-            raise PostError(
+            raise BadDateError(
                 where,
                 f"date {value!r} is not a date like 2025-11-27 or 2025-11-27 09:00:00 +0100",
             )
         return parsed
-    raise PostError(where, f"date {value!r} is not a date like 2025-11-27 09:00:00 +0100")
+    raise BadDateError(where, f"date {value!r} is not a date like 2025-11-27 09:00:00 +0100")
 
 
 def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
-    """A date as Jekyll (Ruby's Time.parse) reads it; no offset: the site zone; else None."""
-    for form in _DATE_FORMS:
-        match = form.match(text)
-        if match is not None:
-            break
-    else:
-        try:
-            parsed = datetime.fromisoformat(text.strip())
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=tz)
-        return parsed.astimezone(tz)
-    parts = match.groupdict()
-    month = _MONTHS.index(parts["mn"][:3].lower()) + 1 if parts.get("mn") else int(parts["m"])
-    rest = _TIME_TEXT.match(text[match.end() :])
-    if rest is None:
+    """A date as Jekyll (Ruby's Time.parse) reads it; no zone Ruby knows: the site zone; a
+    text Ruby cannot read: None."""
+    rest = _WEEKDAY.sub(lambda m: " " * len(m.group(0)), text)
+    hour = minute = second = micro = 0
+    zone_text: str | None = None
+    clock = _TIME.search(rest)
+    if clock is not None:
+        if clock.group("h") is not None:
+            hour, minute = int(clock.group("h")), int(clock.group("mi"))
+            second = int(clock.group("s") or 0)
+            micro = int((clock.group("f") or "0")[:6].ljust(6, "0"))
+            meridian = clock.group("ap")
+        else:
+            hour, meridian = int(clock.group("h2")), clock.group("ap2")
+        if meridian:
+            hour = hour % 12 + (12 if meridian.lower() == "p" else 0)
+        zone_text = clock.group("zone")
+        rest = rest[: clock.start()] + " " * (clock.end() - clock.start()) + rest[clock.end() :]
+    ymd = _ruby_ymd(rest)
+    if ymd is None or not (1 <= ymd[1] <= 12 and 1 <= ymd[2] <= 31):
         return None
-    hour, minute, second, fraction, offset = rest.groups()
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    year, month, day = ymd
     try:
-        micro = int((fraction or "0")[:6].ljust(6, "0"))
-        naive = datetime(
-            int(parts["y"]),
-            month,
-            int(parts["d"]),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            micro,
-        )
+        start = datetime(year, month, 1)
     except ValueError:
         return None
-    zone = _offset_zone(offset)
-    if zone is None:
+    # Ruby's Time rolls a day past the month's end over (February 30 is March 2).
+    naive = start + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
+    naive = naive.replace(microsecond=micro)
+    offset = _ruby_zone_offset(zone_text, year, tz) if zone_text else None
+    if offset is None:
         return naive.replace(tzinfo=tz).astimezone(tz)
-    return naive.replace(tzinfo=zone).astimezone(tz)
+    return naive.replace(tzinfo=timezone(timedelta(seconds=offset))).astimezone(tz)
 
 
-@functools.lru_cache(maxsize=64)
-def _offset_zone(offset: str | None) -> tzinfo | None:
-    """The fixed zone of an offset written `Z`, `UTC`, `+01`, `+0100` or `+01:00`."""
-    if not offset:
-        return None
-    if offset.upper() in ("Z", "UTC", "GMT"):
-        return UTC
-    sign = -1 if offset[0] == "-" else 1
-    digits = offset[1:].replace(":", "")
-    hours = int(digits[:-2] if len(digits) > 2 else digits)
-    minutes = int(digits[-2:]) if len(digits) > 2 else 0
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+def _ruby_ymd(text: str) -> tuple[int, int, int] | None:
+    for index, form in enumerate(_RUBY_DATES):
+        match = form.search(text)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        if index < 2:  # a month name
+            if parts["y"] is None:
+                return None  # Ruby takes this year: not a post's date
+            named = _MONTHS.index(parts["mn"][:3].lower()) + 1
+            return _year(parts["y"]), named, int(parts["d"].lstrip("'"))
+        first, middle, last = parts["a"], parts["b"], parts["c"]
+        if last.startswith("'") or len(last.lstrip("-")) > 2:
+            first, last = last, first  # the year is last: day-month-year
+        return _year(first), int(middle.lstrip("'")), int(last.lstrip("'+-"))
+    return None
+
+
+def _year(text: str) -> int:
+    digits = text.lstrip("'+")
+    year = int(digits)
+    if len(digits.lstrip("-")) <= 2 and not text.startswith(("+", "-")):
+        year += 1900 if year >= 69 else 2000  # Date._parse's two-digit years
+    return year
+
+
+def _ruby_zone_offset(zone: str, year: int, tz: tzinfo) -> int | None:
+    """Ruby's Time.zone_offset: seconds east of UTC, or None (then the time is local)."""
+    name = zone.upper()
+    match = _NUMERIC_ZONE.fullmatch(name)
+    if match is not None:
+        if match.group(6):
+            sign, hours, minutes, seconds = match.group(6), match.group(7), "0", "0"
+        else:
+            sign, hours, minutes = match.group(1), match.group(2), match.group(4)
+            seconds = match.group(5) or "0"
+        total = (int(hours) * 60 + int(minutes)) * 60 + int(seconds)
+        return -total if sign == "-" else total
+    if name in _ZONE_HOURS:
+        return _ZONE_HOURS[name] * 3600
+    for month in (1, 7):  # the local zone's own names, winter and summer
+        local = datetime(year, month, 1, tzinfo=tz)
+        if (local.tzname() or "").upper() == name:
+            offset = local.utcoffset()
+            return int(offset.total_seconds()) if offset is not None else None
+    return None
 
 
 def filename_date(text: str, tz: tzinfo) -> datetime | None:

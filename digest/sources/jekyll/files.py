@@ -43,6 +43,7 @@ def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> I
     that folder only.
     """
     root = jekyll.root
+    source = jekyll.source
     try:
         if not posts_dir.is_dir():
             raise ConfigError(f"site.posts_dir: folder {posts_dir} does not exist")
@@ -52,12 +53,12 @@ def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> I
             f"site.posts_dir: cannot read folder {posts_dir}: {exc.strerror or exc}"
         ) from exc
 
-    whole_site = posts_dir.absolute() == (root / "_posts").absolute()
+    whole_site = posts_dir.absolute() == (source / "_posts").absolute()
     folders: list[tuple[Path, bool]] = [(posts_dir, False)]
     if include_drafts:
         folders.append((posts_dir.parent / "_drafts", True))
     if whole_site:
-        for special, is_draft in _special_folders(root, jekyll):
+        for special, is_draft in _special_folders(source, jekyll):
             if include_drafts or not is_draft:
                 folders.append((special, is_draft))
 
@@ -66,7 +67,7 @@ def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> I
         if folder.absolute() in seen or not folder.is_dir():
             continue
         seen.add(folder.absolute())
-        categories = _folder_categories(root, folder)
+        categories = _folder_categories(source, folder)
         matcher = DATELESS_FILENAME if is_draft else DATE_FILENAME
         for path, relative, name in _files_under(folder, root, jekyll):
             if not matcher.match(name):

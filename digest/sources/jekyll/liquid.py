@@ -11,31 +11,38 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-from liquid import Environment, Mode
+from liquid import Mode
 from liquid.ast import Node
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, ResourceLimitError
 from liquid.parser import get_parser
 from liquid.tag import Tag
 from liquid.token import TOKEN_EOF, TOKEN_EXPRESSION, TOKEN_TAG, Token
 
+from digest.sources.jekyll.includes import IncludeRelativeTag, IncludeTag, include_path
+from digest.sources.jekyll.limits import LimitedEnvironment, describe_limit
+
 if TYPE_CHECKING:
+    from liquid import BoundTemplate
     from liquid.ast import BlockNode
     from liquid.context import RenderContext
     from liquid.stream import TokenStream
 
 log = logging.getLogger(__name__)
 
+_LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", flags=re.DOTALL)
 _UNKNOWN = re.compile(r"unknown filter '([^']+)'|unexpected tag '([^']+)'")
 
 
-class JekyllLiquid(Environment):
+class JekyllLiquid(LimitedEnvironment):
     """A Liquid environment with Jekyll's filters and tags, for one site's posts.
 
-    Errors never stop a render: an unknown tag or filter renders as nothing and is reported
-    once (by name) in the log, so no raw `{% %}` reaches a mail.
+    Errors never stop a render: an unknown tag or filter, or an include that cannot be read,
+    renders as nothing and is reported in one warning line per post, so no raw `{% %}` reaches
+    a mail.
     """
 
     def __init__(
@@ -45,6 +52,8 @@ class JekyllLiquid(Environment):
         baseurl: str,
         post_urls: Mapping[str, str],
         markdown: Callable[[str], str],
+        site_root: Path | None = None,
+        includes_dir: Path | None = None,
     ) -> None:
         super().__init__(tolerance=Mode.LAX, strict_filters=True)
         self.site_url = url
@@ -52,13 +61,18 @@ class JekyllLiquid(Environment):
         # Jekyll source path ("_posts/2020-01-01-x.md") -> URL path ("/2020/01/01/x.html").
         self.post_urls = post_urls
         self.markdown = markdown
-        self._reported: set[str] = set()
+        self.site_root = site_root or Path(".")
+        self.includes_dir = includes_dir or self.site_root / "_includes"
+        self._includes: dict[Path, BoundTemplate] = {}
+        self._problems: list[str] = []
         self._where = ""
         for name, func in _jekyll_filters(self).items():
             self.add_filter(name, func)
         self.add_tag(LinkTag)
         self.add_tag(PostUrlTag)
         self.add_tag(HighlightTag)
+        self.add_tag(IncludeTag)
+        self.add_tag(IncludeRelativeTag)
 
     def error(
         self,
@@ -66,27 +80,56 @@ class JekyllLiquid(Environment):
         msg: str | None = None,
         token: Token | None = None,
     ) -> None:
-        """Report each unknown tag or filter (and other Liquid mistakes) once; never raise."""
+        """Note an unknown tag or filter (and other Liquid mistakes) for the post's one warning
+        line; never raise, but for a limit: that stops the whole render (render_excerpt
+        reports it)."""
+        if isinstance(exc, ResourceLimitError):
+            raise exc
         if isinstance(exc, type):
             text = msg or exc.__name__
         else:
             text = str(exc.args[0]) if exc.args else type(exc).__name__
         match = _UNKNOWN.search(text)
         key = match.group(0) if match else (text.splitlines() or ["error"])[0]
-        if key not in self._reported:
-            self._reported.add(key)
-            log.warning("%s: Liquid %s (rendered as nothing)", self._where, key)
+        if key not in self._problems:
+            self._problems.append(key)
 
     def render_excerpt(self, source: str, *, page: Mapping[str, Any], site: Any, where: str) -> str:
         """`source` with its Liquid rendered; `where` names the post in any warning."""
         if "{{" not in source and "{%" not in source:
             return source
         self._where = where
+        self._problems = []
         try:
             return self.from_string(source).render(page=page, site=site)
+        except ResourceLimitError as exc:
+            # One warning per post: its Liquid is left out, the rest of the post is kept.
+            self._problems = []
+            log.warning("%s: Liquid stopped at a limit: %s", where, describe_limit(exc))
+            return _LIQUID.sub("", source)
         except LiquidError as exc:  # a mistake LAX mode still raises (e.g. a broken block)
             self.error(exc)
-            return re.sub(r"\{%.*?%\}|\{\{.*?\}\}", "", source, flags=re.DOTALL)
+            return _LIQUID.sub("", source)
+        finally:
+            if self._problems:
+                problems = "; ".join(self._problems)
+                log.warning("%s: Liquid %s (rendered as nothing)", where, problems)
+
+    def include_file(self, tag: str, name: str, page: Any) -> Path | None:
+        """The file an include tag names (see includes.include_path)."""
+        return include_path(
+            tag, name, includes_dir=self.includes_dir, site_root=self.site_root, page=page
+        )
+
+    def parse_include(self, path: Path) -> BoundTemplate:
+        """An include file parsed once per load (its text as written: Jekyll keeps any
+        front matter an include has)."""
+        template = self._includes.get(path)
+        if template is None:
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+            template = self.from_string(text)
+            self._includes[path] = template
+        return template
 
     def relative_url(self, value: object) -> str:
         """Jekyll's `relative_url`: the site's baseurl in front of a site path."""

@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from urllib.parse import quote
 
-from digest.errors import PostError
+from digest.errors import BadDateError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
 from digest.sources.front_matter import (
@@ -144,22 +144,28 @@ def read_source(
     """One candidate file found by `source_files` as a Post (see `read_post`)."""
     where = source.path
     name = parse_file_name(source.name)
-    text = _read_text(where, name.extension, source.relative, site.max_post_bytes)
-    if text is None:
+    raw = _read_text(where, name.extension, source.relative, site.max_post_bytes)
+    if raw is None:
         return None
+    text = _unix_lines(raw)
     front = _read_front_matter(text, where, source.relative)
     defaults = jekyll.defaults_for(source.relative, "posts")
     if defaults:
         front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
     # Each step may raise; their order decides which problem a broken file reports.
-    when = _resolve_date(front, name, where, site.tz, draft=source.draft)
     title = _title(front, name.slug)
+    try:
+        when = _resolve_date(front, name, where, site.tz, draft=source.draft)
+    except BadDateError as exc:  # listed as bad-date, with what is known of the post
+        raise BadDateError(exc.path, exc.reason, title=title) from None
     slug = front.text("slug") or name.slug
     categories = _categories(front, source.categories)
     tags = _tags(front)
     # Jekyll keeps the body as written; only the blank lines around it go.
     content = repair_text(front.body.strip("\n").rstrip())
-    excerpt = _excerpt(front, content, site.excerpt_separator)
+    # The separator is looked for in the text as written: in a CRLF file "\n\n" is not there.
+    written = _as_written(raw, front.body) if raw is not text else None
+    excerpt = _excerpt(front, content, site.excerpt_separator, written)
     url_path = build_url_path(
         _front_permalink(front) or template,
         when=when,
@@ -179,7 +185,7 @@ def read_source(
         excerpt=excerpt,
         content=content,
         image=_image(front.meta.get("image"), site.root_url),
-        url=site.root_url + url_path,
+        url=site.root_url + _escaped(url_path),
         published=front.meta.get("published") is not False,
         draft=source.draft or front.meta.get("draft") is True,
         front_matter=front.meta,
@@ -194,7 +200,7 @@ def _post_id(root: Path, file: Path) -> str:
 
 
 def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str | None:
-    """The file's text with Unix line ends; None for a file Jekyll does not make a post."""
+    """The file's text as written; None for a file Jekyll does not make a post."""
     if extension.lower() in _DATA_EXTENSIONS:
         log.debug("not a post (a data file): %s", post_id)
         return None
@@ -208,9 +214,30 @@ def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str 
         raise PostError(
             where, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from exc
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def _unix_lines(text: str) -> str:
+    """`text` with Unix line ends (the same object when it has them already)."""
+    if "\r" in text:
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _as_written(raw: str, body: str) -> str | None:
+    """The body as the file writes it (CRLF kept); None when that cannot be told apart."""
+    if raw.count("\r") != raw.count("\r\n"):
+        return None  # lone CRs: Jekyll's view and ours differ anyway
+    lines = raw.split("\n")
+    tail = "\n".join(lines[len(lines) - body.count("\n") - 1 :])
+    return tail if tail.replace("\r\n", "\n") == body else None
+
+
+def _escaped(path: str) -> str:
+    """A URL path percent-encoded as Jekyll's absolute_url (Addressable's normalize) does."""
+    if path.isascii() and _URL_SAFE.fullmatch(path):
+        return path
+    return quote(path, safe=_URL_SAFE_MARKS)
 
 
 def _read_front_matter(text: str, where: str, post_id: str) -> FrontMatter:
@@ -229,13 +256,8 @@ def _resolve_date(
     front: FrontMatter, name: PostFileName, where: str, tz: tzinfo, *, draft: bool
 ) -> datetime:
     """The front matter's date, else the file name's; a draft without either: its mtime."""
-    try:
-        when = post_date(front.meta.get("date"), name.date, tz, front.where)
-    except PostError as exc:
-        if name.date is None or front.meta.get("date") in (None, ""):
-            raise
-        log.warning("%s: %s; using the date in the file name", where, exc.reason)
-        when = post_date(None, name.date, tz, front.where)
+    # A date Ruby cannot read stops Jekyll's build; here the post is listed as bad-date.
+    when = post_date(front.meta.get("date"), name.date, tz, front.where)
     if when is not None:
         return when
     if not draft:  # pragma: no cover - the matcher guarantees a file date
@@ -244,9 +266,11 @@ def _resolve_date(
 
 
 def _title(front: FrontMatter, file_slug: str) -> str:
-    """The front matter's title on one line, else the file name's words capitalised."""
-    title = front.text("title")
-    title = " ".join(repair_text(title).split()) if title else ""
+    """The front matter's title as Jekyll keeps it, else the file name's words capitalised."""
+    value = front.meta.get("title")
+    title = value if isinstance(value, str) else front.text("title")
+    # As written, spaces included; a YAML block's final line break is not part of a title.
+    title = repair_text(title).strip("\r\n") if title.strip() else ""
     return title or " ".join(w.capitalize() for w in file_slug.split("-"))
 
 
@@ -271,8 +295,11 @@ def _unique(names: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _excerpt(front: FrontMatter, content: str, site_separator: str) -> str:
-    """The front matter's `excerpt`, else the content up to the excerpt separator."""
+def _excerpt(
+    front: FrontMatter, content: str, site_separator: str, written: str | None = None
+) -> str:
+    """The front matter's `excerpt`, else the content up to the excerpt separator (looked for
+    in the text as written, when it has CRLF line ends)."""
     if front.meta.get("excerpt") is not None:
         return repair_text(front.text("excerpt"))
     separator = front.meta.get("excerpt_separator", site_separator)
@@ -283,6 +310,9 @@ def _excerpt(front: FrontMatter, content: str, site_separator: str) -> str:
     separator = separator.replace("\r\n", "\n")
     if separator == "":
         return ""  # Jekyll: an empty separator turns excerpts off
+    if written is not None and "\n" in separator:
+        head = cut_excerpt(written.strip("\r\n").rstrip(), separator)
+        return repair_text(_unix_lines(head)).strip()
     return cut_excerpt(content.lstrip("\n"), separator).strip()
 
 
@@ -326,6 +356,8 @@ def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) ->
         baseurl=site.baseurl,
         post_urls={p.id: p.url.removeprefix(root_url) for p in posts},
         markdown=markdown_to_html,
+        site_root=jekyll.root,
+        includes_dir=jekyll.includes_dir,
     )
     site_variables = jekyll.liquid_site(site)
     rendered = []

@@ -187,6 +187,7 @@ class JekyllSite:
         """The front-matter defaults for one document, the most specific scope winning."""
         if not self.defaults:
             return {}
+        relative_path = self.source_path(relative_path)
         folder = relative_path.rpartition("/")[0]
         key = (folder, doc_type)
         if key not in self._folder_defaults:
@@ -239,10 +240,29 @@ class JekyllSite:
         ]
 
     @property
+    def source(self) -> Path:
+        """Jekyll's source folder: the root, or the folder `source:` names (`source: src`)."""
+        named = self.config.get("source")
+        return self.root / str(named) if isinstance(named, str) and named.strip() else self.root
+
+    @property
+    def includes_dir(self) -> Path:
+        """Where `{% include %}` finds its files (`includes_dir`, default `_includes`)."""
+        return self.source / str(self.config.get("includes_dir") or "_includes")
+
+    def source_path(self, relative_path: str) -> str:
+        """A path from the root as Jekyll sees it, from the source folder (`src/_posts/a.md`
+        -> `_posts/a.md`)."""
+        prefix = self.source.relative_to(self.root).as_posix()
+        if prefix == ".":
+            return relative_path
+        return relative_path.removeprefix(prefix + "/")
+
+    @property
     def data(self) -> dict[str, Any]:
         """`site.data`: every `_data` file (YAML, JSON, CSV, TSV), read on first use."""
         if self._data is None:
-            folder = self.root / str(self.config.get("data_dir") or "_data")
+            folder = self.source / str(self.config.get("data_dir") or "_data")
             self._data = _read_data_folder(folder)
         return self._data
 

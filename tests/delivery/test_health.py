@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from digest.bounces.health import rate_warnings
 from digest.bounces.mail import read_report
 from digest.bounces.policy import apply_report
-from digest.store import Store, open_store
+from digest.delivery.health import rate_warnings
+from digest.store import Store
 from digest.store.bounce_events import RunOutcome, last_run_outcome
 from tests.helpers.bounce_fixtures import NOW, POLICY, add_subscribers, sample, sent_run
 
@@ -28,15 +24,6 @@ def test_rates_over_the_limits_are_named() -> None:
         "the last run of weekly (run 7) drew complaints from 0.20% (2 of 1000), over 0.1%: "
         "Gmail and Amazon SES act on rates above that",
     ]
-
-
-@pytest.fixture
-def store(migrated_database_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_database_url)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
 
 
 def test_the_last_finished_run_counts_what_came_back(store: Store) -> None:

@@ -1,6 +1,6 @@
 """The list's health: the last run's bounce and complaint rates against what relays tolerate.
 
-store.bounce_events.last_run_outcome ─► health ─► a warning from `digest send`.
+store.bounce_events.last_run_outcome ─► health ─► a warning before every run (send and schedule).
 """
 
 from __future__ import annotations
