@@ -22,7 +22,7 @@ def trusted_networks(proxies: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
-def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
+def is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
@@ -43,7 +43,7 @@ def client_address(environ: WSGIEnvironment, networks: tuple[Network, ...]) -> s
     ]
     # Each trusted proxy appended the address it got the request from; the first untrusted
     # one from the right is the client (anything left of it can be written by the client).
-    while forwarded and _is_trusted(address, networks):
+    while forwarded and is_trusted(address, networks):
         address = forwarded.pop()
     return address
 

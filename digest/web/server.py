@@ -9,21 +9,26 @@ and is dropped after CHANNEL_TIMEOUT seconds of silence.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import resource
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
 from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from digest.bounces.sns import SnsVerifier
 from digest.errors import DigestError
 from digest.smtp.client import SmtpSender
+from digest.web.clients import Network, is_trusted
 from digest.web.forms import MAX_BODY
 from digest.web.routes import DigestWebApp
 
@@ -41,6 +46,9 @@ CONNECTION_LIMIT = 4000  # open connections at once; more wait in the backlog
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1024 * 1024  # waitress answers 413 beyond this; the app's own cap is smaller
 ACCEPT_BURST = 256  # connections taken from the backlog each time the listening socket is ready
+# Open connections one client address may hold (a browser opens 6; a NAT of many readers more).
+MAX_CONNECTIONS_PER_CLIENT = 100
+LOCAL_PROXY = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
 
 
 def make_app(
@@ -79,18 +87,86 @@ class DigestServer:
         return str(self.waitress.effective_host), int(self.waitress.effective_port)
 
 
+class ClientConnections:
+    """Open connections per client address: at most `limit` each, except for the exempt
+    addresses (proxies, whose connections carry many clients; the proxy limits those)."""
+
+    def __init__(self, limit: int, exempt: tuple[Network, ...] = ()) -> None:
+        self.limit = limit
+        self.exempt = exempt
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, peer: str) -> bool:
+        """Count one more connection from `peer`, unless it holds `limit` already."""
+        with self._lock:
+            count = self._open.get(peer, 0)
+            if count >= self.limit and not is_trusted(peer, self.exempt):
+                return False
+            self._open[peer] = count + 1
+            return True
+
+    def release(self, peer: str) -> None:
+        with self._lock:
+            count = self._open.get(peer, 0) - 1
+            if count > 0:
+                self._open[peer] = count
+            else:
+                self._open.pop(peer, None)
+
+
+class _CountedChannel(HTTPChannel):
+    """waitress's connection, counted for its client while it is open."""
+
+    def __init__(self, clients: ClientConnections, peer: str, *args: Any, **kwargs: Any) -> None:
+        self._clients, self._peer, self._counted = clients, peer, True
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._counted = False
+            clients.release(peer)
+            raise
+
+    def del_channel(self, map: Any = None) -> None:
+        if self._counted:
+            self._counted = False
+            self._clients.release(self._peer)
+        super().del_channel(map)
+
+
 class _BurstAcceptServer(TcpWSGIServer):
     """waitress's TCP server, taking every waiting connection (up to ACCEPT_BURST) each time
     the listening socket is ready: waitress takes one per turn of its loop, so a crowd of idle
-    clients in the backlog would keep a new one (a health check) waiting for seconds."""
+    clients in the backlog would keep a new one (a health check) waiting for seconds. A client
+    that holds MAX_CONNECTIONS_PER_CLIENT already has its new connection closed at once, so no
+    one address can fill the CONNECTION_LIMIT."""
+
+    clients: ClientConnections
 
     def handle_accept(self) -> None:
         for _ in range(ACCEPT_BURST):
-            connections: dict[int, Any] = getattr(self, "_map")  # noqa: B009 (not in the stubs)
-            before = len(connections)
-            super().handle_accept()
-            if len(connections) == before:  # nothing more waiting (or a broken one skipped)
+            if not self._accept_one():
                 return
+
+    def _accept_one(self) -> bool:
+        """Take one waiting connection; False when none is waiting (or accept failed)."""
+        try:
+            taken = self.accept()
+            if taken is None:
+                return False
+            conn, addr = taken
+            self.set_socket_options(conn)
+        except OSError:
+            return False  # the peer left before we took it (as waitress: skip it)
+        addr = self.fix_addr(addr)
+        peer = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+        if not self.clients.admit(peer):
+            with contextlib.suppress(OSError):
+                conn.close()
+            return True
+        socket_map = getattr(self, "_map")  # noqa: B009 (not in the stubs)
+        _CountedChannel(self.clients, peer, self, conn, addr, self.adj, map=socket_map)
+        return True
 
 
 def _waitress_server(app: DigestWebApp, adjustments: Adjustments) -> Any:
@@ -107,6 +183,11 @@ def _waitress_server(app: DigestWebApp, adjustments: Adjustments) -> Any:
         )
         for sockinfo in listen
     ]
+    # A local proxy (127.0.0.1, ::1) or a trusted one carries many clients: it limits them.
+    exempt = (*app.context.trusted_proxies, *LOCAL_PROXY)
+    clients = ClientConnections(MAX_CONNECTIONS_PER_CLIENT, exempt)
+    for server in servers:
+        server.clients = clients
     if len(servers) == 1:
         return servers[0]
     listening = [(server.effective_host, server.effective_port) for server in servers]

@@ -3,6 +3,7 @@ connection cap. A real waitress server on a free loopback port, in this process.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.request
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from waitress import wasyncore
 
-from digest.web.server import DigestServer, make_server_for
+from digest.web.server import CONNECTION_LIMIT, DigestServer, make_server_for
 from tests.conftest import SmtpServer
 from tests.helpers.site_fixtures import Site, make_site
 
@@ -61,3 +62,39 @@ def test_healthz_answers_while_twenty_signup_pages_load_and_posts_are_reread(
             health_took = time.monotonic() - started
             assert [page.result() for page in pages] == [200] * 20
     assert health_took < 1.0, health_took
+
+
+def test_one_client_with_4100_idle_sockets_cannot_hold_the_server(
+    tmp_path: Path, migrated_sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    """More idle sockets than the server's connection cap (4,000), all from 127.0.0.2: it keeps
+    100 of them and closes the rest at once; /healthz from another address answers."""
+    site = make_site(tmp_path / "site", migrated_sqlite_url, smtp_server.port)
+    held: list[socket.socket] = []
+    with serving(site) as (_server, base):
+        port = int(base.rsplit(":", 1)[1])
+        try:
+            for _ in range(CONNECTION_LIMIT + 100):
+                held.append(
+                    socket.create_connection(
+                        ("127.0.0.1", port), timeout=5, source_address=("127.0.0.2", 0)
+                    )
+                )
+            started = time.monotonic()
+            assert _get(base + "/healthz") == 200
+            health_took = time.monotonic() - started
+            # The flood's sockets past its share were closed by the server.
+            closed = sum(1 for conn in held[-50:] if _closed(conn))
+        finally:
+            for conn in held:
+                conn.close()
+    assert health_took < 1.0, health_took
+    assert closed == 50
+
+
+def _closed(conn: socket.socket) -> bool:
+    conn.settimeout(5)
+    try:
+        return conn.recv(1) == b""
+    except OSError:
+        return True

@@ -71,6 +71,8 @@ def jekyll_site_keys(root: Path) -> dict[str, Any]:
     """The `site` settings the site's `_config.yml` gives (the posts' permalink included)."""
     data = read_jekyll_config(root)
     keys = {k: data[k] for k in _SITE_KEYS if data.get(k) is not None}
+    if "title" not in keys and isinstance(data.get("name"), str) and data["name"].strip():
+        keys["title"] = data["name"].strip()  # many themes (minima's forks...) use `name:`
     permalink = posts_permalink(data)
     if permalink:
         keys["permalink"] = permalink
