@@ -15,22 +15,11 @@ from datetime import date
 from typing import Any
 
 import frontmatter
-import ftfy
 import yaml
 from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
 
 from digest.errors import PostError
 from digest.sources.guards import LimitError, json_value_end, load_json, load_toml, load_yaml
-
-_REPAIR = ftfy.TextFixerConfig(
-    # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
-    unescape_html=False,
-    uncurl_quotes=False,
-    fix_latin_ligatures=False,
-    fix_character_width=False,
-    explain=False,
-)
-
 
 # UTF-8 read as cp1252/latin-1 leaves one of these lead characters before a byte-range one.
 _MOJIBAKE_HINT = re.compile(
@@ -55,7 +44,17 @@ def repair_text(value: str) -> str:
     # ftfy is slow; only text that shows a mojibake pattern goes through it.
     if not value or value.isascii() or not _MOJIBAKE_HINT.search(value):
         return value
-    return str(ftfy.fix_text(value, config=_REPAIR))
+    import ftfy  # ~0.1 s to import: only when some text needs it
+
+    repair = ftfy.TextFixerConfig(
+        # Repair mojibake only: keep the author's quotes, ligatures, widths and HTML entities.
+        unescape_html=False,
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        explain=False,
+    )
+    return str(ftfy.fix_text(value, config=repair))
 
 
 class RawScalars:
