@@ -232,7 +232,7 @@ COMMANDS = {
     ),
     "serve": LazyCommand(
         "digest.cli.serve_cmds:serve_cmd",
-        "Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.",
+        "Serve the sign-up, confirmation, preferences and unsubscribe pages, and more.",
     ),
     "subscribers": LazyCommand(
         "digest.cli.subscribers_cmds:subscribers",
@@ -273,7 +273,7 @@ def _show_version(ctx: click.Context, value: bool) -> None:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
-    """digest: newsletter digests for Jekyll blogs, sent exactly once.
+    """digest: newsletter digests for Jekyll and Hugo blogs and RSS/Atom/JSON feeds, sent once.
 
     Start with `digest demo` in an empty folder.
     """

@@ -37,9 +37,13 @@ def schedule_cmd(state: State, dry_run: bool) -> None:
     """
     settings = state.settings
     if dry_run:
-        for fire in upcoming_fires(settings, datetime.now(UTC)):
+        fires = upcoming_fires(settings, datetime.now(UTC))
+        # Columns line up: the names padded to the longest, the times are of one width.
+        width = max((len(fire.digest) for fire in fires), default=0)
+        times = max((len(fire.next_fire_at.isoformat()) for fire in fires), default=0)
+        for fire in fires:
             click.echo(
-                f"{fire.digest}  {fire.next_fire_at.isoformat()}  "
+                f"{fire.digest.ljust(width)}  {fire.next_fire_at.isoformat().ljust(times)}  "
                 f"({fire.schedule}, {fire.timezone})"
             )
         return

@@ -122,7 +122,9 @@ def _summary(report: RunReport, tz: ZoneInfo) -> list[str]:
             f"{name}: {posts} as of {when} but no active subscriber's categories match: "
             "nothing sent, the posts stay new"
         ]
-    verb = "finished run" if report.resumed else "run"
+    # A resumed run with messages left (stopped by Ctrl-C, or retries due later) is still
+    # sending: it is never called finished.
+    verb = "finished run" if report.resumed and not report.pending else "run"
     failed = f"{report.failed} failed (bounced)" if report.failed else "0 failed"
     line = (
         f"{name}: {verb} {report.run_id} as of {when}: {_plural(report.posts, 'post')}, "
@@ -182,7 +184,7 @@ def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
 
 
 @click.command("send")
-@click.argument("name")
+@click.argument("name", required=False)
 @as_of_option
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
 @click.option(
@@ -195,13 +197,21 @@ def _print_plan(plan: Plan, tz: ZoneInfo) -> None:
 @pass_state
 @click.pass_context
 def send_cmd(
-    ctx: click.Context, state: State, name: str, as_of: str | None, dry_run: bool, workers: int
+    ctx: click.Context,
+    state: State,
+    name: str | None,
+    as_of: str | None,
+    dry_run: bool,
+    workers: int,
 ) -> None:
     """Send the digest NAME to every active subscriber with new posts.
 
-    Any unfinished run of NAME is finished first.
+    Any unfinished run of NAME is finished first. Without NAME it lists the digests.
     """
     settings = state.settings
+    if name is None:
+        known = ", ".join(settings.digests) or "none in the config"
+        raise click.UsageError(f"which digest? give its NAME (digests: {known})")
     tz = settings.site.tz
     when = parse_as_of(as_of, tz)
     with _store(state) as store:

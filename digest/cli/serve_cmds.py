@@ -34,7 +34,13 @@ def _access_log_at_info() -> None:
 )
 @pass_state
 def serve_cmd(state: State, host: str, port: int) -> None:
-    """Serve unsubscribe links (RFC 8058 one-click), POST /subscribe and confirmation links.
+    """Serve the sign-up, confirmation, preferences and unsubscribe pages, and more.
+
+    GET / and /subscribe (the sign-up page; POST /subscribe signs up), /confirm/<token> (the
+    link of the confirmation mail), /preferences/<token> (digests, categories, name, pause),
+    /unsubscribe/<token> (GET shows a page, POST unsubscribes, RFC 8058 one-click included),
+    with web.archive: /archive, /archive/<digest>/<run> and /archive/<digest>.atom; relay
+    webhooks under /webhooks/<provider>; GET /healthz.
 
     Runs on waitress and sends queued confirmation emails in the background. Put it behind a
     TLS reverse proxy at web.base_url. SIGTERM or SIGINT stops it.

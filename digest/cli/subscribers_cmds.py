@@ -72,6 +72,11 @@ def subscribers() -> None:
     is_flag=True,
     help="Make an unsubscribed or bounced address active again.",
 )
+@click.option(
+    "--timezone",
+    metavar="TZ",
+    help='IANA time zone for deliver: local_time (e.g. Asia/Tokyo; "" = site.timezone).',
+)
 @pass_state
 def add_cmd(
     state: State,
@@ -82,6 +87,7 @@ def add_cmd(
     digests: tuple[str, ...],
     all_digests: bool,
     resubscribe: bool,
+    timezone: str | None,
 ) -> None:
     """Add an active subscriber, or update the given fields of an existing one."""
     if all_categories and categories:
@@ -99,6 +105,7 @@ def add_cmd(
             digests=chosen,
             all_digests=all_digests,
             resubscribe=resubscribe,
+            timezone=timezone,
         )
     if created:
         click.echo(f"added {row.email} ({row.status})")

@@ -31,13 +31,16 @@ from digest.crontab import (
     check_crontab,
     latest_fire,
     next_fire_after,
+    parse_crontab,
 )
 from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, DatabaseError, DigestError
+from digest.schedule.editions import LocalTimeTrigger
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration
 from digest.store import Store
+from digest.store.editions import receiver_zones
 from digest.store.leases import load_fire_state, save_fire_state
 
 
@@ -87,6 +90,10 @@ class DigestTrigger(CrontabSchedule, BaseTrigger):  # type: ignore[misc]
     """A CrontabSchedule as an APScheduler trigger (standard crontab meaning, sane DST)."""
 
     __slots__ = ()
+
+
+class LocalDigestTrigger(LocalTimeTrigger, BaseTrigger):  # type: ignore[misc]
+    """A LocalTimeTrigger as an APScheduler trigger: the wall time in each subscriber zone."""
 
 
 def build_trigger(expression: str, tz: tzinfo) -> DigestTrigger:
@@ -186,6 +193,9 @@ class Scheduler:
         self.store = store
         # `triggers` replaces the crontab triggers (tests use a seconds-interval trigger).
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
+        for name, digest in settings.digests.items():
+            if digest.deliver == "local_time":
+                self.triggers[name] = self._local_time_trigger(digest)
         self.triggers.update(triggers or {})
         # bounces.schedule: read the bounce mailbox on its own crontab (no catch-up needed:
         # the next read takes whatever arrived meanwhile).
@@ -203,6 +213,17 @@ class Scheduler:
         self._scheduler: Any = None
         self._executor: _FireExecutor | None = None
         self._started = threading.Event()
+
+    def _local_time_trigger(self, digest: DigestSettings) -> LocalDigestTrigger:
+        """deliver: local_time: fire as each subscriber zone reaches the crontab's wall time."""
+        site_zone = self.settings.site.timezone
+
+        def zones() -> set[str]:
+            with self.store.session() as session:
+                found = receiver_zones(session, digest.name, site_zone, self._clock())
+            return found or {site_zone}
+
+        return LocalDigestTrigger(parse_crontab(digest.schedule), zones, self.settings.site.tz)
 
     # -- lease --
 

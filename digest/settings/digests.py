@@ -29,6 +29,9 @@ class DigestSettings(SettingsModel):
     # Before a run, fetch each post's URL and images: warn, hold the run until they answer,
     # or skip the dead posts (they stay new).
     check_links: Literal["off", "warn", "hold", "skip"] = "off"
+    # at_once: everyone at the schedule's time in site.timezone; local_time: each subscriber at
+    # the schedule's wall time in their own zone (one run per edition).
+    deliver: Literal["at_once", "local_time"] = "at_once"
 
     @field_validator("check_links", mode="before")
     @classmethod

@@ -6,8 +6,11 @@ sources ─► markdown: Jekyll's `markdownify`; render's excerpts drop the same
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # kramdown's own syntax that CommonMark would show as text: attribute lists (`{: .class}`,
 # `{:.note}`, `{::options /}`), footnote markers (`[^1]`) and footnote definitions.
@@ -28,12 +31,18 @@ _SPACED_DEFINITION = re.compile(
     r"([ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$",
     re.M,
 )
-_COMMONMARK = MarkdownIt("commonmark", {"html": True}).enable("table")
+
+
+@cache
+def _commonmark() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported when a post needs it, not at start-up
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
 def markdown_to_html(markdown: str) -> str:
     """Markdown (kramdown's extras dropped) to HTML, unsanitised: Jekyll's `markdownify`."""
-    return str(_COMMONMARK.render(drop_kramdown_syntax(markdown)))
+    return str(_commonmark().render(drop_kramdown_syntax(markdown)))
 
 
 def drop_kramdown_syntax(markdown: str) -> str:

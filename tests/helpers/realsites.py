@@ -35,6 +35,11 @@ REALSITES = Path(
 )
 
 
+def absent(what: Path) -> str:
+    """The skip reason when `what` (a folder of real sites or feeds) is not there."""
+    return f"no real sites at {what} (set DIGEST_REALSITES to the folder that holds them)"
+
+
 def site_names(kind: str) -> list[str]:
     """The sites of one generator ("jekyll" or "hugo") that are present."""
     folder = REALSITES / kind

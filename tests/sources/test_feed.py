@@ -174,7 +174,7 @@ def test_a_feed_file(migrated_sqlite_url: str) -> None:
     assert [p.title for p in loaded.posts] == ["One", "Two"]
 
 
-@pytest.mark.skipif(not REAL_FEEDS, reason="../shared/realsites/feeds is not present")
+@pytest.mark.skipif(not REAL_FEEDS, reason=realsites.absent(FEEDS))
 @pytest.mark.parametrize("name", REAL_FEEDS)
 def test_real_feeds_agree_with_their_independent_parse(name: str) -> None:
     oracle = json.loads((FEEDS / f"{name}.oracle.json").read_text(encoding="utf-8"))
@@ -192,7 +192,7 @@ def test_real_feeds_agree_with_their_independent_parse(name: str) -> None:
             assert entry.date is not None and entry.date.isoformat() == when
 
 
-@pytest.mark.skipif(not REAL_FEEDS, reason="../shared/realsites/feeds is not present")
+@pytest.mark.skipif(not REAL_FEEDS, reason=realsites.absent(FEEDS))
 @pytest.mark.parametrize("name", REAL_FEEDS)
 def test_real_feeds_served_over_http_become_posts(
     name: str, server: FeedServer, migrated_sqlite_url: str

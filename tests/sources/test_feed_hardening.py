@@ -158,15 +158,7 @@ def test_a_hostile_json_feed_reaches_no_terminal_page_or_feed_unclean(
 def test_a_json_feed_nested_too_deep_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": ' + "[" * 100_000)
-    with pytest.raises(FeedError, match=r"not valid JSON \(nested too deep\)"):
-        parse_feed(path.read_bytes(), path.as_uri())
-    path.write_text(
-        '{"version": "https://jsonfeed.org/version/1.1", "items": ['
-        + "[" * 100_000
-        + "]" * 100_001
-        + "}"
-    )
-    with pytest.raises(FeedError, match=r"nested too deep"):
+    with pytest.raises(FeedError, match=r"refused: nested more than \d+ levels deep"):
         parse_feed(path.read_bytes(), path.as_uri())
 
 

@@ -13,7 +13,9 @@ from tests.helpers.realsites import (
     BLOG_FIELDS,
     HUGO_FIELDS,
     JEKYLL_FIELDS,
+    REALSITES,
     Agreement,
+    absent,
     hugo_agreement,
     hugo_blog_agreement,
     jekyll_agreement,
@@ -35,19 +37,28 @@ def _assert_all(name: str, result: Agreement, keys: tuple[str, ...]) -> None:
     assert result.excerpt_similarity >= EXCERPTS, name
 
 
-@pytest.mark.skipif(not JEKYLL, reason="the real Jekyll sites (../shared/realsites) are absent")
+@pytest.mark.skipif(not JEKYLL, reason=absent(REALSITES / "jekyll"))
 @pytest.mark.parametrize("name", JEKYLL)
 def test_jekyll_site_reads_as_jekyll_built_it(name: str) -> None:
     _assert_all(name, jekyll_agreement(name), JEKYLL_FIELDS)
 
 
-@pytest.mark.skipif(not HUGO, reason="the real Hugo sites (../shared/realsites) are absent")
+@pytest.mark.skipif(not HUGO, reason=absent(REALSITES / "hugo"))
 @pytest.mark.parametrize("name", HUGO)
 def test_hugo_site_reads_as_hugo_built_it(name: str) -> None:
     _assert_all(name, hugo_agreement(name), HUGO_FIELDS)
 
 
-@pytest.mark.skipif(not HUGO, reason="the real Hugo sites (../shared/realsites) are absent")
+@pytest.mark.skipif(not HUGO, reason=absent(REALSITES / "hugo"))
 @pytest.mark.parametrize("name", HUGO)
 def test_hugo_blog_posts_are_the_ones_hugo_lists(name: str) -> None:
     _assert_all(name, hugo_blog_agreement(name), BLOG_FIELDS)
+
+
+def test_the_skip_reason_says_where_to_point_them() -> None:
+    marks = getattr(test_jekyll_site_reads_as_jekyll_built_it, "pytestmark", [])
+    reasons = [mark.kwargs["reason"] for mark in marks if mark.name == "skipif"]
+    where = REALSITES / "jekyll"
+    assert reasons == [
+        f"no real sites at {where} (set DIGEST_REALSITES to the folder that holds them)"
+    ]

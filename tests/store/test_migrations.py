@@ -227,3 +227,24 @@ def test_a_database_from_before_the_bounce_tables_upgrades_with_its_data(
         assert [row.email for row in list_subscribers(store)] == ["kept@example.com"]
     finally:
         store.dispose()
+
+
+def test_the_head_known_without_alembic_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate_config())
+    assert head_revision() == script.get_current_head()
+    for revision in script.walk_revisions():  # each file is named after its revision
+        assert Path(revision.path).name.startswith(f"{revision.revision}_"), revision.path
+
+
+def test_a_current_database_opens_without_importing_alembic(migrated_database_url: str) -> None:
+    code = (
+        "import sys; from digest.store import open_store; "
+        f"open_store({migrated_database_url!r}).dispose(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stdout

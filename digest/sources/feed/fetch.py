@@ -18,6 +18,7 @@ import httpx
 
 from digest import __version__
 from digest.errors import FeedError
+from digest.sources.guards import FileRefusedError, read_regular_file
 
 TIMEOUT_SECONDS = 30.0
 MAX_BYTES = 10 * 1024 * 1024
@@ -174,14 +175,15 @@ def _shut(sock: socket.socket) -> None:
 
 
 def _read_file(source: str, max_bytes: int) -> Fetched:
+    """A feed file, through the guards every source file goes through: a FIFO, a device or a
+    symlink to one is refused unopened, and no more than `max_bytes` is read."""
     path = Path(source.removeprefix("file://")).expanduser()
     try:
-        with path.open("rb") as handle:
-            body = handle.read(max_bytes + 1)
+        body = read_regular_file(path, max_bytes, cap=f"the {max_bytes // 1024} KiB limit")
+    except FileRefusedError as exc:
+        raise FeedError(f"feed {path}: {exc}") from None
     except OSError as exc:
         raise FeedError(f"feed {path}: cannot read: {exc.strerror or exc}") from exc
-    if len(body) > max_bytes:
-        raise _too_big(str(path), max_bytes)
     return Fetched(path.resolve().as_uri(), body, None, None)
 
 

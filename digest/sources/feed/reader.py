@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -25,10 +24,11 @@ from xml.sax import SAXException
 import feedparser
 import nh3
 
-from digest.errors import FeedError
+from digest.errors import FeedError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
 from digest.sources.feed.fetch import MAX_BYTES, MAX_REDIRECTS, TIMEOUT_SECONDS, Fetched, fetch_feed
+from digest.sources.guards import MAX_NESTING, LimitError, load_json, prune_json
 from digest.sources.post import Post, PostsLoad
 from digest.store.feeds import first_seen, save_fetch, saved_fetch
 
@@ -42,6 +42,8 @@ MAX_ID_LENGTH = 500
 _URL_SCHEMES = {"http", "https", "mailto"}
 _YEAR = re.compile(r"\b(\d{4})\b")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# What stands in for a JSON Feed item nested too deep (an item is an object, never this text).
+_TOO_DEEP = "\x00digest: nested too deep"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ class FeedEntry:
 
 def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
     """The entries of an RSS, Atom or JSON Feed document; FeedError if it is none of them."""
+    return read_feed(body, url)[0]
+
+
+def read_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]:
+    """The entries of an RSS, Atom or JSON Feed document, and a problem for each entry that
+    was refused (a JSON Feed item nested too deep); FeedError if it is no feed at all."""
     if body.lstrip()[:1] in (b"{", b"["):
         return _json_feed(body, url)
     parsed = feedparser.parse(
@@ -72,7 +80,7 @@ def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
         raise FeedError(f"feed {url}: not a valid RSS or Atom feed ({_first_line(reason)})")
     if not parsed.get("version"):
         raise FeedError(f"feed {url}: not an RSS, Atom or JSON feed")
-    return [_xml_entry(entry, url) for entry in parsed.get("entries", [])]
+    return [_xml_entry(entry, url) for entry in parsed.get("entries", [])], []
 
 
 def _xml_entry(entry: dict[str, Any], feed_url: str) -> FeedEntry:
@@ -103,13 +111,17 @@ def _xml_entry(entry: dict[str, Any], feed_url: str) -> FeedEntry:
     )
 
 
-def _json_feed(body: bytes, url: str) -> list[FeedEntry]:
+def _json_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]:
+    text: str | bytes = body
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        # RecursionError: nested deeper than the parser's stack (`[[[[...`).
-        reason = "nested too deep" if isinstance(exc, RecursionError) else _first_line(exc)
-        raise FeedError(f"feed {url}: not valid JSON ({reason})") from exc
+        if body.count(b"[") + body.count(b"{") > MAX_NESTING:
+            # An item nested too deep is cut out (one warning), not the whole feed.
+            text, _count = prune_json(body.decode("utf-8-sig"), 3, _TOO_DEEP)
+        document = load_json(text)
+    except LimitError as exc:
+        raise FeedError(f"feed {url}: refused: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FeedError(f"feed {url}: not valid JSON ({_first_line(exc)})") from exc
     version = document.get("version", "") if isinstance(document, dict) else ""
     if not str(version).startswith("https://jsonfeed.org/version/"):
         raise FeedError(f"feed {url}: JSON without a JSON Feed version (jsonfeed.org)")
@@ -117,7 +129,12 @@ def _json_feed(body: bytes, url: str) -> list[FeedEntry]:
     if not isinstance(items, list):
         raise FeedError(f"feed {url}: JSON Feed without an `items` list")
     entries = []
+    problems = []
     for number, item in enumerate(items, 1):
+        if item == _TOO_DEEP:
+            reason = f"item {number} nested more than {MAX_NESTING} levels deep; skipped"
+            problems.append(PostError(url, reason))
+            continue
         if not isinstance(item, dict):
             log.warning("feed %s: item %d is not an object: left out", url, number)
             continue
@@ -131,7 +148,7 @@ def _json_feed(body: bytes, url: str) -> list[FeedEntry]:
                 entries[-1].id or number,
                 ", ".join(fields.wrong),
             )
-    return entries
+    return entries, problems
 
 
 class _Fields:
@@ -357,7 +374,7 @@ def load_feed_posts(
     else:
         assert fetched.body is not None
         body = fetched.body
-    entries = parse_feed(body, fetched.url)
+    entries, problems = read_feed(body, fetched.url)
     undated = [e.id for e in entries if e.date is None]
     seen: Mapping[str, datetime] = {}
     if store is not None:
@@ -378,4 +395,4 @@ def load_feed_posts(
     unique = list({post.id: post for post in reversed(posts)}.values())  # first of a duplicate id
     unique.sort(key=lambda p: p.id)
     unique.sort(key=lambda p: p.date, reverse=True)
-    return PostsLoad(tuple(unique), ())
+    return PostsLoad(tuple(unique), tuple(problems))

@@ -27,7 +27,6 @@ from digest.sources.guards import read_post_bytes
 from digest.sources.jekyll.dates import post_date
 from digest.sources.jekyll.excerpts import cut_excerpt
 from digest.sources.jekyll.files import DATE_FILENAME, DATELESS_FILENAME, SourceFile, source_files
-from digest.sources.jekyll.liquid import JekyllLiquid
 from digest.sources.jekyll.permalinks import (
     HTML_EXTENSIONS,
     build_url_path,
@@ -37,7 +36,6 @@ from digest.sources.jekyll.permalinks import (
 )
 from digest.sources.jekyll.site import JekyllSite, deep_merge, open_site
 from digest.sources.jekyll.workers import process_count, read_all
-from digest.sources.markdown import markdown_to_html
 from digest.sources.post import Post, PostsLoad
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "JekyllSource", "load_posts", "read_post"]
@@ -350,6 +348,10 @@ def _render_liquid(site: SiteSettings, jekyll: JekyllSite, posts: list[Post]) ->
     """Excerpts with their Liquid rendered as Jekyll does, once every post's URL is known."""
     if not any("{{" in p.excerpt or "{%" in p.excerpt for p in posts):
         return posts
+    # Imported when some excerpt holds Liquid: python-liquid and markdown-it cost ~0.2 s.
+    from digest.sources.jekyll.liquid import JekyllLiquid
+    from digest.sources.markdown import markdown_to_html
+
     root_url = site.root_url
     liquid = JekyllLiquid(
         url=site.url,

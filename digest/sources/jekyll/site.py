@@ -71,6 +71,8 @@ def jekyll_site_keys(root: Path) -> dict[str, Any]:
     """The `site` settings the site's `_config.yml` gives (the posts' permalink included)."""
     data = read_jekyll_config(root)
     keys = {k: data[k] for k in _SITE_KEYS if data.get(k) is not None}
+    if "title" not in keys and isinstance(data.get("name"), str) and data["name"].strip():
+        keys["title"] = data["name"].strip()  # many themes (minima's forks...) use `name:`
     permalink = posts_permalink(data)
     if permalink:
         keys["permalink"] = permalink
@@ -239,7 +241,7 @@ class JekyllSite:
             if p not in self.include and p.lstrip("/")
         ]
 
-    @property
+    @functools.cached_property
     def source(self) -> Path:
         """Jekyll's source folder: the root, or the folder `source:` names (`source: src`)."""
         named = self.config.get("source")
@@ -253,10 +255,13 @@ class JekyllSite:
     def source_path(self, relative_path: str) -> str:
         """A path from the root as Jekyll sees it, from the source folder (`src/_posts/a.md`
         -> `_posts/a.md`)."""
+        prefix = self._source_prefix
+        return relative_path.removeprefix(prefix) if prefix else relative_path
+
+    @functools.cached_property
+    def _source_prefix(self) -> str:
         prefix = self.source.relative_to(self.root).as_posix()
-        if prefix == ".":
-            return relative_path
-        return relative_path.removeprefix(prefix + "/")
+        return "" if prefix == "." else prefix + "/"
 
     @property
     def data(self) -> dict[str, Any]:
