@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 from digest.render.renderer import Renderer, digest_title, render_archive_copy
 from digest.settings import DigestSettings, Settings
+from digest.sources.cleaning import strip_controls
 from digest.sources.post import Post
 from digest.store import Store, runs
 from digest.store.archive import ArchivedRun, is_archived, save_archive
@@ -85,7 +86,8 @@ def archive_run(
 
 def _text(parent: ElementTree.Element, tag: str, text: str, **attrs: str) -> None:
     element = ElementTree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
-    element.text = text
+    # XML 1.0 has no control characters: a run stored before posts were cleaned may hold one.
+    element.text = strip_controls(text)
 
 
 def _stamp(when: datetime) -> str:
