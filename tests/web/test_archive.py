@@ -13,6 +13,7 @@ import feedparser
 import pytest
 from sqlalchemy import delete
 
+from digest.archive import with_back_link
 from digest.delivery.run import send_digest
 from digest.errors import SmtpConnectError
 from digest.store.archive import archived_run, archived_runs
@@ -74,7 +75,10 @@ def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
     links = re.findall(r'href="([^"]+/archive/weekly/\d+)"', index.body)
     assert links == [second_url, first_url]  # newest first
     page = client.get(path_of(first_url))
-    assert page.status == 200 and page.body == copy.html
+    # The stored copy, with a way back to the archive at the top.
+    assert page.status == 200 and page.body == with_back_link(
+        copy.html, f"{BASE}/archive", "← All issues"
+    )
     assert client.get("/archive/weekly/999999").status == 404
     assert client.get(f"/archive/monthly/{first.run_id}").status == 404
 
