@@ -92,6 +92,15 @@ LAYOUTS: dict[str, dict[str, str]] = {
         # without mounts this would be the content; with them it is not read
         "content/posts/ignored.md": _post("Ignored", "2024-02-05"),
     },
+    # A Docsy-like site: config.yaml (digest's own file name, but in another folder here).
+    "config-yaml": {
+        "config.yaml": (
+            "baseURL: https://docsy.example.org/\nlanguages:\n  en:\n    contentDir: content/en\n"
+            "params:\n  mainSections: [blog]\n"
+        ),
+        "content/en/blog/news.md": _post("News", "2025-06-07T08:00:00Z"),
+        "content/en/docs/guide.md": _post("Guide", "2025-06-08"),
+    },
     "content-dir-per-language": {
         "hugo.toml": (
             'baseURL = "https://langs.example.org/"\ndefaultContentLanguage = "de"\n'
