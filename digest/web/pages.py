@@ -24,13 +24,14 @@ TIMEZONE_SCRIPT = (
     'try{z.value=Intl.DateTimeFormat().resolvedOptions().timeZone||""}catch(e){}'
 )
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(TIMEZONE_SCRIPT.encode()).digest()).decode()
-# Pages load nothing: no scripts but that one, no images, no fonts; their styles are inline.
-PAGE_CSP = (
-    f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+_LOAD_NOTHING = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
-# An archived email shows the posts' images (https, or inlined as data:) and nothing more.
-ARCHIVE_CSP = PAGE_CSP + "; img-src https: data:"
+# Pages load nothing: no scripts but that one, no images, no fonts; their styles are inline.
+PAGE_CSP = f"{_LOAD_NOTHING}; script-src 'sha256-{_SCRIPT_HASH}'"
+# An archived email shows the posts' images (https, or inlined as data:) and runs no script.
+ARCHIVE_CSP = _LOAD_NOTHING + "; img-src https: data:"
 SECURITY_HEADERS = [
     ("Content-Security-Policy", PAGE_CSP),
     ("X-Content-Type-Options", "nosniff"),
