@@ -93,7 +93,7 @@ def _require_secret(settings: Settings) -> str:
     return check_secret(settings.web.secret.get_secret_value())
 
 
-def _share_of(posts: Sequence[Post]) -> runs.ShareOf:
+def share_of_posts(posts: Sequence[Post]) -> runs.ShareOf:
     """The share (post ids, newest first) of the posts a choice of categories gets.
 
     Back from a pause (not_before): no post dated before it (what the pause skipped is not
@@ -138,6 +138,12 @@ def send_digest(
     digest = settings.digest(name)
     _require_secret(settings)
     warn_about_rates(store, name)
+    if digest.deliver == "local_time":
+        from digest.delivery.editions import send_editions
+
+        return send_editions(
+            settings, store, digest, as_of=as_of, trigger=trigger, progress=progress, stop=stop
+        )
     # The other processes first: forked before this one starts a thread (worker_pool).
     others = SenderProcesses(settings, workers) if workers > 1 else None
     reports: list[RunReport] = []
@@ -193,7 +199,7 @@ def send_digest(
                 name,
                 as_of,
                 [p.id for p in posts],
-                _share_of(posts),
+                share_of_posts(posts),
                 trigger,
                 known_unfinished=open_runs,
             )
@@ -236,7 +242,7 @@ def plan_digest(settings: Settings, store: Store, name: str, *, as_of: datetime)
     if posts:
         with store.session() as session:
             groups = runs.category_groups(session, name, utcnow())
-        by_share = runs.segment_groups(groups, _share_of(posts))
+        by_share = runs.segment_groups(groups, share_of_posts(posts))
         segments = [PlannedSegment(k, sum(g.subscribers for g in v)) for k, v in by_share.items()]
         empty_shares = sum(g.subscribers for g in groups) - sum(s.recipients for s in segments)
     return Plan(name, as_of, unfinished, posts, segments, empty_shares, digest.min_posts)
@@ -263,7 +269,9 @@ def send_test(
             hint=f"check {describe_source(settings.site)} and the digest's categories",
         )
     renderer = Renderer(settings)
-    rendered = renderer.render_segment(digest, posts, as_of=as_of)
+    with store.session() as session:
+        since = runs.previous_edition(session, name, as_of)
+    rendered = renderer.render_segment(digest, posts, as_of=as_of, since=since, latest=shown.latest)
     template = MessageTemplate(settings, digest, rendered, renderer, subject_prefix="[TEST] ")
     built = template.build(
         to_email=address, to_name="", unsubscribe_url=f"{settings.web.base_url}/unsubscribe/test"

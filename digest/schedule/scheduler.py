@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
@@ -31,13 +31,16 @@ from digest.crontab import (
     check_crontab,
     latest_fire,
     next_fire_after,
+    parse_crontab,
 )
 from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, DatabaseError, DigestError
+from digest.schedule.editions import LocalTimeTrigger
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration
 from digest.store import Store
+from digest.store.editions import receiver_zones
 from digest.store.leases import load_fire_state, save_fire_state
 
 
@@ -89,6 +92,10 @@ class DigestTrigger(CrontabSchedule, BaseTrigger):  # type: ignore[misc]
     __slots__ = ()
 
 
+class LocalDigestTrigger(LocalTimeTrigger, BaseTrigger):  # type: ignore[misc]
+    """A LocalTimeTrigger as an APScheduler trigger: the wall time in each subscriber zone."""
+
+
 def build_trigger(expression: str, tz: tzinfo) -> DigestTrigger:
     """The trigger for a crontab in a zone; ValueError if it is invalid or never fires."""
     return DigestTrigger(check_crontab(expression, tz), tz)
@@ -119,15 +126,27 @@ class UpcomingFire:
     timezone: str
 
 
-def upcoming_fires(settings: Settings, now: datetime) -> list[UpcomingFire]:
-    """Each digest's next fire after `now`, in site.timezone; reads and writes nothing."""
+def upcoming_fires(
+    settings: Settings, now: datetime, zones: Mapping[str, Iterable[str]] | None = None
+) -> list[UpcomingFire]:
+    """Each digest's next fire after `now`, in site.timezone; reads and writes nothing.
+
+    `zones`: for deliver: local_time digests, the subscriber zones by digest (the next fire
+    is then the first of those zones to reach the schedule's wall time).
+    """
     fires = []
     for name, trigger in validate_schedules(settings).items():
-        at = trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
+        digest = settings.digests[name]
+        where = settings.site.timezone
+        found = set((zones or {}).get(name, ()))
+        if digest.deliver == "local_time" and found:
+            local = LocalTimeTrigger(parse_crontab(digest.schedule), found.copy, settings.site.tz)
+            at = local.get_next_fire_time(None, now.astimezone(settings.site.tz))
+            where = "local time in " + ", ".join(sorted(found))
+        else:
+            at = trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
         if at is not None:
-            fires.append(
-                UpcomingFire(name, at, settings.digests[name].schedule, settings.site.timezone)
-            )
+            fires.append(UpcomingFire(name, at, digest.schedule, where))
     return fires
 
 
@@ -186,6 +205,9 @@ class Scheduler:
         self.store = store
         # `triggers` replaces the crontab triggers (tests use a seconds-interval trigger).
         self.triggers: dict[str, FireTimes] = dict(validate_schedules(settings))
+        for name, digest in settings.digests.items():
+            if digest.deliver == "local_time":
+                self.triggers[name] = self._local_time_trigger(digest)
         self.triggers.update(triggers or {})
         # bounces.schedule: read the bounce mailbox on its own crontab (no catch-up needed:
         # the next read takes whatever arrived meanwhile).
@@ -203,6 +225,17 @@ class Scheduler:
         self._scheduler: Any = None
         self._executor: _FireExecutor | None = None
         self._started = threading.Event()
+
+    def _local_time_trigger(self, digest: DigestSettings) -> LocalDigestTrigger:
+        """deliver: local_time: fire as each subscriber zone reaches the crontab's wall time."""
+        site_zone = self.settings.site.timezone
+
+        def zones() -> set[str]:
+            with self.store.session() as session:
+                found = receiver_zones(session, digest.name, site_zone, self._clock())
+            return found or {site_zone}
+
+        return LocalDigestTrigger(parse_crontab(digest.schedule), zones, self.settings.site.tz)
 
     # -- lease --
 

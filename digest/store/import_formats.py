@@ -55,6 +55,7 @@ class ImportedRow:
     ip_hashed: str | None = None  # ... or a keyed hash already (digest's own CSV)
     skip: str | None = None  # why this row is not imported (a status that must not be mailed)
     file: str = ""  # the file inside a zip, named in what is reported about the row
+    timezone: str | None = None  # IANA name (deliver: local_time); None: leave as is
 
 
 @dataclass
@@ -234,6 +235,7 @@ def _own_csv(record: Record, line: int) -> ImportedRow:
         confirmed_at=parse_time(_cell(record, "consent_confirmed_at")),
         consent_source=_cell(record, "consent_source") or None,
         ip_hashed=_cell(record, "consent_ip") or None,
+        timezone=_cell(record, "timezone") or None,
     )
     if status and status not in SUBSCRIBER_STATUSES:
         out.skip = f"unknown status {status!r} (one of {', '.join(SUBSCRIBER_STATUSES)})"

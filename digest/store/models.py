@@ -134,6 +134,8 @@ class Subscriber(Base):
     consent_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consent_source: Mapped[str | None] = mapped_column(String(40), nullable=True)
     consent_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # IANA time zone for deliver: local_time; None: site.timezone.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subscriptions: Mapped[list[Subscription]] = relationship(
         cascade="all, delete-orphan",
         lazy="selectin",
@@ -237,6 +239,8 @@ class DigestState(Base):
 
 class Run(Base):
     __tablename__ = "runs"
+    # A local_time digest has one run per edition (NULL for at_once runs: never equal).
+    __table_args__ = (Index("uq_runs_digest_edition", "digest", "edition", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
@@ -250,6 +254,9 @@ class Run(Base):
     # Messages that may have gone out twice (in flight at a crash, or unanswered after the
     # final dot, then sent again), summed over every process that worked on the run.
     possible_resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # deliver: local_time: the edition's scheduled wall time ("2026-03-09T09:00"); it goes to
+    # each zone as that zone's clock reaches it. None for an at_once run.
+    edition: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Segment(Base):

@@ -75,6 +75,7 @@ class RunSummary:
     bounced_later: int = 0  # sent, then a hard bounce came back (DSN, relay webhook)
     complaints: int = 0  # sent, then the recipient reported it as spam
     possible_resends: int = 0  # over every process that worked on the run
+    edition: str | None = None  # deliver: local_time: the edition's wall time
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class RunSummary:
             "bounced_later": self.bounced_later,
             "complaints": self.complaints,
             "possible_resends": self.possible_resends,
+            "edition": self.edition,
         }
 
 
@@ -373,6 +375,7 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
                 bounced_later=came_back[run.id].bounced_later if run.id in came_back else 0,
                 complaints=came_back[run.id].complaints if run.id in came_back else 0,
                 possible_resends=run.possible_resends,
+                edition=run.edition,
             )
         )
     return out
@@ -384,3 +387,11 @@ def sent_post_runs(session: Session, digest: str) -> dict[str, int]:
         select(SentPost.post_id, SentPost.run_id).where(SentPost.digest == digest)
     )
     return {str(row.post_id): int(row.run_id) for row in rows}
+
+
+def previous_edition(session: Session, digest: str, before: datetime) -> datetime | None:
+    """When the edition of `digest` before `before` went out (its as_of); None: the first."""
+    newest: datetime | None = session.scalar(
+        select(func.max(Run.as_of)).where(Run.digest == digest, Run.as_of < before)
+    )
+    return newest

@@ -21,7 +21,13 @@ from digest.errors import BadInputError
 from digest.store import Store
 from digest.store.import_formats import ImportedRow, read_export
 from digest.store.models import ACTIVE, PENDING, Subscriber, Subscription, utcnow
-from digest.store.subscribers import IMPORT_PREFIX, KEPT_STATUSES, Consent, check_status
+from digest.store.subscribers import (
+    IMPORT_PREFIX,
+    KEPT_STATUSES,
+    Consent,
+    check_status,
+    clean_timezone,
+)
 from digest.store.subscriptions import clean_categories, clean_digests
 
 IMPORT_BATCH = 1000
@@ -56,6 +62,7 @@ class _CsvRow:
     every_digest: bool = False  # the digests cell is `*`
     status: str | None = None  # the export's status (ours): None as `add` does
     consent: Consent = field(default_factory=Consent)
+    timezone: str | None = None  # None: the cell was empty or the column absent
 
     def wanted(self, option: list[str] | None) -> tuple[bool, list[str]] | None:
         """(all_digests, digests) this row puts its subscriber on, `--digest` first; None
@@ -104,6 +111,7 @@ def _checked_rows(
             name = clean_name(row.name) if row.name else None
             cats = clean_categories(row.categories) if row.categories else None
             digests, every = _digests_cell(row.digests, known_digests)
+            zone = clean_timezone(row.timezone) or None if row.timezone else None
         except (ValueError, BadInputError) as exc:
             report.skipped.append((line, f"{where}{exc}"))
             continue
@@ -114,7 +122,7 @@ def _checked_rows(
         first_line[key] = f"{row.file} line {line}" if row.file else f"line {line}"
         ip = row.ip_hashed or (ip_key(row.ip) if row.ip and ip_key else None)
         consent = Consent(row.requested_at, row.confirmed_at, row.consent_source or source, ip)
-        yield _CsvRow(line, address, key, name, cats, digests, every, row.status, consent)
+        yield _CsvRow(line, address, key, name, cats, digests, every, row.status, consent, zone)
 
 
 def _digests_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
@@ -164,6 +172,7 @@ def _import_batch(
                 Subscriber.all_digests,
                 Subscriber.consent_requested_at,
                 Subscriber.consent_source,
+                Subscriber.timezone,
             ).where(Subscriber.email_key.in_([r.key for r in batch]))
         )
     }
@@ -194,6 +203,7 @@ def _import_batch(
                     "created_at": now,
                     "updated_at": now,
                     "all_digests": every,
+                    "timezone": r.timezone,
                     **_consent_values(r.consent),
                 }
             )
@@ -205,6 +215,8 @@ def _import_batch(
             change["name"] = r.name
         if r.categories is not None and r.categories != list(sub.categories or ()):
             change["categories"] = r.categories
+        if r.timezone is not None and r.timezone != sub.timezone:
+            change["timezone"] = r.timezone
         if r.status in KEPT_STATUSES and sub.status in (ACTIVE, PENDING):
             # They left (or bounced) at the other service: they stay out here too.
             change.update(status=r.status, status_reason="imported", status_changed_at=now)
@@ -333,8 +345,12 @@ def export_csv(
     status: str | None = None,
     digests: bool = False,
     consent: bool = False,
+    timezone: bool = False,
 ) -> int:
     """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+
+    timezone=True adds a timezone column (IANA name, empty for site.timezone) that import_csv
+    reads back.
 
     consent=True adds the consent record (consent_requested_at, consent_confirmed_at,
     consent_source, consent_ip): import_csv reads it back.
@@ -346,7 +362,10 @@ def export_csv(
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        EXPORT_HEADER + (CONSENT_HEADER if consent else ()) + ((DIGESTS_COLUMN,) if digests else ())
+        EXPORT_HEADER
+        + (CONSENT_HEADER if consent else ())
+        + ((DIGESTS_COLUMN,) if digests else ())
+        + (("timezone",) if timezone else ())
     )
     count = 0
     query = select(
@@ -361,6 +380,7 @@ def export_csv(
         Subscriber.consent_confirmed_at,
         Subscriber.consent_source,
         Subscriber.consent_ip,
+        Subscriber.timezone,
     ).order_by(Subscriber.created_at, Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == check_status(status))
@@ -373,13 +393,15 @@ def export_csv(
         ):
             chosen.setdefault(sub_id, []).append(digest)
         for row in session.execute(query):
-            sub_id, email, name, cats, state, created, every, asked, confirmed, how, ip = row
+            sub_id, email, name, cats, state, created, every, asked, confirmed, how, ip, zone = row
             on = EVERY_DIGEST if every else ";".join(chosen.get(sub_id, ()))
             cells = [email, name, ";".join(cats or ()), state, created.isoformat()]
             if consent:
                 cells += [_iso(asked), _iso(confirmed), how or "", ip or ""]
             if digests:
                 cells.append(on)
+            if timezone:
+                cells.append(zone or "")
             writer.writerow([neutralise_cell(cell) for cell in cells])
             count += 1
     return count

@@ -118,6 +118,7 @@ class SubscriberRow:
             "status": self.status,
             "status_reason": self.status_reason,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+            "timezone": self.timezone,
             "status_changed_at": (
                 self.status_changed_at.isoformat() if self.status_changed_at else None
             ),
@@ -145,6 +146,7 @@ def row_of(sub: Subscriber) -> SubscriberRow:
         digests=tuple(s.digest for s in sub.subscriptions) if not sub.all_digests else (),
         paused_until=sub.paused_until,
         consent=consent_of(sub),
+        timezone=sub.timezone,
     )
 
 
@@ -165,6 +167,22 @@ def _name(name: str | None, address: str) -> str:
         return clean_name(name)
     except ValueError as exc:
         raise InvalidAddressError(f"{exc} (subscriber {address})") from None
+
+
+def clean_timezone(value: str) -> str:
+    """An IANA time zone name as given (`""`: none, site.timezone); BadInputError otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = value.strip()
+    if not name:
+        return ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInputError(
+            f"unknown time zone {name!r} (an IANA name like Europe/London or America/New_York)"
+        ) from None
+    return name
 
 
 def check_status(status: str) -> str:
@@ -277,6 +295,7 @@ def add_subscriber(
     status: str = ACTIVE,
     now: datetime | None = None,
     source: str = "cli",
+    timezone: str | None = None,
 ) -> tuple[SubscriberRow, bool]:
     """Add a subscriber, or update the fields given of an existing one; (row, created).
 
@@ -292,6 +311,7 @@ def add_subscriber(
     cats = clean_categories(categories) if categories is not None else None
     chosen = clean_digests(digests) if digests is not None else None
     check_status(status)
+    zone = clean_timezone(timezone) if timezone is not None else None
     when = now or utcnow()
     for attempt in (1, 2):
         try:
@@ -309,6 +329,9 @@ def add_subscriber(
                         now=when,
                         source=source,
                     )
+                    if zone is not None and sub.timezone != (zone or None):
+                        sub.timezone = zone or None
+                        _touch(sub, when)
                     session.flush()
                     return row_of(sub), False
                 sub = new_subscriber(
@@ -321,6 +344,7 @@ def add_subscriber(
                     digests=chosen,
                     consent=Consent(requested_at=when, source=source),
                 )
+                sub.timezone = zone or None
                 session.add(sub)
                 session.flush()
                 return row_of(sub), True

@@ -5,6 +5,7 @@ posts ─► post_dates: the date decides the URL's :year/:month/:day, so it fol
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
@@ -37,6 +38,11 @@ _ZONE_HOURS = {
     **{letter: index + 1 for index, letter in enumerate("ABCDEFGHIKLM")},
     **{letter: -(index + 1) for index, letter in enumerate("NOPQRSTUVWXY")},
 }  # fmt: skip
+# `2025-11-27`, `2025-11-27 09:00:00 +0100`, `2025-11-27T09:00:00.5Z`: most posts' dates.
+_ISO_DATE = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+    r"(?:\s*(Z|UTC|[+-]\d\d:?\d\d))?\s*"
+)
 _NUMERIC_ZONE = re.compile(r"([+-])(\d\d)(:?)(\d\d)(?:\3(\d\d))?|([+-])(\d\d)")
 
 
@@ -84,6 +90,11 @@ def post_date(value: object, file_date: str | None, tz: tzinfo, where: str) -> d
 def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
     """A date as Jekyll (Ruby's Time.parse) reads it; no zone Ruby knows: the site zone; a
     text Ruby cannot read: None."""
+    plain = _ISO_DATE.fullmatch(text)
+    if plain is not None:  # the usual form, read the same way without the general search
+        year, month, day, hour, minute, second = (int(g or 0) for g in plain.groups()[:6])
+        micro = int((plain.group(7) or "0")[:6].ljust(6, "0"))
+        return _ruby_time((year, month, day), hour, minute, second, micro, plain.group(8), tz)
     rest = _WEEKDAY.sub(lambda m: " " * len(m.group(0)), text)
     hour = minute = second = micro = 0
     zone_text: str | None = None
@@ -100,23 +111,46 @@ def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
             hour = hour % 12 + (12 if meridian.lower() == "p" else 0)
         zone_text = clock.group("zone")
         rest = rest[: clock.start()] + " " * (clock.end() - clock.start()) + rest[clock.end() :]
-    ymd = _ruby_ymd(rest)
+    return _ruby_time(_ruby_ymd(rest), hour, minute, second, micro, zone_text, tz)
+
+
+def _ruby_time(
+    ymd: tuple[int, int, int] | None,
+    hour: int,
+    minute: int,
+    second: int,
+    micro: int,
+    zone_text: str | None,
+    tz: tzinfo,
+) -> datetime | None:
+    """Ruby's Time from Date._parse's parts: checked, a day past the month's end rolled over,
+    in the zone Ruby knows, else local (the site zone)."""
     if ymd is None or not (1 <= ymd[1] <= 12 and 1 <= ymd[2] <= 31):
         return None
     if hour > 23 or minute > 59 or second > 60:
         return None
     year, month, day = ymd
     try:
-        start = datetime(year, month, 1)
+        naive = datetime(year, month, day, hour, minute, min(second, 59), micro)
+        if second == 60:
+            naive += timedelta(seconds=1)
     except ValueError:
-        return None
-    # Ruby's Time rolls a day past the month's end over (February 30 is March 2).
-    naive = start + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
-    naive = naive.replace(microsecond=micro)
+        try:
+            start = datetime(year, month, 1)
+        except ValueError:
+            return None
+        # Ruby's Time rolls a day past the month's end over (February 30 is March 2).
+        naive = start + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
+        naive = naive.replace(microsecond=micro)
     offset = _ruby_zone_offset(zone_text, year, tz) if zone_text else None
     if offset is None:
         return naive.replace(tzinfo=tz).astimezone(tz)
-    return naive.replace(tzinfo=timezone(timedelta(seconds=offset))).astimezone(tz)
+    return naive.replace(tzinfo=_fixed_zone(offset)).astimezone(tz)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_zone(offset: int) -> tzinfo:
+    return timezone(timedelta(seconds=offset)) if offset else UTC
 
 
 def _ruby_ymd(text: str) -> tuple[int, int, int] | None:
@@ -145,6 +179,7 @@ def _year(text: str) -> int:
     return year
 
 
+@functools.lru_cache(maxsize=256)
 def _ruby_zone_offset(zone: str, year: int, tz: tzinfo) -> int | None:
     """Ruby's Time.zone_offset: seconds east of UTC, or None (then the time is local)."""
     name = zone.upper()

@@ -241,7 +241,7 @@ class JekyllSite:
             if p not in self.include and p.lstrip("/")
         ]
 
-    @property
+    @functools.cached_property
     def source(self) -> Path:
         """Jekyll's source folder: the root, or the folder `source:` names (`source: src`)."""
         named = self.config.get("source")
@@ -255,10 +255,13 @@ class JekyllSite:
     def source_path(self, relative_path: str) -> str:
         """A path from the root as Jekyll sees it, from the source folder (`src/_posts/a.md`
         -> `_posts/a.md`)."""
+        prefix = self._source_prefix
+        return relative_path.removeprefix(prefix) if prefix else relative_path
+
+    @functools.cached_property
+    def _source_prefix(self) -> str:
         prefix = self.source.relative_to(self.root).as_posix()
-        if prefix == ".":
-            return relative_path
-        return relative_path.removeprefix(prefix + "/")
+        return "" if prefix == "." else prefix + "/"
 
     @property
     def data(self) -> dict[str, Any]:
