@@ -119,12 +119,24 @@ def issue(
     return confirmation
 
 
-def last_issued_at(session: Session, subscriber_id: int) -> datetime | None:
-    """When the newest confirmation of a subscriber was issued (None: never)."""
-    # max() keeps the column's type, so the time comes back aware (UTC) on both databases.
-    newest: datetime | None = session.scalar(
-        select(func.max(Confirmation.created_at)).where(Confirmation.subscriber_id == subscriber_id)
+def last_usable_issued_at(session: Session, sub: Subscriber) -> datetime | None:
+    """When the newest confirmation of a subscriber that still works was issued (None: none):
+    one used already, or voided by a status change since (an unsubscribe), does not count."""
+    query = select(func.max(Confirmation.created_at)).where(
+        Confirmation.subscriber_id == sub.id, Confirmation.used_at.is_(None)
     )
+    serial = sub.status_serial or 0
+    query = query.where(
+        or_(
+            Confirmation.status_serial == serial,
+            and_(
+                Confirmation.status_serial.is_(None),
+                Confirmation.created_at >= sub.status_changed_at,
+            ),
+        )
+    )
+    # max() keeps the column's type, so the time comes back aware (UTC) on both databases.
+    newest: datetime | None = session.scalar(query)
     return newest
 
 

@@ -6,6 +6,7 @@ web ─► store: each status change here is one write transaction that reads an
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from digest.store.subscribers import (
     row_of,
 )
 from digest.store.subscriptions import clean_categories, clean_digests
+
+log = logging.getLogger(__name__)
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -160,8 +163,16 @@ def _signup(
         # Pending, unsubscribed or bounced: the form (anyone can post it) changes nothing of
         # the record; only a confirmation link, which reaches the mailbox, does, and it saves
         # the choices of its own request (never those of another, earlier or later).
-        last = confirmations.last_issued_at(session, sub.id)
+        # A link that still works went out moments ago: not another one so soon (the answer
+        # page says so). A spent or voided one (they confirmed, then left) does not hold back.
+        last = confirmations.last_usable_issued_at(session, sub)
         if last is not None and last > now - limits.resend_after:
+            log.info(
+                "subscriber %d signed up again; the confirmation link sent %s ago still works, "
+                "none sent again",
+                sub.id,
+                str(now - last).split(".")[0],
+            )
             return SignupOutcome.RESEND_LIMITED
     choices = confirmations.Choices(
         name=name or "",

@@ -6,6 +6,7 @@ web's handlers return a Response built here; an HttpError becomes an error page 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +32,38 @@ SECURITY_HEADERS = [
 PAGE_TEMPLATE = "web/page.html.j2"
 
 
+# The JSON answer's `status` of each error: a stable code for scripts, never a sentence.
+ERROR_CODES = {
+    "Not found": "not-found",
+    "Method not allowed": "method-not-allowed",
+    "This link is not valid": "invalid-link",
+    "This link has expired": "link-expired",
+    "This link is no longer valid": "link-void",
+    "Please check the form": "invalid-form",
+    "Email address needed": "invalid-form",
+    "Too many categories": "invalid-form",
+    "Too large": "too-large",
+    "Bad request": "bad-request",
+    "Length required": "length-required",
+    "Unsupported form": "unsupported-form",
+    "This form has expired": "form-expired",
+    "Try again later": "unavailable",
+    "Something went wrong": "error",
+}
+
+
+def error_code(title: str) -> str:
+    """The stable code of an error title (its words, lower case and hyphenated, if unlisted)."""
+    return ERROR_CODES.get(title) or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
 class HttpError(Exception):
     """A request we answer with an error page: its status, a title and a message.
 
     Title and message are catalog messages (marked with N_ where they are made), shown in the
     site's language with their %(name)s placeholders filled from `values`. The JSON answer's
-    `status` is the English title, the same in every language.
+    `status` is a stable code (ERROR_CODES: `not-found`, `invalid-form`...), the same in every
+    language.
     """
 
     def __init__(
@@ -55,7 +82,7 @@ class HttpError(Exception):
         self.message = message
         self.headers = list(headers)
         self.values = dict(values or {})
-        self.state = state or title
+        self.state = state or error_code(title)
 
 
 def method_not_allowed(methods: Iterable[str]) -> HttpError:
@@ -139,15 +166,24 @@ class PageShell:
         hidden: Mapping[str, str] | None = None,
         wants_json: bool = False,
         state: str = "",
+        links: Iterable[tuple[str, str]] = (),
     ) -> Response:
-        """A message page (title, paragraphs, an optional POST button), or its JSON.
+        """A message page (title, paragraphs, links as (url, text), an optional POST button),
+        or its JSON (the links as `links`: a list of {url, text}).
 
-        Title, paragraphs and button are shown as given: translated by the caller.
+        Title, paragraphs, links and button are shown as given: translated by the caller.
         """
-        texts = list(paragraphs)
+        texts, hrefs = list(paragraphs), list(links)
         if wants_json:
-            return json_answer(status, state or title, " ".join(texts))
-        values = {"title": title, "paragraphs": texts, "button": button, "hidden": hidden or {}}
+            extra = {"links": [{"url": u, "text": t} for u, t in hrefs]} if hrefs else {}
+            return json_answer(status, state or error_code(title), " ".join(texts), **extra)
+        values = {
+            "title": title,
+            "paragraphs": texts,
+            "links": hrefs,
+            "button": button,
+            "hidden": hidden or {},
+        }
         return self.render(status, PAGE_TEMPLATE, values)
 
     def error(self, exc: HttpError, wants_json: bool) -> Response:

@@ -134,31 +134,91 @@ def _json_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]
         if item == _TOO_DEEP:
             reason = f"item {number} nested more than {MAX_NESTING} levels deep; skipped"
             problems.append(PostError(url, reason))
-        if not isinstance(item, dict):
             continue
-        link = urljoin(url, str(item.get("url") or item.get("external_url") or "").strip())
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-        names = [str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name")]
-        summary = item.get("summary")
-        summary_html = (
-            html.escape(summary)
-            if summary
-            else item.get("content_html") or html.escape(item.get("content_text") or "")
-        )
-        published = item.get("date_published") or item.get("date_modified")
-        entries.append(
-            FeedEntry(
-                id=_identity(str(item.get("id") or "").strip(), link),
-                title=_plain(str(item.get("title") or "")),
-                link=link,
-                date=_entry_date(published, None),
-                categories=_unique(item.get("tags") or []),
-                author=", ".join(names) or None,
-                summary_html=str(summary_html),
-                image=item.get("image") or item.get("banner_image"),
+        if not isinstance(item, dict):
+            log.warning("feed %s: item %d is not an object: left out", url, number)
+            continue
+        fields = _Fields(item)
+        entries.append(_json_entry(fields, url))
+        if fields.wrong:
+            # One warning per entry, naming every field it had to leave out.
+            log.warning(
+                "feed %s: entry %s: %s of the wrong type, left out",
+                url,
+                entries[-1].id or number,
+                ", ".join(fields.wrong),
             )
-        )
     return entries, problems
+
+
+class _Fields:
+    """An item's fields, each checked for its JSON Feed type; a wrong one reads as absent."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+        self.wrong: list[str] = []
+
+    def text(self, key: str, *, number: bool = False) -> str:
+        value = self.item.get(key)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if number and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # JSON Feed: an id that is a number is taken as its text
+        self._wrong(key, value)
+        return ""
+
+    def texts(self, key: str) -> list[str]:
+        value = self.item.get(key)
+        if value is None:
+            return []
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        self._wrong(key, value)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    def names(self) -> list[str]:
+        """The authors' names (JSON Feed 1.1 `authors`, 1.0 `author`)."""
+        authors = self.item.get("authors")
+        if authors is None and self.item.get("author") is not None:
+            authors = [self.item["author"]]
+        if authors is None:
+            return []
+        if not isinstance(authors, list):
+            self._wrong("authors", authors)
+            return []
+        names = [a.get("name") for a in authors if isinstance(a, dict)]
+        if len(names) != len(authors) or not all(isinstance(n, str | None) for n in names):
+            self._wrong("authors", authors)
+        return [n for n in names if isinstance(n, str) and n]
+
+    def _wrong(self, key: str, value: object) -> None:
+        kind = {dict: "an object", list: "a list", bool: "true/false", str: "a text"}.get(
+            type(value), "a number"
+        )
+        self.wrong.append(f"{key} ({kind})")
+
+
+def _json_entry(fields: _Fields, url: str) -> FeedEntry:
+    link = urljoin(url, (fields.text("url") or fields.text("external_url")).strip())
+    summary = fields.text("summary")
+    summary_html = (
+        html.escape(summary)
+        if summary
+        else fields.text("content_html") or html.escape(fields.text("content_text"))
+    )
+    published = fields.text("date_published") or fields.text("date_modified")
+    return FeedEntry(
+        id=_identity(fields.text("id", number=True).strip(), link),
+        title=_plain(fields.text("title")),
+        link=link,
+        date=_entry_date(published, None),
+        categories=_unique(fields.texts("tags")),
+        author=", ".join(fields.names()) or None,
+        summary_html=summary_html,
+        image=fields.text("image") or fields.text("banner_image") or None,
+    )
 
 
 def _identity(entry_id: str, link: str) -> str:
