@@ -172,7 +172,10 @@ class JekyllYamlHandler(YAMLHandler):
         if simple is not None:
             return simple
         # The opening line goes back on: a line YAML reports is then the file's line.
-        return load_yaml("---\n" + fm)
+        data = load_yaml("---\n" + fm)
+        if isinstance(data, dict) and not all(type(key) is str for key in data):
+            data = {str(k): v for k, v in data.items()}  # keys as text: `2024: x` is "2024"
+        return data
 
 
 class _NotClosed(ValueError):
@@ -280,9 +283,7 @@ def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
         data = {}
     if not isinstance(data, dict):
         raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
-    if not all(type(key) is str for key in data):
-        data = {str(k): v for k, v in data.items()}
-    return FrontMatter(meta=data, body=str(body), raw=RawScalars(fm), where=where)
+    return FrontMatter(meta=data, body=body, raw=RawScalars(fm), where=where)
 
 
 def split_hugo_front_matter(text: str) -> tuple[dict[str, Any], str] | None:

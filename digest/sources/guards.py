@@ -52,17 +52,22 @@ def read_post_bytes(file: str | os.PathLike[str], max_bytes: int) -> bytes:
     """The bytes of a post file (see read_regular_file); PostError (one warning) otherwise."""
     where = os.fspath(file)
     try:
-        return read_regular_file(where, max_bytes, cap=f"site.max_post_bytes ({max_bytes:,} bytes)")
+        return read_regular_file(where, max_bytes)
     except FileRefusedError as exc:
         raise PostError(where, str(exc)) from None
     except OSError as exc:
         raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def read_regular_file(file: str | os.PathLike[str], max_bytes: int, *, cap: str) -> bytes:
+def read_regular_file(
+    file: str | os.PathLike[str],
+    max_bytes: int,
+    *,
+    cap: str = "site.max_post_bytes ({max_bytes:,} bytes)",
+) -> bytes:
     """The bytes of `file` if it is (a symlink to) a regular file of at most `max_bytes`.
 
-    FileRefusedError for anything else (`cap` words the limit for its message), OSError when it
+    FileRefusedError for anything else (`cap` words the limit, with `{max_bytes}`), OSError when it
     cannot be read. A FIFO or a device is never opened: nothing can hang or stream for ever."""
     where = os.fspath(file)
     # stat before open: opening a FIFO blocks until a writer comes, /dev/zero never ends.
@@ -86,12 +91,15 @@ def read_regular_file(file: str | os.PathLike[str], max_bytes: int, *, cap: str)
 def _read_up_to(fd: int, expected: int, limit: int) -> bytes:
     """At most `limit` bytes to the end of the file, sized by its stat (a file may grow)."""
     # Asking for `limit` bytes at once would allocate all of it (5 MB) for every small post.
-    chunks = [os.read(fd, min(expected + 1, limit))]
+    asked = min(expected + 1, limit)
+    chunks = [os.read(fd, asked)]
     total = len(chunks[0])
-    while chunks[-1] and total < limit:
-        chunks.append(os.read(fd, min(_CHUNK, limit - total)))
+    # A regular file gives all that is asked up to its end: a short read is the end.
+    while len(chunks[-1]) == asked and total < limit:
+        asked = min(_CHUNK, limit - total)
+        chunks.append(os.read(fd, asked))
         total += len(chunks[-1])
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _not_regular(where: str, mode: int) -> FileRefusedError:
@@ -103,7 +111,8 @@ def _not_regular(where: str, mode: int) -> FileRefusedError:
 
 def _check_size(size: int, max_bytes: int, cap: str) -> None:
     if size > max_bytes:
-        raise FileRefusedError(f"file is larger than {cap}; not read")
+        limit = cap.format(max_bytes=max_bytes)
+        raise FileRefusedError(f"file is larger than {limit}; not read")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,6 +101,20 @@ LAYOUTS: dict[str, dict[str, str]] = {
         "content/en/blog/news.md": _post("News", "2025-06-07T08:00:00Z"),
         "content/en/docs/guide.md": _post("Guide", "2025-06-08"),
     },
+    # A theme in the tree: its params (mainSections) and its content count, the site's win.
+    "theme-in-tree": {
+        "hugo.toml": (
+            'baseURL = "https://theme.example.org/"\ntheme = "paper"\n'
+            '[permalinks]\nnotes = "/n/:slug/"\n'
+        ),
+        "themes/paper/hugo.toml": (
+            '[params]\nmainSections = ["notes"]\n[permalinks]\nposts = "/theme-only/:slug/"\n'
+        ),
+        "themes/paper/content/notes/from-theme.md": _post("From the theme", "2025-07-01"),
+        "themes/paper/content/notes/shadowed.md": _post("Theme's copy", "2025-07-02"),
+        "content/notes/shadowed.md": _post("Site's copy", "2025-07-03"),
+        "content/posts/post.md": _post("Post", "2025-07-04"),
+    },
     "content-dir-per-language": {
         "hugo.toml": (
             'baseURL = "https://langs.example.org/"\ndefaultContentLanguage = "de"\n'
