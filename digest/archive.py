@@ -5,6 +5,8 @@ delivery ─► archive (store a run's all-posts copy); web's /archive pages ─
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -12,11 +14,32 @@ from xml.etree import ElementTree
 
 from digest.render.renderer import Renderer, digest_title, render_archive_copy
 from digest.settings import DigestSettings, Settings
+from digest.sources.cleaning import strip_controls
 from digest.sources.post import Post
 from digest.store import Store, runs
 from digest.store.archive import ArchivedRun, is_archived, save_archive
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
+
+
+def body_fragment(document: str) -> str:
+    """What is inside <body> of a whole HTML document (a feed reader shows that, never the
+    doctype, head and style); the text as it is when it has no body."""
+    found = _BODY.search(document)
+    return found.group(1).strip() if found else document
+
+
+def with_back_link(document: str, url: str, text: str) -> str:
+    """The archived email with a link back to the archive at the top of its body."""
+    link = (
+        '<p style="margin:0;padding:12px 16px;font:14px/20px sans-serif;text-align:left">'
+        f'<a href="{html.escape(url, quote=True)}" style="color:#1d5fd6">'
+        f"{html.escape(text)}</a></p>"
+    )
+    return re.sub(r"(<body\b[^>]*>)", lambda m: m.group(1) + link, document, count=1, flags=re.I)
 
 
 def archive_url(settings: Settings, digest: str, run_id: int) -> str:
@@ -63,7 +86,8 @@ def archive_run(
 
 def _text(parent: ElementTree.Element, tag: str, text: str, **attrs: str) -> None:
     element = ElementTree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
-    element.text = text
+    # XML 1.0 has no control characters: a run stored before posts were cleaned may hold one.
+    element.text = strip_controls(text)
 
 
 def _stamp(when: datetime) -> str:
@@ -98,6 +122,6 @@ def atom_feed(settings: Settings, digest: str, archived: Sequence[ArchivedRun]) 
             entry, f"{{{ATOM_NS}}}link", {"rel": "alternate", "type": "text/html", "href": page}
         )
         if run.html:
-            _text(entry, "content", run.html, type="html")
+            _text(entry, "content", body_fragment(run.html), type="html")
     data: bytes = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
     return data

@@ -200,6 +200,10 @@ COMMANDS = {
         "digest.cli.demo_cmds:demo",
         "Run the whole job here: example posts, subscribers, a real SMTP send into demo-outbox/.",
     ),
+    "doctor": LazyCommand(
+        "digest.cli.doctor_cmds:doctor_cmd",
+        "Check the setup a sender needs: one line per check with pass, warn or fail, and the fix.",
+    ),
     "explain": LazyCommand(
         "digest.cli.explain_cmds:explain_cmd",
         "Why each post of the site is in or out of digest NAME at time T.",

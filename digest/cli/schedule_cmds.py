@@ -37,7 +37,16 @@ def schedule_cmd(state: State, dry_run: bool) -> None:
     """
     settings = state.settings
     if dry_run:
-        fires = upcoming_fires(settings, datetime.now(UTC))
+        now = datetime.now(UTC)
+        zones: dict[str, set[str]] = {}
+        local = [n for n, d in settings.digests.items() if d.deliver == "local_time"]
+        if local:  # deliver: local_time: the zones of the subscribers decide the next fire
+            from digest.store.editions import receiver_zones
+
+            with open_store(settings.database.url) as store, store.session() as session:
+                for name in local:
+                    zones[name] = receiver_zones(session, name, settings.site.timezone, now)
+        fires = upcoming_fires(settings, now, zones)
         # Columns line up: the names padded to the longest, the times are of one width.
         width = max((len(fire.digest) for fire in fires), default=0)
         times = max((len(fire.next_fire_at.isoformat()) for fire in fires), default=0)

@@ -198,14 +198,29 @@ def _table(rows: list[SubscriberRow]) -> None:
 @click.option(
     "--with-consent", is_flag=True, help="CSV: add the consent columns (as export --with-consent)."
 )
+@click.option(
+    "--with-timezone", is_flag=True, help="CSV: add a timezone column (as export --with-timezone)."
+)
 @pass_state
 def list_cmd(
-    state: State, status: str | None, fmt: str, with_digests: bool, with_consent: bool
+    state: State,
+    status: str | None,
+    fmt: str,
+    with_digests: bool,
+    with_consent: bool,
+    with_timezone: bool,
 ) -> None:
     """List subscribers, oldest first."""
     with _store(state) as store:
         if fmt == "csv":
-            export_csv(store, sys.stdout, status=status, digests=with_digests, consent=with_consent)
+            export_csv(
+                store,
+                sys.stdout,
+                status=status,
+                digests=with_digests,
+                consent=with_consent,
+                timezone=with_timezone,
+            )
             return
         rows = list_subscribers(store, status)
     if fmt == "json":
@@ -290,8 +305,15 @@ def import_cmd(state: State, file: str, service: str, digests: tuple[str, ...]) 
     help="Add each subscriber's consent record (consent_requested_at, consent_confirmed_at, "
     "consent_source, consent_ip) that import reads back.",
 )
+@click.option(
+    "--with-timezone",
+    is_flag=True,
+    help="Add a timezone column (IANA name; empty: site.timezone) that import reads back.",
+)
 @pass_state
-def export_cmd(state: State, out: str | None, with_digests: bool, with_consent: bool) -> None:
+def export_cmd(
+    state: State, out: str | None, with_digests: bool, with_consent: bool, with_timezone: bool
+) -> None:
     """Write every subscriber as CSV (to stdout, or to --out FILE).
 
     Columns: email,name,categories (;-separated),status,created_at (ISO 8601, UTC), and with
@@ -299,7 +321,13 @@ def export_cmd(state: State, out: str | None, with_digests: bool, with_consent: 
     """
     with _store(state) as store:
         if out is None:
-            export_csv(store, sys.stdout, digests=with_digests, consent=with_consent)
+            export_csv(
+                store,
+                sys.stdout,
+                digests=with_digests,
+                consent=with_consent,
+                timezone=with_timezone,
+            )
             return
         target = Path(out)
         # Written beside the target and renamed: a failed export leaves no half-written file.
@@ -310,7 +338,13 @@ def export_cmd(state: State, out: str | None, with_digests: bool, with_consent: 
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                count = export_csv(store, handle, digests=with_digests, consent=with_consent)
+                count = export_csv(
+                    store,
+                    handle,
+                    digests=with_digests,
+                    consent=with_consent,
+                    timezone=with_timezone,
+                )
             os.replace(tmp, target)
         except OSError as exc:
             raise BadInputError(f"{target}: cannot write: {exc.strerror or exc}") from None

@@ -15,7 +15,7 @@ from digest.selection.newposts import posts_to_show
 from digest.settings import Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
-from digest.store import Store, masked_url, open_store
+from digest.store import Store, masked_url, open_store, runs
 from digest.store.subscribers import find_subscriber
 from digest.tokens import preferences_url, unsubscribe_url
 
@@ -89,10 +89,13 @@ def _render(
     posts: list[Post],
     as_of: datetime,
     subscriber: PreviewSubscriber | None,
+    *,
+    since: datetime | None = None,
+    latest: bool = False,
 ) -> Preview:
     digest = settings.digest(name)
     renderer = Renderer(settings)
-    segment = renderer.render_segment(digest, posts, as_of=as_of)
+    segment = renderer.render_segment(digest, posts, as_of=as_of, since=since, latest=latest)
     html, text = renderer.personalise(
         segment,
         name=subscriber.name if subscriber else "",
@@ -136,6 +139,10 @@ def build_preview(
             subscriber = _find_subscriber(store, subscriber_email)
         categories = subscriber.categories if subscriber else ()
         shown = posts_to_show(store, digest, loaded.posts, as_of, categories=categories)
+        since = None
+        if store is not None:
+            with store.session() as session:
+                since = runs.previous_edition(session, name, as_of)
     finally:
         if store is not None:
             store.dispose()
@@ -150,6 +157,6 @@ def build_preview(
             f"note: nothing new for {name} as of {as_of.isoformat()}; "
             f"previewing the latest {len(posts)} post{'' if len(posts) == 1 else 's'}"
         )
-    preview = _render(settings, name, posts, as_of, subscriber)
+    preview = _render(settings, name, posts, as_of, subscriber, since=since, latest=shown.latest)
     preview.notes = notes + preview.notes
     return preview

@@ -269,7 +269,9 @@ def send_test(
             hint=f"check {describe_source(settings.site)} and the digest's categories",
         )
     renderer = Renderer(settings)
-    rendered = renderer.render_segment(digest, posts, as_of=as_of)
+    with store.session() as session:
+        since = runs.previous_edition(session, name, as_of)
+    rendered = renderer.render_segment(digest, posts, as_of=as_of, since=since, latest=shown.latest)
     template = MessageTemplate(settings, digest, rendered, renderer, subject_prefix="[TEST] ")
     built = template.build(
         to_email=address, to_name="", unsubscribe_url=f"{settings.web.base_url}/unsubscribe/test"

@@ -125,6 +125,9 @@ class RunSender:
         """Render each segment once, from its posts as they are on disk now."""
         by_id = self.posts()
         view_url = view_in_browser_url(self.settings, self.digest.name, report.run_id)
+        # "since" in the greeting: the previous edition, not the start of the lookback.
+        with self.store.session() as session:
+            since = runs.previous_edition(session, self.digest.name, run_as_of)
         templates: dict[int, MessageTemplate] = {}
         for segment_id, post_ids in segments:
             posts = [by_id[p] for p in post_ids if p in by_id]
@@ -137,7 +140,7 @@ class RunSender:
                 claims.skip_segment(self.store, segment_id, "its posts are gone")
                 continue
             rendered = self.renderer.render_segment(
-                self.digest, posts, as_of=run_as_of, view_url=view_url
+                self.digest, posts, as_of=run_as_of, view_url=view_url, since=since
             )
             templates[segment_id] = MessageTemplate(
                 self.settings,

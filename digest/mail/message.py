@@ -186,10 +186,16 @@ def mailbox_header(name: str, display: str, address: str) -> bytes:
 
 
 def list_id_value(settings: Settings, digest: DigestSettings) -> tuple[str, str]:
-    """(phrase, id) of the RFC 2919 List-Id, like ("Blog weekly digest", "weekly.example.com")."""
+    """(phrase, id) of the RFC 2919 List-Id, like ("Blog weekly digest", "weekly.example.com");
+    with digests.X.title the phrase is "Blog: <title>"."""
     from_addr = settings.email.from_address
     domain = _idna(address_domain(from_addr))
-    return _clean(f"{settings.site.title} {digest.name} digest"), f"{digest.name.lower()}.{domain}"
+    phrase = (
+        f"{settings.site.title}: {digest.title}"
+        if digest.title
+        else (f"{settings.site.title} {digest.name} digest")
+    )
+    return _clean(phrase), f"{digest.name.lower()}.{domain}"
 
 
 def list_unsubscribe_value(settings: Settings, url: str) -> str:

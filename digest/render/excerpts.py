@@ -35,6 +35,7 @@ _LIQUID_SITE = re.compile(r"\{\{\s*site\.(baseurl|url)\s*\}\}")
 EXCERPT_MAX_CHARS = 2_000
 EXCERPT_MIN_CHARS = 200
 _VOID_TAGS = frozenset({"br", "img", "hr"})
+_SRCLESS_IMAGE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 
 
 def one_line(text: str) -> str:
@@ -269,7 +270,10 @@ class ExcerptFormatter:
         cached = self._html_cache.get(key)
         if cached is None:
             rendered = self._md.render(drop_kramdown_syntax(self._expand_liquid(markdown)))
-            cached = truncate_html(self._cleaner.clean(rendered).strip(), self.limit)
+            cleaned = self._cleaner.clean(rendered).strip()
+            if "<img" in cleaned:  # an image whose src was not allowed (a data: URI) goes
+                cleaned = _SRCLESS_IMAGE.sub("", cleaned)
+            cached = truncate_html(cleaned, self.limit)
             self._html_cache[key] = cached
         return cached
 

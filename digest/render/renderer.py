@@ -135,7 +135,10 @@ def bundled_templates_dir() -> Path:
 
 
 def digest_title(digest: DigestSettings, lang: str) -> str:
-    """`weekly` -> `Weekly digest` in the language; a name that already says digest is kept."""
+    """The digest's `title`, else `weekly` -> `Weekly digest` in the language (a name that
+    already says digest is kept)."""
+    if digest.title:
+        return digest.title
     words = re.sub(r"[-_]+", " ", digest.name or "digest").strip()
     title = words[:1].upper() + words[1:]
     if "digest" in words.lower():
@@ -244,15 +247,23 @@ class Renderer:
         as_of: datetime,
         view_url: str | None = None,
         archived: bool = False,
+        since: datetime | None = None,
+        latest: bool = False,
     ) -> dict[str, Any]:
-        """What templates (and the subject) see."""
+        """What templates (and the subject) see.
+
+        `since`: when the previous edition went out (default: the start of the lookback);
+        `latest`: nothing was new, these are the latest posts (previews, test sends).
+        """
         site = self.settings.site
+        title = self.digest_title(digest)
         return {
             "site": site,
             "lang": self.lang,
             "dir": text_direction(self.lang),
-            "digest": digest,
-            "digest_title": self.digest_title(digest),
+            # digest.title is the name readers see, the default one filled in.
+            "digest": digest.model_copy(update={"title": title}),
+            "digest_title": title,
             "categories_text": self.describe_categories(digest),
             "posts": list(posts),
             "total_posts": len(posts),
@@ -261,7 +272,8 @@ class Renderer:
             "more_count": 0,
             "more_url": None,
             "as_of": as_of,
-            "since": as_of - digest.lookback,
+            "since": since if since is not None else as_of - digest.lookback,
+            "latest": latest,
             "subscriber": Recipient(),
             "view_url": view_url,
             "archived": archived,
@@ -270,6 +282,8 @@ class Renderer:
     def render_subject(self, digest: DigestSettings, context: dict[str, Any]) -> str:
         """The digest's `subject` template rendered on one line."""
         where = f"{self.settings.source}: digests.{digest.name}.subject"
+        if digest.subject == DEFAULT_SUBJECT and context.get("latest"):
+            return self.gettext("%(title)s: the latest posts", title=self.settings.site.title)
         if digest.subject == DEFAULT_SUBJECT:  # the default speaks the site's language
             count = len(context["posts"])
             return self.ngettext(
@@ -342,13 +356,24 @@ class Renderer:
         as_of: datetime,
         view_url: str | None = None,
         archived: bool = False,
+        since: datetime | None = None,
+        latest: bool = False,
     ) -> RenderedSegment:
         """Render one segment (the posts a group of subscribers gets): subject, html, text.
 
         `view_url`: the run's archive page ("View in browser"); `archived`: the public copy
-        for that page, with nothing personal and no unsubscribe link.
+        for that page, with nothing personal and no unsubscribe link; `since`: when the
+        previous edition went out; `latest`: these are the latest posts, nothing was new.
         """
-        context = self.context(digest, posts, as_of=as_of, view_url=view_url, archived=archived)
+        context = self.context(
+            digest,
+            posts,
+            as_of=as_of,
+            view_url=view_url,
+            archived=archived,
+            since=since,
+            latest=latest,
+        )
         subject = self.render_subject(digest, context)
         preheader = make_preheader(context["posts"], self.gettext("No new posts this time."))
         context.update(subject=subject, preheader=preheader)
@@ -496,9 +521,14 @@ def render_segment(
 
 
 def render_archive_copy(
-    renderer: Renderer, digest: DigestSettings, posts: Sequence[Post], *, as_of: datetime
+    renderer: Renderer,
+    digest: DigestSettings,
+    posts: Sequence[Post],
+    *,
+    as_of: datetime,
+    since: datetime | None = None,
 ) -> tuple[str, str]:
     """(subject, html) of a run's public archive copy: every post, nothing personal."""
-    segment = renderer.render_segment(digest, posts, as_of=as_of, archived=True)
+    segment = renderer.render_segment(digest, posts, as_of=as_of, archived=True, since=since)
     html, _text = renderer.personalise(segment, name="", email="", unsubscribe_url="")
     return segment.subject, html

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
@@ -126,15 +126,27 @@ class UpcomingFire:
     timezone: str
 
 
-def upcoming_fires(settings: Settings, now: datetime) -> list[UpcomingFire]:
-    """Each digest's next fire after `now`, in site.timezone; reads and writes nothing."""
+def upcoming_fires(
+    settings: Settings, now: datetime, zones: Mapping[str, Iterable[str]] | None = None
+) -> list[UpcomingFire]:
+    """Each digest's next fire after `now`, in site.timezone; reads and writes nothing.
+
+    `zones`: for deliver: local_time digests, the subscriber zones by digest (the next fire
+    is then the first of those zones to reach the schedule's wall time).
+    """
     fires = []
     for name, trigger in validate_schedules(settings).items():
-        at = trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
+        digest = settings.digests[name]
+        where = settings.site.timezone
+        found = set((zones or {}).get(name, ()))
+        if digest.deliver == "local_time" and found:
+            local = LocalTimeTrigger(parse_crontab(digest.schedule), found.copy, settings.site.tz)
+            at = local.get_next_fire_time(None, now.astimezone(settings.site.tz))
+            where = "local time in " + ", ".join(sorted(found))
+        else:
+            at = trigger.get_next_fire_time(None, now.astimezone(settings.site.tz))
         if at is not None:
-            fires.append(
-                UpcomingFire(name, at, settings.digests[name].schedule, settings.site.timezone)
-            )
+            fires.append(UpcomingFire(name, at, digest.schedule, where))
     return fires
 
 

@@ -108,6 +108,13 @@ class Settings(SettingsModel):
                     )
                 body = {} if body is None else body
                 if isinstance(body, dict):
+                    if "name" in body:
+                        # The key is the name; a display name is `title` (a `name:` here was
+                        # once silently ignored).
+                        raise ValueError(
+                            f"digests.{name}.name: unknown key (the name readers see is "
+                            f"`title`: digests.{name}.title)"
+                        )
                     body = {**body, "name": str(name)}
                 named[str(name)] = body
             return named

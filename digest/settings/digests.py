@@ -18,6 +18,9 @@ DEFAULT_SUBJECT = "{{ site.title }}: {{ posts|length }} new post{{ 's' if posts|
 
 class DigestSettings(SettingsModel):
     name: str = ""
+    # The name readers see (emails, pages, List-Id, `digest.title` in the subject); None:
+    # made from the key in the site's language ("weekly" -> "Weekly digest").
+    title: str | None = None
     subject: str = DEFAULT_SUBJECT
     schedule: str = "0 9 * * mon"
     categories: tuple[str, ...] = ()
@@ -33,6 +36,20 @@ class DigestSettings(SettingsModel):
     # at_once: everyone at the schedule's time in site.timezone; local_time: each subscriber at
     # the schedule's wall time in their own zone (one run per edition).
     deliver: Literal["at_once", "local_time"] = "at_once"
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if not text:
+            return None
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError("must be one line without control characters")
+        if len(text) > 120:
+            raise ValueError("is longer than 120 characters")
+        return text
 
     @field_validator("check_links", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ def detect_site(site: dict[str, Any], base: Path) -> dict[str, Any]:
     given_root = base / Path(str(site["root"])) if site.get("root") else None
     kind = site.get("source")
     if kind is None:
-        hugo = is_hugo_site(given_root or base)
+        hugo = is_hugo_site(given_root or base, digest_dir=base)
         kind = "feed" if site.get("feed_url") else "hugo" if hugo else "jekyll"
     site = {**site, "source": kind}
     feed_url = site.get("feed_url")
@@ -32,7 +32,7 @@ def detect_site(site: dict[str, Any], base: Path) -> dict[str, Any]:
         site["feed_url"] = str(base / Path(feed_url.removeprefix("file://")).expanduser())
     if kind == "hugo":
         root = given_root or base
-        return {**_hugo_site(root, site.get("lang")), **site, "root": root}
+        return {**_hugo_site(root, site.get("lang"), base), **site, "root": root}
     if kind == "feed":
         return {**site, "root": given_root or base}
     posts_dir = base / Path(str(site.get("posts_dir") or "_posts"))
@@ -41,9 +41,9 @@ def detect_site(site: dict[str, Any], base: Path) -> dict[str, Any]:
     return {**jekyll_site_keys(root), **site, "posts_dir": posts_dir, "root": root}
 
 
-def _hugo_site(root: Path, site_lang: object) -> dict[str, Any]:
+def _hugo_site(root: Path, site_lang: object, base: Path) -> dict[str, Any]:
     """title, url, timezone and lang from a Hugo site's own config (if it is one)."""
-    if not is_hugo_site(root):
+    if not is_hugo_site(root, digest_dir=base):
         return {}
     config = load_hugo_config(root)
     keys: dict[str, Any] = {"lang": config.default_language}
@@ -64,7 +64,9 @@ def check_site_source(site: SiteSettings, config_file: Path) -> None:
     """The folder or feed the site's source names must be there (exit 2 otherwise)."""
     if site.source == "jekyll" and not site.posts_dir.is_dir():
         raise ConfigError(f"{config_file}: site.posts_dir: folder {site.posts_dir} does not exist")
-    if site.source == "hugo" and (site.root is None or not is_hugo_site(site.root)):
+    if site.source == "hugo" and (
+        site.root is None or not is_hugo_site(site.root, digest_dir=config_file.parent)
+    ):
         raise ConfigError(
             f"{config_file}: site.root: {site.root} is not a Hugo site "
             "(no Hugo config such as hugo.toml or config/_default/ with content/ or "

@@ -1,6 +1,9 @@
-"""A post's front matter: split from the body, its values read as the author wrote them.
+"""A post's front matter: split from its body by python-frontmatter, read by the bounded
+loaders of sources.guards, its values read as the author wrote them.
 
-posts ─► front_matter: text, names and authors out of YAML (JSON, TOML), errors naming the key.
+sources (jekyll, hugo) ─► front_matter: Jekyll's YAML (`---`), Hugo's YAML, TOML (`+++`) and
+JSON (`{`), each a python-frontmatter handler with that generator's fences whose load() is a
+guards loader; text, names and authors out of them, errors naming the key.
 """
 
 from __future__ import annotations
@@ -11,18 +14,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import frontmatter
 import yaml
+from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
 
 from digest.errors import PostError
-from digest.sources.safe_yaml import BoundedSafeLoader, YamlLimitError, check_alias_expansion
+from digest.sources.guards import LimitError, json_value_end, load_json, load_toml, load_yaml
 
 # UTF-8 read as cp1252/latin-1 leaves one of these lead characters before a byte-range one.
 _MOJIBAKE_HINT = re.compile(
     "[\u00c2-\u00c5\u00ce\u00cf\u00d0\u00d1\u00e2\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
 )
-# Jekyll's Document::YAML_FRONT_MATTER_REGEXP: `---` opens, `---` or `...` closes.
-_JEKYLL_OPEN = re.compile(r"---[ \t\r\f\v]*\n")
-_JEKYLL_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t\r\f\v]*$\n?", re.M)
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # A top-level `key: value` line whose value needs no YAML beyond plain, quoted or [a, b].
 _SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
@@ -33,6 +35,8 @@ _RESOLVED = {
     for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
 _FLOW_INDICATOR = re.compile(r"[\[\]{}]")
+# yaml.v2 (Hugo's) takes a tab between a value and its comment; PyYAML does not.
+_INNER_TAB = re.compile(r"(?<=\S)\t+")
 
 
 def repair_text(value: str) -> str:
@@ -149,51 +153,163 @@ class FrontMatter:
         return text or None
 
 
+# ---------------------------------------------------------------------------------------------
+# python-frontmatter's handlers, with Jekyll's and Hugo's fences and the bounded loaders
+
+
+class JekyllYamlHandler(YAMLHandler):
+    """Jekyll's Document::YAML_FRONT_MATTER_REGEXP: a `---` line opens the file, the first
+    `---` or `...` line after it closes."""
+
+    FM_BOUNDARY = re.compile(r"^(?:---|\.\.\.)[ \t\r\f\v]*$\n?", re.M)
+    _OPENING = re.compile(r"---[ \t\r\f\v]*\n")
+
+    def detect(self, text: str) -> bool:
+        return self._OPENING.match(text) is not None
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        simple = simple_front_matter(fm)
+        if simple is not None:
+            return simple
+        # The opening line goes back on: a line YAML reports is then the file's line.
+        data = load_yaml("---\n" + fm)
+        if isinstance(data, dict) and not all(type(key) is str for key in data):
+            data = {str(k): v for k, v in data.items()}  # keys as text: `2024: x` is "2024"
+        return data
+
+
+class _NotClosed(ValueError):
+    """Fenced front matter without its closing line."""
+
+
+class _HugoFenced(BaseHandler):
+    """Hugo's fenced front matter, as its lexer reads it: an opening line starts the text
+    (spaces before it gone); the first line after it that starts with the delimiter closes it
+    (a longer dash line too: the dashes after the third are the body's)."""
+
+    FENCE = ""
+    _OPENING: re.Pattern[str]
+    FM_BOUNDARY: re.Pattern[str]  # the opening line, then a closing delimiter
+
+    def detect(self, text: str) -> bool:
+        return text.startswith(self.FENCE)
+
+    def split(self, text: str) -> tuple[str, str]:
+        if not self._OPENING.match(text):  # `---x`: no opening line, so never closed
+            raise _NotClosed
+        try:
+            fm, content = super().split(text)
+        except ValueError:  # no closing line: two parts where three were unpacked
+            raise _NotClosed from None
+        return str(fm), str(content)
+
+
+class HugoYamlHandler(_HugoFenced, YAMLHandler):
+    """YAML between `---` lines, read as Hugo 0.111's yaml.v2 does: dates stay text."""
+
+    FENCE = "---"
+    _OPENING = re.compile(r"---[ \t]*\n")
+    FM_BOUNDARY = re.compile(r"\A---[ \t]*\n|^---\n?", re.M)
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        try:
+            return load_yaml(fm, dates=False)
+        except yaml.YAMLError as exc:
+            first_error = exc
+        try:  # yaml.v2 takes a tab between a value and its comment
+            return load_yaml(_INNER_TAB.sub(" ", fm), dates=False)
+        except yaml.YAMLError:
+            raise first_error from None
+
+
+class HugoTomlHandler(_HugoFenced):
+    """TOML between `+++` lines (python-frontmatter's TOMLHandler wants the toml package)."""
+
+    FENCE = "+++"
+    _OPENING = re.compile(r"\+\+\+[ \t]*\n")
+    FM_BOUNDARY = re.compile(r"\A\+\+\+[ \t]*\n|^\+\+\+\n?", re.M)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return load_toml(fm)
+
+
+class HugoJsonHandler(JSONHandler):
+    """A JSON object at the start of the file, however its braces are laid out (Hugo's)."""
+
+    def detect(self, text: str) -> bool:
+        return text.startswith("{")
+
+    def split(self, text: str) -> tuple[str, str]:
+        end = json_value_end(text, 0)
+        if end is None:  # not closed: json.loads says where it breaks
+            return text, ""
+        return text[:end], text[end:]
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return load_json(fm)
+
+
+JEKYLL_HANDLERS = (JekyllYamlHandler(),)
+HUGO_HANDLERS = (HugoYamlHandler(), HugoTomlHandler(), HugoJsonHandler())
+_HUGO_KINDS = {
+    HugoYamlHandler: ("YAML", "---"),
+    HugoTomlHandler: ("TOML", "+++"),
+    HugoJsonHandler: ("JSON", "}"),
+}
+
+
+class FrontMatterError(ValueError):
+    """Hugo front matter that cannot be read; the message says why."""
+
+
 def split_jekyll_front_matter(text: str, where: str) -> FrontMatter | None:
-    """Jekyll's front matter (YAML between `---` and `---` or `...`), parsed once; None if none."""
-    opening = _JEKYLL_OPEN.match(text)
-    if opening is None:
+    """Jekyll's front matter (YAML between `---` and `---` or `...`) and the body after it;
+    None when the text has none, or it is not closed. PostError when it cannot be read."""
+    handler = frontmatter.detect_format(text, JEKYLL_HANDLERS)
+    if handler is None:
         return None
-    # The closing line may directly follow the opening one (empty front matter).
-    closing = _JEKYLL_CLOSE.search(text, opening.end())
-    if closing is None:
+    try:
+        fm, body = handler.split(text)
+    except ValueError:
         return None
-    front = text[: closing.start()]
-    body = text[closing.end() :]
-    simple = simple_front_matter(front[opening.end() :])
-    if simple is not None:  # its keys are text already: no copy
-        return FrontMatter(meta=simple, body=body, raw=RawScalars(front), where=where)
-    data, node = _load_yaml(front, where)
+    try:
+        data = handler.load(fm)
+    except LimitError as exc:
+        raise PostError(where, f"front matter refused: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise PostError(where, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise PostError(where, "front matter must be keys and values (title: ..., date: ...)")
-    return FrontMatter(
-        meta={str(k): v for k, v in data.items()},
-        body=body,
-        raw=RawScalars(front, node),
-        where=where,
-    )
+    return FrontMatter(meta=data, body=body, raw=RawScalars(fm), where=where)
 
 
-def _load_yaml(front: str, where: str) -> tuple[object, yaml.Node | None]:
-    """The front matter read by YAML (aliases bounded), and its node for the raw scalars."""
-    loader = BoundedSafeLoader(front)
+def split_hugo_front_matter(text: str) -> tuple[dict[str, Any], str] | None:
+    """Hugo's front matter (YAML, TOML or JSON) and the body after it; None when the text
+    has none. FrontMatterError when it is not closed, cannot be read or is refused."""
+    handler = frontmatter.detect_format(text, HUGO_HANDLERS)
+    if handler is None:
+        return None
+    kind, fence = _HUGO_KINDS[type(handler)]
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, None
-        check_alias_expansion(node)  # a billion-laughs chain is refused, not built
-        return loader.construct_document(node), node
-    except YamlLimitError as exc:
-        raise PostError(where, f"front matter refused: {exc}") from None
-    except RecursionError:
-        raise PostError(where, "front matter refused: YAML nested too deeply") from None
+        fm, body = handler.split(text)
+        data = handler.load(fm)
+    except LimitError as exc:  # before ValueError, which it is
+        raise FrontMatterError(f"front matter refused: {exc}") from None
     except yaml.YAMLError as exc:
-        problem = _yaml_problem(exc)
-        raise PostError(where, f"front matter is not valid YAML: {problem}") from exc
-    finally:
-        loader.dispose()
+        reason = str(exc).splitlines()[0]
+        raise FrontMatterError(f"{kind} front matter: {reason}") from exc
+    except _NotClosed:
+        raise FrontMatterError(f"front matter is not closed (no closing {fence} line)") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError and json.JSONDecodeError are
+        raise FrontMatterError(f"{kind} front matter: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FrontMatterError("front matter must be keys and values")
+    return data, str(body)
 
 
 def simple_front_matter(front: str) -> dict[str, Any] | None:

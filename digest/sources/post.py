@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import PostError
+from digest.sources.cleaning import one_line, strip_controls, web_link
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,25 @@ class Post:
     draft: bool
     # The front matter with `_config.yml` defaults merged in (Liquid's `page`).
     front_matter: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Every reader's post leaves sources clean: no control characters in its texts (a
+        page, a feed, a mail or a terminal shows them), and only web links: a `url` or
+        `image` of another scheme (`javascript:`, `data:`) is dropped."""
+        cleaned = {
+            "title": one_line(self.title),
+            "slug": one_line(self.slug),
+            "categories": tuple(c for c in map(one_line, self.categories) if c),
+            "tags": tuple(t for t in map(one_line, self.tags) if t),
+            "author": one_line(self.author) if self.author else self.author,
+            "excerpt": strip_controls(self.excerpt),
+            "content": strip_controls(self.content),
+            "url": web_link(self.url) or "",
+            "image": web_link(self.image) if self.image else self.image,
+        }
+        for name, value in cleaned.items():
+            if value != getattr(self, name):
+                object.__setattr__(self, name, value)  # frozen: set once, while being made
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (`path` is Jekyll's `page.path`: relative to the site root)."""

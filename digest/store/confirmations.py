@@ -55,10 +55,16 @@ class Choices:
     name: str = ""
     categories: tuple[str, ...] = ()  # none: every post
     digests: tuple[str, ...] | None = None  # None: every digest, future ones too
+    timezone: str | None = None  # the browser's zone; None: keep the subscriber's
 
     def as_json(self) -> dict[str, Any]:
         digests = list(self.digests) if self.digests is not None else None
-        return {"name": self.name, "categories": list(self.categories), "digests": digests}
+        return {
+            "name": self.name,
+            "categories": list(self.categories),
+            "digests": digests,
+            "timezone": self.timezone,
+        }
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Choices | None:
@@ -69,6 +75,7 @@ class Choices:
             name=str(data.get("name") or ""),
             categories=tuple(str(c) for c in data.get("categories") or ()),
             digests=tuple(str(d) for d in digests) if isinstance(digests, list) else None,
+            timezone=str(data["timezone"]) if data.get("timezone") else None,
         )
 
 
@@ -119,12 +126,24 @@ def issue(
     return confirmation
 
 
-def last_issued_at(session: Session, subscriber_id: int) -> datetime | None:
-    """When the newest confirmation of a subscriber was issued (None: never)."""
-    # max() keeps the column's type, so the time comes back aware (UTC) on both databases.
-    newest: datetime | None = session.scalar(
-        select(func.max(Confirmation.created_at)).where(Confirmation.subscriber_id == subscriber_id)
+def last_usable_issued_at(session: Session, sub: Subscriber) -> datetime | None:
+    """When the newest confirmation of a subscriber that still works was issued (None: none):
+    one used already, or voided by a status change since (an unsubscribe), does not count."""
+    query = select(func.max(Confirmation.created_at)).where(
+        Confirmation.subscriber_id == sub.id, Confirmation.used_at.is_(None)
     )
+    serial = sub.status_serial or 0
+    query = query.where(
+        or_(
+            Confirmation.status_serial == serial,
+            and_(
+                Confirmation.status_serial.is_(None),
+                Confirmation.created_at >= sub.status_changed_at,
+            ),
+        )
+    )
+    # max() keeps the column's type, so the time comes back aware (UTC) on both databases.
+    newest: datetime | None = session.scalar(query)
     return newest
 
 
@@ -199,6 +218,8 @@ def confirm_link(
                 sub.name = choices.name
                 sub.categories = list(choices.categories)
                 set_digests(sub, list(choices.digests) if choices.digests is not None else None)
+                if choices.timezone:
+                    sub.timezone = choices.timezone
             renew_link_key(sub)
             session.flush()
             change_status(session, sub.id, ACTIVE, "confirmed", when)

@@ -14,7 +14,7 @@ from digest.errors import BadInputError
 from digest.store import Store
 from digest.store.models import ACTIVE, UNSUBSCRIBED, Subscriber, utcnow
 from digest.store.signups import UNSUBSCRIBABLE, StaleLinkError, link_holds
-from digest.store.subscribers import SubscriberRow, change_status, row_of
+from digest.store.subscribers import SubscriberRow, change_status, clean_timezone, row_of
 from digest.store.subscriptions import clean_categories, clean_digests, set_digests
 
 # The pauses a subscriber may choose, in weeks.
@@ -42,6 +42,7 @@ class PreferencesChange:
     digests: Sequence[str] | None
     pause_until: datetime | None = None
     resume: bool = False
+    timezone: str | None = None  # an IANA name, "" for site.timezone; None: keep as it is
 
 
 def unsubscribe_from_digest(
@@ -136,6 +137,8 @@ def save_preferences(
         if list(sub.categories or ()) != categories:
             sub.categories = categories
         set_digests(sub, digests)
+        if change.timezone is not None:
+            sub.timezone = clean_timezone(change.timezone) or None
         if change.resume:
             _set_pause(sub, None, when)
         elif change.pause_until is not None:

@@ -400,3 +400,11 @@ def sent_post_runs(session: Session, digest: str) -> dict[str, int]:
         select(SentPost.post_id, SentPost.run_id).where(SentPost.digest == digest)
     )
     return {str(row.post_id): int(row.run_id) for row in rows}
+
+
+def previous_edition(session: Session, digest: str, before: datetime) -> datetime | None:
+    """When the edition of `digest` before `before` went out (its as_of); None: the first."""
+    newest: datetime | None = session.scalar(
+        select(func.max(Run.as_of)).where(Run.digest == digest, Run.as_of < before)
+    )
+    return newest

@@ -6,6 +6,7 @@ web ─► store: each status change here is one write transaction that reads an
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from digest.store.subscribers import (
     row_of,
 )
 from digest.store.subscriptions import clean_categories, clean_digests
+
+log = logging.getLogger(__name__)
 
 # Statuses a one-click unsubscribe turns into `unsubscribed`; bounced stays bounced.
 UNSUBSCRIBABLE = (PENDING, ACTIVE)
@@ -135,6 +138,7 @@ def _signup(
     client_key: str,
     limits: SignupLimits,
     now: datetime,
+    timezone: str | None = None,
 ) -> SignupOutcome:
     if _over_client_limit(session, client_key, limits, now):
         return SignupOutcome.CLIENT_LIMITED
@@ -152,6 +156,7 @@ def _signup(
             now=now,
             consent=Consent(requested_at=now, source=WEB_SOURCE, ip=client_key),
         )
+        sub.timezone = timezone
         session.add(sub)
         session.flush()
     elif sub.status == ACTIVE:
@@ -160,13 +165,22 @@ def _signup(
         # Pending, unsubscribed or bounced: the form (anyone can post it) changes nothing of
         # the record; only a confirmation link, which reaches the mailbox, does, and it saves
         # the choices of its own request (never those of another, earlier or later).
-        last = confirmations.last_issued_at(session, sub.id)
+        # A link that still works went out moments ago: not another one so soon (the answer
+        # page says so). A spent or voided one (they confirmed, then left) does not hold back.
+        last = confirmations.last_usable_issued_at(session, sub)
         if last is not None and last > now - limits.resend_after:
+            log.info(
+                "subscriber %d signed up again; the confirmation link sent %s ago still works, "
+                "none sent again",
+                sub.id,
+                str(now - last).split(".")[0],
+            )
             return SignupOutcome.RESEND_LIMITED
     choices = confirmations.Choices(
         name=name or "",
         categories=tuple(cats or ()),
         digests=tuple(digests) if digests is not None else None,
+        timezone=timezone,
     )
     confirmations.issue(session, sub, now, client_key=client_key, choices=choices)
     return SignupOutcome.QUEUED
@@ -181,6 +195,7 @@ def queue_signup(
     categories: Sequence[str] | None = None,
     digests: Sequence[str] | None = None,
     now: datetime | None = None,
+    timezone: str | None = None,
 ) -> None:
     """Record a sign-up request as received (one insert, whatever the address); the mailer
     decides what it does (process_signups). `digests` None: every digest.
@@ -202,6 +217,7 @@ def queue_signup(
                 digests=clean_digests(digests) if digests is not None else None,
                 client_key=client_key,
                 created_at=now or utcnow(),
+                timezone=timezone,
             )
         )
 
@@ -227,6 +243,7 @@ def process_signups(store: Store, limits: SignupLimits, *, batch: int = 50) -> l
                             request.client_key,
                             limits,
                             request.created_at,
+                            request.timezone,
                         )
                     )
                     session.delete(request)

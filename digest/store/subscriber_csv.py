@@ -345,8 +345,12 @@ def export_csv(
     status: str | None = None,
     digests: bool = False,
     consent: bool = False,
+    timezone: bool = False,
 ) -> int:
     """Write the subscribers as CSV (email,name,categories,status,created_at); the row count.
+
+    timezone=True adds a timezone column (IANA name, empty for site.timezone) that import_csv
+    reads back.
 
     consent=True adds the consent record (consent_requested_at, consent_confirmed_at,
     consent_source, consent_ip): import_csv reads it back.
@@ -358,7 +362,10 @@ def export_csv(
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        EXPORT_HEADER + (CONSENT_HEADER if consent else ()) + ((DIGESTS_COLUMN,) if digests else ())
+        EXPORT_HEADER
+        + (CONSENT_HEADER if consent else ())
+        + ((DIGESTS_COLUMN,) if digests else ())
+        + (("timezone",) if timezone else ())
     )
     count = 0
     query = select(
@@ -373,6 +380,7 @@ def export_csv(
         Subscriber.consent_confirmed_at,
         Subscriber.consent_source,
         Subscriber.consent_ip,
+        Subscriber.timezone,
     ).order_by(Subscriber.created_at, Subscriber.id)
     if status is not None:
         query = query.where(Subscriber.status == check_status(status))
@@ -385,13 +393,15 @@ def export_csv(
         ):
             chosen.setdefault(sub_id, []).append(digest)
         for row in session.execute(query):
-            sub_id, email, name, cats, state, created, every, asked, confirmed, how, ip = row
+            sub_id, email, name, cats, state, created, every, asked, confirmed, how, ip, zone = row
             on = EVERY_DIGEST if every else ";".join(chosen.get(sub_id, ()))
             cells = [email, name, ";".join(cats or ()), state, created.isoformat()]
             if consent:
                 cells += [_iso(asked), _iso(confirmed), how or "", ip or ""]
             if digests:
                 cells.append(on)
+            if timezone:
+                cells.append(zone or "")
             writer.writerow([neutralise_cell(cell) for cell in cells])
             count += 1
     return count

@@ -5,7 +5,7 @@ web's routes send these paths here; the stored copies come from digest.archive (
 
 from __future__ import annotations
 
-from digest.archive import archive_url, atom_feed, feed_url
+from digest.archive import archive_url, atom_feed, feed_url, with_back_link
 from digest.i18n import format_date
 from digest.store.archive import archived_run, archived_runs
 from digest.web.context import WebContext
@@ -56,10 +56,11 @@ def archive_page(context: WebContext, request: Request) -> Response:
     run = archived_run(context.store, name, int(request.path_values.get("run", "0")))
     if run is None:
         raise not_found()
+    # A way back to the list of issues, where a reader of the page looks for one.
+    back = f"{context.settings.web.base_url}/archive"
+    page = with_back_link(run.html, back, context.gettext("← All issues"))
     # The email's images load here (img-src); everything else stays as strict as on any page.
-    return Response(
-        200, run.html.encode("utf-8"), headers=[("Content-Security-Policy", ARCHIVE_CSP)]
-    )
+    return Response(200, page.encode("utf-8"), headers=[("Content-Security-Policy", ARCHIVE_CSP)])
 
 
 def archive_feed(context: WebContext, request: Request) -> Response:

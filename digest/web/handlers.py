@@ -17,12 +17,19 @@ from digest.store.signups import ping, queue_signup, unsubscribe_id
 from digest.tokens import (
     CONFIRM_MAX_AGE,
     ConfirmLink,
+    preferences_url,
     read_confirm_token,
     read_unsubscribe_token,
 )
 from digest.web.clients import client_address, client_key
 from digest.web.context import WebContext
-from digest.web.forms import HONEYPOT_FIELD, Request, form_fields, read_signup
+from digest.web.forms import (
+    HONEYPOT_FIELD,
+    Request,
+    form_fields,
+    read_signup,
+    split_categories,
+)
 from digest.web.links import (
     current_link,
     linked_subscriber,
@@ -31,7 +38,14 @@ from digest.web.links import (
     read_link,
     unsubscribed_page,
 )
-from digest.web.pages import HttpError, Response, bad_form, invalid_link, mask_email
+from digest.web.pages import (
+    TIMEZONE_SCRIPT,
+    HttpError,
+    Response,
+    bad_form,
+    invalid_link,
+    mask_email,
+)
 
 # One logger for the whole web side, as before it became a package (its name is in log lines).
 log = logging.getLogger("digest.web")
@@ -39,6 +53,12 @@ log = logging.getLogger("digest.web")
 ONE_CLICK = "One-Click"
 LINK_LIFE = timedelta(seconds=CONFIRM_MAX_AGE)
 EVERYTHING = "everything"  # the `scope` form field that leaves every digest at once
+
+
+def root(context: WebContext, request: Request) -> Response:
+    """GET /: to the sign-up page (303: the one a person came for)."""
+    location = f"{context.settings.web.base_url}/subscribe"
+    return Response(303, b"", "text/plain; charset=utf-8", [("Location", location)])
 
 
 def healthz(context: WebContext, request: Request) -> Response:
@@ -178,6 +198,7 @@ def confirm(context: WebContext, request: Request) -> Response:
     if row is None or check.state is not LinkState.CONFIRMABLE:
         return _not_confirmable(context, request, check)
     log.info("subscriber %d confirmed", row.id)
+    manage = preferences_url(context.settings, row.id, row.link_key)
     return context.shell.page(
         200,
         context.gettext("Subscription confirmed"),
@@ -188,6 +209,7 @@ def confirm(context: WebContext, request: Request) -> Response:
                 title=context.site_title,
             )
         ],
+        links=[(manage, context.gettext("Choose digests and categories"))],
         wants_json=request.wants_json,
         state="active",
     )
@@ -195,7 +217,19 @@ def confirm(context: WebContext, request: Request) -> Response:
 
 def signup_page(context: WebContext, request: Request) -> Response:
     """GET: the sign-up form, with the site's categories and the config's digests to choose."""
+    return _signup_form(context, request, 200)
+
+
+def _signup_form(
+    context: WebContext, request: Request, status: int, *, error: str = ""
+) -> Response:
+    """The sign-up form; after a refused POST with the error and what was typed kept."""
     title = context.gettext("Subscribe to %(title)s", title=context.site_title)
+    fields = request.fields if request.method == "POST" else {}
+
+    def first(name: str) -> str:
+        return next((v for v in fields.get(name, []) if v.strip()), "")
+
     if request.wants_json:
         return context.shell.page(
             200,
@@ -208,14 +242,22 @@ def signup_page(context: WebContext, request: Request) -> Response:
             wants_json=True,
             state="form",
         )
+    ticked = {c.casefold() for c in split_categories(fields.get("categories", []))}
+    chosen_digests = set(fields.get("digests", [])) or set(context.digest_names)
     return context.shell.render(
-        200,
+        status,
         "web/subscribe.html.j2",
         {
             "title": title,
             "categories": context.categories(),
             "digests": [(name, context.digest_title(name)) for name in context.digest_names],
             "honeypot_field": HONEYPOT_FIELD,
+            "timezone_script": TIMEZONE_SCRIPT,
+            "error": error,
+            "email": first("email"),
+            "name": first("name"),
+            "ticked_categories": ticked,
+            "ticked_digests": chosen_digests,
         },
     )
 
@@ -227,10 +269,17 @@ def subscribe(context: WebContext, request: Request) -> Response:
     up or down: the status, body and work done here (one insert) do not tell them apart. The
     mailer decides and sends outside the request.
     """
-    form = read_signup(request, context.categories())
-    unknown = sorted(set(form.digests) - set(context.digest_names))
-    if unknown:
-        raise bad_form(N_("There is no digest %(name)s."), name=repr(unknown[0]))
+    try:
+        form = read_signup(request, context.categories())
+        unknown = sorted(set(form.digests) - set(context.digest_names))
+        if unknown:
+            raise bad_form(N_("There is no digest %(name)s."), name=repr(unknown[0]))
+    except HttpError as exc:
+        if request.wants_json or exc.status != 400:
+            raise
+        # Not a dead end: the form again, saying what to change, with what was typed.
+        message = context.gettext(exc.message, **exc.values)
+        return _signup_form(context, request, exc.status, error=message)
     # Every digest ticked is every digest, future ones included; none ticked is the same.
     chosen = None if set(form.digests) in (set(), set(context.digest_names)) else form.digests
     if not form.honeypot_filled:
@@ -243,6 +292,7 @@ def subscribe(context: WebContext, request: Request) -> Response:
                 categories=form.categories or None,
                 digests=chosen,
                 client_key=client_key(context.secret, address),
+                timezone=form.timezone,
             )
         except BadInputError as exc:
             # read_signup checked the address, name and categories: this is unexpected.
@@ -255,6 +305,10 @@ def subscribe(context: WebContext, request: Request) -> Response:
         [
             context.gettext("If the address can be subscribed, a confirmation link is on its way."),
             context.gettext("Open it to start receiving the digest."),
+            context.gettext(
+                "Asked a few minutes ago already? The link we sent then still works: "
+                "no second one is sent so soon."
+            ),
         ],
         wants_json=request.wants_json,
         state="check-inbox",

@@ -88,10 +88,16 @@ def unsubscribed_page(
     return context.shell.page(
         200,
         context.gettext("You are unsubscribed"),
-        [gone, context.gettext("Changed your mind? Subscribe again on the site.")],
+        [gone, context.gettext("Changed your mind?")],
+        links=[(subscribe_url(context), context.gettext("Subscribe again"))],
         wants_json=request.wants_json,
         state="unsubscribed",
     )
+
+
+def subscribe_url(context: WebContext) -> str:
+    """The sign-up page's address (web.base_url/subscribe)."""
+    return f"{context.settings.web.base_url}/subscribe"
 
 
 def not_subscribed_page(context: WebContext, request: Request, row: SubscriberRow) -> Response:
@@ -105,8 +111,8 @@ def not_subscribed_page(context: WebContext, request: Request, row: SubscriberRo
                 email=mask_email(row.email),
                 title=context.site_title,
             ),
-            context.gettext("To get the digest again, subscribe on the site."),
         ],
+        links=[(subscribe_url(context), context.gettext("Subscribe again"))],
         wants_json=request.wants_json,
         state=row.status,
     )

@@ -5,7 +5,10 @@ web's handlers return a Response built here; an HttpError becomes an error page 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,13 +17,21 @@ import jinja2
 
 from digest.i18n import N_, text_direction, translations
 
-# Pages load nothing: no scripts, no images, no fonts; their styles are inline.
-PAGE_CSP = (
+# The one script a page runs: the sign-up form's hidden `timezone` field gets the browser's
+# zone (deliver: local_time). Allowed by its hash alone; nothing is loaded.
+TIMEZONE_SCRIPT = (
+    'var z=document.getElementById("timezone");'
+    'try{z.value=Intl.DateTimeFormat().resolvedOptions().timeZone||""}catch(e){}'
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(TIMEZONE_SCRIPT.encode()).digest()).decode()
+_LOAD_NOTHING = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-# An archived email shows the posts' images (https, or inlined as data:) and nothing more.
-ARCHIVE_CSP = PAGE_CSP + "; img-src https: data:"
+# Pages load nothing: no scripts but that one, no images, no fonts; their styles are inline.
+PAGE_CSP = f"{_LOAD_NOTHING}; script-src 'sha256-{_SCRIPT_HASH}'"
+# An archived email shows the posts' images (https, or inlined as data:) and runs no script.
+ARCHIVE_CSP = _LOAD_NOTHING + "; img-src https: data:"
 SECURITY_HEADERS = [
     ("Content-Security-Policy", PAGE_CSP),
     ("X-Content-Type-Options", "nosniff"),
@@ -31,12 +42,38 @@ SECURITY_HEADERS = [
 PAGE_TEMPLATE = "web/page.html.j2"
 
 
+# The JSON answer's `status` of each error: a stable code for scripts, never a sentence.
+ERROR_CODES = {
+    "Not found": "not-found",
+    "Method not allowed": "method-not-allowed",
+    "This link is not valid": "invalid-link",
+    "This link has expired": "link-expired",
+    "This link is no longer valid": "link-void",
+    "Please check the form": "invalid-form",
+    "Email address needed": "invalid-form",
+    "Too many categories": "invalid-form",
+    "Too large": "too-large",
+    "Bad request": "bad-request",
+    "Length required": "length-required",
+    "Unsupported form": "unsupported-form",
+    "This form has expired": "form-expired",
+    "Try again later": "unavailable",
+    "Something went wrong": "error",
+}
+
+
+def error_code(title: str) -> str:
+    """The stable code of an error title (its words, lower case and hyphenated, if unlisted)."""
+    return ERROR_CODES.get(title) or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
 class HttpError(Exception):
     """A request we answer with an error page: its status, a title and a message.
 
     Title and message are catalog messages (marked with N_ where they are made), shown in the
     site's language with their %(name)s placeholders filled from `values`. The JSON answer's
-    `status` is the English title, the same in every language.
+    `status` is a stable code (ERROR_CODES: `not-found`, `invalid-form`...), the same in every
+    language.
     """
 
     def __init__(
@@ -55,7 +92,7 @@ class HttpError(Exception):
         self.message = message
         self.headers = list(headers)
         self.values = dict(values or {})
-        self.state = state or title
+        self.state = state or error_code(title)
 
 
 def method_not_allowed(methods: Iterable[str]) -> HttpError:
@@ -139,15 +176,24 @@ class PageShell:
         hidden: Mapping[str, str] | None = None,
         wants_json: bool = False,
         state: str = "",
+        links: Iterable[tuple[str, str]] = (),
     ) -> Response:
-        """A message page (title, paragraphs, an optional POST button), or its JSON.
+        """A message page (title, paragraphs, links as (url, text), an optional POST button),
+        or its JSON (the links as `links`: a list of {url, text}).
 
-        Title, paragraphs and button are shown as given: translated by the caller.
+        Title, paragraphs, links and button are shown as given: translated by the caller.
         """
-        texts = list(paragraphs)
+        texts, hrefs = list(paragraphs), list(links)
         if wants_json:
-            return json_answer(status, state or title, " ".join(texts))
-        values = {"title": title, "paragraphs": texts, "button": button, "hidden": hidden or {}}
+            extra = {"links": [{"url": u, "text": t} for u, t in hrefs]} if hrefs else {}
+            return json_answer(status, state or error_code(title), " ".join(texts), **extra)
+        values = {
+            "title": title,
+            "paragraphs": texts,
+            "links": hrefs,
+            "button": button,
+            "hidden": hidden or {},
+        }
         return self.render(status, PAGE_TEMPLATE, values)
 
     def error(self, exc: HttpError, wants_json: bool) -> Response:

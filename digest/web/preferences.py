@@ -20,7 +20,13 @@ from digest.store.models import ACTIVE, utcnow
 from digest.store.preferences import PAUSE_WEEKS, PreferencesChange
 from digest.store.preferences import save_preferences as store_preferences
 from digest.store.signups import unsubscribe_id
-from digest.store.subscribers import IMPORT_PREFIX, WEB_SOURCE, Consent, SubscriberRow
+from digest.store.subscribers import (
+    IMPORT_PREFIX,
+    WEB_SOURCE,
+    Consent,
+    SubscriberRow,
+    clean_timezone,
+)
 from digest.tokens import PreferencesLink, form_token, form_token_holds, read_preferences_token
 from digest.web.context import WebContext
 from digest.web.forms import Request, check_name, checked_categories, form_fields
@@ -109,6 +115,14 @@ def _read_change(
         if weeks not in PAUSE_WEEKS:
             raise bad_form(N_("Pause for 1, 2 or 4 weeks."))
         until = now + timedelta(weeks=weeks)
+    zone = " ".join(fields.get("timezone", [])).strip() if "timezone" in fields else None
+    if zone:
+        try:
+            clean_timezone(zone)
+        except BadInputError:
+            raise bad_form(
+                N_("Unknown time zone %(name)s: use a name like Europe/London."), name=repr(zone)
+            ) from None
     names = [n for n in fields.get("name", []) if n.strip()]
     return PreferencesChange(
         name=check_name(names[0]) if names else "",
@@ -116,6 +130,7 @@ def _read_change(
         digests=None if set(digests) == set(every) else digests,
         pause_until=until,
         resume=pause == NO_PAUSE,
+        timezone=zone,
     )
 
 
@@ -152,6 +167,8 @@ def _form_page(
             else ""
         ),
         "pause_weeks": PAUSE_WEEKS,
+        "timezone": row.timezone or "",
+        "site_timezone": settings.site.timezone,
         "form_token": form_token(context.secret, row.id, row.link_key),
         "consent": consent_text(context, row.consent),
     }

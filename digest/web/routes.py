@@ -36,6 +36,7 @@ from digest.web.handlers import (
     confirm,
     confirm_page,
     healthz,
+    root,
     signup_page,
     subscribe,
     unsubscribe,
@@ -47,6 +48,7 @@ from digest.web.pages import (
     HttpError,
     PageShell,
     Response,
+    error_code,
     method_not_allowed,
     not_found,
 )
@@ -64,7 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.web")
 access_log = logging.getLogger("digest.web.access")
 
-TOKEN = r"[A-Za-z0-9_.\-]{1,512}"
+# `=` too: a link copied out of a quoted-printable mail can keep a soft break's `=`; such a
+# token then fails its signature ("incomplete link"), not the route ("not found").
+TOKEN = r"[A-Za-z0-9_.\-=]{1,512}"
 _TOKEN_IN_PATH = re.compile(rf"^(/(?:unsubscribe|confirm|preferences)/)({TOKEN})")
 # A relay's secret in a webhook URL (Postmark) is never logged, not even in part.
 _SECRET_IN_PATH = re.compile(rf"(/webhooks/[a-z]{{1,20}}/){TOKEN}")
@@ -88,6 +92,7 @@ class Route:
 
 # A GET never changes anything (mail link scanners prefetch every URL); every change is a POST.
 ROUTES = (
+    Route("/", ("GET",), root),
     Route("/unsubscribe/<token:token>/", ("GET",), unsubscribe_page),
     Route("/unsubscribe/<token:token>/", ("POST",), unsubscribe),
     Route("/confirm/<token:token>/", ("GET",), confirm_page),
@@ -212,7 +217,7 @@ class DigestWebApp(flask.Flask):
             view = self._view(route)
             # Both spellings as rules of their own: werkzeug's lenient slash matching would
             # answer a wrong method with 404 instead of 405.
-            rules = {route.rule, route.rule.rstrip("/")}
+            rules = {route.rule, route.rule.rstrip("/") or "/"}
             for rule in sorted(rules):
                 self.add_url_rule(
                     rule,
@@ -318,7 +323,7 @@ def _http_error(exc: HTTPException) -> HttpError:
         N_("Bad request"),
         N_("The request could not be handled (HTTP %(code)d)."),
         values={"code": exc.code or 400},
-        state=exc.name,
+        state=error_code(exc.name),
     )
 
 

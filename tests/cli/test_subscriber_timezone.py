@@ -58,3 +58,25 @@ def test_add_import_and_list_keep_the_time_zone(tmp_path: Path, migrated_sqlite_
     assert zones(path) == {"ken@example.jp": "Asia/Tokyo", "ann@example.com": "America/New_York"}
     assert run(path, "subscribers", "add", "ken@example.jp", "--timezone", "").exit_code == 0
     assert zones(path)["ken@example.jp"] is None
+
+
+def test_export_with_timezone_round_trips(tmp_path: Path, migrated_sqlite_url: str) -> None:
+    path = config(tmp_path, migrated_sqlite_url)
+    assert (
+        run(path, "subscribers", "add", "ken@example.jp", "--timezone", "Asia/Tokyo").exit_code == 0
+    )
+    assert run(path, "subscribers", "add", "ann@example.com").exit_code == 0
+    result = run(path, "subscribers", "export", "--with-timezone")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "email,name,categories,status,created_at,timezone"
+    assert lines[1].endswith(",Asia/Tokyo") and lines[2].endswith(",")
+    plain = run(path, "subscribers", "export").stdout.splitlines()[0]
+    assert "timezone" not in plain
+    # Read back into another database: the zone comes with it.
+    other = tmp_path / "other"
+    other.mkdir()
+    second = config(other, f"sqlite:///{other / 'digest.db'}")
+    (other / "people.csv").write_text(result.stdout, encoding="utf-8")
+    assert run(second, "subscribers", "import", str(other / "people.csv")).exit_code == 0
+    assert zones(second) == {"ken@example.jp": "Asia/Tokyo", "ann@example.com": None}

@@ -31,10 +31,10 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture
-def site(tmp_path: Path, smtp_server: SmtpServer) -> Site:
+def site(tmp_path: Path, database_url: str, smtp_server: SmtpServer) -> Site:
     site = make_site(
         tmp_path / "site",
-        f"sqlite:///{tmp_path / 'digest.db'}",
+        database_url,
         smtp_server.port,
         digests={"weekly": {"deliver": "local_time", "schedule": "0 9 * * mon"}},
         extra={"site": {"timezone": "Europe/London"}},
@@ -172,3 +172,18 @@ def test_the_scheduler_uses_the_subscribers_zones(site: Site) -> None:
     trigger = scheduler.triggers["weekly"]
     first = trigger.get_next_fire_time(None, at("2027-03-08T00:30"))
     assert first is not None and first.astimezone(UTC) == at("2027-03-08T09:00")  # London next
+
+
+def test_schedule_dry_run_names_the_first_zone_to_come_due(site: Site) -> None:
+    text = site.config_path.read_text().replace("0 9 * * mon", "0 9 * * *")
+    site.config_path.write_text(text)
+    result = CliRunner().invoke(cli, ["--config", str(site.config_path), "schedule", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    name, when, rest = result.stdout.split(maxsplit=2)
+    assert name == "weekly"
+    assert rest.strip() == (
+        "(0 9 * * *, local time in America/New_York, Asia/Tokyo, Europe/London)"
+    )
+    fire = datetime.fromisoformat(when).astimezone(UTC)
+    # The next 09:00 of one of the three zones: 00:00 (Tokyo), 09:00 (London) or 13:00/14:00 UTC.
+    assert (fire.hour, fire.minute) in {(0, 0), (9, 0), (8, 0), (13, 0), (14, 0)}

@@ -37,6 +37,11 @@ def live_site() -> Iterator[LiveSite]:
         def do_GET(self) -> None:
             self._answer(body=True)
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self._answer(body=True)
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 

@@ -92,6 +92,29 @@ LAYOUTS: dict[str, dict[str, str]] = {
         # without mounts this would be the content; with them it is not read
         "content/posts/ignored.md": _post("Ignored", "2024-02-05"),
     },
+    # A Docsy-like site: config.yaml (digest's own file name, but in another folder here).
+    "config-yaml": {
+        "config.yaml": (
+            "baseURL: https://docsy.example.org/\nlanguages:\n  en:\n    contentDir: content/en\n"
+            "params:\n  mainSections: [blog]\n"
+        ),
+        "content/en/blog/news.md": _post("News", "2025-06-07T08:00:00Z"),
+        "content/en/docs/guide.md": _post("Guide", "2025-06-08"),
+    },
+    # A theme in the tree: its params (mainSections) and its content count, the site's win.
+    "theme-in-tree": {
+        "hugo.toml": (
+            'baseURL = "https://theme.example.org/"\ntheme = "paper"\n'
+            '[permalinks]\nnotes = "/n/:slug/"\n'
+        ),
+        "themes/paper/hugo.toml": (
+            '[params]\nmainSections = ["notes"]\n[permalinks]\nposts = "/theme-only/:slug/"\n'
+        ),
+        "themes/paper/content/notes/from-theme.md": _post("From the theme", "2025-07-01"),
+        "themes/paper/content/notes/shadowed.md": _post("Theme's copy", "2025-07-02"),
+        "content/notes/shadowed.md": _post("Site's copy", "2025-07-03"),
+        "content/posts/post.md": _post("Post", "2025-07-04"),
+    },
     "content-dir-per-language": {
         "hugo.toml": (
             'baseURL = "https://langs.example.org/"\ndefaultContentLanguage = "de"\n'

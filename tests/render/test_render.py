@@ -16,7 +16,7 @@ import pytest
 
 from digest.errors import ConfigError
 from digest.mail.message import FillIn
-from digest.render.excerpts import html_to_text
+from digest.render.excerpts import ExcerptFormatter, html_to_text
 from digest.render.renderer import (
     EMAIL_PLACEHOLDER,
     GMAIL_CLIP_BYTES,
@@ -26,7 +26,7 @@ from digest.render.renderer import (
     Renderer,
     bundled_templates_dir,
 )
-from digest.settings import Settings
+from digest.settings import Settings, SiteSettings
 from digest.sources.post import Post
 from tests.helpers.posts import AS_OF, make_post, write_config
 
@@ -401,3 +401,17 @@ def test_fill_in_replaces_each_placeholder_once_like_the_one_pass_substitution()
         expected = expected.replace(f"\0{placeholder}\0", value)
     assert FillIn(body).fill(values) == expected.encode("utf-8")
     assert FillIn("no placeholders at all").fill(values) == b"no placeholders at all"
+
+
+def test_an_image_whose_data_uri_is_not_allowed_leaves_no_empty_image() -> None:
+    # A leading inline data: image (its src is not an allowed scheme) would be a broken-image
+    # box in the mail; the text after it stays.
+    formatter = ExcerptFormatter(SiteSettings(title="T", url="https://blog.example.com"))
+    html = formatter.to_html(
+        '![logo](data:image/png;base64,iVBORw0KGgo) Hello.\n\n<img src="data:image/gif;x">\n\n'
+        "![chart](/chart.png)"
+    )
+    assert (
+        html
+        == '<p> Hello.</p>\n\n<p><img src="https://blog.example.com/chart.png" alt="chart"></p>'
+    )

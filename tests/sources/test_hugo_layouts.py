@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.config import load_settings
 from digest.sources.hugo.config import is_hugo_site
 from digest.sources.hugo.reader import read_hugo_site
 from tests.helpers.hugo_layouts import HUGO, LAYOUTS, hugo_pages, write_layout
@@ -41,5 +42,19 @@ def test_pages_are_the_ones_hugo_builds(layout: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_every_layout_is_a_hugo_site(layout: str, tmp_path: Path) -> None:
-    assert is_hugo_site(write_layout(layout, tmp_path / "site"))
+def test_every_layout_is_a_hugo_site_a_digest_config_finds(layout: str, tmp_path: Path) -> None:
+    # digest's config.yaml is in tmp_path; the site's own config.yaml (if any) is the Hugo one.
+    site = write_layout(layout, tmp_path / "site")
+    assert is_hugo_site(site, digest_dir=tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "site:\n  root: site\n  title: T\nemail:\n  from: a@example.com\n", encoding="utf-8"
+    )
+    settings = load_settings(config, environ={})
+    assert settings.site.source == "hugo" and settings.site.url.startswith("https://")
+
+
+def test_config_yaml_beside_digests_own_is_not_taken_for_hugos(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "config.yaml").write_text("site:\n  title: T\n", encoding="utf-8")
+    assert not is_hugo_site(tmp_path, digest_dir=tmp_path)

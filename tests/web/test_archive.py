@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
 from sqlalchemy import delete
 
+from digest.archive import atom_feed, with_back_link
 from digest.delivery.run import send_digest
 from digest.errors import SmtpConnectError
-from digest.store.archive import archived_run, archived_runs
+from digest.store.archive import ArchivedRun, archived_run, archived_runs
 from digest.store.models import RunArchive
 from digest.web import make_app
 from tests.conftest import SmtpServer, free_port, sqlite_only
@@ -74,7 +76,10 @@ def test_with_the_archive_on_every_run_is_linked_listed_and_in_the_feed(
     links = re.findall(r'href="([^"]+/archive/weekly/\d+)"', index.body)
     assert links == [second_url, first_url]  # newest first
     page = client.get(path_of(first_url))
-    assert page.status == 200 and page.body == copy.html
+    # The stored copy, with a way back to the archive at the top.
+    assert page.status == 200 and page.body == with_back_link(
+        copy.html, f"{BASE}/archive", "← All issues"
+    )
     assert client.get("/archive/weekly/999999").status == 404
     assert client.get(f"/archive/monthly/{first.run_id}").status == 404
 
@@ -126,3 +131,16 @@ def test_a_resumed_run_gets_its_copy_if_a_crash_lost_it(
     assert resumed.resumed and resumed.sent == 1
     assert [r.run_id for r in archived_runs(store)] == [run.run_id]
     assert f"/archive/weekly/{run.run_id}" in html_of(smtp_server, "all@example.com")
+
+
+def test_the_atom_feed_stays_xml_with_a_control_character_in_a_stored_title(
+    tmp_path: Path,
+) -> None:
+    site = make_site(tmp_path / "site", f"sqlite:///{tmp_path / 'd.db'}", 25)
+    stored = ArchivedRun(
+        1, "weekly", "Big\x01 news \x1b]52;c;ZXZpbA==\x07", AS_OF, AS_OF, "<p>\x0c</p>"
+    )
+    body = atom_feed(site.settings(), "weekly", [stored])
+    entry = ElementTree.fromstring(body).find("{http://www.w3.org/2005/Atom}entry")
+    assert entry is not None
+    assert entry.findtext("{http://www.w3.org/2005/Atom}title") == "Big news ]52;c;ZXZpbA=="

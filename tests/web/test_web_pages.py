@@ -265,7 +265,7 @@ def test_with_site_lang_de_the_json_answers_speak_german_with_english_states(
     missing = client.get("/no/such/page", accept=json).json
     assert missing == {
         "ok": False,
-        "status": "Not found",
+        "status": "not-found",  # a stable code, the same in every language
         "message": "Unter dieser Adresse gibt es keine Seite.",
     }
 

@@ -1,19 +1,24 @@
-"""Fetch a source feed over HTTP(S) or from a file: verified TLS, a timeout, a size cap,
-few redirects, and a conditional GET (ETag / Last-Modified) so an unchanged feed costs nothing.
+"""Fetch a source feed over HTTP(S) or from a file: verified TLS, a deadline for the whole
+request (connection, headers, body, redirects), a size cap, few redirects, and a conditional
+GET (ETag / Last-Modified) so an unchanged feed costs nothing.
 
 sources.feed calls fetch_feed(); every failure is one FeedError naming the feed (exit 1).
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from digest import __version__
 from digest.errors import FeedError
+from digest.sources.guards import FileRefusedError, read_regular_file
 
 TIMEOUT_SECONDS = 30.0
 MAX_BYTES = 10 * 1024 * 1024
@@ -57,61 +62,128 @@ def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    deadline = time.monotonic() + timeout
-    try:
-        with (
-            httpx.Client(
-                timeout=httpx.Timeout(timeout),
-                follow_redirects=True,
-                max_redirects=max_redirects,
-                verify=True,
-                headers=headers,
-            ) as client,
-            client.stream("GET", source) as response,
-        ):
-            final = str(response.url)
-            if response.status_code == 304:
-                return Fetched(final, None, etag, last_modified, not_modified=True)
-            if response.status_code >= 400 or response.status_code < 200:
-                reason = response.reason_phrase or "error"
-                raise FeedError(f"feed {source}: HTTP {response.status_code} {reason}")
-            declared = response.headers.get("content-length", "")
-            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_big(source, max_bytes)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_big(source, max_bytes)
-                if time.monotonic() > deadline:
-                    raise _timed_out(source, timeout)
-                chunks.append(chunk)
-            return Fetched(
-                final,
-                b"".join(chunks),
-                response.headers.get("etag"),
-                response.headers.get("last-modified"),
+    with _Deadline(timeout) as deadline:
+        try:
+            return _get(
+                source, headers, etag, last_modified, timeout, max_bytes, max_redirects, deadline
             )
-    except httpx.TimeoutException as exc:
-        raise _timed_out(source, timeout) from exc
-    except httpx.TooManyRedirects as exc:
-        raise FeedError(f"feed {source}: more than {max_redirects} redirects") from exc
-    except httpx.ConnectError as exc:
-        raise FeedError(f"feed {source}: cannot connect: {_reason(exc)}") from exc
-    except httpx.HTTPError as exc:
-        raise FeedError(f"feed {source}: {_reason(exc)}") from exc
+        except httpx.HTTPError as exc:
+            if deadline.passed.is_set():
+                raise _timed_out(source, timeout) from exc
+            if isinstance(exc, httpx.TimeoutException):
+                raise _timed_out(source, timeout) from exc
+            if isinstance(exc, httpx.TooManyRedirects):
+                raise FeedError(f"feed {source}: more than {max_redirects} redirects") from exc
+            if isinstance(exc, httpx.ConnectError):
+                raise FeedError(f"feed {source}: cannot connect: {_reason(exc)}") from exc
+            raise FeedError(f"feed {source}: {_reason(exc)}") from exc
+
+
+def _get(
+    source: str,
+    headers: dict[str, str],
+    etag: str | None,
+    last_modified: str | None,
+    timeout: float,
+    max_bytes: int,
+    max_redirects: int,
+    deadline: _Deadline,
+) -> Fetched:
+    with (
+        httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,
+            max_redirects=max_redirects,
+            verify=True,
+            headers=headers,
+        ) as client,
+        client.stream("GET", source, extensions={"trace": deadline.trace}) as response,
+    ):
+        final = str(response.url)
+        if response.status_code == 304:
+            return Fetched(final, None, etag, last_modified, not_modified=True)
+        if response.status_code >= 400 or response.status_code < 200:
+            reason = response.reason_phrase or "error"
+            raise FeedError(f"feed {source}: HTTP {response.status_code} {reason}")
+        declared = response.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+            raise _too_big(source, max_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_big(source, max_bytes)
+            if deadline.passed.is_set():
+                raise _timed_out(source, timeout)
+            chunks.append(chunk)
+        return Fetched(
+            final,
+            b"".join(chunks),
+            response.headers.get("etag"),
+            response.headers.get("last-modified"),
+        )
+
+
+class _Deadline:
+    """A whole-request deadline: at `seconds` every socket the request opened is shut down.
+
+    httpx's timeouts are per read: a server sending one byte a second keeps each read short
+    and the request alive for ever. httpcore reports each connection it opens to the `trace`
+    extension; shutting that socket down ends any read waiting on it at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.passed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remember each new connection's socket."""
+        if event != "connection.connect_tcp.complete":
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.passed.is_set()
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.passed.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read_file(source: str, max_bytes: int) -> Fetched:
+    """A feed file, through the guards every source file goes through: a FIFO, a device or a
+    symlink to one is refused unopened, and no more than `max_bytes` is read."""
     path = Path(source.removeprefix("file://")).expanduser()
     try:
-        with path.open("rb") as handle:
-            body = handle.read(max_bytes + 1)
+        body = read_regular_file(path, max_bytes, cap=f"the {max_bytes // 1024} KiB limit")
+    except FileRefusedError as exc:
+        raise FeedError(f"feed {path}: {exc}") from None
     except OSError as exc:
         raise FeedError(f"feed {path}: cannot read: {exc.strerror or exc}") from exc
-    if len(body) > max_bytes:
-        raise _too_big(str(path), max_bytes)
     return Fetched(path.resolve().as_uri(), body, None, None)
 
 

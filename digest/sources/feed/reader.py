@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -25,10 +24,11 @@ from xml.sax import SAXException
 import feedparser
 import nh3
 
-from digest.errors import FeedError
+from digest.errors import FeedError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
 from digest.sources.feed.fetch import MAX_BYTES, MAX_REDIRECTS, TIMEOUT_SECONDS, Fetched, fetch_feed
+from digest.sources.guards import MAX_NESTING, LimitError, load_json, prune_json
 from digest.sources.post import Post, PostsLoad
 from digest.store.feeds import first_seen, save_fetch, saved_fetch
 
@@ -42,6 +42,8 @@ MAX_ID_LENGTH = 500
 _URL_SCHEMES = {"http", "https", "mailto"}
 _YEAR = re.compile(r"\b(\d{4})\b")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# What stands in for a JSON Feed item nested too deep (an item is an object, never this text).
+_TOO_DEEP = "\x00digest: nested too deep"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ class FeedEntry:
 
 def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
     """The entries of an RSS, Atom or JSON Feed document; FeedError if it is none of them."""
+    return read_feed(body, url)[0]
+
+
+def read_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]:
+    """The entries of an RSS, Atom or JSON Feed document, and a problem for each entry that
+    was refused (a JSON Feed item nested too deep); FeedError if it is no feed at all."""
     if body.lstrip()[:1] in (b"{", b"["):
         return _json_feed(body, url)
     parsed = feedparser.parse(
@@ -72,7 +80,7 @@ def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
         raise FeedError(f"feed {url}: not a valid RSS or Atom feed ({_first_line(reason)})")
     if not parsed.get("version"):
         raise FeedError(f"feed {url}: not an RSS, Atom or JSON feed")
-    return [_xml_entry(entry, url) for entry in parsed.get("entries", [])]
+    return [_xml_entry(entry, url) for entry in parsed.get("entries", [])], []
 
 
 def _xml_entry(entry: dict[str, Any], feed_url: str) -> FeedEntry:
@@ -103,9 +111,15 @@ def _xml_entry(entry: dict[str, Any], feed_url: str) -> FeedEntry:
     )
 
 
-def _json_feed(body: bytes, url: str) -> list[FeedEntry]:
+def _json_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]:
+    text: str | bytes = body
     try:
-        document = json.loads(body)
+        if body.count(b"[") + body.count(b"{") > MAX_NESTING:
+            # An item nested too deep is cut out (one warning), not the whole feed.
+            text, _count = prune_json(body.decode("utf-8-sig"), 3, _TOO_DEEP)
+        document = load_json(text)
+    except LimitError as exc:
+        raise FeedError(f"feed {url}: refused: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FeedError(f"feed {url}: not valid JSON ({_first_line(exc)})") from exc
     version = document.get("version", "") if isinstance(document, dict) else ""
@@ -115,32 +129,96 @@ def _json_feed(body: bytes, url: str) -> list[FeedEntry]:
     if not isinstance(items, list):
         raise FeedError(f"feed {url}: JSON Feed without an `items` list")
     entries = []
-    for item in items:
-        if not isinstance(item, dict):
+    problems = []
+    for number, item in enumerate(items, 1):
+        if item == _TOO_DEEP:
+            reason = f"item {number} nested more than {MAX_NESTING} levels deep; skipped"
+            problems.append(PostError(url, reason))
             continue
-        link = urljoin(url, str(item.get("url") or item.get("external_url") or "").strip())
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-        names = [str(a["name"]) for a in authors if isinstance(a, dict) and a.get("name")]
-        summary = item.get("summary")
-        summary_html = (
-            html.escape(summary)
-            if summary
-            else item.get("content_html") or html.escape(item.get("content_text") or "")
-        )
-        published = item.get("date_published") or item.get("date_modified")
-        entries.append(
-            FeedEntry(
-                id=_identity(str(item.get("id") or "").strip(), link),
-                title=_plain(str(item.get("title") or "")),
-                link=link,
-                date=_entry_date(published, None),
-                categories=_unique(item.get("tags") or []),
-                author=", ".join(names) or None,
-                summary_html=str(summary_html),
-                image=item.get("image") or item.get("banner_image"),
+        if not isinstance(item, dict):
+            log.warning("feed %s: item %d is not an object: left out", url, number)
+            continue
+        fields = _Fields(item)
+        entries.append(_json_entry(fields, url))
+        if fields.wrong:
+            # One warning per entry, naming every field it had to leave out.
+            log.warning(
+                "feed %s: entry %s: %s of the wrong type, left out",
+                url,
+                entries[-1].id or number,
+                ", ".join(fields.wrong),
             )
+    return entries, problems
+
+
+class _Fields:
+    """An item's fields, each checked for its JSON Feed type; a wrong one reads as absent."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+        self.wrong: list[str] = []
+
+    def text(self, key: str, *, number: bool = False) -> str:
+        value = self.item.get(key)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if number and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # JSON Feed: an id that is a number is taken as its text
+        self._wrong(key, value)
+        return ""
+
+    def texts(self, key: str) -> list[str]:
+        value = self.item.get(key)
+        if value is None:
+            return []
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        self._wrong(key, value)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    def names(self) -> list[str]:
+        """The authors' names (JSON Feed 1.1 `authors`, 1.0 `author`)."""
+        authors = self.item.get("authors")
+        if authors is None and self.item.get("author") is not None:
+            authors = [self.item["author"]]
+        if authors is None:
+            return []
+        if not isinstance(authors, list):
+            self._wrong("authors", authors)
+            return []
+        names = [a.get("name") for a in authors if isinstance(a, dict)]
+        if len(names) != len(authors) or not all(isinstance(n, str | None) for n in names):
+            self._wrong("authors", authors)
+        return [n for n in names if isinstance(n, str) and n]
+
+    def _wrong(self, key: str, value: object) -> None:
+        kind = {dict: "an object", list: "a list", bool: "true/false", str: "a text"}.get(
+            type(value), "a number"
         )
-    return entries
+        self.wrong.append(f"{key} ({kind})")
+
+
+def _json_entry(fields: _Fields, url: str) -> FeedEntry:
+    link = urljoin(url, (fields.text("url") or fields.text("external_url")).strip())
+    summary = fields.text("summary")
+    summary_html = (
+        html.escape(summary)
+        if summary
+        else fields.text("content_html") or html.escape(fields.text("content_text"))
+    )
+    published = fields.text("date_published") or fields.text("date_modified")
+    return FeedEntry(
+        id=_identity(fields.text("id", number=True).strip(), link),
+        title=_plain(fields.text("title")),
+        link=link,
+        date=_entry_date(published, None),
+        categories=_unique(fields.texts("tags")),
+        author=", ".join(fields.names()) or None,
+        summary_html=summary_html,
+        image=fields.text("image") or fields.text("banner_image") or None,
+    )
 
 
 def _identity(entry_id: str, link: str) -> str:
@@ -296,7 +374,7 @@ def load_feed_posts(
     else:
         assert fetched.body is not None
         body = fetched.body
-    entries = parse_feed(body, fetched.url)
+    entries, problems = read_feed(body, fetched.url)
     undated = [e.id for e in entries if e.date is None]
     seen: Mapping[str, datetime] = {}
     if store is not None:
@@ -317,4 +395,4 @@ def load_feed_posts(
     unique = list({post.id: post for post in reversed(posts)}.values())  # first of a duplicate id
     unique.sort(key=lambda p: p.id)
     unique.sort(key=lambda p: p.date, reverse=True)
-    return PostsLoad(tuple(unique), ())
+    return PostsLoad(tuple(unique), tuple(problems))

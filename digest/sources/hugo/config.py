@@ -101,10 +101,12 @@ def find_root_config(root: Path) -> Path | None:
     return None
 
 
-def is_hugo_site(root: Path) -> bool:
+def is_hugo_site(root: Path, *, digest_dir: Path | None = None) -> bool:
     """A folder with a Hugo config (file or config/_default) and content: a content/ folder,
-    or one the config mounts. config.yaml alone does not count: it is digest's own file name."""
-    names = [name for name in ROOT_CONFIG_NAMES if name != "config.yaml"]
+    or one the config mounts. In the folder of digest's own config.yaml (`digest_dir`, or when
+    it is not known) config.yaml alone does not count; elsewhere it is the Hugo site's."""
+    own = digest_dir is None or root.absolute() == digest_dir.absolute()
+    names = [name for name in ROOT_CONFIG_NAMES if not (own and name == "config.yaml")]
     has_config = any((root / name).is_file() for name in names)
     has_config = has_config or (root / CONFIG_DIR / "_default").is_dir()
     if not has_config:

@@ -18,10 +18,12 @@ from typing import Any
 from digest.errors import BadDateError, ConfigError, PostError
 from digest.settings import SiteSettings
 from digest.sources import Source
+from digest.sources.front_matter import FrontMatterError
+from digest.sources.guards import MAX_FILE_BYTES, read_post_bytes
 from digest.sources.hugo.config import HugoConfig, load_hugo_config
 from digest.sources.hugo.content import ContentSource, content_sources
 from digest.sources.hugo.dates import hugo_date
-from digest.sources.hugo.front import FrontMatterError, split_content
+from digest.sources.hugo.front import split_content
 from digest.sources.hugo.summary import Summary, SummaryMaker
 from digest.sources.hugo.urls import UrlParts, page_link, permalinks
 from digest.sources.post import Post, PostsLoad
@@ -103,25 +105,27 @@ class HugoSite:
         return (min(s for s, n in sizes.items() if n == largest),)
 
 
-def _index_front(file: Path) -> Mapping[str, Any] | None:
-    """An `_index` file's front matter (for its `cascade`); None when it cannot be read."""
+def _index_front(file: Path, max_bytes: int = MAX_FILE_BYTES) -> Mapping[str, Any] | None:
+    """An `_index` file's front matter (for its `cascade`); None when it cannot be read (not
+    a regular file, over `max_bytes`, not UTF-8, its front matter broken or refused)."""
     try:
-        return split_content(file.read_bytes().decode("utf-8-sig")).front
-    except (OSError, UnicodeDecodeError, FrontMatterError):
+        return split_content(read_post_bytes(file, max_bytes).decode("utf-8-sig")).front
+    except (PostError, UnicodeDecodeError, FrontMatterError):
         return None
 
 
-def read_hugo_site(root: Path) -> HugoSite:
-    """Every regular page of the Hugo site at `root`, in every language."""
+def read_hugo_site(root: Path, *, max_bytes: int = MAX_FILE_BYTES) -> HugoSite:
+    """Every regular page of the Hugo site at `root`, in every language (a content file over
+    `max_bytes`, or not a regular file, is a problem: one warning)."""
     config = load_hugo_config(root)
     summaries = SummaryMaker(
         config.summary_length, unsafe_html=config.unsafe_html, has_cjk=config.has_cjk
     )
     pages: list[HugoPage] = []
     problems: list[PostError] = []
-    for source in content_sources(config, _index_front):
+    for source in content_sources(config, lambda file: _index_front(file, max_bytes)):
         try:
-            page = read_page(config, source, summaries)
+            page = read_page(config, source, summaries, max_bytes=max_bytes)
         except PostError as exc:
             problems.append(exc)
             continue
@@ -146,6 +150,7 @@ class HugoSource(Source):
             sections=site.sections,
             lang=site.lang,
             include_drafts=include_drafts,
+            max_bytes=site.max_post_bytes,
         )
 
     def describe(self) -> str:
@@ -159,9 +164,10 @@ def load_hugo_posts(
     sections: Sequence[str] = (),
     lang: str | None = None,
     include_drafts: bool = False,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> PostsLoad:
     """The posts of a Hugo site's content sections in one language, newest first."""
-    site = read_hugo_site(root)
+    site = read_hugo_site(root, max_bytes=max_bytes)
     language = site.config.language(lang or site.config.default_language)
     chosen = tuple(sections) or site.main_sections(language.code)
     if not chosen:
@@ -246,15 +252,17 @@ def hugo_post(page: HugoPage, now: datetime) -> Post:
 
 
 def read_page(
-    config: HugoConfig, source: ContentSource, summaries: SummaryMaker
+    config: HugoConfig,
+    source: ContentSource,
+    summaries: SummaryMaker,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> HugoPage | None:
     """One content file as a HugoPage; None if Hugo would not make it a regular page."""
     file = source.file
     where = str(file)
     try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise PostError(where, f"cannot read file: {exc.strerror or exc}") from exc
+        text = read_post_bytes(file, max_bytes).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PostError(where, f"not valid UTF-8 (at offset {exc.start})") from exc
     try:
