@@ -55,10 +55,16 @@ class Choices:
     name: str = ""
     categories: tuple[str, ...] = ()  # none: every post
     digests: tuple[str, ...] | None = None  # None: every digest, future ones too
+    timezone: str | None = None  # the browser's zone; None: keep the subscriber's
 
     def as_json(self) -> dict[str, Any]:
         digests = list(self.digests) if self.digests is not None else None
-        return {"name": self.name, "categories": list(self.categories), "digests": digests}
+        return {
+            "name": self.name,
+            "categories": list(self.categories),
+            "digests": digests,
+            "timezone": self.timezone,
+        }
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Choices | None:
@@ -69,6 +75,7 @@ class Choices:
             name=str(data.get("name") or ""),
             categories=tuple(str(c) for c in data.get("categories") or ()),
             digests=tuple(str(d) for d in digests) if isinstance(digests, list) else None,
+            timezone=str(data["timezone"]) if data.get("timezone") else None,
         )
 
 
@@ -211,6 +218,8 @@ def confirm_link(
                 sub.name = choices.name
                 sub.categories = list(choices.categories)
                 set_digests(sub, list(choices.digests) if choices.digests is not None else None)
+                if choices.timezone:
+                    sub.timezone = choices.timezone
             renew_link_key(sub)
             session.flush()
             change_status(session, sub.id, ACTIVE, "confirmed", when)

@@ -190,6 +190,8 @@ class SignupRequest(Base):
     digests: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every digest
     client_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The browser's time zone (IANA), for deliver: local_time; None when it sent none.
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignupAttempt(Base):

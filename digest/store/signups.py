@@ -138,6 +138,7 @@ def _signup(
     client_key: str,
     limits: SignupLimits,
     now: datetime,
+    timezone: str | None = None,
 ) -> SignupOutcome:
     if _over_client_limit(session, client_key, limits, now):
         return SignupOutcome.CLIENT_LIMITED
@@ -155,6 +156,7 @@ def _signup(
             now=now,
             consent=Consent(requested_at=now, source=WEB_SOURCE, ip=client_key),
         )
+        sub.timezone = timezone
         session.add(sub)
         session.flush()
     elif sub.status == ACTIVE:
@@ -178,6 +180,7 @@ def _signup(
         name=name or "",
         categories=tuple(cats or ()),
         digests=tuple(digests) if digests is not None else None,
+        timezone=timezone,
     )
     confirmations.issue(session, sub, now, client_key=client_key, choices=choices)
     return SignupOutcome.QUEUED
@@ -192,6 +195,7 @@ def queue_signup(
     categories: Sequence[str] | None = None,
     digests: Sequence[str] | None = None,
     now: datetime | None = None,
+    timezone: str | None = None,
 ) -> None:
     """Record a sign-up request as received (one insert, whatever the address); the mailer
     decides what it does (process_signups). `digests` None: every digest.
@@ -213,6 +217,7 @@ def queue_signup(
                 digests=clean_digests(digests) if digests is not None else None,
                 client_key=client_key,
                 created_at=now or utcnow(),
+                timezone=timezone,
             )
         )
 
@@ -238,6 +243,7 @@ def process_signups(store: Store, limits: SignupLimits, *, batch: int = 50) -> l
                             request.client_key,
                             limits,
                             request.created_at,
+                            request.timezone,
                         )
                     )
                     session.delete(request)

@@ -60,6 +60,7 @@ class SignupForm:
     categories: list[str]
     digests: list[str]
     honeypot_filled: bool = False
+    timezone: str | None = None  # the browser's IANA zone (filled by the page), if usable
 
 
 def wants_json(environ: WSGIEnvironment) -> bool:
@@ -213,4 +214,20 @@ def read_signup(request: Request, known_categories: Iterable[str] = ()) -> Signu
     categories = checked_categories(fields.get("categories", []), known_categories)
     digests = [d.strip() for d in fields.get("digests", []) if d.strip()]
     trap = any(value.strip() for value in fields.get(HONEYPOT_FIELD, []))
-    return SignupForm(email, names[0] if names else None, categories, digests, trap)
+    zone = browser_timezone(" ".join(fields.get("timezone", [])))
+    return SignupForm(email, names[0] if names else None, categories, digests, trap, zone)
+
+
+def browser_timezone(value: str) -> str | None:
+    """The zone the page's script read from the browser, if it is a real IANA name; a wrong
+    one is dropped (the subscriber gets site.timezone), never an error for the person."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = value.strip()
+    if not zone or len(zone) > 64 or has_control_character(zone):
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return zone

@@ -38,7 +38,14 @@ from digest.web.links import (
     read_link,
     unsubscribed_page,
 )
-from digest.web.pages import HttpError, Response, bad_form, invalid_link, mask_email
+from digest.web.pages import (
+    TIMEZONE_SCRIPT,
+    HttpError,
+    Response,
+    bad_form,
+    invalid_link,
+    mask_email,
+)
 
 # One logger for the whole web side, as before it became a package (its name is in log lines).
 log = logging.getLogger("digest.web")
@@ -245,6 +252,7 @@ def _signup_form(
             "categories": context.categories(),
             "digests": [(name, context.digest_title(name)) for name in context.digest_names],
             "honeypot_field": HONEYPOT_FIELD,
+            "timezone_script": TIMEZONE_SCRIPT,
             "error": error,
             "email": first("email"),
             "name": first("name"),
@@ -284,6 +292,7 @@ def subscribe(context: WebContext, request: Request) -> Response:
                 categories=form.categories or None,
                 digests=chosen,
                 client_key=client_key(context.secret, address),
+                timezone=form.timezone,
             )
         except BadInputError as exc:
             # read_signup checked the address, name and categories: this is unexpected.

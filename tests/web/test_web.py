@@ -387,7 +387,8 @@ def test_user_values_are_escaped_in_pages(
     evil = "<script>alert(1)</script>"
     answer = client.post_form("/subscribe", {"email": f"{evil}@example.com"})
     assert answer.status == 400
-    assert "<script>" not in answer.body and "&lt;script&gt;" in answer.body
+    # The page's own script (the time zone field) is there; the typed one is not.
+    assert "<script>alert" not in answer.body and "&lt;script&gt;" in answer.body
 
     assert client.post_form("/subscribe", {"email": "x@example.com", "name": evil}).status == 202
     client.send_queued()
@@ -399,7 +400,7 @@ def test_user_values_are_escaped_in_pages(
         "/subscribe", {"email": "y@example.com", "name": "<script>x</script>\n"}
     )
     assert bad_name.status == 400  # the name is not repeated in the answer
-    assert "<script>" not in bad_name.body and "control character" in bad_name.body
+    assert "<script>x" not in bad_name.body and "control character" in bad_name.body
 
     row, _ = add_subscriber(store, "&amp@example.com")
     page = client.get(path_of(unsubscribe_url(settings, row.id, "weekly", row.link_key)))
