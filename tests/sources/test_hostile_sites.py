@@ -207,3 +207,33 @@ def test_a_feed_file_over_the_size_cap_is_one_error_line(tmp_path: Path) -> None
     assert result.stderr.splitlines()[0] == (
         f"error: feed {feed}: file is larger than the 10240 KiB limit; not read"
     )
+
+
+def test_a_jekyll_sites_config_and_data_files_go_through_the_guards(tmp_path: Path) -> None:
+    posts = tmp_path / "_posts"
+    posts.mkdir()
+    text = "---\ntitle: Good\n---\nSee {{ site.data.links.home }}.\n"
+    (posts / "2026-11-20-good.md").write_text(text, encoding="utf-8")
+    data = tmp_path / "_data"
+    data.mkdir()
+    (data / "links.yml").write_text("home: https://example.org/\n", encoding="utf-8")
+    (data / "laughs.yml").write_text(ALIAS_BOMB, encoding="utf-8")
+    (data / "deep.json").write_text("[" * DEEP + "]" * DEEP, encoding="utf-8")
+    hostile(data, "fifo.csv", "fifo")
+    (data / "loop").symlink_to(data)  # a folder linked into itself
+    (tmp_path / "_config.yml").write_text("title: Blog\n", encoding="utf-8")
+    config = write_config(tmp_path, {"posts_dir": "_posts"})
+
+    result = run_posts(config)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["excerpt"] == "See https://example.org/."
+    for name in ("laughs.yml", "deep.json", "fifo.csv"):
+        assert f"{name}: cannot read data file" in result.stderr, name
+
+    (tmp_path / "_config.yml").unlink()
+    hostile(tmp_path, "_config.yml", "fifo")
+    result = run_posts(config)
+    assert result.returncode == 2, result.stderr
+    assert "_config.yml: cannot read Jekyll config: not a regular file (a FIFO)" in result.stderr

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
+import io
 import logging
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from digest.errors import ConfigError
+from digest.sources.guards import (
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    load_json,
+    load_yaml,
+    read_regular_file,
+)
 
 if TYPE_CHECKING:
     from digest.settings import SiteSettings
@@ -33,7 +41,6 @@ DEFAULT_EXCLUDES = (
 # Keys of a Jekyll _config.yml that fill in `site` keys the digest config leaves out.
 _SITE_KEYS = ("title", "url", "baseurl", "timezone", "permalink", "excerpt_separator", "lang")
 _LEGACY_TYPES = {"post": "posts", "page": "pages", "draft": "drafts"}
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def find_site_root(posts_dir: Path) -> Path | None:
@@ -60,9 +67,8 @@ def read_jekyll_config(root: Path) -> dict[str, Any]:
 @functools.lru_cache(maxsize=16)
 def _read_config(path: str, _stamp: int) -> Mapping[str, Any]:
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            data = yaml.load(handle, Loader=_SAFE_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml(_read_site_file(Path(path)))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read Jekyll config: {exc}") from exc
     return data if isinstance(data, dict) else {}
 
@@ -322,15 +328,21 @@ def open_site(settings: SiteSettings) -> JekyllSite:
     )
 
 
-def _read_data_folder(folder: Path) -> dict[str, Any]:
+def _read_site_file(path: Path) -> str:
+    """A site file's text, through the guards: a regular file of at most MAX_FILE_BYTES."""
+    return read_regular_file(path, MAX_FILE_BYTES, cap="{max_bytes:,} bytes").decode("utf-8-sig")
+
+
+def _read_data_folder(folder: Path, seen: frozenset[str] = frozenset()) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    if not folder.is_dir():
-        return data
+    real = os.path.realpath(folder)
+    if not folder.is_dir() or real in seen or len(seen) >= MAX_NESTING:
+        return data  # a folder linked into itself is read once
     for path in sorted(folder.iterdir()):
         if path.name.startswith((".", "_", "#")):
             continue
         if path.is_dir():
-            data[path.name] = _read_data_folder(path)
+            data[path.name] = _read_data_folder(path, seen | {real})
             continue
         try:
             value = _read_data_file(path)
@@ -345,10 +357,10 @@ def _read_data_folder(folder: Path) -> dict[str, Any]:
 def _read_data_file(path: Path) -> Any:
     suffix = path.suffix.lower()
     if suffix in (".yml", ".yaml"):
-        return yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_SAFE_LOADER)
+        return load_yaml(_read_site_file(path))
     if suffix == ".json":
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return load_json(_read_site_file(path))
     if suffix in (".csv", ".tsv"):
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+        handle = io.StringIO(_read_site_file(path), newline="")
+        return list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
     return None
