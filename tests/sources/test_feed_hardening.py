@@ -18,7 +18,7 @@ from digest.cli import cli
 from digest.delivery.run import send_digest
 from digest.errors import FeedError
 from digest.sources.feed.fetch import fetch_feed
-from digest.sources.feed.reader import parse_feed
+from digest.sources.feed.reader import read_feed
 from digest.sources.post import Post
 from digest.web import make_app
 from tests.conftest import SmtpServer
@@ -159,7 +159,7 @@ def test_a_json_feed_nested_too_deep_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": ' + "[" * 100_000)
     with pytest.raises(FeedError, match=r"refused: nested more than \d+ levels deep"):
-        parse_feed(path.read_bytes(), path.as_uri())
+        read_feed(path.read_bytes(), path.as_uri())
 
 
 def test_a_jekyll_image_or_title_cannot_carry_a_script_or_a_control(tmp_path: Path) -> None:

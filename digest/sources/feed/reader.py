@@ -60,11 +60,6 @@ class FeedEntry:
     image: str | None
 
 
-def parse_feed(body: bytes, url: str) -> list[FeedEntry]:
-    """The entries of an RSS, Atom or JSON Feed document; FeedError if it is none of them."""
-    return read_feed(body, url)[0]
-
-
 def read_feed(body: bytes, url: str) -> tuple[list[FeedEntry], list[PostError]]:
     """The entries of an RSS, Atom or JSON Feed document, and a problem for each entry that
     was refused (a JSON Feed item nested too deep); FeedError if it is no feed at all."""

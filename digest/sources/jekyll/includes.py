@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from io import StringIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from liquid.ast import Node
 from liquid.exceptions import LiquidError
@@ -19,7 +19,6 @@ from liquid.tag import Tag
 from liquid.token import TOKEN_EXPRESSION, Token
 
 if TYPE_CHECKING:
-    from liquid import BoundTemplate
     from liquid.context import RenderContext
     from liquid.stream import TokenStream
 
@@ -35,14 +34,6 @@ _VARIABLE = re.compile(
 _VALID_NAME = re.compile(r"^[\w/.\-()+~#@]+$")
 _INVALID_SEQUENCE = re.compile(r"[./]{2,}")
 _INDEX = re.compile(r"\[(\d+)\]")
-
-
-class IncludeHost(Protocol):
-    """What the Liquid environment gives the tags: where files are, and a parsed-file cache."""
-
-    def include_file(self, tag: str, name: str, page: Any) -> Path | None: ...
-
-    def parse_include(self, path: Path) -> BoundTemplate: ...
 
 
 class IncludeNode(Node):
