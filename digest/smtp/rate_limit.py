@@ -100,10 +100,11 @@ class Slowdown:
     the rate climbs back by a quarter, until it is no longer in the way.
     """
 
-    CLIMB_AFTER = 20
+    CLIMB_AFTER = 20  # clean replies, or
+    CLIMB_EVERY = 0.5  # seconds of clean replies, whichever comes first
     FIRST_BACKOFF = 0.1  # seconds
     MAX_BACKOFF = 30.0
-    MIN_RATE = 0.5  # messages a second, at the slowest
+    MIN_RATE = 5.0  # messages a second, at the slowest (the backoff slows a relay further)
 
     def __init__(
         self,
@@ -120,6 +121,7 @@ class Slowdown:
         self.rate: float | None = None  # messages a second allowed now (None: no cap of ours)
         self.peak = 0.0  # the rate when throttling began
         self._clean = 0
+        self._changed = 0.0  # when the rate last changed
         self._sent: list[float] = []  # when the last messages went (to know the rate)
         self.reason = ""
         self._limiter: RateLimiter | None = None
@@ -139,6 +141,7 @@ class Slowdown:
             self.rate = max(current / 2, self.MIN_RATE)
             self._limiter = RateLimiter(self.rate)
             self._clean = 0
+            self._changed = now
             self.reason = reason
             backoff: float = min(self.FIRST_BACKOFF * 2.0 ** (self.level - 1), self.MAX_BACKOFF)
             return backoff * (0.5 + self._jitter())
@@ -146,15 +149,17 @@ class Slowdown:
     def clean(self) -> None:
         """A message the relay took: now and then the rate climbs back."""
         with self._lock:
-            self._sent.append(self._clock())
+            now = self._clock()
+            self._sent.append(now)
             if len(self._sent) > 4096:
                 del self._sent[:2048]
             if self.rate is None:
                 return
             self._clean += 1
-            if self._clean < self.CLIMB_AFTER:
+            if self._clean < self.CLIMB_AFTER and now - self._changed < self.CLIMB_EVERY:
                 return
             self._clean = 0
+            self._changed = now
             self.rate *= 1.25
             self.level = max(self.level - 1, 0)
             if self.rate > self.peak * 1.25 or self.level == 0:
