@@ -62,6 +62,7 @@ class _Bar:
         self.bar: Any = None
         self.shown = 0
         self.enabled = sys.stderr.isatty()
+        self.label = "sending"
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or total <= PROGRESS_MIN:
@@ -69,12 +70,19 @@ class _Bar:
         with self.lock:
             if self.bar is None or self.bar.length != total:
                 self.close()
-                self.bar = click.progressbar(length=total, label="sending", file=sys.stderr)
+                self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
                 self.bar.__enter__()
                 self.shown = 0
             if done > self.shown:
                 self.bar.update(done - self.shown)
                 self.shown = done
+
+    def note(self, text: str) -> None:
+        """The relay, the rate now and any throttling, shown before the bar."""
+        with self.lock:
+            self.label = f"sending via {text}"
+            if self.bar is not None:
+                self.bar.label = self.label
 
     def close(self) -> None:
         if self.bar is not None:
@@ -294,6 +302,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
         "bounced_later",
         "complaints",
         "resends",
+        "relays",
     )
     rows = [
         (
@@ -311,6 +320,7 @@ def history_cmd(state: State, name: str | None, fmt: str) -> None:
             str(r.bounced_later),
             str(r.complaints),
             str(r.possible_resends),
+            ",".join(f"{name}:{n}" for name, n in sorted(r.relays.items())) or "-",
         )
         for r in runs
     ]

@@ -20,14 +20,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import SmtpConnectError, SmtpTimeoutError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate, dot_stuff
 from digest.settings import DeliverySettings, Settings, SmtpSettings
+from digest.settings.durations import format_duration
 from digest.smtp.client import SmtpSender
 from digest.smtp.replies import SendResult
 from digest.smtp.stream import SessionLost, WireMessage, stream
-from digest.store import Store, claims
+from digest.store import Store, claims, rates
 from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
@@ -55,6 +57,7 @@ JOURNAL_WINDOW = 16
 # A wait longer than this (a retry's backoff, another sender's lease) prints one line saying
 # what it waits for and until when: a silent minute looks like a hang.
 WAIT_TO_TELL = 2.0
+DESTINATION_WAIT = "its destination's limit: waiting for a slot"
 
 
 @dataclass
@@ -73,6 +76,8 @@ class SendPass:
     any_sent: bool = False
     connection_failures: int = 0
     timeouts: int = 0  # in a row, over every connection (smtp.max_timeouts stops the pass)
+    throttled: int = 0  # throttling replies in this pass
+    throttled_since: float = 0.0  # time.monotonic() of the first throttle since a clean reply
     error: BaseException | None = None
     told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
 
@@ -90,6 +95,8 @@ class ConnectionContext:
     envelope: Envelope  # MAIL FROM (VERP) and DKIM
     stop: threading.Event  # set: finish the message on the wire, record it, give back the rest
     progress: Progress | None = None
+    limits: RelayLimits | None = None  # the relay's rates and slowdown (None: no limits at all)
+    fail_over: bool = False  # another relay follows this one in the chain
 
 
 def _deliveries(count: int) -> str:
@@ -106,8 +113,14 @@ class ConnectionLoop:
         smtp: SmtpSender,
         recorder: claims.Recorder,
         journal: Journal | None = None,
+        *,
+        index: int = 0,
     ) -> None:
         self.context = context
+        self.index = index  # this connection's number in the process (a throttled relay gets fewer)
+        self.pause = 0.0  # seconds to wait before the next message (the relay throttled)
+        self.quota_reached: QuotaReached | None = None
+        self.gate: claims.Claim | None = None  # handed to the stream, its body not yet gated
         self.state = state
         self.smtp = smtp
         self.recorder = recorder
@@ -213,7 +226,10 @@ class ConnectionLoop:
         """
         statuses: dict[int, str | None] = {}
         read_at = 0.0
+        tail: list[claims.Claim] = []  # waiting for a busy destination
+        went = 0
         for index, item in enumerate(batch):
+            self._gate_previous()
             if self._stopping():
                 break
             template = self.state.templates.get(item.segment_id)
@@ -235,11 +251,94 @@ class ConnectionLoop:
                 pulled.append(item)
                 self._count_try(item.delivery_id, final=True)
                 continue
+            if not self._admit(item):
+                if self.quota_reached is not None:
+                    break
+                pulled.append(item)  # its destination is busy: after the others
+                tail.append(item)
+                continue
             pulled.append(item)
-            with self.state.lock:
-                self.state.uncertain.add(item.delivery_id)
-            yield item, self.envelope_and_bytes(template, item)
+            went += 1
+            yield self._going(item, template)
+        if tail and went and not self._stopping() and self.quota_reached is None:
+            self._put_back_tail(tail)  # others may be waiting in the run: they go first
+        elif tail:
+            yield from self._drain(tail)  # only slow destinations are left: at their pace
+        self._gate_previous()
         self.flush_marks()  # before the stream writes the last body
+
+    def _going(
+        self, item: claims.Claim, template: MessageTemplate
+    ) -> tuple[claims.Claim, WireMessage]:
+        """The message about to go; its body waits for its slot (_gate_previous)."""
+        with self.state.lock:
+            self.state.uncertain.add(item.delivery_id)
+        self.gate = item
+        return item, self.envelope_and_bytes(template, item)
+
+    def _drain(self, tail: list[claims.Claim]) -> Iterator[tuple[claims.Claim, WireMessage]]:
+        """Messages that waited for their destination: each at its destination's pace."""
+        for index, item in enumerate(tail):
+            self._gate_previous()
+            if self._stopping() or self.quota_reached is not None:
+                self._release(tail[index:])
+                return
+            status = self._settle([item])[item.subscriber_id]
+            template = self.state.templates.get(item.segment_id)
+            if status != ACTIVE or template is None:
+                claims.skip_delivery(
+                    self.store, item.delivery_id, f"subscriber is {status or 'erased'}"
+                )
+                self._count_try(item.delivery_id, final=True)
+                continue
+            if not self._admit(item, hold=True):
+                self._release(tail[index:])
+                return
+            yield self._going(item, template)
+
+    def _put_back_tail(self, tail: list[claims.Claim]) -> None:
+        """Back to pending, each due about when its destination may take it (nothing booked)."""
+        limits = self.context.limits
+        assert limits is not None
+        ahead: dict[float, int] = {}
+        delays = []
+        for item in tail:
+            gap = limits.destination_gap(item.email)
+            queued = ahead.get(gap, 0)
+            ahead[gap] = queued + 1
+            delays.append(
+                (item.delivery_id, limits.destination_wait_hint(item.email) + gap * queued)
+            )
+        rates.put_back(self.store, self.state.run_id, self.worker_id, delays, DESTINATION_WAIT)
+
+    def _admit(self, item: claims.Claim, *, hold: bool = False) -> bool:
+        """May this message's envelope go now? False: its destination is busy (unless `hold`),
+        or a quota of the relay is full (quota_reached)."""
+        limits, stop = self.context.limits, self.context.stop
+        if self.pause > 0:  # the relay throttled: back off (exponential, with jitter)
+            stop.wait(self.pause)
+            self.pause = 0.0
+        if limits is None:
+            return True
+        if not hold and limits.destination_busy(item.email):
+            return False
+        try:
+            limits.quota()
+        except QuotaReached as exc:
+            self.quota_reached = exc
+            return False
+        return True
+
+    def _gate_previous(self) -> None:
+        """Before the body of the message last handed to the stream goes (it goes with the
+        next envelope, or alone at the end): wait for its slots, so it arrives in them."""
+        item, self.gate = self.gate, None
+        limits = self.context.limits
+        if item is None or limits is None:
+            return
+        limits.destination_wait(item.email, hold=True)
+        limits.wait_turn(self.index, self.context.stop)
+        limits.pace(self.context.stop)
 
     def _settle(self, upcoming: list[claims.Claim]) -> dict[int, str | None]:
         """Record the unrecorded accepted messages and read the upcoming statuses, one commit."""
@@ -296,6 +395,7 @@ class ConnectionLoop:
 
     def _send_batch(self, batch: list[claims.Claim]) -> bool:
         """Send a claimed batch in order; False when this thread should stop."""
+        self.gate = None  # a stream lost before the last body: nothing of it waits for a slot
         pulled: list[claims.Claim] = []
         settled: set[int] = set()
         try:
@@ -309,13 +409,66 @@ class ConnectionLoop:
             return self._session_lost(exc, open_items, batch[len(pulled) :])
         finally:
             self.message_ids.clear()
-        if len(pulled) < len(batch):  # stopped: the rest was never tried
+        if len(pulled) < len(batch):  # stopped (or a quota is full): the rest was never tried
             self._release(batch[len(pulled) :])
+            if self.quota_reached is not None:
+                with self.state.lock:
+                    if self.state.error is None:
+                        self.state.error = self.quota_reached
+                self.state.abort.set()
             return False
         return True
 
+    def _throttled(self, reply: str) -> None:
+        """The relay said slow down: this connection backs off, the process slows down."""
+        limits = self.context.limits
+        if limits is None:
+            self.pause = min(self.backoff, MAX_WAIT)
+            return
+        self.pause = limits.slowdown.throttled(reply)
+        relay = self.context.relay
+        with self.state.lock:
+            self.state.throttled += 1
+            now = time.monotonic()
+            since = self.state.throttled_since = self.state.throttled_since or now
+            # Throttled this long without a clean reply: the next relay, or (none left) stop
+            # with the rest pending, rather than knock forever.
+            if now - since > relay.failover_after.total_seconds():
+                if self.state.error is None:
+                    self.state.error = SmtpConnectError(
+                        f"relay {relay.name} ({relay.where}) throttled for longer than "
+                        f"smtp.failover_after ({format_duration(relay.failover_after)})"
+                    )
+                self.state.abort.set()
+        log.info(
+            "relay %s throttles (%s): %s; this connection waits %.2f s",
+            self.context.relay.name,
+            reply,
+            limits.slowdown.describe(),
+            self.pause,
+        )
+
     def _record(self, item: claims.Claim, result: SendResult) -> None:
         reply = f"{result.code} {result.reply}".strip()
+        if result.throttled:  # not the recipient's failure: again later, no attempt counted
+            self._throttled(reply)
+            rates.put_back(
+                self.store,
+                self.state.run_id,
+                self.worker_id,
+                [(item.delivery_id, self.pause)],
+                f"{reply} (throttled; sending again)",
+            )
+            self.message_ids.pop(item.delivery_id, None)
+            with self.state.lock:
+                self.state.uncertain.discard(item.delivery_id)
+                self.state.any_sent = True  # the relay answers
+                self.state.connection_failures = 0
+            return
+        if result.outcome == "sent":
+            self.state.throttled_since = 0.0  # clean again
+            if self.context.limits is not None:
+                self.context.limits.slowdown.clean()
         if result.outcome == "sent":
             # Recorded with the next window's status read (outgoing), which comes before the
             # body that would make the window's count of sent, unrecorded messages: the crash
@@ -343,6 +496,8 @@ class ConnectionLoop:
         """The session failed: count it, settle what it held, retry later or give the pass up."""
         state = self.state
         possibly_sent = exc.possibly_sent if isinstance(exc, SessionLost) else None
+        if isinstance(exc, SessionLost) and possibly_sent is None and (exc.throttled or exc.after):
+            return self._relay_closed(exc, [*open_items, *unpulled])
         timed_out = isinstance(exc, SmtpTimeoutError) or (
             isinstance(exc, SessionLost) and exc.timed_out
         )
@@ -389,6 +544,25 @@ class ConnectionLoop:
         self.context.stop.wait(min(self.backoff, MAX_WAIT))
         return True
 
+    def _relay_closed(self, exc: SessionLost[claims.Claim], rest: list[claims.Claim]) -> bool:
+        """A 421, or a relay that closed after taking messages on the session: nothing it held
+        was taken, nothing failed; reconnect (after a backoff when it throttled)."""
+        if exc.throttled:
+            self._throttled(exc.message)
+        else:
+            log.info(
+                "relay %s closed the session after %d messages; reconnecting",
+                self.context.relay.name,
+                exc.after,
+            )
+        with self.state.lock:
+            for c in rest:
+                self.state.uncertain.discard(c.delivery_id)
+        self._release(rest)
+        self.context.stop.wait(self.pause)
+        self.pause = 0.0
+        return True
+
     def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:
         """Count one recorded try: progress, retries left in this pass, the server's health."""
         state = self.state
@@ -409,3 +583,6 @@ class ConnectionLoop:
                 return
         if self.context.progress is not None:
             self.context.progress(done, total)
+            note = getattr(self.context.progress, "note", None)  # the CLI's bar shows it
+            if callable(note) and self.context.limits is not None:
+                note(self.context.limits.describe())

@@ -20,14 +20,14 @@ from digest.delivery.connection import (
     Progress,
     SendPass,
 )
+from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import DigestError, SmtpConnectError
 from digest.mail.envelope import Envelope
-from digest.mail.message import MessageTemplate
+from digest.mail.message import MessageTemplate, feedback_id
 from digest.render.renderer import Renderer
 from digest.selection.newposts import posts_by_id
 from digest.settings import DigestSettings, Settings
 from digest.smtp.client import SmtpSender, helo_name
-from digest.smtp.rate_limit import RateLimiter
 from digest.sources.post import Post
 from digest.store import Store, claims, runs, workers
 from digest.store.journal import Journal
@@ -85,8 +85,13 @@ class RunSender:
         # VERP MAIL FROM and DKIM; the key is read here, once per send.
         self.envelope = Envelope(settings)
         self.renderer = Renderer(settings)
-        rate = settings.smtp.rate_limit
-        self.limiter: RateLimiter | None = RateLimiter(rate) if rate > 0 else None
+        # The relay's rates (shared with every other sender through the store) and this
+        # process's slowdown when it throttles.
+        # digests.X.relay (else the first), then the others: failing over goes down this list;
+        # each send starts again at its head (back to the primary once it answers).
+        self.chain = settings.relay_chain(digest)
+        self.relay = self.chain[0]
+        self.limits = RelayLimits(store, self.relay, self.relay.max_connections)
         # mark_window 1: each thread journals what the relay accepts (store.journal) and the
         # database catches up a JOURNAL_WINDOW at a time; a taker that cannot read the journal
         # (another machine) counts that window.
@@ -144,7 +149,11 @@ class RunSender:
                 self.digest, posts, as_of=run_as_of, view_url=view_url, since=since
             )
             templates[segment_id] = MessageTemplate(
-                self.settings, self.digest, rendered, self.renderer
+                self.settings,
+                self.digest,
+                rendered,
+                self.renderer,
+                feedback_id=feedback_id(self.settings, self.digest, report.run_id),
             )
         return templates
 
@@ -166,17 +175,39 @@ class RunSender:
         )
         open_rows = counts["pending"] + counts["sending"]
         if open_rows:
+            templates = self._templates(run_as_of, segments, report)
             state = SendPass(
                 run_id=run_id,
-                templates=self._templates(run_as_of, segments, report),
+                templates=templates,
                 total=sum(counts.values()),
                 done=sum(counts.values()) - open_rows,
             )
-            self._run_threads(state, min(self.settings.smtp.max_connections, open_rows))
+            self._run_threads(state, min(self.relay.max_connections, open_rows))
             claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            while self._fail_over(state):
+                state = SendPass(run_id, templates, state.total, state.done)
+                self._run_threads(state, min(self.relay.max_connections, open_rows))
+                claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             if state.error is not None:
                 self._raise(state.error, run_id)
         return self.report(run_id, resumed=resumed, vanished=report.vanished_posts)
+
+    def _fail_over(self, state: SendPass) -> bool:
+        """The relay is down, refusing, or throttled longer than its smtp.failover_after: go on
+        through the next relay of the chain (each message still goes once: the claims say)."""
+        error = state.error
+        if not isinstance(error, SmtpConnectError) or self.stop.is_set():
+            return False
+        names = [r.name for r in self.chain]
+        position = names.index(self.relay.name)
+        if position + 1 >= len(self.chain):
+            return False
+        failed, self.relay = self.relay, self.chain[position + 1]
+        self.limits = RelayLimits(self.store, self.relay, self.relay.max_connections)
+        log.warning(
+            "relay %s: %s; going on through relay %s", failed.name, error.message, self.relay.name
+        )
+        return True
 
     def report(self, run_id: int, *, resumed: bool, vanished: list[str] | None = None) -> RunReport:
         """The run as it stands now (finished if nothing is left), as this process reports it."""
@@ -208,7 +239,7 @@ class RunSender:
     def _run_threads(self, state: SendPass, count: int) -> None:
         threads = [
             threading.Thread(
-                target=self._thread, args=(state,), name=f"digest-send-{i}", daemon=True
+                target=self._thread, args=(state, i), name=f"digest-send-{i}", daemon=True
             )
             for i in range(count)
         ]
@@ -218,6 +249,15 @@ class RunSender:
             t.join()
 
     def _raise(self, error: BaseException, run_id: int) -> None:
+        if isinstance(error, QuotaReached):
+            with self.store.session() as session:
+                counts = runs.run_counts(session, run_id)
+            left = counts["pending"] + counts["sending"]
+            raise QuotaReached(
+                f"{error.message}; {left} deliveries of run {run_id} left pending until then",
+                resume_at=error.resume_at,
+                hint=f"`digest schedule` (or `digest send {self.digest.name}` then) resumes it",
+            ) from error
         if isinstance(error, SmtpConnectError):
             with self.store.session() as session:
                 counts = runs.run_counts(session, run_id)
@@ -236,24 +276,28 @@ class RunSender:
             digest=self.digest.name,
             settings=self.settings,
             delivery=self.settings.delivery,
-            relay=self.settings.smtp,
+            relay=self.relay,
             envelope=self.envelope,
             stop=self.stop,
             progress=self.progress,
+            limits=self.limits,
+            fail_over=self.relay is not self.chain[-1],
         )
 
-    def _thread(self, state: SendPass) -> None:
+    def _thread(self, state: SendPass, index: int) -> None:
         recorder = claims.Recorder(
-            self.store, self.digest.name, durable=self.settings.database.durable_marks
+            self.store,
+            self.digest.name,
+            durable=self.settings.database.durable_marks,
+            relay=self.relay.name,
         )
         journal = None
         if self.journaled:
             journal = Journal.open(self.store.url, self.worker_id, next(self._journals))
         try:
-            with SmtpSender(
-                self.settings.smtp, limiter=self.limiter, local_hostname=helo_name(self.from_addr)
-            ) as smtp:
-                loop = ConnectionLoop(self.connection_context(), state, smtp, recorder, journal)
+            with SmtpSender(self.relay, local_hostname=helo_name(self.from_addr)) as smtp:
+                context = self.connection_context()
+                loop = ConnectionLoop(context, state, smtp, recorder, journal, index=index)
                 loop.run()
                 journal = loop.journal  # None if it could not be written
         except BaseException as exc:  # kept and re-raised by send_run after the join

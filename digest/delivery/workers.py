@@ -3,7 +3,7 @@
 delivery ─► worker_pool ─► sending (in each process); the processes split the run by the claim
 protocol of store.claims, as senders on several machines do against one PostgreSQL.
 
-smtp.max_connections and smtp.rate_limit stay totals for the machine: each process gets its
+smtp.max_connections stays a total for the machine: each process gets its
 share of them (at least one connection).
 
 This process is one of the N: its share starts at once. The N - 1 others are forked when
@@ -49,14 +49,13 @@ _parent_stop: Any = None  # in a sender process: set when the parent stops
 
 
 def share(settings: Settings, workers: int) -> Settings:
-    """The settings of one of `workers` processes: its share of connections and rate."""
-    smtp = settings.smtp.model_copy(
-        update={
-            "max_connections": max(1, settings.smtp.max_connections // workers),
-            "rate_limit": settings.smtp.rate_limit / workers,
-        }
+    """The settings of one of `workers` processes: its share of connections (the relay's rates
+    are shared through the store by every process, on every machine)."""
+    relays = tuple(
+        relay.model_copy(update={"max_connections": max(1, relay.max_connections // workers)})
+        for relay in settings.relays
     )
-    return settings.model_copy(update={"smtp": smtp})
+    return settings.model_copy(update={"smtp": relays[0], "relays": relays})
 
 
 def _context(database_url: str) -> BaseContext:

@@ -28,6 +28,7 @@ SIGNED_HEADERS = (
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "Reply-To",
+    "Feedback-ID",
     "MIME-Version",
     "Content-Type",
 )

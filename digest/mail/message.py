@@ -217,6 +217,12 @@ def subject_text(segment: RenderedSegment, subject_prefix: str) -> str:
     return subject
 
 
+def feedback_id(settings: Settings, digest: DigestSettings, run_id: int) -> str:
+    """email.feedback_id with {digest} and {run} filled in ("" when not set)."""
+    template = settings.email.feedback_id or ""
+    return template.replace("{digest}", digest.name).replace("{run}", str(run_id))
+
+
 class MessageTemplate:
     """Everything about a segment's message that is the same for each subscriber, prebuilt."""
 
@@ -228,6 +234,7 @@ class MessageTemplate:
         renderer: Renderer,
         *,
         subject_prefix: str = "",
+        feedback_id: str = "",
     ) -> None:
         # Line ends are made CRLF once here; placeholders are filled per subscriber in build().
         self._segment = dataclasses.replace(
@@ -259,6 +266,8 @@ class MessageTemplate:
         self._head = from_line
         self._middle = subject_line
         self._lists = reply + list_line
+        if feedback_id:  # Gmail's feedback loop; DKIM signs it (mail.dkim's SIGNED_HEADERS)
+            self._lists += b"Feedback-ID: " + feedback_id.encode("ascii") + b"\r\n"
         self._tail = (
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
             b"Precedence: bulk\r\n"

@@ -311,14 +311,36 @@ class Scheduler:
 
     # -- firing --
 
-    def _fire(self, name: str, scheduled: datetime | None = None) -> None:
+    def _resume(self, name: str, as_of: datetime, run_time: datetime | None = None) -> None:
+        """The relay's quota freed up: go on with the fire as of `as_of` (its unfinished run)."""
+        self._fire(name, as_of, due=run_time)
+
+    def _resume_later(self, name: str, as_of: datetime, resume_at: datetime) -> None:
+        """A per-hour or per-day limit of the relay is used up: resume the fire once it frees."""
+        if self._scheduler is None:
+            return
+        self._scheduler.add_job(
+            self._resume,
+            trigger="date",
+            run_date=resume_at,
+            args=(name, as_of),
+            id=f"{name}:resume",
+            name=f"digest {name} (resumed)",
+            replace_existing=True,
+        )
+        log.info("%s: sending resumes at %s", name, _iso(resume_at, self._tz))
+
+    def _fire(
+        self, name: str, scheduled: datetime | None = None, *, due: datetime | None = None
+    ) -> None:
         # `scheduled` is always given by _FireExecutor; the default satisfies add_job's check.
+        # `due`: a resumed fire (_resume) counts its grace from when it was due to resume.
         if scheduled is None or self.stop_event.is_set():
             return
         digest = self.settings.digests[name]
         when = _iso(scheduled, self._tz)
         now = self._clock()
-        if now - scheduled > digest.misfire_grace:
+        if now - (due or scheduled) > digest.misfire_grace:
             log.warning(
                 "missed fire of %s at %s skipped (older than misfire_grace %s)",
                 name,
@@ -373,6 +395,9 @@ class Scheduler:
                     name,
                 )
                 interrupted = self.stop_event.is_set()
+                resume_at = getattr(exc, "resume_at", None)  # delivery.limits.QuotaReached
+                if isinstance(resume_at, datetime) and not interrupted:
+                    self._resume_later(name, scheduled, resume_at)
             except Exception:
                 log.exception("%s as of %s failed unexpectedly", name, when)
                 interrupted = self.stop_event.is_set()

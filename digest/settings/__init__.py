@@ -47,7 +47,8 @@ class Settings(SettingsModel):
     site: SiteSettings
     templates_dir: Path | None = None
     database: DatabaseSettings = DatabaseSettings()
-    smtp: SmtpSettings = SmtpSettings()
+    smtp: SmtpSettings = SmtpSettings()  # the primary relay (the first of an smtp list)
+    relays: tuple[SmtpSettings, ...] = Field(default=(), exclude=True)  # every relay, from smtp
     email: EmailSettings
     web: WebSettings = WebSettings()
     delivery: DeliverySettings = DeliverySettings()
@@ -60,7 +61,40 @@ class Settings(SettingsModel):
     def _no_source_key(cls, data: object) -> object:
         if isinstance(data, dict) and "source" in data and not isinstance(data["source"], Path):
             raise ValueError("source: unknown key")
+        if isinstance(data, dict) and "relays" in data:
+            if not isinstance(data["relays"], tuple):
+                raise ValueError("relays: unknown key (list the relays under smtp)")
+            return data
+        if isinstance(data, dict) and isinstance(data.get("smtp"), list):
+            relays = data["smtp"]
+            if not relays:
+                raise ValueError("smtp: an empty list; give one relay or more")
+            for index, relay in enumerate(relays):
+                if isinstance(relay, dict) and "name" not in relay:
+                    raise ValueError(f"smtp[{index}]: each relay of a list needs a name")
+            return {**data, "smtp": relays[0], "relays": tuple(relays)}
         return data
+
+    @model_validator(mode="after")
+    def _relay_names(self) -> Settings:
+        if not self.relays:
+            object.__setattr__(self, "relays", (self.smtp,))
+        names = [r.name for r in self.relays]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"smtp: two relays are named {name!r}")
+        for digest in self.digests.values():
+            if digest.relay is not None and digest.relay not in names:
+                raise ValueError(
+                    f"digests.{digest.name}.relay: no relay named {digest.relay!r} under smtp "
+                    f"(relays: {', '.join(names)})"
+                )
+        return self
+
+    def relay_chain(self, digest: DigestSettings | None = None) -> list[SmtpSettings]:
+        """The relays a digest sends through, in order: its own (or the primary), then the rest."""
+        first = digest.relay if digest is not None and digest.relay else self.relays[0].name
+        return sorted(self.relays, key=lambda r: r.name != first)
 
     @field_validator("digests", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ class DigestSettings(SettingsModel):
     lookback_days: float = Field(7, gt=0)
     misfire_grace: timedelta = timedelta(hours=6)
     template: str = "digest"
+    relay: str | None = None  # the name of a relay in an smtp list (default: the first)
     # Before a run, fetch each post's URL and images: warn, hold the run until they answer,
     # or skip the dead posts (they stay new).
     check_links: Literal["off", "warn", "hold", "skip"] = "off"

@@ -36,6 +36,15 @@ class EmailSettings(SettingsModel):
     # VERP: MAIL FROM becomes bounces+<code>@example.com, so a bounce names its delivery.
     bounce_address: str | None = None
     dkim: DkimSettings | None = None
+    # Feedback-ID header (Gmail's feedback loop): {digest} and {run} are filled in per run.
+    feedback_id: str | None = None
+
+    @field_validator("feedback_id")
+    @classmethod
+    def _feedback_id(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isascii() and value.isprintable() and value.strip()):
+            raise ValueError("must be printable ASCII, like {digest}:{run}:newsletter:blogname")
+        return value or None
 
     @field_validator("bounce_address")
     @classmethod

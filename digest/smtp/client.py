@@ -93,6 +93,7 @@ class SmtpSender:
         self.limiter = limiter
         self.local_hostname = local_hostname
         self.connections = 0  # sessions opened so far (for reports and tests)
+        self.answered = 0  # final dots the relay answered on the open session
         self._conn: smtplib.SMTP | None = None
         self._context = _ssl_context(smtp) if smtp.security != "none" else None
 
@@ -138,6 +139,7 @@ class SmtpSender:
             conn.close()
             raise
         self.connections += 1
+        self.answered = 0
         log.debug("SMTP session %d opened to %s", self.connections, self.where)
         return conn
 

@@ -18,13 +18,22 @@ from digest.errors import escape_controls
 Outcome = Literal["sent", "transient", "permanent"]
 
 
+Stage = Literal["mail", "rcpt", "data"]  # data: the DATA command and the reply to the final dot
+_ENHANCED_4_7 = re.compile(rb"^4\.7\.\d{1,3}\b")
+
+
 @dataclass(frozen=True)
 class SendResult:
-    """What the server said about one message to one recipient."""
+    """What the server said about one message to one recipient.
+
+    `throttled`: the relay asks us to slow down (see `throttling`); the message was not taken
+    and goes again later, without counting as the recipient's failure.
+    """
 
     outcome: Outcome
     code: int
     reply: str
+    throttled: bool = False
 
 
 def outcome_of(code: int) -> Outcome:
@@ -32,6 +41,21 @@ def outcome_of(code: int) -> Outcome:
     if 200 <= code < 300:
         return "sent"
     return "transient" if 400 <= code < 500 else "permanent"
+
+
+def throttling(code: int, raw: bytes, stage: Stage) -> bool:
+    """A reply that means "slow down" (CONTRACT's relay rules): 421 anywhere; at MAIL or DATA
+    a 452 or 454, or any 4xx with an enhanced status 4.7.x. At RCPT a 4xx is the recipient's."""
+    if code == 421:
+        return True
+    if stage == "rcpt" or not 400 <= code < 500:
+        return False
+    return code in (452, 454) or bool(_ENHANCED_4_7.match(raw.lstrip()))
+
+
+def result_of(code: int, raw: bytes, stage: Stage) -> SendResult:
+    """The outcome of one reply, from the one map above."""
+    return SendResult(outcome_of(code), code, reply_text(raw), throttling(code, raw, stage))
 
 
 REDACTED = "[redacted]"

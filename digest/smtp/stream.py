@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from digest.errors import SmtpConnectError
 from digest.smtp.client import SmtpSender
-from digest.smtp.replies import SendResult, outcome_of, reply_text
+from digest.smtp.replies import SendResult, Stage, reply_text, result_of
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,26 @@ class WireMessage:
 
 
 class SessionLost(SmtpConnectError, Generic[K]):
-    """The session died mid-stream; `possibly_sent` had its final dot written, unanswered."""
+    """The session died mid-stream; `possibly_sent` had its final dot written, unanswered.
 
-    def __init__(self, message: str, *, timed_out: bool, possibly_sent: K | None) -> None:
+    `throttled`: the relay said 421 (closing); `after`: final dots it had answered on the
+    session before (a relay that closes after N messages is not a failing relay).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timed_out: bool,
+        possibly_sent: K | None,
+        throttled: bool = False,
+        after: int = 0,
+    ) -> None:
         super().__init__(message)
         self.timed_out = timed_out
         self.possibly_sent = possibly_sent
+        self.throttled = throttled
+        self.after = after
 
 
 class _Refused(Exception):
@@ -161,6 +175,9 @@ def _envelope(extensions: _Extensions, message: WireMessage) -> bytes | None:
     ).encode()
 
 
+_STAGES: tuple[Stage, ...] = ("mail", "rcpt", "data")
+
+
 def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> SendResult | None:
     """Replies to MAIL, RCPT, DATA: None when the server said 354, else the refusal."""
     if pipelined:
@@ -178,11 +195,11 @@ def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> S
     if code == 354:  # a server that said 354 despite a refusal: end the empty message
         _write(conn, DOT)
         _reply(conn)
-    for code, text in replies:
+    for stage, (code, text) in zip(_STAGES, replies, strict=False):
         if not 200 <= code < 300 and code != 354:
             _write(conn, b"RSET\r\n")
             _reply(conn)
-            return SendResult(outcome_of(code), code, reply_text(text))
+            return result_of(code, text, stage)
     return SendResult("transient", code, f"unexpected reply to DATA: {reply_text(text)}")
 
 
@@ -193,11 +210,13 @@ def stream(
 
     `messages` is read lazily: the next message is asked for only when the previous one's
     envelope is answered, right before its own envelope is written.
+    After smtp.max_messages_per_connection messages the session is closed and another opened.
     SessionLost when the session dies (the session is dropped; the next use reconnects).
     """
     conn = sender.session()
     pipelined = conn.has_extn("pipelining")
     extensions = _Extensions.of(conn)
+    limit = sender.smtp.max_messages_per_connection
     held: tuple[K, WireMessage] | None = None  # envelope accepted (354), body not yet written
     written: K | None = None  # final dot written, reply not yet read
     try:
@@ -205,21 +224,30 @@ def stream(
             if sender.limiter is not None:
                 sender.limiter.acquire()
             envelope = _envelope(extensions, message)
+            envelope_sent = False
             if held is not None:
+                last = bool(limit) and sender.answered + 1 >= limit  # this session's last
                 first = held[1].wire + DOT
-                if pipelined and envelope is not None:
+                if pipelined and envelope is not None and not last:
                     first += envelope
+                    envelope_sent = True
                 written = held[0]
                 _write(conn, first)
                 code, text = _reply(conn)
                 written = None
-                yield held[0], SendResult(outcome_of(code), code, reply_text(text))
+                sender.answered += 1
+                yield held[0], result_of(code, text, "data")
                 held = None
-            elif envelope is not None and pipelined:
-                _write(conn, envelope)
+                if last:
+                    sender.close()
+                    conn = sender.session()
+                    pipelined = conn.has_extn("pipelining")
+                    extensions = _Extensions.of(conn)
             if envelope is None:
                 yield key, SendResult("permanent", 553, "server does not support SMTPUTF8")
                 continue
+            if pipelined and not envelope_sent:
+                _write(conn, envelope)
             refused = _envelope_replies(conn, pipelined, envelope)
             if refused is None:
                 held = (key, message)
@@ -230,20 +258,28 @@ def stream(
             _write(conn, held[1].wire + DOT)
             code, text = _reply(conn)
             written = None
-            yield held[0], SendResult(outcome_of(code), code, reply_text(text))
+            sender.answered += 1
+            yield held[0], result_of(code, text, "data")
+            if limit and sender.answered >= limit:
+                sender.close()
     except _Refused as exc:
+        answered = sender.answered
         sender.drop()
         raise SessionLost(
             f"SMTP server {sender.where} dropped the session: {exc.reason}",
             timed_out=exc.timed_out,
             possibly_sent=None if exc.answered else written,
+            throttled=exc.answered,
+            after=answered,
         ) from exc
     except (smtplib.SMTPException, OSError) as exc:
+        answered = sender.answered
         sender.drop()
         raise SessionLost(
             f"SMTP server {sender.where} failed: {type(exc).__name__}: {exc}",
             timed_out=isinstance(exc, TimeoutError),
             possibly_sent=written,
+            after=answered,
         ) from exc
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -298,6 +299,7 @@ class Delivery(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    relay: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the relay that took it
 
 
 class SentPost(Base):
@@ -399,6 +401,25 @@ class FeedEntry(Base):
     feed_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     entry_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RatePace(Base):
+    """A rate shared by every sender of a relay (store.rates): when its next slot is free."""
+
+    __tablename__ = "rate_paces"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # relay, or relay + group
+    next_free: Mapped[float] = mapped_column(Float, default=0.0)  # seconds since the epoch
+
+
+class RateCount(Base):
+    """Messages booked on a per-hour or per-day limit, per slice of its window (store.rates)."""
+
+    __tablename__ = "rate_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slice: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds since epoch // width
+    booked: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # Core handles on the outbox tables, for the statements of the hot path (built once, no ORM).

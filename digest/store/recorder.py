@@ -51,14 +51,19 @@ class Recorder:
     killed, not a crash of the operating system.
     """
 
-    def __init__(self, store: Store, digest: str, *, durable: bool = True) -> None:
+    def __init__(
+        self, store: Store, digest: str, *, durable: bool = True, relay: str | None = None
+    ) -> None:
         self.store = store
         self._durable = durable
         dialect = store.engine.dialect
         self._sqlite = store.dialect == "sqlite"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        # The relay that took the messages (history's `relays`): a name (letters, digits, . - _).
+        relay_sql = "NULL" if relay is None else "'" + relay.replace("'", "''") + "'"
         self._sql = (
-            f"UPDATE deliveries SET status = '{D_SENT}', attempts = attempts + 1, "
+            f"UPDATE deliveries SET status = '{D_SENT}', relay = {relay_sql}, "
+            "attempts = attempts + 1, "
             f"message_id = {mark}, last_reply = {mark}, sent_at = {mark}, claimed_by = NULL, "
             f"next_attempt_at = NULL, updated_at = {mark} WHERE id = {mark}"
         )
@@ -85,7 +90,7 @@ class Recorder:
         self._pg_settle_sql = (
             "WITH v AS (SELECT * FROM unnest(%s::integer[], %s::text[], %s::text[]) "
             "AS v(id, message_id, reply)), "
-            f"marked AS (UPDATE deliveries SET status = '{D_SENT}', "
+            f"marked AS (UPDATE deliveries SET status = '{D_SENT}', relay = {relay_sql}, "
             "attempts = deliveries.attempts + 1, message_id = v.message_id, "
             "last_reply = v.reply, sent_at = %s, claimed_by = NULL, next_attempt_at = NULL, "
             "updated_at = %s FROM v WHERE deliveries.id = v.id RETURNING deliveries.id) "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -76,6 +76,7 @@ class RunSummary:
     complaints: int = 0  # sent, then the recipient reported it as spam
     possible_resends: int = 0  # over every process that worked on the run
     edition: str | None = None  # deliver: local_time: the edition's wall time
+    relays: dict[str, int] = field(default_factory=dict)  # relay name -> messages it took
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +96,7 @@ class RunSummary:
             "complaints": self.complaints,
             "possible_resends": self.possible_resends,
             "edition": self.edition,
+            "relays": dict(self.relays),
         }
 
 
@@ -355,6 +357,16 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
     for row in session.execute(count_stmt):
         counts.setdefault(int(row.run_id), {})[str(row.status)] = int(row.n)
     came_back = run_bounces(session, [r.id for r in runs])
+    by_relay: dict[int, dict[str, int]] = {}
+    relay_stmt = (
+        select(deliveries_table.c.run_id, deliveries_table.c.relay, func.count().label("n"))
+        .where(deliveries_table.c.status == D_SENT, deliveries_table.c.relay.is_not(None))
+        .group_by(deliveries_table.c.run_id, deliveries_table.c.relay)
+    )
+    if digest is not None:
+        relay_stmt = relay_stmt.where(deliveries_table.c.run_id.in_([r.id for r in runs]))
+    for row in session.execute(relay_stmt):
+        by_relay.setdefault(int(row.run_id), {})[str(row.relay)] = int(row.n)
     out = []
     for run in runs:
         by_status = counts.get(run.id, {})
@@ -376,6 +388,7 @@ def history(session: Session, digest: str | None = None) -> list[RunSummary]:
                 complaints=came_back[run.id].complaints if run.id in came_back else 0,
                 possible_resends=run.possible_resends,
                 edition=run.edition,
+                relays=by_relay.get(run.id, {}),
             )
         )
     return out

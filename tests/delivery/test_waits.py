@@ -23,14 +23,20 @@ from tests.helpers.site_fixtures import AS_OF, add_subscribers, make_site
 
 @dataclass
 class OutageHandler(RecordingHandler):
-    """Takes `up_for` messages, then answers 421 to every final dot while `down`."""
+    """Takes `up_for` messages, then drops the connection at every final dot while `down`.
+
+    (A 421 would be throttling: the relay answers, so the sender slows down and requeues
+    instead of failing; a relay that goes away is what stops a send.)
+    """
 
     up_for: int = 5
     down: bool = True
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.down and len(self.messages) >= self.up_for:
-            return "421 4.3.0 closing for maintenance"
+            assert server.transport is not None
+            server.transport.abort()  # gone without a word
+            return "451 4.3.0 never seen"
         return await super().handle_DATA(server, session, envelope)
 
 

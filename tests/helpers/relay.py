@@ -56,6 +56,7 @@ class ScriptedRelay:
     replies: list[str] = field(default_factory=list)  # every scripted (non-250) reply given
     lock: threading.Lock = field(default_factory=threading.Lock)
     counts: dict[str, int] = field(default_factory=dict)
+    closed: int = 0  # connections the relay closed by script (close_after)
 
     def count(self, command: str) -> int:
         with self.lock:
@@ -77,6 +78,23 @@ class ScriptedRelay:
     def accepted(self) -> int:
         with self.lock:
             return len(self.arrivals)
+
+    def most_in_a_second(self, addresses: Callable[[str], bool] = lambda _: True) -> int:
+        """The most messages (to addresses passing the filter) that arrived in any 1 s window."""
+        with self.lock:
+            times = sorted(a.at for a in self.arrivals if addresses(a.to))
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    def rate(self, addresses: Callable[[str], bool] = lambda _: True) -> float:
+        """Messages a second from the first arrival to the last (for reports, never asserted)."""
+        with self.lock:
+            times = sorted(a.at for a in self.arrivals if addresses(a.to))
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
 
     async def handle_EHLO(
         self,
@@ -118,6 +136,8 @@ class ScriptedRelay:
         per_connection = getattr(session, "accepted", 0) + 1
         session.accepted = per_connection  # type: ignore[attr-defined]
         if self.script.close_after and per_connection >= self.script.close_after:
+            with self.lock:
+                self.closed += 1
             _close_soon(server)
         return "250 2.0.0 Ok: queued"
 
