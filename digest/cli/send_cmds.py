@@ -27,15 +27,13 @@ from digest.cli.app import (
     table_or_json_option,
 )
 from digest.delivery.run import (
-    NOTHING_NEW,
-    TOO_FEW_POSTS,
     Plan,
     plan_digest,
     send_digest,
     send_test,
     warn_about_rates,
 )
-from digest.delivery.sending import RunReport
+from digest.delivery.sending import NOTHING_NEW, TOO_FEW_POSTS, RunReport
 from digest.errors import EXIT_FAILED
 from digest.store import Store, open_store
 from digest.store.runs import history

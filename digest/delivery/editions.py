@@ -14,10 +14,10 @@ from datetime import datetime
 from digest.archive import archive_run
 from digest.crontab import parse_crontab
 from digest.delivery.links import apply_check_links
-from digest.delivery.run import NOTHING_NEW, TOO_FEW_POSTS, share_of_posts
-from digest.delivery.sending import Progress, RunReport, RunSender
-from digest.schedule.editions import ZoneFire, due_fires
+from digest.delivery.sending import NOTHING_NEW, TOO_FEW_POSTS, Progress, RunReport, RunSender
+from digest.local_time import ZoneFire, due_fires
 from digest.selection.newposts import new_posts
+from digest.selection.rules import share_of_posts
 from digest.settings import DigestSettings, Settings
 from digest.store import Store, runs
 from digest.store.editions import add_zone, edition_run, later_edition, open_edition, receiver_zones

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,14 +16,21 @@ from digest.addresses import normalise_email
 from digest.archive import archive_run
 from digest.delivery.health import rate_warnings
 from digest.delivery.links import apply_check_links
-from digest.delivery.sending import Progress, RunReport, RunSender
+from digest.delivery.sending import (
+    NO_RECIPIENTS,
+    NOTHING_NEW,
+    TOO_FEW_POSTS,
+    Progress,
+    RunReport,
+    RunSender,
+)
 from digest.delivery.workers import SenderProcesses
 from digest.errors import DigestError, InvalidAddressError, SmtpError
 from digest.mail.envelope import Envelope
 from digest.mail.message import MessageTemplate
 from digest.render.renderer import Renderer
 from digest.selection.newposts import new_posts, posts_by_id, posts_to_show
-from digest.selection.rules import share_for
+from digest.selection.rules import share_of_posts
 from digest.settings import Settings
 from digest.smtp.client import SmtpSender, helo_name
 from digest.smtp.stream import WireMessage, send_one
@@ -38,9 +44,6 @@ from digest.tokens import check_secret
 log = logging.getLogger(__name__)
 
 # RunReport.status values besides the run statuses (sending, finished).
-NOTHING_NEW = "nothing-new"
-TOO_FEW_POSTS = "too-few-posts"
-NO_RECIPIENTS = "no-recipients"
 
 
 @dataclass(frozen=True)
@@ -91,22 +94,6 @@ class SendTestResult:
 
 def _require_secret(settings: Settings) -> str:
     return check_secret(settings.web.secret.get_secret_value())
-
-
-def share_of_posts(posts: Sequence[Post]) -> runs.ShareOf:
-    """The share (post ids, newest first) of the posts a choice of categories gets.
-
-    Back from a pause (not_before): no post dated before it (what the pause skipped is not
-    sent in a burst).
-    """
-
-    def share(categories: list[str], not_before: datetime | None) -> tuple[str, ...] | None:
-        chosen = share_for(posts, categories)
-        if not_before is not None:
-            chosen = [post for post in chosen if post.date >= not_before]
-        return tuple(p.id for p in chosen) or None
-
-    return share
 
 
 # --- the public calls -------------------------------------------------------------------------

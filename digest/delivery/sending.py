@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Progress", "RunReport", "RunSender"]
 
 
+# Why a send started no run (RunReport.status when run_id is 0).
+NOTHING_NEW = "nothing-new"
+TOO_FEW_POSTS = "too-few-posts"
+NO_RECIPIENTS = "no-recipients"
+
+
 @dataclass
 class RunReport:
     """What one run (or the decision not to start one) came to."""

@@ -35,7 +35,7 @@ from digest.crontab import (
 )
 from digest.delivery.links import LinksHeldError
 from digest.errors import ConfigError, DatabaseError, DigestError
-from digest.schedule.editions import LocalTimeTrigger
+from digest.local_time import LocalTimeTrigger
 from digest.schedule.lease import DEFAULT_LEASE_TTL, SchedulerLease
 from digest.settings import DigestSettings, Settings
 from digest.settings.durations import format_duration

@@ -5,7 +5,7 @@ posts ─► selection ─► render / delivery; no I/O and no clock: `as_of` is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -62,3 +62,21 @@ def latest_posts(
     """The newest published posts in the digest's categories, ignoring lookback and sent ids."""
     chosen = (p for p in posts if is_published(p, as_of) and in_categories(p, digest.categories))
     return _newest_first(chosen)[: max(limit, 0)]
+
+
+def share_of_posts(
+    posts: Sequence[Post],
+) -> Callable[[list[str], datetime | None], tuple[str, ...] | None]:
+    """The share (post ids, newest first) of the posts a choice of categories gets.
+
+    Back from a pause (not_before): no post dated before it (what the pause skipped is not
+    sent in a burst).
+    """
+
+    def share(categories: list[str], not_before: datetime | None) -> tuple[str, ...] | None:
+        chosen = share_for(posts, categories)
+        if not_before is not None:
+            chosen = [post for post in chosen if post.date >= not_before]
+        return tuple(p.id for p in chosen) or None
+
+    return share

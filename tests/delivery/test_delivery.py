@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.delivery.run import NOTHING_NEW, TOO_FEW_POSTS, plan_digest, send_digest, send_test
+from digest.delivery.run import plan_digest, send_digest, send_test
+from digest.delivery.sending import NOTHING_NEW, TOO_FEW_POSTS
 from digest.errors import ConfigError, InvalidAddressError, SmtpConnectError
 from digest.store.models import Delivery, Subscriber
 from digest.store.runs import history

@@ -17,7 +17,8 @@ from alembic.config import Config
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.delivery.run import NO_RECIPIENTS, send_digest
+from digest.delivery.run import send_digest
+from digest.delivery.sending import NO_RECIPIENTS
 from digest.store import open_store
 from digest.store.migrate import MIGRATIONS_DIR
 from digest.store.models import utcnow

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.crontab import parse_crontab
 from digest.delivery.run import send_digest
-from digest.schedule.editions import LocalTimeTrigger, due_fires
+from digest.local_time import LocalTimeTrigger, due_fires
 from digest.schedule.scheduler import Scheduler
 from digest.store.subscribers import add_subscriber
 from tests.conftest import SmtpServer

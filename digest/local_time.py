@@ -1,6 +1,6 @@
 """deliver: local_time: which edition each time zone is in, and when the next zone comes due.
 
-Pure (crontab ─► editions ─► delivery.editions, schedule.scheduler): an edition is one wall
+Pure (crontab ─► local_time ─► delivery.editions, schedule.scheduler): an edition is one wall
 time of the crontab (Monday 09:00); each zone reaches it at its own instant, DST included.
 """
 
