@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -28,24 +27,12 @@ from digest.delivery.run import send_digest
 from digest.i18n import translations
 from digest.store.subscribers import find_subscriber
 from tests.conftest import SmtpServer, free_port
+from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, browser_missing
 from tests.helpers.site_fixtures import AS_OF, Site, make_site
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("DIGEST_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("DIGEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 WIDTHS = (375, 1280)
-
-
-def _browser_missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not (Path(path).is_file() or shutil.which(path)):
-            return f"{path} not found (apt-get install {package})"
-    return None
 
 
 @dataclass
@@ -111,7 +98,7 @@ def served(
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    missing = _browser_missing()
+    missing = browser_missing()
     if missing:
         pytest.skip(f"no browser for the journey: {missing}")
     from selenium import webdriver
