@@ -13,28 +13,25 @@ from digest.cli import cli
 from digest.store import open_store
 from digest.store.models import RUN_FINISHED, Run, SentPost
 from digest.store.runs import sent_post_ids
+from tests.helpers.posts import write_post
 
 AS_OF = "2025-11-28T09:00"
 
 
-def write(root: Path, rel: str, front: str, body: str = "Intro.\n\nMore.\n") -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"---\n{front.strip()}\n---\n\n{body}", encoding="utf-8")
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    write(
+    write_post(
         tmp_path,
         "_posts/2025-11-27-big-news.md",
         'title: "Big News: it happened"\ndate: 2025-11-27T22:18:56\ncategories: [News]\n'
         "tags: [world]\nauthor: Jane\nimage: assets/images/big.jpg",
     )
-    write(tmp_path, "_posts/2025-11-26-match-report.md", "title: Match report\ncategory: Sport")
-    write(tmp_path, "_posts/2025-10-01-old.md", "title: Old\ncategories: News")
-    write(tmp_path, "_posts/2025-11-27-hidden.md", "title: Hidden\npublished: false")
-    write(tmp_path, "_drafts/idea.md", "title: Idea\ndate: 2025-11-20")
+    write_post(
+        tmp_path, "_posts/2025-11-26-match-report.md", "title: Match report\ncategory: Sport"
+    )
+    write_post(tmp_path, "_posts/2025-10-01-old.md", "title: Old\ncategories: News")
+    write_post(tmp_path, "_posts/2025-11-27-hidden.md", "title: Hidden\npublished: false")
+    write_post(tmp_path, "_drafts/idea.md", "title: Idea\ndate: 2025-11-20")
     path = tmp_path / "config.yaml"
     path.write_text(
         """
@@ -125,7 +122,7 @@ def test_all_lists_every_post_with_status(config: Path) -> None:
 
 
 def test_malformed_post_warns_and_exits_0(config: Path) -> None:
-    write(config.parent, "_posts/2025-11-27-broken.md", "title: [unclosed")
+    write_post(config.parent, "_posts/2025-11-27-broken.md", "title: [unclosed")
     code, out, err = run(config, "--as-of", AS_OF, "--format", "json")
     assert code == 0
     broken = config.parent / "_posts/2025-11-27-broken.md"

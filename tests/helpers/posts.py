@@ -67,3 +67,10 @@ def make_post(
         published=True,
         draft=False,
     )
+
+
+def write_post(root: Path, rel: str, front: str, body: str = "Intro.\n\nMore.\n") -> None:
+    """A post file at root/rel with this front matter and body, as an author writes one."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front.strip()}\n---\n\n{body}", encoding="utf-8")

@@ -15,28 +15,23 @@ from digest.store import open_store
 from digest.store.models import RUN_FINISHED, Run, SentPost
 from digest.store.preferences import pause_subscriber
 from digest.store.subscribers import add_subscriber, unsubscribe
+from tests.helpers.posts import write_post
 
 AS_OF = "2025-11-28T09:00"
 
 
-def write(root: Path, rel: str, front: str, body: str = "Intro.\n\nMore.\n") -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"---\n{front.strip()}\n---\n\n{body}", encoding="utf-8")
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    write(tmp_path, "_posts/2025-11-27-fresh.md", "title: Fresh\ncategories: [News]")
-    write(tmp_path, "_posts/2025-11-26-sport.md", "title: Sport\ncategories: [Sport]")
-    write(tmp_path, "_posts/2025-11-26-mixed.md", "title: Mixed\ncategories: [Sport, News]")
-    write(tmp_path, "_posts/2025-11-25-sent.md", "title: Sent\ncategories: [News]")
-    write(tmp_path, "_posts/2025-11-24-other.md", "title: Other\ncategories: [Cooking]")
-    write(tmp_path, "_posts/2025-10-01-old.md", "title: Old\ncategories: [News]")
-    write(tmp_path, "_posts/2025-12-20-later.md", "title: Later\ncategories: [News]")
-    write(tmp_path, "_posts/2025-11-27-hidden.md", "title: Hidden\npublished: false")
-    write(tmp_path, "_posts/2025-13-45-broken.md", "title: Broken")
-    write(tmp_path, "_drafts/idea.md", "title: Idea\ndate: 2025-11-20")
+    write_post(tmp_path, "_posts/2025-11-27-fresh.md", "title: Fresh\ncategories: [News]")
+    write_post(tmp_path, "_posts/2025-11-26-sport.md", "title: Sport\ncategories: [Sport]")
+    write_post(tmp_path, "_posts/2025-11-26-mixed.md", "title: Mixed\ncategories: [Sport, News]")
+    write_post(tmp_path, "_posts/2025-11-25-sent.md", "title: Sent\ncategories: [News]")
+    write_post(tmp_path, "_posts/2025-11-24-other.md", "title: Other\ncategories: [Cooking]")
+    write_post(tmp_path, "_posts/2025-10-01-old.md", "title: Old\ncategories: [News]")
+    write_post(tmp_path, "_posts/2025-12-20-later.md", "title: Later\ncategories: [News]")
+    write_post(tmp_path, "_posts/2025-11-27-hidden.md", "title: Hidden\npublished: false")
+    write_post(tmp_path, "_posts/2025-13-45-broken.md", "title: Broken")
+    write_post(tmp_path, "_drafts/idea.md", "title: Idea\ndate: 2025-11-20")
     path = tmp_path / "config.yaml"
     path.write_text(
         """
