@@ -46,6 +46,7 @@ import cProfile
 import io
 import os
 import pstats
+import resource
 import shutil
 import smtplib
 import socket
@@ -325,9 +326,14 @@ def whole_process(config: Path, workers: int = 1) -> tuple[float, int, int]:
     argv = [sys.executable, "-m", "digest", "--config", str(config), "send", "weekly"]
     argv += ["--as-of", AS_OF.isoformat(), "--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     took = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SPENT["pipeline"] = (
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    )  # its own processes' CPU (workers > 1: the forked ones too)
     if done.returncode != 0:
         sys.exit(f"digest send exited {done.returncode}: {done.stderr.strip()}")
     settings = load_settings(config)
@@ -458,6 +464,7 @@ def one_run(
         raw_before = raw_after = client = 0.0
         source: float | None = None
         CPU_SPENT.clear()
+        cpu_spent: dict[int | None, float] = {}
         for i, window in enumerate(windows):
             with (
                 tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp,
@@ -485,6 +492,7 @@ def one_run(
                 else:
                     took, sent, size = whole_process(config, args.workers)
                 db = "sqlite" if url.startswith("sqlite") else url.split(":", 1)[0]
+                cpu_spent[window] = CPU_SPENT["pipeline"]
                 results.append((window, db, took, sent, size))
         raw_after = raw_blast(port, n, args.connections, size)
     finally:
@@ -501,22 +509,23 @@ def one_run(
         flush=True,
     )
 
-    def line(label: str, rate: float) -> None:
+    def line(label: str, rate: float, cpu: float | None = None) -> None:
+        per_message = f"  {cpu * 1e6:5.0f} us CPU/msg" if cpu is not None else ""
         print(
             f"  {label:44s} {rate:7.0f} msg/s  {rate / raw_rate:5.2f} x raw  "
-            f"{rate / limit_rate:5.2f} x limit",
+            f"{rate / limit_rate:5.2f} x limit{per_message}",
             flush=True,
         )
 
-    line(f"raw smtplib ({raw_before:.1f}/{raw_after:.1f} s)", raw_rate)
+    line(f"raw smtplib ({raw_before:.1f}/{raw_after:.1f} s)", raw_rate, CPU_SPENT["raw"] / (2 * n))
     if source is not None:
         line("C smtp-source", n / source)
-    line("pipelined one-message limit", limit_rate)
+    line("pipelined one-message limit", limit_rate, CPU_SPENT["client"] / n)
     ratios = []
     how = "in process" if args.in_process else "whole process"
     for window, _db, took, sent, _size in results:
         rate = sent / took
-        line(f"{_label(window)} ({how})", rate)
+        line(f"{_label(window)} ({how})", rate, cpu_spent[window] / sent)
         ratios.append((rate / raw_rate, rate / limit_rate))
     return ratios
 
