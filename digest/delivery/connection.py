@@ -33,7 +33,7 @@ from digest.store import Store, claims, rates
 from digest.store.journal import Journal
 from digest.store.models import ACTIVE, utcnow
 from digest.store.recorder import SentMark
-from digest.tokens import preferences_url, unsubscribe_url
+from digest.tokens import MessageLinks
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ class ConnectionLoop:
         self.journal = journal
         self.window = JOURNAL_WINDOW if journal else context.delivery.mark_window
         self.unmarked: list[SentMark] = []  # accepted, not yet recorded (fewer than the window)
+        self.links: MessageLinks | None = None  # made with the first message (web.secret checked)
 
     def run(self) -> None:
         while not self._stopping():
@@ -377,15 +378,17 @@ class ConnectionLoop:
 
     def envelope_and_bytes(self, template: MessageTemplate, item: claims.Claim) -> WireMessage:
         """The one place the envelope sender and the final bytes of a message are made."""
-        settings, digest_name = self.context.settings, self.context.digest
+        links = self.links
+        if links is None:
+            links = self.links = MessageLinks(self.context.settings)
         built = template.build(
             to_email=item.email,
             to_name=item.name,
-            unsubscribe_url=unsubscribe_url(
-                settings, item.subscriber_id, digest_name, item.link_key
+            unsubscribe_url=links.unsubscribe_url(
+                item.subscriber_id, self.context.digest, item.link_key
             ),
             categories=item.categories,
-            preferences_url=preferences_url(settings, item.subscriber_id, item.link_key),
+            preferences_url=links.preferences_url(item.subscriber_id, item.link_key),
         )
         self.message_ids[item.delivery_id] = built.message_id
         envelope = self.context.envelope

@@ -63,6 +63,7 @@ ENCODERS = {"quoted-printable": encode_qp, "base64": encode_base64}
 
 
 LINE_BYTES = 57  # the input bytes of one 76-character base64 line
+_B64_LINE = 78  # its bytes encoded, CRLF included
 PIECES_CACHE_BYTES = 4 << 20  # what one body's prebuilt lines may hold, at most
 
 
@@ -101,13 +102,19 @@ class Base64Pieces:
     def encode(self, values: list[bytes]) -> bytes:
         """encode_base64(pieces[0] + values[0] + pieces[1] + ... + pieces[-1])."""
         out: list[bytes] = []
+        # The bytes around the values (whole lines each, but the last) are encoded in one call:
+        # each slot of `out` they fill takes its lines, 78 bytes a line, from that encoding.
+        seams: list[bytes] = []
+        slots: list[tuple[int, int]] = []  # (index in out, lines; -1: the rest)
         pending = b""  # bytes not yet encoded: always less than a line between pieces
         last = len(self._pieces) - 1
         for index in range(last + 1):
             head, lines, tail = self._split(index, len(pending))
             if lines:
                 if pending or head:
-                    out.append(encode_base64(pending + head))  # exactly one line
+                    slots.append((len(out), 1))  # exactly one line
+                    out.append(b"")
+                    seams.append(pending + head)
                 out.append(lines)
                 pending = tail
             else:
@@ -115,11 +122,22 @@ class Base64Pieces:
             if index < last:
                 pending += values[index]
             if len(pending) >= LINE_BYTES:
-                whole = len(pending) // LINE_BYTES * LINE_BYTES
-                out.append(encode_base64(pending[:whole]))
-                pending = pending[whole:]
+                count = len(pending) // LINE_BYTES
+                slots.append((len(out), count))
+                out.append(b"")
+                seams.append(pending[: count * LINE_BYTES])
+                pending = pending[count * LINE_BYTES :]
         if pending or not out:
-            out.append(encode_base64(pending))
+            slots.append((len(out), -1))
+            out.append(b"")
+            seams.append(pending)
+        if slots:
+            encoded = encode_base64(b"".join(seams))
+            start = 0
+            for slot, count in slots:
+                end = start + count * _B64_LINE if count >= 0 else len(encoded)
+                out[slot] = encoded[start:end]
+                start = end
         return b"".join(out)
 
 

@@ -96,15 +96,11 @@ _DUE = (
     .order_by(deliveries_table.c.id)
     .limit(bindparam("lim"))
 )
-_TAKE = (
-    update(deliveries_table)
-    .where(deliveries_table.c.id.in_(bindparam("ids", expanding=True)))
-    .values(
-        status=D_SENDING,
-        claimed_by=bindparam("wid"),
-        claimed_at=bindparam("now"),
-        updated_at=bindparam("now"),
-    )
+# SQLite: the batch taken a row at a time in one executemany, its times as SQLAlchemy's SQLite
+# DateTime stores them (an IN list of 128 expanded and compiled per claim cost 4 times more).
+_TAKE_SQLITE = (
+    f"UPDATE deliveries SET status = '{D_SENDING}', claimed_by = ?, claimed_at = ?, "
+    "updated_at = ? WHERE id = ?"
 )
 # PostgreSQL: a claim is one statement on the sending thread's own autocommit connection (its
 # Recorder's: one round trip, one commit; a SELECT ... FOR UPDATE and an UPDATE in a transaction
@@ -169,14 +165,16 @@ def claim(
             claims: list[Claim] = []
             skipped: list[dict[str, Any]] = []
             for row in rows:
-                if row.subscriber_id is None or row.subscriber_status != ACTIVE:
-                    reason = f"subscriber is {row.subscriber_status or 'erased'}"
-                    skipped.append({"did": row.id, "reason": reason})
+                status = row[4]  # subscriber_status (None: erased)
+                if row[1] is None or status != ACTIVE:
+                    skipped.append({"did": row[0], "reason": f"subscriber is {status or 'erased'}"})
                 else:
                     claims.append(_claim_of(row))
             if claims:
-                ids = [c.delivery_id for c in claims]
-                conn.execute(_TAKE, {"ids": ids, "wid": worker_id, "now": now})
+                stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")
+                conn.exec_driver_sql(
+                    _TAKE_SQLITE, [(worker_id, stamp, stamp, c.delivery_id) for c in claims]
+                )
                 again = [c.delivery_id for c in claims if c.reclaimed]
                 if again:
                     _count_possible_resends(conn, run_id, again)
@@ -226,15 +224,17 @@ def _claim_postgresql(
 
 
 def _claim_of(row: Any) -> Claim:
+    # Unpacked, not read by name: a claim makes 128 of these, and a row's attributes cost.
+    delivery_id, subscriber_id, email, name, _status, segment_id, last_reply, categories, key = row
     return Claim(
-        delivery_id=row.id,
-        subscriber_id=row.subscriber_id,
-        email=row.email,
-        name=row.name or "",
-        segment_id=row.segment_id,
-        reclaimed=row.last_reply in POSSIBLY_SENT_MARKS,
-        categories=tuple(row.categories or ()),
-        link_key=row.link_key,
+        delivery_id,
+        subscriber_id,
+        email,
+        name or "",
+        segment_id,
+        last_reply in POSSIBLY_SENT_MARKS,
+        tuple(categories or ()),
+        key,
     )
 
 
