@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+import socket
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import BinaryIO, Generic, TypeVar
 
 from digest.errors import SmtpConnectError
 from digest.smtp.client import SmtpSender
@@ -114,14 +116,15 @@ def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
         if conn.sock is None:
             raise _Refused("connection closed", timed_out=False)
         file = conn.file = conn.sock.makefile("rb")
+    line = _line(file)
+    # Nearly every reply: one line, three digits and a space; anything else the long way.
+    if line[3:4] == b" " and line[:3].isdigit() and len(line) <= _MAX_LINE:
+        code = int(line[:3])
+        if code != 421:
+            return code, line[4:].strip(b" \t\r\n")
     lines: list[bytes] = []
     code = -1
     while True:
-        try:
-            line = file.readline(_MAX_LINE + 1)
-        except OSError as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
         if not line:
             raise _Refused("connection closed", timed_out=False)
         if len(line) > _MAX_LINE:
@@ -134,6 +137,7 @@ def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
             break
         if line[3:4] != b"-":
             break
+        line = _line(file)
     raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
     if code == 421:
         raise _Refused(f"{code} {reply_text(raw)}", timed_out=False, answered=True)
@@ -142,12 +146,38 @@ def _reply(conn: smtplib.SMTP) -> tuple[int, bytes]:
     return code, raw
 
 
-def _write(conn: smtplib.SMTP, data: bytes) -> None:
+def _line(file: BinaryIO) -> bytes:
     try:
-        conn.send(data)
-    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        return file.readline(_MAX_LINE + 1)
+    except OSError as exc:
         timed_out = isinstance(exc, TimeoutError)
         raise _Refused(str(exc) or "connection closed", timed_out=timed_out) from exc
+
+
+def _write(conn: smtplib.SMTP, data: bytes, more: bytes = b"") -> None:
+    """data + more on the wire, as smtplib's send writes it (a failure closes the session).
+
+    On a plain socket the two go in one sendmsg, so a body is not copied to append the final
+    dot and the next envelope.
+    """
+    sock = conn.sock
+    if not sock:
+        raise _Refused("please run connect() first", timed_out=False)
+    if more and type(sock) is not socket.socket:  # TLS: one buffer
+        data, more = data + more, b""
+    sys.audit("smtplib.send", conn, data)
+    if more:
+        sys.audit("smtplib.send", conn, more)
+    try:
+        if not more:
+            sock.sendall(data)
+        else:
+            sent = sock.sendmsg((data, more))
+            if sent < len(data) + len(more):
+                sock.sendall((data + more)[sent:])
+    except OSError as exc:
+        conn.close()
+        raise _Refused("Server not connected", timed_out=False) from exc
 
 
 @dataclass(frozen=True)
@@ -162,15 +192,19 @@ class _Extensions:
         return cls(bool(conn.does_esmtp and conn.has_extn("size")), conn.has_extn("smtputf8"))
 
 
-def _envelope(extensions: _Extensions, message: WireMessage) -> bytes | None:
-    """MAIL, RCPT and DATA as one write, or None when the server cannot take the addresses."""
+def _envelope(
+    extensions: _Extensions, message: WireMessage, mail_from: str | None = None
+) -> bytes | None:
+    """MAIL, RCPT and DATA as one write, or None when the server cannot take the addresses.
+
+    mail_from: quote_address(message.mail_from) when the caller has it already."""
     options = f" SIZE={len(message.wire)}" if extensions.size else ""
     if not (message.mail_from.isascii() and message.to.isascii()):
         if not extensions.smtputf8:
             return None
         options += " SMTPUTF8"
     return (
-        f"MAIL FROM:{quote_address(message.mail_from)}{options}\r\n"
+        f"MAIL FROM:{mail_from or quote_address(message.mail_from)}{options}\r\n"
         f"RCPT TO:{quote_address(message.to)}\r\nDATA\r\n"
     ).encode()
 
@@ -181,7 +215,9 @@ _STAGES: tuple[Stage, ...] = ("mail", "rcpt", "data")
 def _envelope_replies(conn: smtplib.SMTP, pipelined: bool, envelope: bytes) -> SendResult | None:
     """Replies to MAIL, RCPT, DATA: None when the server said 354, else the refusal."""
     if pipelined:
-        replies = [_reply(conn) for _ in range(3)]
+        replies = [_reply(conn), _reply(conn), _reply(conn)]
+        if replies[2][0] == 354 and 200 <= replies[0][0] < 300 and 200 <= replies[1][0] < 300:
+            return None  # the usual answer
     else:  # one command, one reply; the first refusal ends the transaction
         replies = []
         for line in envelope.split(b"\r\n")[:3]:
@@ -217,22 +253,25 @@ def stream(
     pipelined = conn.has_extn("pipelining")
     extensions = _Extensions.of(conn)
     limit = sender.smtp.max_messages_per_connection
+    quoted = ("", "")  # the last envelope sender, quoted (without VERP it is the same each time)
     held: tuple[K, WireMessage] | None = None  # envelope accepted (354), body not yet written
     written: K | None = None  # final dot written, reply not yet read
     try:
         for key, message in messages:
             if sender.limiter is not None:
                 sender.limiter.acquire()
-            envelope = _envelope(extensions, message)
+            if message.mail_from != quoted[0]:
+                quoted = (message.mail_from, quote_address(message.mail_from))
+            envelope = _envelope(extensions, message, quoted[1])
             envelope_sent = False
             if held is not None:
                 last = bool(limit) and sender.answered + 1 >= limit  # this session's last
-                first = held[1].wire + DOT
+                after = DOT
                 if pipelined and envelope is not None and not last:
-                    first += envelope
+                    after += envelope
                     envelope_sent = True
                 written = held[0]
-                _write(conn, first)
+                _write(conn, held[1].wire, after)
                 code, text = _reply(conn)
                 written = None
                 sender.answered += 1
@@ -255,7 +294,7 @@ def stream(
                 yield key, refused
         if held is not None:
             written = held[0]
-            _write(conn, held[1].wire + DOT)
+            _write(conn, held[1].wire, DOT)
             code, text = _reply(conn)
             written = None
             sender.answered += 1
