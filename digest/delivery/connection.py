@@ -488,10 +488,8 @@ class ConnectionLoop:
         else:
             claims.mark_transient(self.store, item.delivery_id, reply, self.backoff)
         final = result.outcome != "transient"
-        self._count_try(item.delivery_id, final=final, answered=True)
-        if result.outcome == "sent":  # uncertain until its mark is written
-            with self.state.lock:
-                self.state.uncertain.add(item.delivery_id)
+        # A sent message stays uncertain until its mark is written.
+        self._count_try(item.delivery_id, final=final, answered=True, sent=result.outcome == "sent")
 
     def _session_lost(
         self, exc: SmtpConnectError, open_items: list[claims.Claim], unpulled: list[claims.Claim]
@@ -566,11 +564,18 @@ class ConnectionLoop:
         self.pause = 0.0
         return True
 
-    def _count_try(self, delivery_id: int, *, final: bool, answered: bool = False) -> None:
-        """Count one recorded try: progress, retries left in this pass, the server's health."""
+    def _count_try(
+        self, delivery_id: int, *, final: bool, answered: bool = False, sent: bool = False
+    ) -> None:
+        """Count one recorded try: progress, retries left in this pass, the server's health.
+
+        sent: accepted, its mark not yet written (uncertain until it is)."""
         state = self.state
         with state.lock:
-            state.uncertain.discard(delivery_id)
+            if sent:
+                state.uncertain.add(delivery_id)
+            else:
+                state.uncertain.discard(delivery_id)
             if answered:  # the server answered: it is up
                 state.any_sent = True
                 state.connection_failures = 0

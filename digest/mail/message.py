@@ -200,13 +200,17 @@ def list_id_value(settings: Settings, digest: DigestSettings) -> tuple[str, str]
 
 def list_unsubscribe_value(settings: Settings, url: str) -> str:
     """`<https://...>, <mailto:...?subject=unsubscribe>` (RFC 2369), never encoded."""
-    values = [f"<{_check_uri(url, 'unsubscribe URL')}>"]
+    return f"<{_check_uri(url, 'unsubscribe URL')}>" + _mailto_value(settings)
+
+
+def _mailto_value(settings: Settings) -> str:
+    """What follows the URL in List-Unsubscribe: `, <mailto:...>`, or nothing."""
     mailto = settings.email.unsubscribe_mailto
-    if mailto:
-        if "?" not in mailto:
-            mailto += "?subject=unsubscribe"
-        values.append(f"<{_check_uri(mailto, 'email.unsubscribe_mailto')}>")
-    return ", ".join(values)
+    if not mailto:
+        return ""
+    if "?" not in mailto:
+        mailto += "?subject=unsubscribe"
+    return f", <{_check_uri(mailto, 'email.unsubscribe_mailto')}>"
 
 
 def subject_text(segment: RenderedSegment, subject_prefix: str) -> str:
@@ -288,6 +292,9 @@ class MessageTemplate:
         self._end = b"\r\n--" + boundary + b"--\r\n"
         self._date_second = -1
         self._date_line = b""
+        self._mailto_tail: str | None = (
+            None  # List-Unsubscribe's mailto part, made at the first build
+        )
 
     def _date(self) -> bytes:
         # Formatting a date costs more than the rest of the headers; it changes once a second.
@@ -319,8 +326,10 @@ class MessageTemplate:
             categories=categories,
             preferences_url=preferences_url,
         )
-        unsubscribe = list_unsubscribe_value(self._settings, unsubscribe_url)
-        line = "List-Unsubscribe: " + unsubscribe
+        mailto = self._mailto_tail
+        if mailto is None:
+            mailto = self._mailto_tail = _mailto_value(self._settings)
+        line = f"List-Unsubscribe: <{_check_uri(unsubscribe_url, 'unsubscribe URL')}>{mailto}"
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
