@@ -27,7 +27,8 @@ _MOJIBAKE_HINT = re.compile(
 )
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # A top-level `key: value` line whose value needs no YAML beyond plain, quoted or [a, b].
-_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
+# (The value keeps its trailing blanks: a lazy `(.*?)[ \t]*$` cost a step per character.)
+_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*))?$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 # What YAML resolves a plain scalar to (bool, int, float, timestamp, null): a regex a first char.
 _RESOLVED = {
@@ -329,6 +330,8 @@ def simple_front_matter(front: str) -> dict[str, Any] | None:
         key, value = match.groups()
         if not _plain_key(key):
             return None
+        if value:
+            value = value.rstrip(" \t")
         if not value:
             data[key] = None
         elif value[0] == "[":
