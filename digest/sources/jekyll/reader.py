@@ -5,6 +5,7 @@ config ─► posts ─► selection: which files are posts, and each one's date
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import logging
 import os
@@ -173,7 +174,7 @@ def read_source(
     )
     return Post(
         id=source.relative,
-        path=Path(where),
+        path=source.file if source.file is not None else Path(where),
         title=title,
         date=when,
         slug=slug,
@@ -204,7 +205,8 @@ def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str 
         return None
     raw = read_post_bytes(where, max_bytes)
     try:
-        text = raw.decode("utf-8-sig")
+        # The utf-8-sig codec is Python code; without a BOM it is plain UTF-8 (same errors).
+        text = raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8")
     except UnicodeDecodeError as exc:
         if extension.lower() not in HTML_EXTENSIONS:
             log.debug("not a post (not text): %s", post_id)
