@@ -79,13 +79,7 @@ def test_a_missing_post_link_is_nothing_and_a_warning(caplog: pytest.LogCaptureF
             "{% endfor %}{{ s | size }}",
             "local namespace limit",
         ),
-        # 90,000 iterations (under the loop limit), each slow enough to pass 1 s on a fast machine.
-        (
-            "{% for i in (1..300) %}{% for j in (1..300) %}{{ i | plus: j | times: 7 | modulo: 3"
-            " | append: i | size | minus: 9 | plus: i | times: j | modulo: 5 | append: j | size"
-            " | minus: 1 }}{% endfor %}{% endfor %}",
-            "time",
-        ),
+        ("{% for i in (1..300) %}{% for j in (1..300) %}{{ i }}{% endfor %}{% endfor %}", "time"),
     ],
 )
 def test_a_runaway_template_stops_at_a_limit_with_one_warning(
