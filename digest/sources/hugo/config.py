@@ -17,6 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from digest.errors import ConfigError
+from digest.sources.guards import (
+    MAX_FILE_BYTES,
+    FileRefusedError,
+    LimitError,
+    load_json,
+    load_toml,
+    load_yaml,
+    read_regular_file,
+)
 from digest.sources.hugo import CONFIG_DIR, ROOT_CONFIG_NAMES
 from digest.sources.hugo.mounts import ContentMount, default_content_mounts, module_content_mounts
 
@@ -121,7 +130,8 @@ def _read_config_dir(root: Path) -> dict[str, Any]:
         folder = root / CONFIG_DIR / env
         if folder.is_dir():
             for file in sorted(folder.rglob("*")):
-                if file.is_file() and file.suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
+                # Not is_file(): a FIFO or a device by a config's name is refused out loud.
+                if file.suffix.lower() in (".toml", ".yaml", ".yml", ".json") and not file.is_dir():
                     _merge(merged, _place(file.relative_to(folder), _read_config_file(file)))
     return merged
 
@@ -154,17 +164,25 @@ def _merge_theme(into: dict[str, Any], theme: Mapping[str, Any]) -> None:
 
 
 def _read_config_file(file: Path) -> dict[str, Any]:
+    """One Hugo config file, through the guards every reader uses: a regular file (a FIFO or
+    a link to /dev/zero is refused, never opened), at most MAX_FILE_BYTES, nesting and YAML
+    aliases bounded."""
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        raw = read_regular_file(file, MAX_FILE_BYTES, cap="{max_bytes:,} bytes")
+        text = raw.decode("utf-8-sig")
+    except FileRefusedError as exc:
+        raise ConfigError(f"{file}: the Hugo config is not read: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read the Hugo config: {exc}") from exc
     try:
         if file.suffix == ".toml":
-            data: Any = tomllib.loads(text)
+            data: Any = load_toml(text)
         elif file.suffix == ".json":
-            data = json.loads(text)
+            data = load_json(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
+    except LimitError as exc:
+        raise ConfigError(f"{file}: the Hugo config is not read: {exc}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"{file}: the Hugo config cannot be parsed: {reason}") from exc
