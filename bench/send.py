@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import IO
 
 import yaml
+from compiled import compile_digest
 
 from digest.config import load_settings
 from digest.delivery.run import send_digest
@@ -412,6 +413,7 @@ def main() -> None:
         "--durable-marks", action="store_true", help="database.durable_marks: true (PostgreSQL)"
     )
     args = parser.parse_args()
+    compile_digest()  # as installed: no module compiled at each start
     windows = [None if w == "default" else int(w) for w in args.mark_window.split(",") if w]
     windows = windows or [None]
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from digest.cli.app import COMMANDS
+from tests.conftest import SmtpServer
 
 # Runs the CLI in-process in the child with the given arguments, then prints what it imported.
 IMPORTS_OF = """
@@ -157,3 +158,34 @@ def test_version_is_the_installed_distributions_without_importlib_metadata(
 
     assert digest.__version__ == version("digest")
     assert "importlib.metadata" not in imported_by(tmp_path, "--version")
+
+
+# What a command that does work may leave out: the libraries of the paths it does not take.
+def test_posts_on_a_current_sqlite_store_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    from tests.helpers.site_fixtures import make_site
+
+    site = make_site(tmp_path / "site", f"sqlite:///{tmp_path / 'digest.db'}", 2525)
+    site.add_post("Hello", days_ago=1)
+    site.store().dispose()  # the schema at its newest revision: a plain look will do
+    modules = imported_by(tmp_path, "--config", str(site.config_path), "posts")
+    loaded = {name.split(".")[0] for name in modules}
+    assert not loaded & {"sqlalchemy", "alembic", "jinja2", "premailer", "lxml"}
+    # An old schema is another story: the store opens (and migrates) as before.
+
+
+def test_a_send_without_dkim_loads_neither_dkim_nor_requests(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    from tests.helpers.site_fixtures import add_subscribers, make_site
+
+    site = make_site(tmp_path / "site", f"sqlite:///{tmp_path / 'digest.db'}", smtp_server.port)
+    site.add_post("Hello", days_ago=1)
+    add_subscribers(site.store(), [("ana@example.com", [])])
+    modules = imported_by(
+        tmp_path, "--config", str(site.config_path), "send", "weekly", "--as-of", "2026-11-27T09:00"
+    )
+    assert len(smtp_server.handler.messages) == 1
+    loaded = {name.split(".")[0] for name in modules}
+    assert not loaded & {"dkim", "cryptography", "nacl", "dns", "alembic"}
+    # premailer imports requests at the top; a lazy module stands in and is never filled in.
+    assert "requests.adapters" not in modules

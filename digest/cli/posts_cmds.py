@@ -18,11 +18,10 @@ from digest.cli.app import (
     table_or_json_option,
 )
 from digest.errors import BadDateError, BadInputError
-from digest.selection.newposts import new_posts
+from digest.selection.newposts import new_posts_in
 from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
-from digest.store import open_store
 
 
 def default_digest(settings: Settings, name: str | None) -> DigestSettings:
@@ -98,8 +97,7 @@ def posts_command(
         chosen = list(loaded.posts)
     else:
         assert digest is not None
-        with open_store(settings.database.url) as store:
-            chosen = new_posts(store, digest, loaded.posts, when)
+        chosen = new_posts_in(settings.database.url, digest, loaded.posts, when)
 
     # A post whose date cannot be read is listed (never sent), not left out silently.
     undated = [p for p in loaded.problems if isinstance(p, BadDateError)] if show_all else []

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from digest.mail.dkim import DkimSigner, load_dkim_signer
 from digest.mail.verp import verp_address, verp_code
 from digest.tokens import check_secret
 
 if TYPE_CHECKING:
+    from digest.mail.dkim import DkimSigner
     from digest.settings import Settings
 
 
@@ -26,9 +26,12 @@ class Envelope:
         if self.bounce_address:
             check_secret(self._secret)
         dkim = settings.email.dkim
-        self.signer: DkimSigner | None = (
-            load_dkim_signer(dkim.domain, dkim.selector, dkim.private_key_file) if dkim else None
-        )
+        self.signer: DkimSigner | None = None
+        if dkim:
+            # dkimpy and cryptography (~50 ms to import) load only for those who sign.
+            from digest.mail.dkim import load_dkim_signer
+
+            self.signer = load_dkim_signer(dkim.domain, dkim.selector, dkim.private_key_file)
 
     def mail_from(self, run_id: int | None = None, subscriber_id: int | None = None) -> str:
         """The envelope sender: a VERP address naming the delivery, else the plain one."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.errors import NotFoundError
 from digest.selection.explain import Reader, Unread, Verdict, explain_posts, explain_share
@@ -18,9 +18,10 @@ from digest.selection.rules import latest_posts, select_new, share_for
 from digest.settings import DigestSettings, Settings
 from digest.sources import load_site_posts
 from digest.sources.post import Post
-from digest.store import Store
-from digest.store.runs import sent_post_ids, sent_post_runs
-from digest.store.subscribers import find_subscriber
+from digest.store import peek
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,25 @@ def new_posts(
     """
     sent: set[str] = set()
     if store is not None:
+        from digest.store.runs import sent_post_ids
+
         with store.session() as session:
             sent = sent_post_ids(session, digest.name)
     return select_new(posts, digest, as_of, sent)
+
+
+def new_posts_in(
+    database_url: str, digest: DigestSettings, posts: Iterable[Post], as_of: datetime
+) -> list[Post]:
+    """new_posts for a command that holds no store: a read-only look at an SQLite file when it
+    can (no SQLAlchemy to import: `digest posts` starts in a third of the time), else the store."""
+    sent = peek.sent_post_ids(database_url, digest.name)
+    if sent is not None:
+        return select_new(posts, digest, as_of, sent)
+    from digest.store import open_store
+
+    with open_store(database_url) as store:
+        return new_posts(store, digest, posts, as_of)
 
 
 def posts_to_show(
@@ -119,6 +136,8 @@ def explain_digest(
     digest = settings.digest(name)
     reader: Reader | None = None
     if subscriber_email:
+        from digest.store.subscribers import find_subscriber
+
         row = find_subscriber(store, subscriber_email)
         if row is None:
             raise NotFoundError(f"no subscriber {subscriber_email.strip()!r} in the database")
@@ -135,6 +154,8 @@ def explain_digest(
     unread = [
         Unread(_site_path(settings, problem.path), problem.reason) for problem in loaded.problems
     ]
+    from digest.store.runs import sent_post_runs
+
     with store.session() as session:
         sent = sent_post_runs(session, digest.name)
     verdicts = explain_posts(loaded.posts, unread, digest, as_of, sent)

@@ -7,10 +7,6 @@ Alembic (~0.3 s to import) is not imported at all.
 
 from __future__ import annotations
 
-import os
-import re
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exc, inspect, text
@@ -19,19 +15,15 @@ from sqlalchemy.engine import Connection
 from digest.errors import DatabaseError
 from digest.store.db_errors import database_error, db_errors, masked_url
 from digest.store.models import Base
+from digest.store.peek import MIGRATIONS_DIR, head_revision
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
     from digest.store import Store
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant will do: it only has to be the same in every digest process.
 _PG_LOCK_KEY = 0x64696765  # "dige"
-
-
-# A migration file: versions/NNNN_what.py, whose revision is NNNN (tests/store hold them to it).
-_MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.py")
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -42,20 +34,6 @@ def _config(connection: Connection | None = None) -> Config:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
-
-
-@cache
-def head_revision() -> str:
-    """The newest revision this version of digest knows: its newest migration file's number
-    (one linear chain, numbered in order; the tests check it is Alembic's head)."""
-    numbers = [
-        found.group(1)
-        for name in os.listdir(MIGRATIONS_DIR / "versions")
-        if (found := _MIGRATION_FILE.fullmatch(name))
-    ]
-    if not numbers:  # pragma: no cover - the package always ships 0001
-        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
-    return max(numbers)
 
 
 def _known_revisions() -> set[str]:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from digest.store import Store
@@ -129,6 +128,8 @@ def _lock_digest(session: Session, store: Store, digest: str) -> None:
     """Serialise run creation per digest (SQLite: BEGIN IMMEDIATE already holds the lock)."""
     if store.dialect != "postgresql":
         return
+    from sqlalchemy.dialects.postgresql import insert as pg_insert  # PostgreSQL's dialect only
+
     session.execute(
         pg_insert(DigestState)
         .values(digest=digest, updated_at=utcnow())
