@@ -21,18 +21,18 @@ LINK_SCHEMES = WEB_SCHEMES | {"mailto"}
 _PLAIN_WEB_LINK = re.compile(r"https?://[^[\x00-\x20\x7f-\x9f\u2028\u2029]*", re.IGNORECASE)
 
 
-# The C0 controls and DEL of _CONTROL as bytes, for ASCII text.
+# The C0 controls and DEL of _CONTROL as UTF-8 bytes (a C1 control is \xc2 and 0x80-0x9f).
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
 def strip_controls(text: str) -> str:
     """The text without control characters (tabs and line breaks stay)."""
-    if text.isascii():
-        # A post's body in one C pass: bytes.translate is 2-4 times quicker than the regex.
-        data = text.encode("ascii")
-        if len(data.translate(None, _CONTROL_BYTES)) == len(data):
-            return text
-    elif not _CONTROL.search(text):
+    # A post's body checked in one C pass over its UTF-8 bytes, 2-3 times quicker than the
+    # regex; text with a \xc2 byte (U+0080-U+00BF: maybe a C1 control) goes to the regex.
+    data = text.encode("ascii") if text.isascii() else text.encode("utf-8", "surrogatepass")
+    if b"\xc2" not in data and len(data.translate(None, _CONTROL_BYTES)) == len(data):
+        return text
+    if not _CONTROL.search(text):
         return text
     return _CONTROL.sub("", text)
 

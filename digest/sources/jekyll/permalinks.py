@@ -113,7 +113,7 @@ def build_url_path(
         pieces.append(value + rest)
     path = "/" + "".join(pieces)
     path = path.replace("..", "/").replace("./", "")
-    return _SLASHES.sub("/", path)
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
 _PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
