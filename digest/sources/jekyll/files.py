@@ -114,8 +114,13 @@ def _files_under(
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
         here = Path(current)
         shown = str(here)
-        lead = "" if shown == "." else shown
-        absolute = str(here.absolute())
+        # Each file's texts are these folder prefixes and its name (never a separator in it).
+        lead = os.path.join("" if shown == "." else shown, "")
+        absolute = os.path.join(str(here.absolute()), "")
+        inside = absolute.startswith(base)
+        from_root = (absolute[len(base) :] if inside else absolute).replace(os.sep, "/")
+        # Outside the site root a post is known by its path as found (Jekyll's page.path).
+        known_as = from_root if inside else lead.replace(os.sep, "/")
         try:
             files = {child.name: child for child in here.iterdir()}
         except OSError:  # gone since the walk listed it: each Path is made from its text
@@ -123,15 +128,11 @@ def _files_under(
         for name in sorted(filenames):
             if name.startswith((".", "_", "#")) or name.endswith("~"):
                 continue
-            path = os.path.join(lead, name)
-            text = os.path.join(absolute, name)
-            inside = text.startswith(base)
-            relative = (text[len(base) :] if inside else text).replace(os.sep, "/")
-            if check_exclude and jekyll.excluded(relative):
+            path = lead + name
+            if check_exclude and jekyll.excluded(from_root + name):
                 log.debug("not a post (excluded in _config.yml): %s", path)
                 continue
-            # Outside the site root a post is known by its path as found (Jekyll's page.path).
-            yield path, relative if inside else path.replace(os.sep, "/"), name, files.get(name)
+            yield path, known_as + name, name, files.get(name)
 
 
 def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:
