@@ -35,7 +35,7 @@ from digest.sources.jekyll.permalinks import (
     permalink_template,
     unknown_placeholder,
 )
-from digest.sources.jekyll.site import JekyllSite, deep_merge, open_site
+from digest.sources.jekyll.site import JekyllSite, open_site
 from digest.sources.jekyll.workers import process_count, read_all
 from digest.sources.post import Post, PostsLoad
 
@@ -148,9 +148,9 @@ def read_source(
         return None
     text = _unix_lines(raw)
     front = _read_front_matter(text, where, source.relative)
-    defaults = jekyll.defaults_for(source.relative, "posts")
-    if defaults:
-        front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
+    meta = jekyll.with_defaults(source.relative, front.meta, "posts")
+    if meta is not front.meta:
+        front = FrontMatter(meta, front.body, front.raw, front.where)
     # Each step may raise; their order decides which problem a broken file reports.
     title = _title(front, name.slug)
     try:
