@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
 
 from digest.errors import BadDateError, PostError
@@ -36,7 +37,7 @@ from digest.sources.jekyll.permalinks import (
     unknown_placeholder,
 )
 from digest.sources.jekyll.site import JekyllSite, open_site
-from digest.sources.jekyll.workers import process_count, read_all
+from digest.sources.jekyll.workers import Handback, process_count, read_all
 from digest.sources.post import Post, PostsLoad
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "JekyllSource", "load_posts", "read_post"]
@@ -86,7 +87,7 @@ def load_posts(
 
     posts: list[Post] = []
     problems: list[PostError] = []
-    for outcome in read_all(read, sources, processes):
+    for outcome in read_all(read, sources, processes, _HANDBACK):
         if isinstance(outcome, PostError):
             problems.append(outcome)
         elif outcome is not None:
@@ -97,6 +98,31 @@ def load_posts(
     problems.sort(key=lambda e: e.path)
     log.debug("read %d posts from %s (%d problems)", len(posts), jekyll.root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
+
+
+# What a reader process hands back: a post's values but its path, which this process has
+# (SourceFile.file); a Path costs more to unpickle than the rest of the post.
+_POST_FIELDS = tuple(field.name for field in dataclasses.fields(Post))
+
+
+def _pack(post: Post | None) -> tuple[Any, ...] | None:
+    if post is None:
+        return None
+    values = vars(post)
+    return tuple([None if name == "path" else values[name] for name in _POST_FIELDS])
+
+
+def _unpack(values: object, source: SourceFile) -> Post | None:
+    if values is None:
+        return None
+    post: Post = object.__new__(Post)  # as pickle makes it: cleaned in the reader already
+    state = vars(post)
+    state.update(zip(_POST_FIELDS, cast(tuple[Any, ...], values), strict=True))
+    state["path"] = source.file if source.file is not None else Path(source.path)
+    return post
+
+
+_HANDBACK: Handback[SourceFile, Post | None] = Handback(_pack, _unpack)
 
 
 # ---------------------------------------------------------------------------------------------
