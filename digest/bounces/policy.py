@@ -1,6 +1,7 @@
 """The bounce policy: a report to a delivery, then hard -> bounced, soft counted, complaint -> out.
 
-mail / relays ─► report ─► policy ─► store.bounce_events; each report is acted on once.
+mail / relays ─► report ─► policy ─► store.bounce_events (its SQL and transaction); each report is
+acted on once.
 """
 
 from __future__ import annotations
@@ -8,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from digest.bounces.report import Failure, Report
 from digest.mail.verp import code_in_address, read_verp_code
 from digest.store import Store
 from digest.store import bounce_events as events
+from digest.store.bounce_events import Transaction
 from digest.store.models import (
     ACTIVE,
     BOUNCED,
@@ -121,20 +120,17 @@ def apply_report(
 
     `nonces` (a relay's one-time tokens) are recorded in the same transaction.
     """
-    try:
-        with store.write_transaction() as session:
-            for nonce in nonces:
-                events.mark_processed(session, nonce, now)
-            if events.is_processed(session, report.key):
-                return Tally(duplicates=1)
-            events.mark_processed(session, report.key, now)
-            return _apply(session, policy, report, now)
-    except IntegrityError:
-        # Another process recorded the same report between our check and our commit.
-        return Tally(duplicates=1)
+    tally = events.act_once(
+        store,
+        report.key,
+        now,
+        lambda session: _apply(session, policy, report, now),
+        nonces=nonces,
+    )
+    return Tally(duplicates=1) if tally is None else tally
 
 
-def _apply(session: Session, policy: BouncePolicy, report: Report, now: datetime) -> Tally:
+def _apply(session: Transaction, policy: BouncePolicy, report: Report, now: datetime) -> Tally:
     """One report acts on at most one delivery: the one its VERP code or quoted Message-ID
     names, or (no VERP, or a relay's signed event) the one recent delivery to the one
     address of ours it names."""
@@ -160,7 +156,7 @@ def _apply(session: Session, policy: BouncePolicy, report: Report, now: datetime
 
 
 def _delivery_named(
-    session: Session, policy: BouncePolicy, report: Report
+    session: Transaction, policy: BouncePolicy, report: Report
 ) -> events.Target | _Forged | None:
     """The delivery a VERP address or the quoted Message-ID names; FORGED for a bad code."""
     if policy.bounce_address:
@@ -182,7 +178,7 @@ def _delivery_named(
 
 
 def _recent_by_address(
-    session: Session, policy: BouncePolicy, failures: list[Failure], now: datetime
+    session: Transaction, policy: BouncePolicy, failures: list[Failure], now: datetime
 ) -> tuple[events.Target, list[Failure]] | str:
     """The one delivery sent within match_window to the addresses the failures name."""
     if len(failures) > MAX_FAILURES:
@@ -205,7 +201,7 @@ def _recent_by_address(
 
 
 def _act(
-    session: Session,
+    session: Transaction,
     policy: BouncePolicy,
     target: events.Target,
     failure: Failure,

@@ -16,7 +16,7 @@ from typing import Any
 
 from digest.doctor.dns import Dns, DnsLookupError
 from digest.errors import DigestError
-from digest.settings import Settings
+from digest.settings import Settings, SmtpSettings
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
@@ -73,13 +73,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _relay(settings: Settings) -> Iterator[Check]:
+def _relays(settings: Settings) -> Iterator[Check]:
+    """Connect, TLS and AUTH of every relay (a fallback that cannot log in is found now, not
+    during the outage it is there for); one relay's checks are named `smtp ...`, several
+    relays' `smtp NAME ...`."""
+    for relay in settings.relays:
+        name = "smtp" if len(settings.relays) == 1 else f"smtp {relay.name}"
+        yield from _relay(settings, relay, name)
+
+
+def _relay(settings: Settings, smtp: SmtpSettings, name: str) -> Iterator[Check]:
     from digest.errors import SmtpAuthError
     from digest.smtp.client import SmtpSender, helo_name
 
-    smtp = settings.smtp
     where = f"{smtp.host}:{smtp.port}"
-    name = "smtp"
     try:
         with SmtpSender(smtp, local_hostname=helo_name(settings.email.from_address)) as sender:
             sender.connect()
@@ -381,7 +388,7 @@ def run_doctor(settings: Settings, *, nameserver: str | None = None) -> list[Che
     steps: list[Callable[[], Iterator[Check]]] = [
         lambda: _config(settings),
         lambda: _database(settings),
-        lambda: _relay(settings),
+        lambda: _relays(settings),
         lambda: _one_click(settings),
         lambda: _dkim(settings, dns),
         lambda: _spf(settings, dns, domain),

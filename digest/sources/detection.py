@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digest.errors import ConfigError
-from digest.sources.hugo.config import is_hugo_site, load_hugo_config
+from digest.sources.hugo import is_hugo_site
 from digest.sources.jekyll.site import find_site_root, jekyll_site_keys
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ def _hugo_site(root: Path, site_lang: object, base: Path) -> dict[str, Any]:
     """title, url, timezone and lang from a Hugo site's own config (if it is one)."""
     if not is_hugo_site(root, digest_dir=base):
         return {}
+    from digest.sources.hugo.config import load_hugo_config  # TOML and friends: Hugo's only
+
     config = load_hugo_config(root)
     keys: dict[str, Any] = {"lang": config.default_language}
     language = config.language(str(site_lang)) if site_lang else None

@@ -27,7 +27,8 @@ _MOJIBAKE_HINT = re.compile(
 )
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # A top-level `key: value` line whose value needs no YAML beyond plain, quoted or [a, b].
-_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*$")
+# (The value keeps its trailing blanks: a lazy `(.*?)[ \t]*$` cost a step per character.)
+_SIMPLE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*))?$")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 # What YAML resolves a plain scalar to (bool, int, float, timestamp, null): a regex a first char.
 _RESOLVED = {
@@ -323,28 +324,37 @@ def simple_front_matter(front: str) -> dict[str, Any] | None:
     for line in front.split("\n"):
         if not line or line[0] == "#":
             continue
-        match = _SIMPLE_LINE.match(line)
-        if match is None:
+        entry = _simple_entry(line)
+        if entry is None:
             return None
-        key, value = match.groups()
-        if not _plain_key(key):
-            return None
-        if not value:
-            data[key] = None
-        elif value[0] == "[":
-            items = _flow_items(value)
-            if items is None:
-                return None
-            data[key] = items
-        elif value[0] in "\"'":
-            if len(value) < 2 or value[-1] != value[0] or value[0] in value[1:-1] or "\\" in value:
-                return None
-            data[key] = value[1:-1]
-        elif _plain_text(value):
-            data[key] = value
-        else:
-            return None
+        key, value = entry
+        data[key] = list(value) if type(value) is tuple else value  # each post its own list
     return data
+
+
+@functools.lru_cache(maxsize=256)
+def _simple_entry(line: str) -> tuple[str, str | tuple[str, ...] | None] | None:
+    """One `key: value` line (a list's items as a tuple, which the cache may keep), or None
+    when YAML must read it. Cached: `layout: post`, `author: ...`, the same categories and
+    tags come back in most posts of a site."""
+    match = _SIMPLE_LINE.match(line)
+    if match is None:
+        return None
+    key, value = match.groups()
+    if not _plain_text(key):
+        return None
+    if value:
+        value = value.rstrip(" \t")
+    if not value:
+        return key, None
+    if value[0] == "[":
+        items = _flow_items(value)
+        return None if items is None else (key, tuple(items))
+    if value[0] in "\"'":
+        if len(value) < 2 or value[-1] != value[0] or value[0] in value[1:-1] or "\\" in value:
+            return None
+        return key, value[1:-1]
+    return (key, value) if _plain_text(value) else None
 
 
 def _flow_items(value: str) -> list[str] | None:
@@ -356,12 +366,6 @@ def _flow_items(value: str) -> list[str] | None:
         if not _plain_text(item):
             return None  # `[]`, `[a,]` and `[a, yes]` too: YAML reads them
     return items
-
-
-@functools.lru_cache(maxsize=256)
-def _plain_key(key: str) -> bool:
-    # The same few keys (title, date, tags...) come back in every post.
-    return _plain_text(key)
 
 
 def _plain_text(value: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import PostError
-from digest.sources.cleaning import one_line, strip_controls, web_link
+from digest.sources.cleaning import one_line, one_line_names, strip_controls, web_link
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,22 @@ class Post:
         """Every reader's post leaves sources clean: no control characters in its texts (a
         page, a feed, a mail or a terminal shows them), and only web links: a `url` or
         `image` of another scheme (`javascript:`, `data:`) is dropped."""
-        cleaned = {
+        # Each value set again only when cleaning changed it (the cleaners return the very
+        # object otherwise): most posts need nothing, and this runs for every post read.
+        clean = {
             "title": one_line(self.title),
             "slug": one_line(self.slug),
-            "categories": tuple(c for c in map(one_line, self.categories) if c),
-            "tags": tuple(t for t in map(one_line, self.tags) if t),
+            "categories": one_line_names(self.categories),
+            "tags": one_line_names(self.tags),
             "author": one_line(self.author) if self.author else self.author,
             "excerpt": strip_controls(self.excerpt),
             "content": strip_controls(self.content),
             "url": web_link(self.url) or "",
             "image": web_link(self.image) if self.image else self.image,
         }
-        for name, value in cleaned.items():
-            if value != getattr(self, name):
+        fields = self.__dict__
+        for name, value in clean.items():
+            if value is not fields[name] and value != fields[name]:
                 object.__setattr__(self, name, value)  # frozen: set once, while being made
 
     def as_dict(self) -> dict[str, Any]:

@@ -5,11 +5,13 @@ bounces.policy ─► store (here): the only SQL of asynchronous bounces; histor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from sqlalchemy import distinct, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.addresses import email_key
@@ -27,6 +29,14 @@ from digest.store.models import (
     Subscriber,
 )
 
+if TYPE_CHECKING:
+    from digest.store import Store
+
+# The open transaction bounces.policy's steps run in: it hands it back to the functions here
+# and does no SQL of its own.
+Transaction: TypeAlias = Session
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Target:
@@ -43,6 +53,30 @@ class RunBounces:
 
     bounced_later: int  # deliveries with a hard bounce report
     complaints: int  # deliveries with a complaint
+
+
+def act_once(
+    store: Store,
+    key: str,
+    now: datetime,
+    act: Callable[[Transaction], T],
+    *,
+    nonces: Iterable[str] = (),
+) -> T | None:
+    """`act` in one write transaction that records the report `key` (and `nonces`, a relay's
+    one-time tokens) as processed; None, and nothing changed, when the key or a nonce was
+    processed before, by an earlier call or by another process committing first."""
+    try:
+        with store.write_transaction() as session:
+            for nonce in nonces:
+                mark_processed(session, nonce, now)
+            if is_processed(session, key):
+                return None
+            mark_processed(session, key, now)
+            return act(session)
+    except IntegrityError:
+        # Another process recorded the same report between our check and our commit.
+        return None
 
 
 def is_processed(session: Session, key: str) -> bool:

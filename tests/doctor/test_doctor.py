@@ -147,3 +147,25 @@ def test_a_relay_that_does_not_answer_fails_and_the_table_says_how_to_fix_it(
     assert "127.0.0.1" in lines[connect]
     assert lines[connect + 1].strip() == "fix: check smtp.host, smtp.port and the firewall"
     assert lines[-1].startswith("11 checks: 1 fail")  # no TLS or AUTH line without a connection
+
+
+def test_every_relay_is_checked_and_a_dead_fallback_fails(
+    tmp_path: Path, smtp_server: SmtpServer, web: LiveSite
+) -> None:
+    config = write_config(tmp_path, smtp_server.port, web)
+    text = config.read_text(encoding="utf-8")
+    relays = (
+        f"smtp:\n"
+        f"  - {{name: main, host: 127.0.0.1, port: {smtp_server.port}, security: none}}\n"
+        f"  - {{name: backup, host: 127.0.0.1, port: {free_port()}, security: none, timeout: 2}}\n"
+    )
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith("smtp:")]
+    config.write_text("".join(lines) + relays, encoding="utf-8")
+    with dns_server(right_records(config)) as nameserver:
+        code, checks = doctor(config, nameserver)
+    got = statuses(checks)
+    assert code == 1
+    assert (got["smtp main connect"], got["smtp main TLS"], got["smtp main AUTH"]) == ("pass",) * 3
+    assert got["smtp backup connect"] == "fail"
+    assert "smtp backup TLS" not in got and "smtp connect" not in got
+    assert "127.0.0.1" in checks["smtp backup connect"]["detail"]

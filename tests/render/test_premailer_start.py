@@ -59,5 +59,5 @@ def test_the_trims_change_nothing_premailer_writes() -> None:
             check=True,
         )
         outputs[mode] = result.stdout
-    assert "text-size-adjust:none\" width=\"12qq\">Hi" in outputs["plain"]  # it inlined
+    assert 'text-size-adjust:none" width="12qq">Hi' in outputs["plain"]  # it inlined
     assert outputs["trimmed"] == outputs["plain"]

@@ -237,3 +237,38 @@ def test_a_jekyll_sites_config_and_data_files_go_through_the_guards(tmp_path: Pa
     result = run_posts(config)
     assert result.returncode == 2, result.stderr
     assert "_config.yml: cannot read Jekyll config: not a regular file (a FIFO)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("hugo.toml", "[params]\n" + DEEP_TOML, "nested more than 100 levels deep"),
+        ("config/_default/params.yaml", ALIAS_BOMB, "YAML aliases (*name) would repeat"),
+        ("config/_default/params.json", "{" + DEEP_JSON + "}", "nested more than 100 levels"),
+        ("config/_default/params.yaml", "fifo", "not a regular file (a FIFO)"),
+        ("config/_default/params.toml", "zero", "not a regular file (a symlink to a character"),
+    ],
+)
+def test_a_hugo_sites_config_files_go_through_the_guards(
+    tmp_path: Path, name: str, text: str, words: str
+) -> None:
+    blog = tmp_path / "blog"
+    (blog / "content" / "posts").mkdir(parents=True)
+    (blog / "config" / "_default").mkdir(parents=True)
+    page = "---\ntitle: Good\ndate: 2026-11-20\n---\nBody\n"
+    (blog / "content" / "posts" / "good.md").write_text(page, encoding="utf-8")
+    (blog / "config" / "_default" / "hugo.toml").write_text(
+        'baseURL = "https://example.org/"\n', encoding="utf-8"
+    )
+    path = blog / name
+    if text in ("fifo", "zero"):
+        hostile(path.parent, path.name, text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path, {"root": "blog", "source": "hugo"})
+
+    result = run_posts(config)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"{path.name}: the Hugo config is not read: " in line and words in line, line

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from digest.errors import ConfigError
-from digest.sources.hugo.config import is_hugo_site
+from digest.sources.hugo import is_hugo_site
 from digest.sources.hugo.reader import HugoPage, load_hugo_posts, read_hugo_site
 from digest.sources.hugo.summary import plain_excerpt
 from tests.helpers.hugo_oracle import build_oracle

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_settings
-from digest.sources.hugo.config import is_hugo_site
+from digest.sources.hugo import is_hugo_site
 from digest.sources.hugo.reader import read_hugo_site
 from tests.helpers.hugo_layouts import HUGO, LAYOUTS, hugo_pages, write_layout
 

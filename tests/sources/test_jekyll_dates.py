@@ -49,3 +49,10 @@ def test_the_table_is_what_ruby_reads() -> None:
         env={**os.environ, "TZ": "Europe/Berlin"},
     )
     assert dict(zip(written, result.stdout.splitlines(), strict=True)) == RUBY_READS
+
+
+@pytest.mark.parametrize("written", ["29 Feb 3023246009", "2024-13-01", "10000-01-01 10:00 +0100"])
+def test_a_year_python_cannot_hold_is_no_date_not_a_crash(written: str) -> None:
+    # Ruby reads year 3023246009; a datetime cannot hold it, so the post is listed as bad-date
+    # (it raised OverflowError before, which stopped the whole load).
+    assert parse_date_text(written, BERLIN) is None

@@ -17,13 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from digest.errors import ConfigError
+from digest.sources.guards import (
+    MAX_FILE_BYTES,
+    FileRefusedError,
+    LimitError,
+    load_json,
+    load_toml,
+    load_yaml,
+    read_regular_file,
+)
+from digest.sources.hugo import CONFIG_DIR, ROOT_CONFIG_NAMES
 from digest.sources.hugo.mounts import ContentMount, default_content_mounts, module_content_mounts
 
-# Hugo 0.111 looks for hugo.* first (new in 0.110), then config.*; the first one found is used.
-ROOT_CONFIG_NAMES = tuple(
-    f"{stem}.{ext}" for stem in ("hugo", "config") for ext in ("toml", "yaml", "yml", "json")
-)
-CONFIG_DIR = "config"
 # `hugo` (a build, as opposed to `hugo server`) uses the production environment.
 ENVIRONMENT = "production"
 DEFAULT_TAXONOMIES = {"category": "categories", "tag": "tags"}
@@ -101,25 +106,6 @@ def find_root_config(root: Path) -> Path | None:
     return None
 
 
-def is_hugo_site(root: Path, *, digest_dir: Path | None = None) -> bool:
-    """A folder with a Hugo config (file or config/_default) and content: a content/ folder,
-    or one the config mounts. In the folder of digest's own config.yaml (`digest_dir`, or when
-    it is not known) config.yaml alone does not count; elsewhere it is the Hugo site's."""
-    own = digest_dir is None or root.absolute() == digest_dir.absolute()
-    names = [name for name in ROOT_CONFIG_NAMES if not (own and name == "config.yaml")]
-    has_config = any((root / name).is_file() for name in names)
-    has_config = has_config or (root / CONFIG_DIR / "_default").is_dir()
-    if not has_config:
-        return False
-    if (root / "content").is_dir():
-        return True
-    try:
-        mounts = load_hugo_config(root).content_mounts
-    except ConfigError:
-        return False
-    return any(mount.source.is_dir() for mount in mounts)
-
-
 def load_hugo_config(root: Path) -> HugoConfig:
     """Read and merge the site's config files (keys compared case-insensitively, as Hugo does)."""
     merged = _read_config_dir(root)
@@ -144,7 +130,8 @@ def _read_config_dir(root: Path) -> dict[str, Any]:
         folder = root / CONFIG_DIR / env
         if folder.is_dir():
             for file in sorted(folder.rglob("*")):
-                if file.is_file() and file.suffix.lower() in (".toml", ".yaml", ".yml", ".json"):
+                # Not is_file(): a FIFO or a device by a config's name is refused out loud.
+                if file.suffix.lower() in (".toml", ".yaml", ".yml", ".json") and not file.is_dir():
                     _merge(merged, _place(file.relative_to(folder), _read_config_file(file)))
     return merged
 
@@ -177,17 +164,25 @@ def _merge_theme(into: dict[str, Any], theme: Mapping[str, Any]) -> None:
 
 
 def _read_config_file(file: Path) -> dict[str, Any]:
+    """One Hugo config file, through the guards every reader uses: a regular file (a FIFO or
+    a link to /dev/zero is refused, never opened), at most MAX_FILE_BYTES, nesting and YAML
+    aliases bounded."""
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        raw = read_regular_file(file, MAX_FILE_BYTES, cap="{max_bytes:,} bytes")
+        text = raw.decode("utf-8-sig")
+    except FileRefusedError as exc:
+        raise ConfigError(f"{file}: the Hugo config is not read: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read the Hugo config: {exc}") from exc
     try:
         if file.suffix == ".toml":
-            data: Any = tomllib.loads(text)
+            data: Any = load_toml(text)
         elif file.suffix == ".json":
-            data = json.loads(text)
+            data = load_json(text)
         else:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
+    except LimitError as exc:
+        raise ConfigError(f"{file}: the Hugo config is not read: {exc}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"{file}: the Hugo config cannot be parsed: {reason}") from exc

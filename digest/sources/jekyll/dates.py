@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, timezone, tzinfo
 
 from digest.errors import BadDateError, PostError
 
@@ -92,9 +92,16 @@ def parse_date_text(text: str, tz: tzinfo) -> datetime | None:
     text Ruby cannot read: None."""
     plain = _ISO_DATE.fullmatch(text)
     if plain is not None:  # the usual form, read the same way without the general search
-        year, month, day, hour, minute, second = (int(g or 0) for g in plain.groups()[:6])
-        micro = int((plain.group(7) or "0")[:6].ljust(6, "0"))
-        return _ruby_time((year, month, day), hour, minute, second, micro, plain.group(8), tz)
+        year, month, day, hour, minute, second, fraction, zone = plain.groups()
+        return _ruby_time(
+            (int(year), int(month), int(day)),
+            int(hour) if hour else 0,
+            int(minute) if minute else 0,
+            int(second) if second else 0,
+            int(fraction[:6].ljust(6, "0")) if fraction else 0,
+            zone,
+            tz,
+        )
     rest = _WEEKDAY.sub(lambda m: " " * len(m.group(0)), text)
     hour = minute = second = micro = 0
     zone_text: str | None = None
@@ -130,22 +137,22 @@ def _ruby_time(
     if hour > 23 or minute > 59 or second > 60:
         return None
     year, month, day = ymd
-    try:
-        naive = datetime(year, month, day, hour, minute, min(second, 59), micro)
-        if second == 60:
-            naive += timedelta(seconds=1)
-    except ValueError:
-        try:
-            start = datetime(year, month, 1)
-        except ValueError:
-            return None
-        # Ruby's Time rolls a day past the month's end over (February 30 is March 2).
-        naive = start + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
-        naive = naive.replace(microsecond=micro)
+    if not MINYEAR <= year <= MAXYEAR:
+        return None
     offset = _ruby_zone_offset(zone_text, year, tz) if zone_text else None
-    if offset is None:
-        return naive.replace(tzinfo=tz).astimezone(tz)
-    return naive.replace(tzinfo=_fixed_zone(offset)).astimezone(tz)
+    # Made in its zone at once: a naive time's `replace(tzinfo=)` costs more than the rest.
+    zone = tz if offset is None else _fixed_zone(offset)
+    try:
+        when = datetime(year, month, day, hour, minute, min(second, 59), micro, zone)
+    except ValueError:
+        # Ruby's Time rolls a day past the month's end over (February 30 is March 2).
+        start = datetime(year, month, 1, tzinfo=zone)
+        when = start + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
+        when = when.replace(microsecond=micro)
+    else:
+        if second == 60:
+            when += timedelta(seconds=1)
+    return when.astimezone(tz)
 
 
 @functools.lru_cache(maxsize=64)

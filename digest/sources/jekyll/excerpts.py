@@ -24,9 +24,12 @@ def cut_excerpt(content: str, separator: str) -> str:
         return head
     if "{%" in head:
         head = _close_liquid_blocks(head)
-    if "]:" not in tail:
+    start = _first_definition_start(tail)
+    if start is None:
         return head  # no link definitions to copy (the regex would scan the whole post)
-    definitions = [label + rest for label, rest in _LINK_DEFINITION.findall(tail) if label in head]
+    definitions = [
+        label + rest for label, rest in _LINK_DEFINITION.findall(tail, start) if label in head
+    ]
     if not definitions:
         return head
     return head + "\n\n" + "\n".join(definitions)
@@ -41,3 +44,20 @@ def _close_liquid_blocks(head: str) -> str:
             continue
         head += "\n{% end" + name + " %}"
     return head
+
+
+def _first_definition_start(tail: str) -> int | None:
+    """Where _LINK_DEFINITION may first match in `tail` (None: nowhere), so findall need not
+    scan the paragraphs before it: most posts' definitions sit at the end.
+
+    A definition's label `[...]` holds no `]` and ends in a `]:`; so its `[` lies after the
+    last `]` before the first `]:`, at or after the first `[` there, behind at most three
+    spaces. (From a later position `^` still matches only after a line break.)
+    """
+    colon = tail.find("]:")
+    if colon < 0:
+        return None
+    bracket = tail.find("[", tail.rfind("]", 0, colon) + 1)
+    if bracket < 0:
+        return None
+    return max(0, bracket - 3)

@@ -33,6 +33,7 @@ class SourceFile(NamedTuple):
     name: str
     categories: tuple[str, ...]
     draft: bool
+    file: Path | None = None  # `path` as a Path, when the walk made one (None: made from it)
 
 
 def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> Iterator[SourceFile]:
@@ -69,11 +70,11 @@ def source_files(posts_dir: Path, jekyll: JekyllSite, include_drafts: bool) -> I
         seen.add(folder.absolute())
         categories = _folder_categories(source, folder)
         matcher = DATELESS_FILENAME if is_draft else DATE_FILENAME
-        for path, relative, name in _files_under(folder, root, jekyll):
+        for path, relative, name, file in _files_under(folder, root, jekyll):
             if not matcher.match(name):
                 log.debug("not a post (name does not match Jekyll's pattern): %s", path)
                 continue
-            yield SourceFile(path, relative, name, categories, is_draft)
+            yield SourceFile(path, relative, name, categories, is_draft, file)
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -100,29 +101,38 @@ def _special_folders(root: Path, jekyll: JekyllSite) -> Iterator[tuple[Path, boo
         dirnames[:] = keep
 
 
-def _files_under(folder: Path, root: Path, jekyll: JekyllSite) -> Iterator[tuple[str, str, str]]:
-    """(path, path from the root, name) of the files in a `_posts` folder and its subfolders,
-    minus Jekyll's special and excluded files. Paths are what pathlib gives, made once a
-    folder: per file, pathlib would cost more than reading the post."""
+def _files_under(
+    folder: Path, root: Path, jekyll: JekyllSite
+) -> Iterator[tuple[str, str, str, Path | None]]:
+    """(path, path from the root, name, path as a Path) of the files in a `_posts` folder and
+    its subfolders, minus Jekyll's special and excluded files. Paths are what pathlib gives,
+    made once a folder: per file, parsing a path costs a tenth of reading the post. The
+    folder's `iterdir` makes each file's Path without parsing it again."""
     check_exclude = jekyll.may_exclude_under(_relative(root, folder))
     base = str(root.absolute()) + os.sep
     for current, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_", "#")))
-        shown = str(Path(current))
-        lead = "" if shown == "." else shown
-        absolute = str(Path(current).absolute())
+        here = Path(current)
+        shown = str(here)
+        # Each file's texts are these folder prefixes and its name (never a separator in it).
+        lead = os.path.join("" if shown == "." else shown, "")
+        absolute = os.path.join(str(here.absolute()), "")
+        inside = absolute.startswith(base)
+        from_root = (absolute[len(base) :] if inside else absolute).replace(os.sep, "/")
+        # Outside the site root a post is known by its path as found (Jekyll's page.path).
+        known_as = from_root if inside else lead.replace(os.sep, "/")
+        try:
+            files = {child.name: child for child in here.iterdir()}
+        except OSError:  # gone since the walk listed it: each Path is made from its text
+            files = {}
         for name in sorted(filenames):
             if name.startswith((".", "_", "#")) or name.endswith("~"):
                 continue
-            path = os.path.join(lead, name)
-            text = os.path.join(absolute, name)
-            inside = text.startswith(base)
-            relative = (text[len(base) :] if inside else text).replace(os.sep, "/")
-            if check_exclude and jekyll.excluded(relative):
+            path = lead + name
+            if check_exclude and jekyll.excluded(from_root + name):
                 log.debug("not a post (excluded in _config.yml): %s", path)
                 continue
-            # Outside the site root a post is known by its path as found (Jekyll's page.path).
-            yield path, relative if inside else path.replace(os.sep, "/"), name
+            yield path, known_as + name, name, files.get(name)
 
 
 def _folder_categories(root: Path, folder: Path) -> tuple[str, ...]:

@@ -101,20 +101,19 @@ def build_url_path(
         if name is None:
             continue
         if name == "title":
-            value = slugify(slug, pretty=True)
+            value = _escape_path(slugify(slug, pretty=True))
         elif name == "slug":
-            value = slugify(slug, pretty=False)
+            value = _escape_path(slugify(slug, pretty=False))
         elif name == "categories":
-            # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
-            value = "/".join(dict.fromkeys(c.lower() for c in categories))
+            value = _categories_path(categories)
         elif name == "output_ext":
-            value = output_ext
-        else:
+            value = _escape_path(output_ext)
+        else:  # digits and English names: nothing to escape
             value = _PLACEHOLDER_VALUES[name](when)
-        pieces.append(_escape_path(value) + rest)
+        pieces.append(value + rest)
     path = "/" + "".join(pieces)
     path = path.replace("..", "/").replace("./", "")
-    return _SLASHES.sub("/", path)
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
 _PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
@@ -137,6 +136,13 @@ _PLACEHOLDER_VALUES: dict[str, Callable[[datetime], str]] = {
     "w_day": lambda when: str(when.isoweekday()),
 }
 _FILLED = frozenset(_PLACEHOLDER_VALUES) | {"title", "slug", "categories", "output_ext"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _categories_path(categories: tuple[str, ...]) -> str:
+    """`:categories` escaped; a site has a few combinations, each filled in once."""
+    # Jekyll lower-cases category names for URLs (and drops duplicates that creates).
+    return _escape_path("/".join(dict.fromkeys(c.lower() for c in categories)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,6 +5,7 @@ config ─► posts ─► selection: which files are posts, and each one's date
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import logging
 import os
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote
 
 from digest.errors import BadDateError, PostError
@@ -34,8 +36,8 @@ from digest.sources.jekyll.permalinks import (
     permalink_template,
     unknown_placeholder,
 )
-from digest.sources.jekyll.site import JekyllSite, deep_merge, open_site
-from digest.sources.jekyll.workers import process_count, read_all
+from digest.sources.jekyll.site import JekyllSite, open_site
+from digest.sources.jekyll.workers import Handback, process_count, read_all
 from digest.sources.post import Post, PostsLoad
 
 __all__ = ["DATELESS_FILENAME", "DATE_FILENAME", "JekyllSource", "load_posts", "read_post"]
@@ -85,7 +87,7 @@ def load_posts(
 
     posts: list[Post] = []
     problems: list[PostError] = []
-    for outcome in read_all(read, sources, processes):
+    for outcome in read_all(read, sources, processes, _HANDBACK):
         if isinstance(outcome, PostError):
             problems.append(outcome)
         elif outcome is not None:
@@ -96,6 +98,31 @@ def load_posts(
     problems.sort(key=lambda e: e.path)
     log.debug("read %d posts from %s (%d problems)", len(posts), jekyll.root, len(problems))
     return PostsLoad(tuple(posts), tuple(problems))
+
+
+# What a reader process hands back: a post's values but its path, which this process has
+# (SourceFile.file); a Path costs more to unpickle than the rest of the post.
+_POST_FIELDS = tuple(field.name for field in dataclasses.fields(Post))
+
+
+def _pack(post: Post | None) -> tuple[Any, ...] | None:
+    if post is None:
+        return None
+    values = vars(post)
+    return tuple([None if name == "path" else values[name] for name in _POST_FIELDS])
+
+
+def _unpack(values: object, source: SourceFile) -> Post | None:
+    if values is None:
+        return None
+    post: Post = object.__new__(Post)  # as pickle makes it: cleaned in the reader already
+    state = vars(post)
+    state.update(zip(_POST_FIELDS, cast(tuple[Any, ...], values), strict=True))
+    state["path"] = source.file if source.file is not None else Path(source.path)
+    return post
+
+
+_HANDBACK: Handback[SourceFile, Post | None] = Handback(_pack, _unpack)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +174,9 @@ def read_source(
         return None
     text = _unix_lines(raw)
     front = _read_front_matter(text, where, source.relative)
-    defaults = jekyll.defaults_for(source.relative, "posts")
-    if defaults:
-        front = FrontMatter(deep_merge(defaults, front.meta), front.body, front.raw, front.where)
+    meta = jekyll.with_defaults(source.relative, front.meta, "posts")
+    if meta is not front.meta:
+        front = FrontMatter(meta, front.body, front.raw, front.where)
     # Each step may raise; their order decides which problem a broken file reports.
     title = _title(front, name.slug)
     try:
@@ -173,7 +200,7 @@ def read_source(
     )
     return Post(
         id=source.relative,
-        path=Path(where),
+        path=source.file if source.file is not None else Path(where),
         title=title,
         date=when,
         slug=slug,
@@ -204,7 +231,8 @@ def _read_text(where: str, extension: str, post_id: str, max_bytes: int) -> str 
         return None
     raw = read_post_bytes(where, max_bytes)
     try:
-        text = raw.decode("utf-8-sig")
+        # The utf-8-sig codec is Python code; without a BOM it is plain UTF-8 (same errors).
+        text = raw.decode("utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8")
     except UnicodeDecodeError as exc:
         if extension.lower() not in HTML_EXTENSIONS:
             log.debug("not a post (not text): %s", post_id)

@@ -193,17 +193,29 @@ class JekyllSite:
 
     def defaults_for(self, relative_path: str, doc_type: str = "posts") -> dict[str, Any]:
         """The front-matter defaults for one document, the most specific scope winning."""
+        return dict(self._defaults(relative_path, doc_type)) if self.defaults else {}
+
+    def with_defaults(
+        self, relative_path: str, meta: dict[str, Any], doc_type: str = "posts"
+    ) -> dict[str, Any]:
+        """A document's front matter `meta` merged over its defaults (`meta` itself when
+        there are none): what defaults_for and deep_merge give, without a copy in between."""
         if not self.defaults:
-            return {}
+            return meta
+        defaults = self._defaults(relative_path, doc_type)
+        return deep_merge(defaults, meta) if defaults else meta
+
+    def _defaults(self, relative_path: str, doc_type: str) -> Mapping[str, Any]:
+        """The defaults for one document: its folder's, worked out once (not to be changed)."""
         relative_path = self.source_path(relative_path)
         folder = relative_path.rpartition("/")[0]
         key = (folder, doc_type)
         if key not in self._folder_defaults:
             self._folder_defaults[key] = self._defaults_in(folder, doc_type)
         merged, file_rules = self._folder_defaults[key]
-        if any(rule.applies(relative_path, doc_type) for rule in file_rules):
+        if file_rules and any(rule.applies(relative_path, doc_type) for rule in file_rules):
             return _merge_rules([r for r in self.defaults if r.applies(relative_path, doc_type)])
-        return dict(merged)
+        return merged
 
     def _defaults_in(
         self, folder: str, doc_type: str
