@@ -5,6 +5,8 @@ Postfix's smtp-sink, a fresh copy of the database each run).
 Run: .venv/bin/python bench/startup.py [--runs 21]
 digest's bytecode is compiled first, as `pip install` does (bench/compiled.py says why).
 Goals (issue 20): `digest posts` <= 0.3 s over `python -c pass`; the send <= 0.6 s wall.
+"libraries of a send" imports, and does nothing else with, the libraries `digest send` needs
+(SQLAlchemy's ORM, premailer with cssutils and lxml, Jinja, pydantic, ...): its floor.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ from compiled import compile_digest
 # The same entry point the console script calls, without the script's own lookup of `digest`
 # on PATH; `python -m digest` would add runpy on top.
 CLI = "from digest.cli import main; main()"
+# The libraries a send cannot do without, imported alone: the floor under `digest send`.
+SEND_LIBRARIES = (
+    "import sqlalchemy.orm, sqlalchemy.dialects.sqlite, premailer, cssutils, lxml.html, jinja2, "
+    "pydantic, click, yaml, markdown_it, babel.dates, email_validator"
+)
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
+    "libraries of a send": [sys.executable, "-c", SEND_LIBRARIES],
     "digest --version": [sys.executable, "-c", CLI, "--version"],
     "digest --help": [sys.executable, "-c", CLI, "--help"],
 }
