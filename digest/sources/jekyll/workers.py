@@ -10,18 +10,19 @@ import contextlib
 import gc
 import logging
 import math
-import multiprocessing
 import os
 import pickle
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Generic, NamedTuple, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeAlias, TypeVar
 
 from digest.errors import PostError
+
+if TYPE_CHECKING:  # multiprocessing loads only for a site big enough to fork readers for
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def process_count(files: int) -> int:
     """
     if files < MIN_FILES or threading.active_count() > 1:
         return 1
+    import multiprocessing
+
     if multiprocessing.current_process().daemon:  # may not have children
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -139,6 +142,8 @@ def _start(
 ) -> tuple[BaseProcess, Connection] | None:
     """A forked child reading `share`, and the end of the pipe it answers on; None if the
     system would not start one (its share is then read here)."""
+    import multiprocessing
+
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     try:
