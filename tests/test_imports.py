@@ -170,7 +170,6 @@ def test_posts_on_a_current_sqlite_store_loads_no_sqlalchemy(tmp_path: Path) -> 
     modules = imported_by(tmp_path, "--config", str(site.config_path), "posts")
     loaded = {name.split(".")[0] for name in modules}
     assert not loaded & {"sqlalchemy", "alembic", "jinja2", "premailer", "lxml"}
-    # An old schema is another story: the store opens (and migrates) as before.
 
 
 def test_a_send_without_dkim_loads_neither_dkim_nor_requests(

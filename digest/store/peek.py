@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
@@ -51,8 +52,10 @@ def sent_post_ids(url: str, digest: str) -> set[str] | None:
     if not path.exists():
         return set()  # no database yet: no run has sent anything
     try:
-        # mode=ro: a look never creates, migrates or writes the file.
-        with sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30) as db:
+        # mode=ro: a look never creates, migrates or writes the file. closing(): sqlite3's own
+        # `with` ends a transaction, it does not close the connection.
+        uri = f"file:{quote(str(path))}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
             revision = db.execute("SELECT version_num FROM alembic_version").fetchall()
             if revision != [(head_revision(),)]:
                 return None

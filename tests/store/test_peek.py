@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 
 from digest.selection.newposts import new_posts_in
 from digest.settings import DigestSettings
 from digest.store import Store, open_store, peek
+from digest.store.migrate import _config as migrate_config
 from digest.store.models import RUN_FINISHED, Run, SentPost
+from digest.store.peek import head_revision
 from digest.store.runs import sent_post_ids
 from tests.helpers.posts import make_post
 
@@ -57,21 +60,33 @@ def test_urls_peek_leaves_to_the_store(url: str) -> None:
     assert peek.sent_post_ids(url, "weekly") is None
 
 
-def test_an_older_schema_goes_to_the_store_which_migrates(sqlite_store: Store) -> None:
+def test_an_older_schema_goes_to_the_store_which_migrates(sqlite_url: str) -> None:
+    """A database one revision behind (0012): peek declines, new_posts_in opens the store,
+    which migrates it to the newest revision and reads the posts the old schema holds."""
     posts = [make_post(1, categories=()), make_post(2, categories=())]
-    _sent(sqlite_store, "weekly", posts[0].id)
-    path = sqlite_store.url.removeprefix("sqlite:///")
-    sqlite_store.dispose()
-    with sqlite3.connect(path) as db:
-        (head,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
-        db.execute("UPDATE alembic_version SET version_num = '0000'")
-    assert peek.sent_post_ids(sqlite_store.url, "weekly") is None
-    # Stamped unknown, the store refuses to guess; back at head, new_posts_in reads it all.
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE alembic_version SET version_num = ?", (head,))
+    old = open_store(sqlite_url, upgrade=False)
+    with old.engine.connect() as conn, conn.begin():
+        command.upgrade(migrate_config(conn), "0012")
+        conn.exec_driver_sql(
+            "INSERT INTO runs (id, digest, as_of, started_at, status, post_ids, trigger) "
+            "VALUES (1, 'weekly', '2025-11-27 09:00:00', '2025-11-27 09:00:00', 'finished', "
+            f"'[\"{posts[0].id}\"]', 'manual')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO sent_posts (digest, post_id, run_id) "
+            f"VALUES ('weekly', '{posts[0].id}', 1)"
+        )
+    old.dispose()
+    assert peek.sent_post_ids(sqlite_url, "weekly") is None  # 0012 is not the newest
+
     digest = DigestSettings(name="weekly", lookback_days=30)
-    chosen = new_posts_in(sqlite_store.url, digest, posts, AS_OF)
+    chosen = new_posts_in(sqlite_url, digest, posts, AS_OF)
     assert [p.id for p in chosen] == [posts[1].id]
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (head_revision(),)
+        ]
+    assert peek.sent_post_ids(sqlite_url, "weekly") == {posts[0].id}  # now it can look
 
 
 def test_a_file_that_is_no_database_goes_to_the_store(tmp_path: Path) -> None:
