@@ -198,9 +198,11 @@ def list_id_value(settings: Settings, digest: DigestSettings) -> tuple[str, str]
     return _clean(phrase), f"{digest.name.lower()}.{domain}"
 
 
-def list_unsubscribe_value(settings: Settings, url: str) -> str:
-    """`<https://...>, <mailto:...?subject=unsubscribe>` (RFC 2369), never encoded."""
-    return f"<{_check_uri(url, 'unsubscribe URL')}>" + _mailto_value(settings)
+def list_unsubscribe_value(settings: Settings, url: str, mailto: str | None = None) -> str:
+    """`<https://...>, <mailto:...?subject=unsubscribe>` (RFC 2369), never encoded; `mailto`:
+    the second part made once already (_mailto_value), for a header built per message."""
+    tail = _mailto_value(settings) if mailto is None else mailto
+    return f"<{_check_uri(url, 'unsubscribe URL')}>{tail}"
 
 
 def _mailto_value(settings: Settings) -> str:
@@ -292,9 +294,7 @@ class MessageTemplate:
         self._end = b"\r\n--" + boundary + b"--\r\n"
         self._date_second = -1
         self._date_line = b""
-        self._mailto_tail: str | None = (
-            None  # List-Unsubscribe's mailto part, made at the first build
-        )
+        self._mailto = _mailto_value(settings)  # List-Unsubscribe's part that never changes
 
     def _date(self) -> bytes:
         # Formatting a date costs more than the rest of the headers; it changes once a second.
@@ -326,10 +326,8 @@ class MessageTemplate:
             categories=categories,
             preferences_url=preferences_url,
         )
-        mailto = self._mailto_tail
-        if mailto is None:
-            mailto = self._mailto_tail = _mailto_value(self._settings)
-        line = f"List-Unsubscribe: <{_check_uri(unsubscribe_url, 'unsubscribe URL')}>{mailto}"
+        unsubscribe = list_unsubscribe_value(self._settings, unsubscribe_url, self._mailto)
+        line = "List-Unsubscribe: " + unsubscribe
         if len(line) > MAX_LINE:
             line = line.replace(", ", ",\r\n ")  # folding at the comma keeps every URI literal
         message_id = make_msgid(domain=self._domain)
