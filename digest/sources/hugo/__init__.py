@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from digest.errors import ConfigError
+
 # Hugo 0.111 looks for hugo.* first (new in 0.110), then config.*; the first one found is used.
 ROOT_CONFIG_NAMES = tuple(
     f"{stem}.{ext}" for stem in ("hugo", "config") for ext in ("toml", "yaml", "yml", "json")
@@ -25,8 +27,7 @@ def is_hugo_site(root: Path, *, digest_dir: Path | None = None) -> bool:
         return False
     if (root / "content").is_dir():
         return True
-    from digest.errors import ConfigError
-    from digest.sources.hugo.config import load_hugo_config
+    from digest.sources.hugo.config import load_hugo_config  # TOML and friends: Hugo's only
 
     try:
         mounts = load_hugo_config(root).content_mounts
