@@ -73,23 +73,15 @@ class LinkSigner:
     """`URLSafeSerializer.dumps` for the links of every message, without its per-call setup.
 
     itsdangerous derives the key, builds a Signer and tries zlib on every call; here the key is
-    derived once, the payload never compressed (a few dozen bytes would not shrink), its JSON
+    derived once, the payload never compressed (a few dozen bytes would not shrink) and its JSON
     written directly (a list of ints and strings: what json.dumps with itsdangerous's compact
-    separators makes, without building an encoder per call) and the HMAC's two hashes started once.
+    separators makes, without building an encoder per call).
     The token is the one itsdangerous makes for such a payload, and its `loads` reads it.
     """
 
     def __init__(self, serializer: URLSafeSerializer) -> None:
         signer = serializer.make_signer()
-        # HMAC (RFC 2104) from the key's two padded hashes, made once: a copy of each per token
-        # costs half of hmac's own copy() (a Python object per call) or one-shot digest().
-        key = signer.derive_key()
-        block = signer.digest_method().block_size
-        if len(key) > block:
-            key = signer.digest_method(key).digest()
-        key = key.ljust(block, b"\0")
-        self._inner = signer.digest_method(key.translate(hmac.trans_36))
-        self._outer = signer.digest_method(key.translate(hmac.trans_5C))
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
         self._sep = signer.sep if isinstance(signer.sep, bytes) else signer.sep.encode("ascii")
 
     def dumps(self, payload: list[int | str]) -> str:
@@ -99,11 +91,10 @@ class LinkSigner:
         ]
         data = ("[" + ",".join(items) + "]").encode("utf-8")
         value = base64.urlsafe_b64encode(data).rstrip(b"=")
-        inner, outer = self._inner.copy(), self._outer.copy()
-        inner.update(value)
-        outer.update(inner.digest())
-        signature = base64.urlsafe_b64encode(outer.digest())
-        return (value + self._sep + signature.rstrip(b"=")).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(value)
+        signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
+        return (value + self._sep + signature).decode("ascii")
 
 
 @lru_cache(maxsize=16)
