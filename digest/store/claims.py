@@ -24,6 +24,7 @@ from digest.store.models import (
     D_SKIPPED,
     deliveries_table,
     runs_table,
+    sqlite_stamp,
     subscribers_table,
     utcnow,
     workers_table,
@@ -171,7 +172,7 @@ def claim(
                 else:
                     claims.append(_claim_of(row))
             if claims:
-                stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")
+                stamp = sqlite_stamp(now)
                 conn.exec_driver_sql(
                     _TAKE_SQLITE, [(worker_id, stamp, stamp, c.delivery_id) for c in claims]
                 )

@@ -59,6 +59,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def sqlite_stamp(when: datetime) -> str:
+    """An aware datetime as UTCDateTime stores it on SQLite (naive UTC text), for the hot paths
+    that write plain SQL without the type machinery (claims, the recorder)."""
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def new_link_key() -> str:
     """A random key every link of one subscription is bound to (128 bits, URL-safe)."""
     return secrets.token_urlsafe(16)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from digest.store import Store
 from digest.store.db_errors import database_error
-from digest.store.models import D_SENT, deliveries_table, utcnow
+from digest.store.models import D_SENT, deliveries_table, sqlite_stamp, utcnow
 from digest.store.write_lock import sqlite_lock
 
 # UPDATE ... RETURNING came with SQLite 3.35 (2021); older libraries take two statements.
@@ -22,7 +22,7 @@ RETURNING_IN_SQLITE = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 def _sqlite_now() -> str:
     """Now in UTC as SQLAlchemy's SQLite DateTime stores it, without its type machinery."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return sqlite_stamp(datetime.now(UTC))
 
 
 class SentMark(NamedTuple):
