@@ -2,7 +2,7 @@
 
     python bench/send.py [--subscribers 50000] [--connections 2] [--database URL] [--runs 1]
                          [--mark-window default,16] [--durable-marks] [--workers N]
-                         [--in-process [--profile]]
+                         [--baseline REV] [--in-process [--profile]]
     python bench/send.py --dkim [--subscribers 2000]   # the pipeline unsigned, RSA, Ed25519
 
 By default the pipeline is the `digest send` command in a process of its own, timed from its
@@ -31,6 +31,11 @@ pipelined stream (smtp_stream), with no database and no building.
 With --mark-window 1,16 the pipeline runs once per delivery.mark_window in each run, side by
 side (a fresh database each), between the same raw blasts; --durable-marks sets
 database.durable_marks.
+
+With --baseline REV (main, a commit) the code of that revision, checked out in a temporary
+`git worktree`, runs each window too, as a whole process beside this code's, between the same
+raw blasts (the two take turns going first from one run to the next): a change's effect side by
+side, on the same machine in the same minutes.
 
 With --database postgresql://..., the bench works in a schema of its own (created, then
 dropped), so the database's other contents are left alone and every run starts empty.
@@ -321,11 +326,16 @@ def smtp_source(port: int, n: int, connections: int, size: int) -> float | None:
     return time.perf_counter() - began
 
 
-def whole_process(config: Path, workers: int = 1) -> tuple[float, int, int]:
-    """`digest send` in its own process, start to exit; (seconds, messages sent, size)."""
+def whole_process(
+    config: Path, workers: int = 1, code: Path | None = None
+) -> tuple[float, int, int]:
+    """`digest send` in its own process, start to exit, with the digest package found under
+    `code` (None: the one installed here); (seconds, messages sent, size)."""
     argv = [sys.executable, "-m", "digest", "--config", str(config), "send", "weekly"]
     argv += ["--as-of", AS_OF.isoformat(), "--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -418,35 +428,72 @@ def main() -> None:
     parser.add_argument(
         "--durable-marks", action="store_true", help="database.durable_marks: true (PostgreSQL)"
     )
+    parser.add_argument(
+        "--baseline", help="git revision whose code also runs each window (whole process)"
+    )
     args = parser.parse_args()
+    if args.baseline and (args.in_process or args.dkim):
+        parser.error("--baseline compares whole processes (not with --in-process or --dkim)")
     compile_digest()  # as installed: no module compiled at each start
     windows = [None if w == "default" else int(w) for w in args.mark_window.split(",") if w]
     windows = windows or [None]
 
     warm_imports()
-    ratios: dict[int | None, list[tuple[float, float]]] = {w: [] for w in windows}
-    for run in range(1, args.runs + 1):
-        for window, ratio in zip(windows, one_run(args, run, windows), strict=True):
-            ratios[window].append(ratio)
-    for window, found in ratios.items():
+    with baseline_code(args.baseline) as baseline:
+        codes: list[Path | None] = [None] if baseline is None else [baseline, None]
+        variants = [(w, code) for w in windows for code in codes]
+        ratios: dict[Variant, list[tuple[float, float]]] = {v: [] for v in variants}
+        for run in range(1, args.runs + 1):
+            # With a baseline, the two codes take turns going first.
+            order = variants if run % 2 else [(w, c) for w in windows for c in reversed(codes)]
+            for variant, ratio in zip(order, one_run(args, run, order), strict=True):
+                ratios[variant].append(ratio)
+    for variant, found in ratios.items():
         to_raw = sorted(r for r, _ in found)
         to_limit = sorted(lim for _, lim in found)
         print(
-            f"{_label(window)}: over {len(found)} run(s), ratio to the raw blast min "
-            f"{to_raw[0]:.2f} median {statistics.median(to_raw):.2f} (goal >= 1.0); to the "
-            f"limit min {to_limit[0]:.2f} median {statistics.median(to_limit):.2f} "
+            f"{_label(variant, args.baseline)}: over {len(found)} run(s), ratio to the raw "
+            f"blast min {to_raw[0]:.2f} median {statistics.median(to_raw):.2f} (goal >= 1.0); "
+            f"to the limit min {to_limit[0]:.2f} median {statistics.median(to_limit):.2f} "
             "(goal >= 0.35)"
         )
 
 
-def _label(window: int | None) -> str:
-    return "digest default" if window is None else f"digest mark_window {window}"
+# A pipeline to run: its delivery.mark_window (None: the config's default) and where its digest
+# package is (None: the one installed here; else a baseline's checkout).
+Variant = tuple[int | None, Path | None]
+
+
+@contextmanager
+def baseline_code(revision: str | None) -> Iterator[Path | None]:
+    """`revision` checked out in a temporary git worktree, compiled (None: no baseline)."""
+    if revision is None:
+        yield None
+        return
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="digest-baseline-") as tmp:
+        checkout = Path(tmp) / "code"
+        git = ["git", "-C", str(root), "worktree"]
+        subprocess.run([*git, "add", "--detach", "-q", str(checkout), revision], check=True)
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(checkout / "digest")], check=True
+            )
+            yield checkout
+        finally:
+            subprocess.run([*git, "remove", "--force", str(checkout)], check=True)
+
+
+def _label(variant: Variant, baseline: str | None = None) -> str:
+    window, code = variant
+    name = "digest" if code is None else f"baseline {baseline}"
+    return f"{name} default" if window is None else f"{name} mark_window {window}"
 
 
 def one_run(
-    args: argparse.Namespace, run: int, windows: list[int | None]
+    args: argparse.Namespace, run: int, variants: list[Variant]
 ) -> list[tuple[float, float]]:
-    """One side-by-side comparison, each window on a fresh database; returns the pipeline's
+    """One side-by-side comparison, each variant on a fresh database; returns the pipeline's
     ratios (to the raw blast, to the client's limit)."""
     port = free_port()
     sink = start_sink(port)
@@ -456,16 +503,16 @@ def one_run(
         finally:
             sink.terminate()
             sink.wait()
-        return [(1.0, 1.0)] * len(windows)
+        return [(1.0, 1.0)] * len(variants)
     n = args.subscribers
-    results: list[tuple[int | None, str, float, int, int]] = []
+    results: list[tuple[Variant, str, float, int, int]] = []
     try:
         size = 0
         raw_before = raw_after = client = 0.0
         source: float | None = None
         CPU_SPENT.clear()
-        cpu_spent: dict[int | None, float] = {}
-        for i, window in enumerate(windows):
+        cpu_spent: dict[Variant, float] = {}
+        for i, (window, code) in enumerate(variants):
             with (
                 tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp,
                 bench_database(args.database, Path(tmp)) as url,
@@ -490,10 +537,10 @@ def one_run(
                 if args.in_process:
                     took, sent, size = pipeline(config, args.profile, args.workers)
                 else:
-                    took, sent, size = whole_process(config, args.workers)
+                    took, sent, size = whole_process(config, args.workers, code)
                 db = "sqlite" if url.startswith("sqlite") else url.split(":", 1)[0]
-                cpu_spent[window] = CPU_SPENT["pipeline"]
-                results.append((window, db, took, sent, size))
+                cpu_spent[(window, code)] = CPU_SPENT["pipeline"]
+                results.append(((window, code), db, took, sent, size))
         raw_after = raw_blast(port, n, args.connections, size)
     finally:
         sink.terminate()
@@ -523,9 +570,9 @@ def one_run(
     line("pipelined one-message limit", limit_rate, CPU_SPENT["client"] / n)
     ratios = []
     how = "in process" if args.in_process else "whole process"
-    for window, _db, took, sent, _size in results:
+    for variant, _db, took, sent, _size in results:
         rate = sent / took
-        line(f"{_label(window)} ({how})", rate, cpu_spent[window] / sent)
+        line(f"{_label(variant, args.baseline)} ({how})", rate, cpu_spent[variant] / sent)
         ratios.append((rate / raw_rate, rate / limit_rate))
     return ratios
 
