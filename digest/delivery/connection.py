@@ -80,6 +80,13 @@ class SendPass:
     throttled_since: float = 0.0  # time.monotonic() of the first throttle since a clean reply
     error: BaseException | None = None
     told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
+    # time.monotonic() at which this pass gives its claims back (a later relay's pass, so the
+    # run can try the first relay again: smtp.failback_after); None: it runs until done.
+    ends_at: float | None = None
+
+    def over(self) -> bool:
+        """The pass has reached ends_at."""
+        return self.ends_at is not None and time.monotonic() >= self.ends_at
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class ConnectionLoop:
                 return
 
     def _stopping(self) -> bool:
-        return self.context.stop.is_set() or self.state.abort.is_set()
+        return self.context.stop.is_set() or self.state.abort.is_set() or self.state.over()
 
     def _release(self, batch: list[claims.Claim]) -> None:
         ids = [c.delivery_id for c in batch]

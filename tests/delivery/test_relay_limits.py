@@ -266,3 +266,76 @@ def test_the_first_relay_stopped_mid_run_the_second_finishes_it(
     (run,) = json.loads(result.output)
     assert set(run["relays"]) == {"primary", "backup"}
     assert run["relays"]["primary"] >= 40 and sum(run["relays"].values()) == 120
+
+
+def two_relay_site(
+    root: Path, database_url: str, first: Relay, second: Relay, **first_keys: Any
+) -> Site:
+    relays = [
+        {"name": "primary", "host": "127.0.0.1", "port": first.port, "security": "none"},
+        {"name": "backup", "host": "127.0.0.1", "port": second.port, "security": "none"},
+    ]
+    relays[0].update(first_keys)
+    relays[1]["rate_limit"] = "40/s"  # a run that lasts a few seconds on the backup
+    site = make_site(root, database_url, first.port)
+    config = yaml.safe_load(site.config_path.read_text())
+    config["smtp"] = relays
+    site.config_path.write_text(yaml.safe_dump(config))
+    site.add_post("Rust Tips")
+    return site
+
+
+def test_a_run_goes_back_to_the_first_relay_once_it_answers_again(
+    tmp_path: Path, migrated_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [f"f{i:04d}@example.org" for i in range(120)]
+    with scripted_relay() as first, scripted_relay() as second:
+        first.stop()  # down when the run starts
+        site = two_relay_site(
+            tmp_path / "site", migrated_database_url, first, second, failback_after="1s"
+        )
+        store = site.store()
+        subscribe(store, people)
+
+        def restart_first() -> None:
+            while second.handler.accepted < 10:
+                time.sleep(0.005)
+            first.start()
+
+        starter = threading.Thread(target=restart_first)
+        starter.start()
+        with caplog.at_level("WARNING", logger="digest.delivery.sending"):
+            (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        starter.join()
+        result = CliRunner().invoke(
+            cli, ["--config", str(site.config_path), "history", "--format", "json"]
+        )
+    assert (report.sent, report.failed, report.pending) == (120, 0, 0)
+    arrived = [a.to for a in first.handler.arrivals + second.handler.arrivals]
+    assert sorted(arrived) == sorted(people)  # each once, over both relays
+    (run,) = json.loads(result.output)
+    assert run["relays"]["primary"] > 0 and run["relays"]["backup"] >= 10
+    assert sum(run["relays"].values()) == 120
+    assert any("trying relay primary again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_first_relay_still_down_is_tried_again_and_the_backup_finishes(
+    tmp_path: Path, migrated_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [f"g{i:04d}@example.org" for i in range(120)]
+    with scripted_relay() as first, scripted_relay() as second:
+        first.stop()  # down for the whole run
+        site = two_relay_site(
+            tmp_path / "site", migrated_database_url, first, second, failback_after="1s"
+        )
+        store = site.store()
+        subscribe(store, people)
+        with caplog.at_level("WARNING", logger="digest.delivery.sending"):
+            (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    assert (report.sent, report.failed, report.pending) == (120, 0, 0)
+    assert sorted(a.to for a in second.handler.arrivals) == sorted(people)
+    messages = [r.getMessage() for r in caplog.records]
+    tries = [m for m in messages if "trying relay primary again" in m]
+    assert len(tries) >= 1, messages
+    # Each try found it down at once and went on through the backup again.
+    assert sum("going on through relay backup" in m for m in messages) == len(tries) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,8 +56,26 @@ def test_smtp_as_a_list_of_named_relays_and_a_digest_picking_one() -> None:
     assert [r.name for r in settings.relay_chain(settings.digest("weekly"))] == ["ses", "backup"]
     assert [r.name for r in settings.relay_chain(settings.digest("daily"))] == ["backup", "ses"]
     assert settings.relays[1].failover_after.total_seconds() == 120
+    assert settings.relays[0].failback_after == timedelta(minutes=10)  # the default
     single = Settings.model_validate({**BASE, "smtp": {"host": "relay.example.com"}})
     assert [r.name for r in single.relays] == ["default"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30s", timedelta(seconds=30)), ("1h", timedelta(hours=1)), (None, None)],
+)
+def test_failback_after_is_a_duration_or_null(value: object, expected: timedelta | None) -> None:
+    smtp = [{"name": "a", "host": "a.example.com", "failback_after": value}, {"name": "b"}]
+    settings = Settings.model_validate({**BASE, "smtp": smtp})
+    assert settings.relays[0].failback_after == expected
+
+
+@pytest.mark.parametrize("value", ["0s", "0", "soon"])
+def test_failback_after_that_is_not_a_wait_names_the_key(value: str) -> None:
+    smtp = [{"name": "a", "failback_after": value}, {"name": "b"}]
+    with pytest.raises(ValidationError, match="failback_after"):
+        Settings.model_validate({**BASE, "smtp": smtp})
 
 
 @pytest.mark.parametrize(
