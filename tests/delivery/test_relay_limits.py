@@ -4,6 +4,7 @@ real SQLite and PostgreSQL, `digest send` processes from two folders on one data
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -285,56 +286,76 @@ def two_relay_site(
     return site
 
 
-def test_a_run_goes_back_to_the_first_relay_once_it_answers_again(
-    tmp_path: Path, migrated_database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    people = [f"f{i:04d}@example.org" for i in range(120)]
+def failback_send(
+    root: Path, database_url: str, people: list[str], *, first_back_after: int | None
+) -> tuple[Any, Relay, Relay, list[str], dict[str, int]]:
+    """A send through two relays whose first is down at the start (and up again once the
+    backup took `first_back_after` messages, if given): (report, first, second, the
+    sending module's warnings, history's relays)."""
     with scripted_relay() as first, scripted_relay() as second:
-        first.stop()  # down when the run starts
-        site = two_relay_site(
-            tmp_path / "site", migrated_database_url, first, second, failback_after="1s"
-        )
+        first.stop()
+        site = two_relay_site(root, database_url, first, second, failback_after="1s")
         store = site.store()
         subscribe(store, people)
 
         def restart_first() -> None:
-            while second.handler.accepted < 10:
+            while second.handler.accepted < (first_back_after or 0):
                 time.sleep(0.005)
             first.start()
 
         starter = threading.Thread(target=restart_first)
-        starter.start()
-        with caplog.at_level("WARNING", logger="digest.delivery.sending"):
+        if first_back_after is not None:
+            starter.start()
+        handler = ListHandler()
+        logger = logging.getLogger("digest.delivery.sending")
+        logger.addHandler(handler)
+        try:
             (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
-        starter.join()
+        finally:
+            logger.removeHandler(handler)
+        if first_back_after is not None:
+            starter.join()
         result = CliRunner().invoke(
             cli, ["--config", str(site.config_path), "history", "--format", "json"]
         )
+    (run,) = json.loads(result.output)
+    return report, first, second, handler.messages, run["relays"]
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_run_goes_back_to_the_first_relay_once_it_answers_again(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    people = [f"f{i:04d}@example.org" for i in range(120)]
+    report, first, second, messages, relays = failback_send(
+        tmp_path / "site", migrated_database_url, people, first_back_after=10
+    )
     assert (report.sent, report.failed, report.pending) == (120, 0, 0)
     arrived = [a.to for a in first.handler.arrivals + second.handler.arrivals]
     assert sorted(arrived) == sorted(people)  # each once, over both relays
-    (run,) = json.loads(result.output)
-    assert run["relays"]["primary"] > 0 and run["relays"]["backup"] >= 10
-    assert sum(run["relays"].values()) == 120
-    assert any("trying relay primary again" in r.getMessage() for r in caplog.records)
+    assert relays["primary"] > 0 and relays["backup"] >= 10
+    assert sum(relays.values()) == 120
+    assert any("trying relay primary again" in m for m in messages)
 
 
 def test_a_first_relay_still_down_is_tried_again_and_the_backup_finishes(
-    tmp_path: Path, migrated_database_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, migrated_database_url: str
 ) -> None:
     people = [f"g{i:04d}@example.org" for i in range(120)]
-    with scripted_relay() as first, scripted_relay() as second:
-        first.stop()  # down for the whole run
-        site = two_relay_site(
-            tmp_path / "site", migrated_database_url, first, second, failback_after="1s"
-        )
-        store = site.store()
-        subscribe(store, people)
-        with caplog.at_level("WARNING", logger="digest.delivery.sending"):
-            (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    report, _first, second, messages, relays = failback_send(
+        tmp_path / "site", migrated_database_url, people, first_back_after=None
+    )
     assert (report.sent, report.failed, report.pending) == (120, 0, 0)
     assert sorted(a.to for a in second.handler.arrivals) == sorted(people)
-    messages = [r.getMessage() for r in caplog.records]
+    assert relays == {"backup": 120}
     tries = [m for m in messages if "trying relay primary again" in m]
     assert len(tries) >= 1, messages
     # Each try found it down at once and went on through the backup again.

@@ -49,6 +49,15 @@ def read_lines(proc: subprocess.Popen[str], lines: list[str], seen: threading.Ev
             seen.set()
 
 
+def watch(proc: subprocess.Popen[str]) -> tuple[list[str], threading.Event, threading.Thread]:
+    """The process's stderr lines as they come, and an event set at its first wait line."""
+    lines: list[str] = []
+    seen = threading.Event()
+    reader = threading.Thread(target=read_lines, args=(proc, lines, seen), daemon=True)
+    reader.start()
+    return lines, seen, reader
+
+
 def test_a_send_resumed_after_an_outage_says_what_it_waits_for(
     tmp_path: Path, migrated_database_url: str
 ) -> None:
@@ -74,10 +83,7 @@ def test_a_send_resumed_after_an_outage_says_what_it_waits_for(
 
         handler.down = False  # back: the resumed send goes on, then waits out the backoff
         proc = start_send(site)
-        lines: list[str] = []
-        seen = threading.Event()
-        reader = threading.Thread(target=read_lines, args=(proc, lines, seen), daemon=True)
-        reader.start()
+        lines, seen, reader = watch(proc)
         try:
             assert seen.wait(60), lines
             read_at = utcnow()
@@ -130,10 +136,7 @@ def test_a_second_send_says_it_waits_for_the_sender_that_holds_the_run(
         first = start_send(site)
         wait_for(lambda: len(handler.messages) >= 1, timeout=60)  # it holds the claim now
         second = start_send(site)
-        lines: list[str] = []
-        seen = threading.Event()
-        reader = threading.Thread(target=read_lines, args=(second, lines, seen), daemon=True)
-        reader.start()
+        lines, seen, reader = watch(second)
         try:
             assert seen.wait(60), lines
             told_with = len(handler.messages)
