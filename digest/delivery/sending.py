@@ -63,6 +63,16 @@ class RunReport:
     vanished_posts: list[str] = field(default_factory=list)
 
 
+def destinations_full(held_until: dict[str, datetime]) -> QuotaReached:
+    """The pass left deliveries whose destinations' per-hour or per-day limits are used up."""
+    resume_at = min(held_until.values())
+    parts = ", ".join(
+        f"{destination} until {until:%Y-%m-%d %H:%M} UTC"
+        for destination, until in sorted(held_until.items())
+    )
+    return QuotaReached(f"smtp.destination_limits used up: {parts}", resume_at=resume_at)
+
+
 class RunSender:
     """One process's sending machinery for a digest: worker row, heartbeat, rate limit."""
 
@@ -188,10 +198,19 @@ class RunSender:
             self._run_threads(state, min(self.relay.max_connections, open_rows))
             claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
             while self._fail_over(state) or self._fail_back(state):
-                state = SendPass(run_id, templates, state.total, state.done)
+                state = SendPass(
+                    run_id,
+                    templates,
+                    state.total,
+                    state.done,
+                    held=state.held,
+                    held_until=state.held_until,
+                )
                 state.ends_at = self._pass_ends_at()
                 self._run_threads(state, min(self.relay.max_connections, open_rows))
                 claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            if state.error is None and state.held_until and not self.stop.is_set():
+                state.error = destinations_full(state.held_until)
             if state.error is not None:
                 self._raise(state.error, run_id)
         return self.report(run_id, resumed=resumed, vanished=report.vanished_posts)

@@ -180,6 +180,39 @@ def test_a_per_day_limit_leaves_the_rest_pending_and_says_when(
     assert "Traceback" not in result.output
 
 
+def test_a_destinations_per_day_limit_is_never_over_run(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    """5/day to example.org, over two connections and two sends: five go, the rest wait for
+    the limit (the other destination is not held back), and the command says until when."""
+    people = [f"r{i:04d}@example.org" for i in range(12)] + [f"o{i}@other.net" for i in range(6)]
+    with scripted_relay() as relay:
+        site = relay_site(
+            tmp_path / "site",
+            migrated_database_url,
+            relay,
+            destination_limits={"example.org": "5/day"},
+        )
+        store = site.store()
+        subscribe(store, people)
+        with pytest.raises(QuotaReached) as caught:
+            send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        again = CliRunner().invoke(
+            cli,
+            ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()],
+        )
+    arrived = [a.to for a in relay.handler.arrivals]
+    assert len([a for a in arrived if a.endswith("@example.org")]) == 5
+    assert sorted(a for a in arrived if a.endswith("@other.net")) == people[12:]
+    assert len(arrived) == len(set(arrived))
+    message = caught.value.message
+    assert "smtp.destination_limits used up: example.org (5/day) until" in message, message
+    assert "7 deliveries of run 1 left pending until then" in message, message
+    assert again.exit_code == 1, again.output
+    assert "example.org (5/day) until" in again.output
+    assert "Traceback" not in again.output
+
+
 def test_feedback_id_is_filled_in_and_dkim_signed(tmp_path: Path, migrated_sqlite_url: str) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     key_file = tmp_path / "dkim.pem"
