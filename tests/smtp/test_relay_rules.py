@@ -104,6 +104,33 @@ def test_destination_groups_and_domains() -> None:
     assert destination_of("a@gmail.com", {"microsoft"}) is None
 
 
+def test_slowdown_climbs_back_when_no_reply_comes() -> None:
+    """The connections still allowed have nothing left to send while the others wait for
+    their turn: with no reply at all the level climbs back with time, or they would wait
+    forever (a whole-suite run hung there for minutes)."""
+    now = [0.0]
+    slow = Slowdown(4, clock=lambda: now[0], jitter=lambda: 0.5)
+    for _ in range(40):
+        slow.clean()
+    slow.throttled("454")
+    slow.throttled("454")
+    assert slow.allowed() == 1
+    now[0] += Slowdown.RELAX_AFTER / 2
+    assert slow.allowed() == 1  # not yet
+    now[0] += Slowdown.RELAX_AFTER / 2
+    assert slow.allowed() == 2
+    now[0] += Slowdown.RELAX_AFTER
+    assert slow.allowed() == 4 and slow.rate is None
+    slow.throttled("454")  # throttled again: down at once, and the quiet starts over
+    assert slow.allowed() == 2
+    now[0] += Slowdown.CLIMB_EVERY * 0.8
+    slow.clean()  # a reply (too soon to climb on it): the quiet starts over
+    now[0] += Slowdown.RELAX_AFTER * 0.9
+    assert slow.allowed() == 2
+    now[0] += Slowdown.RELAX_AFTER * 0.1
+    assert slow.allowed() == 4
+
+
 @pytest.mark.parametrize(
     ("code", "text", "stage", "throttles"),
     [
