@@ -132,6 +132,7 @@ class ConnectionLoop:
         self.context = context
         self.index = index  # this connection's number in the process (a throttled relay gets fewer)
         self.pause = 0.0  # seconds to wait before the next message (the relay throttled)
+        self.throttle_streak = 0  # throttling replies this connection heard in a row
         self.quota_reached: QuotaReached | None = None
         self.gate: claims.Claim | None = None  # handed to the stream, its body not yet gated
         self.state = state
@@ -471,7 +472,8 @@ class ConnectionLoop:
         if limits is None:
             self.pause = min(self.backoff, MAX_WAIT)
             return
-        self.pause = limits.slowdown.throttled(reply)
+        self.throttle_streak += 1
+        self.pause = limits.slowdown.throttled(reply, streak=self.throttle_streak)
         relay = self.context.relay
         with self.state.lock:
             self.state.throttled += 1
@@ -513,6 +515,7 @@ class ConnectionLoop:
             return
         if result.outcome == "sent":
             self.state.throttled_since = 0.0  # clean again
+            self.throttle_streak = 0
             if self.context.limits is not None:
                 self.context.limits.slowdown.clean()
         if result.outcome == "sent":

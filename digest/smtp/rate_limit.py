@@ -135,8 +135,12 @@ class Slowdown:
         self._sent = [t for t in self._sent if now - t <= 1.0]
         return float(len(self._sent))
 
-    def throttled(self, reason: str) -> float:
-        """The relay said slow down: returns how long the connection that heard it waits."""
+    def throttled(self, reason: str, *, streak: int = 0) -> float:
+        """The relay said slow down: returns how long the connection that heard it waits.
+
+        The backoff doubles with `streak`, the throttles that connection heard in a row (the
+        process's level when none is given): a connection hearing its first throttle after a
+        burst on the others waits FIRST_BACKOFF, not the burst's 30 s."""
         with self._lock:
             now = self._clock()
             current = self.rate if self.rate is not None else self._recent_rate(now)
@@ -148,7 +152,8 @@ class Slowdown:
             self._clean = 0
             self._changed = now
             self.reason = reason
-            backoff: float = min(self.FIRST_BACKOFF * 2.0 ** (self.level - 1), self.MAX_BACKOFF)
+            times = streak if streak > 0 else self.level
+            backoff: float = min(self.FIRST_BACKOFF * 2.0 ** (times - 1), self.MAX_BACKOFF)
             return backoff * (0.5 + self._jitter())
 
     def clean(self) -> None:

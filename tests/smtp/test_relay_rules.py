@@ -104,6 +104,18 @@ def test_destination_groups_and_domains() -> None:
     assert destination_of("a@gmail.com", {"microsoft"}) is None
 
 
+def test_a_connections_backoff_doubles_with_its_own_throttles_not_the_others() -> None:
+    now = [0.0]
+    slow = Slowdown(4, clock=lambda: now[0], jitter=lambda: 0.5)
+    for streak in range(1, 10):  # one connection hears nine in a row: 0.1 s, 0.2 s, ... 25.6 s
+        backoff = slow.throttled("454", streak=streak)
+        assert backoff == pytest.approx(Slowdown.FIRST_BACKOFF * 2 ** (streak - 1))
+    assert slow.level == 9 and slow.allowed() == 1  # the process slowed down as a whole
+    # Another connection's first throttle: its own first backoff, not the burst's 25.6 s.
+    assert slow.throttled("454", streak=1) == pytest.approx(Slowdown.FIRST_BACKOFF)
+    assert slow.throttled("454", streak=40) == pytest.approx(Slowdown.MAX_BACKOFF)
+
+
 def test_slowdown_climbs_back_when_no_reply_comes() -> None:
     """The connections still allowed have nothing left to send while the others wait for
     their turn: with no reply at all the level climbs back with time, or they would wait
