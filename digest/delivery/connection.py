@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.delivery.limits import QuotaReached, RelayLimits
 from digest.errors import SmtpConnectError, SmtpTimeoutError
@@ -61,6 +61,8 @@ JOURNAL_WINDOWS_UNRECORDED = 2
 # what it waits for and until when: a silent minute looks like a hang.
 WAIT_TO_TELL = 2.0
 DESTINATION_WAIT = "its destination's limit: waiting for a slot"
+# What _admit says of a message (see there).
+GO, BUSY, HELD, QUOTA_FULL = "go", "busy", "held", "quota full"
 
 
 @dataclass
@@ -74,6 +76,10 @@ class SendPass:
     lock: threading.Lock = field(default_factory=threading.Lock)
     abort: threading.Event = field(default_factory=threading.Event)
     given_up: set[int] = field(default_factory=set)  # transient too often in this pass
+    # Deliveries whose destination's per-hour or per-day limit is used up (left for a later
+    # send), and when each such destination frees a slot.
+    held: set[int] = field(default_factory=set)
+    held_until: dict[str, datetime] = field(default_factory=dict)
     uncertain: set[int] = field(default_factory=set)  # handed to the server, outcome unrecorded
     tries: dict[int, int] = field(default_factory=dict)
     any_sent: bool = False
@@ -83,6 +89,13 @@ class SendPass:
     throttled_since: float = 0.0  # time.monotonic() of the first throttle since a clean reply
     error: BaseException | None = None
     told: dict[str, datetime] = field(default_factory=dict)  # waits told, by what was awaited
+    # time.monotonic() at which this pass gives its claims back (a later relay's pass, so the
+    # run can try the first relay again: smtp.failback_after); None: it runs until done.
+    ends_at: float | None = None
+
+    def over(self) -> bool:
+        """The pass has reached ends_at."""
+        return self.ends_at is not None and time.monotonic() >= self.ends_at
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ class ConnectionLoop:
         self.context = context
         self.index = index  # this connection's number in the process (a throttled relay gets fewer)
         self.pause = 0.0  # seconds to wait before the next message (the relay throttled)
+        self.throttle_streak = 0  # throttling replies this connection heard in a row
         self.quota_reached: QuotaReached | None = None
         self.gate: claims.Claim | None = None  # handed to the stream, its body not yet gated
         self.state = state
@@ -135,6 +149,7 @@ class ConnectionLoop:
         self.looked = 0.0  # when this thread last looked for dead senders' deliveries
         self.waiting_since: float | None = None  # on other senders' claims, since (monotonic)
         self.message_ids: dict[int, str] = {}  # delivery id -> Message-ID, while in the stream
+        self.set_aside: set[int] = set()  # of this batch: skipped or held back, never sent
         # With a journal (store.journal) each accepted message is noted there before the next
         # body goes, and the database catches up JOURNAL_WINDOW at a time.
         self.journal = journal
@@ -145,7 +160,7 @@ class ConnectionLoop:
     def run(self) -> None:
         while not self._stopping():
             with self.state.lock:
-                exclude = set(self.state.given_up)
+                exclude = self.state.given_up | self.state.held
             batch = self._claim(exclude)
             if not batch:
                 if not self._wait_for_more(exclude):
@@ -156,7 +171,7 @@ class ConnectionLoop:
                 return
 
     def _stopping(self) -> bool:
-        return self.context.stop.is_set() or self.state.abort.is_set()
+        return self.context.stop.is_set() or self.state.abort.is_set() or self.state.over()
 
     def _release(self, batch: list[claims.Claim]) -> None:
         ids = [c.delivery_id for c in batch]
@@ -242,6 +257,7 @@ class ConnectionLoop:
             if template is None:  # its posts are gone (skip_segment raced this claim)
                 claims.skip_segment(self.store, item.segment_id, "its posts are gone")
                 pulled.append(item)  # settled: nothing of it is left to release
+                self.set_aside.add(item.delivery_id)
                 continue
             if (
                 item.subscriber_id not in statuses
@@ -255,11 +271,17 @@ class ConnectionLoop:
                     self.store, item.delivery_id, f"subscriber is {status or 'erased'}"
                 )
                 pulled.append(item)
+                self.set_aside.add(item.delivery_id)
                 self._count_try(item.delivery_id, final=True)
                 continue
-            if not self._admit(item):
-                if self.quota_reached is not None:
-                    break
+            verdict = self._admit(item)
+            if verdict == QUOTA_FULL:
+                break
+            if verdict == HELD:  # its destination's day (or hour) is used up: back, settled
+                pulled.append(item)
+                self.set_aside.add(item.delivery_id)
+                continue
+            if verdict == BUSY:
                 pulled.append(item)  # its destination is busy: after the others
                 tail.append(item)
                 continue
@@ -298,7 +320,10 @@ class ConnectionLoop:
                 )
                 self._count_try(item.delivery_id, final=True)
                 continue
-            if not self._admit(item, hold=True):
+            verdict = self._admit(item, hold=True)
+            if verdict == HELD:
+                continue
+            if verdict != GO:
                 self._release(tail[index:])
                 return
             yield self._going(item, template)
@@ -318,23 +343,39 @@ class ConnectionLoop:
             )
         rates.put_back(self.store, self.state.run_id, self.worker_id, delays, DESTINATION_WAIT)
 
-    def _admit(self, item: claims.Claim, *, hold: bool = False) -> bool:
-        """May this message's envelope go now? False: its destination is busy (unless `hold`),
-        or a quota of the relay is full (quota_reached)."""
+    def _admit(self, item: claims.Claim, *, hold: bool = False) -> str:
+        """May this message's envelope go now (GO)? BUSY: its destination has no slot yet
+        (unless `hold`); HELD: its destination's per-hour or per-day limit is used up (the
+        delivery is given back for a later send); QUOTA_FULL: a limit of the relay is
+        (quota_reached). Counted before the envelope goes, so no limit is ever over-run."""
         limits, stop = self.context.limits, self.context.stop
         if self.pause > 0:  # the relay throttled: back off (exponential, with jitter)
             stop.wait(self.pause)
             self.pause = 0.0
         if limits is None:
-            return True
+            return GO
         if not hold and limits.destination_busy(item.email):
-            return False
+            return BUSY
+        frees_in = limits.destination_quota(item.email)
+        if frees_in > 0:
+            self._hold(item, limits.destination_text(item.email), frees_in)
+            return HELD
         try:
             limits.quota()
         except QuotaReached as exc:
             self.quota_reached = exc
-            return False
-        return True
+            return QUOTA_FULL
+        return GO
+
+    def _hold(self, item: claims.Claim, destination: str, frees_in: float) -> None:
+        """Give the delivery back (due as it was: a send after the limit frees takes it) and
+        leave it out of this pass; the pass ends saying until when (QuotaReached)."""
+        until = utcnow() + timedelta(seconds=frees_in)
+        with self.state.lock:
+            self.state.held.add(item.delivery_id)
+            known = self.state.held_until.get(destination)
+            self.state.held_until[destination] = until if known is None else min(known, until)
+        self._release([item])
 
     def _gate_previous(self) -> None:
         """Before the body of the message last handed to the stream goes (it goes with the
@@ -417,6 +458,7 @@ class ConnectionLoop:
         self.gate = None  # a stream lost before the last body: nothing of it waits for a slot
         pulled: list[claims.Claim] = []
         settled: set[int] = set()
+        self.set_aside.clear()
         try:
             for item, result in stream(self.smtp, self.outgoing(batch, pulled)):
                 self._record(item, result)
@@ -424,7 +466,9 @@ class ConnectionLoop:
             self.flush_marks()  # the batch's last messages: no next status read to ride on
         except SmtpConnectError as exc:  # SessionLost, or the session could not be opened
             self.flush_marks()
-            open_items = [c for c in pulled if c.delivery_id not in settled]
+            # Skipped or held back before any of it went: settled already, not the session's.
+            done = settled | self.set_aside
+            open_items = [c for c in pulled if c.delivery_id not in done]
             return self._session_lost(exc, open_items, batch[len(pulled) :])
         finally:
             self.message_ids.clear()
@@ -444,7 +488,8 @@ class ConnectionLoop:
         if limits is None:
             self.pause = min(self.backoff, MAX_WAIT)
             return
-        self.pause = limits.slowdown.throttled(reply)
+        self.throttle_streak += 1
+        self.pause = limits.slowdown.throttled(reply, streak=self.throttle_streak)
         relay = self.context.relay
         with self.state.lock:
             self.state.throttled += 1
@@ -486,6 +531,7 @@ class ConnectionLoop:
             return
         if result.outcome == "sent":
             self.state.throttled_since = 0.0  # clean again
+            self.throttle_streak = 0
             if self.context.limits is not None:
                 self.context.limits.slowdown.clean()
         if result.outcome == "sent":

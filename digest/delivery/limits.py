@@ -133,15 +133,33 @@ class RelayLimits:
         """The address's destination has no slot for a while (send the others first)."""
         return self.destination_wait_hint(address) > EARLY_AT_MOST
 
-    def destination_wait(self, address: str, *, hold: bool = True) -> float:
-        """Book a slot of the address's destination and wait for it: 0 once it is here; the
-        seconds until the destination's quota frees a slot when it is used up."""
+    def destination_quota(self, address: str) -> float:
+        """Count one message on the address's destination's per-hour and per-day limits, before
+        its envelope goes: 0 when counted; else the seconds until one frees (nothing counted)."""
         name = destination_of(address, self.destinations)
-        if name is None:
+        if name is None or not self.destinations[name][1]:
             return 0.0
-        paces, quotas = self.destinations[name]
         with self._dest_locks[name]:
-            booking = rates.book(self.store, paces, quotas, 1)
+            booking = rates.book(self.store, [], self.destinations[name][1], 1)
+        if booking.delays:
+            return 0.0
+        return max(booking.full_for or 0.0, 1.0)
+
+    def destination_text(self, address: str) -> str:
+        """`example.org (500/day)`: the address's destination and its limits, for messages."""
+        name = destination_of(address, self.destinations) or address.rsplit("@", 1)[-1]
+        limits = self.relay.destination_limits.get(name, ())
+        return f"{name} ({', '.join(r.text for r in limits)})" if limits else name
+
+    def destination_wait(self, address: str, *, hold: bool = True) -> float:
+        """Book a slot of the address's destination's paces and wait for it (its per-hour and
+        per-day limits were counted by destination_quota); 0 once it is here."""
+        name = destination_of(address, self.destinations)
+        if name is None or not self.destinations[name][0]:
+            return 0.0
+        paces = self.destinations[name][0]
+        with self._dest_locks[name]:
+            booking = rates.book(self.store, paces, [], 1)
             if not booking.delays:
                 return max(booking.full_for or 0.0, 1.0)
             slot = time.monotonic() + booking.delays[0]

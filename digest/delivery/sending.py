@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from digest.mail.message import MessageTemplate, feedback_id
 from digest.render.renderer import Renderer
 from digest.selection.newposts import posts_by_id
 from digest.settings import DigestSettings, Settings
+from digest.settings.durations import format_duration
 from digest.smtp.client import SmtpSender, helo_name
 from digest.sources.post import Post
 from digest.store import Store, claims, runs, workers
@@ -60,6 +62,16 @@ class RunReport:
     status: str = "sending"  # a run's status, or why none was started (delivery.NOTHING_NEW...)
     resumed: bool = False
     vanished_posts: list[str] = field(default_factory=list)
+
+
+def destinations_full(held_until: dict[str, datetime]) -> QuotaReached:
+    """The pass left deliveries whose destinations' per-hour or per-day limits are used up."""
+    resume_at = min(held_until.values())
+    parts = ", ".join(
+        f"{destination} until {until:%Y-%m-%d %H:%M} UTC"
+        for destination, until in sorted(held_until.items())
+    )
+    return QuotaReached(f"smtp.destination_limits used up: {parts}", resume_at=resume_at)
 
 
 class RunSender:
@@ -186,12 +198,23 @@ class RunSender:
                 total=sum(counts.values()),
                 done=sum(counts.values()) - open_rows,
             )
+            state.ends_at = self._pass_ends_at()
             self._run_threads(state, min(self.relay.max_connections, open_rows))
             claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
-            while self._fail_over(state):
-                state = SendPass(run_id, templates, state.total, state.done)
+            while self._fail_over(state) or self._fail_back(state):
+                state = SendPass(
+                    run_id,
+                    templates,
+                    state.total,
+                    state.done,
+                    held=state.held,
+                    held_until=state.held_until,
+                )
+                state.ends_at = self._pass_ends_at()
                 self._run_threads(state, min(self.relay.max_connections, open_rows))
                 claims.release_claims(self.store, run_id, self.worker_id, keep=state.uncertain)
+            if state.error is None and state.held_until and not self.stop.is_set():
+                state.error = destinations_full(state.held_until)
             if state.error is not None:
                 self._raise(state.error, run_id)
         return self.report(run_id, resumed=resumed, vanished=report.vanished_posts)
@@ -211,6 +234,34 @@ class RunSender:
         log.warning(
             "relay %s: %s; going on through relay %s", failed.name, error.message, self.relay.name
         )
+        return True
+
+    def _pass_ends_at(self) -> float | None:
+        """When a pass through a later relay gives way to the first again (failback_after)."""
+        first = self.chain[0]
+        if self.relay is first or first.failback_after is None:
+            return None
+        return time.monotonic() + first.failback_after.total_seconds()
+
+    def _fail_back(self, state: SendPass) -> bool:
+        """A pass through a later relay ran for the first relay's smtp.failback_after: try the
+        first again with what is left (if it is still down, _fail_over moves on at once)."""
+        if state.error is not None or self.stop.is_set() or not state.over():
+            return False
+        with self.store.session() as session:
+            counts = runs.run_counts(session, state.run_id)
+        if counts["pending"] + counts["sending"] == 0:
+            return False
+        first = self.chain[0]
+        assert first.failback_after is not None  # state.over() needs ends_at
+        log.warning(
+            "relay %s: trying relay %s again after smtp.failback_after (%s)",
+            self.relay.name,
+            first.name,
+            format_duration(first.failback_after),
+        )
+        self.relay = first
+        self.limits = RelayLimits(self.store, self.relay, self.relay.max_connections)
         return True
 
     def report(self, run_id: int, *, resumed: bool, vanished: list[str] | None = None) -> RunReport:

@@ -65,6 +65,9 @@ class SmtpSettings(SettingsModel):
     # Provider group (google, microsoft, yahoo, apple) or domain -> its rates on this relay.
     destination_limits: dict[str, tuple[Rate, ...]] = Field(default_factory=dict)
     failover_after: timedelta = timedelta(seconds=60)
+    # A run that left this relay (the first of the digest's chain) for a later one tries it
+    # again after this long; None: the rest of the run stays on the later relay.
+    failback_after: timedelta | None = timedelta(minutes=10)
     # Timeouts in a row (over a process's connections) after which a run stops: a relay that
     # hangs would otherwise cost smtp.timeout per message.
     max_timeouts: int = Field(3, ge=1)
@@ -90,6 +93,16 @@ class SmtpSettings(SettingsModel):
     @classmethod
     def _duration(cls, value: object) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("failback_after", mode="before")
+    @classmethod
+    def _failback(cls, value: object) -> timedelta | None:
+        if value is None:
+            return None
+        duration = parse_duration(value)
+        if duration.total_seconds() <= 0:
+            raise ValueError("must be a duration like 10m, or null to stay on the later relay")
+        return duration
 
     @field_validator("name")
     @classmethod

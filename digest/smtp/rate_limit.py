@@ -97,7 +97,10 @@ class Slowdown:
 
     Each throttling reply halves the rate (from what was being sent) and the connections in
     use, and lengthens the backoff (exponential, with jitter); every CLIMB_AFTER clean replies
-    the rate climbs back by a quarter, until it is no longer in the way.
+    the rate climbs back by a quarter, until it is no longer in the way. With no reply at all
+    for RELAX_AFTER (the connections still allowed have nothing left to send, while the
+    others wait for their turn with messages in hand) it climbs back all the same: otherwise
+    nothing would ever let the waiting connections go.
     """
 
     CLIMB_AFTER = 20  # clean replies, or
@@ -105,6 +108,7 @@ class Slowdown:
     FIRST_BACKOFF = 0.1  # seconds
     MAX_BACKOFF = 30.0
     MIN_RATE = 5.0  # messages a second, at the slowest (the backoff slows a relay further)
+    RELAX_AFTER = 1.0  # seconds without any reply after which the level climbs back one
 
     def __init__(
         self,
@@ -122,6 +126,7 @@ class Slowdown:
         self.peak = 0.0  # the rate when throttling began
         self._clean = 0
         self._changed = 0.0  # when the rate last changed
+        self._replied = 0.0  # when the relay last took a message
         self._sent: list[float] = []  # when the last messages went (to know the rate)
         self.reason = ""
         self._limiter: RateLimiter | None = None
@@ -130,8 +135,12 @@ class Slowdown:
         self._sent = [t for t in self._sent if now - t <= 1.0]
         return float(len(self._sent))
 
-    def throttled(self, reason: str) -> float:
-        """The relay said slow down: returns how long the connection that heard it waits."""
+    def throttled(self, reason: str, *, streak: int = 0) -> float:
+        """The relay said slow down: returns how long the connection that heard it waits.
+
+        The backoff doubles with `streak`, the throttles that connection heard in a row (the
+        process's level when none is given): a connection hearing its first throttle after a
+        burst on the others waits FIRST_BACKOFF, not the burst's 30 s."""
         with self._lock:
             now = self._clock()
             current = self.rate if self.rate is not None else self._recent_rate(now)
@@ -143,7 +152,8 @@ class Slowdown:
             self._clean = 0
             self._changed = now
             self.reason = reason
-            backoff: float = min(self.FIRST_BACKOFF * 2.0 ** (self.level - 1), self.MAX_BACKOFF)
+            times = streak if streak > 0 else self.level
+            backoff: float = min(self.FIRST_BACKOFF * 2.0 ** (times - 1), self.MAX_BACKOFF)
             return backoff * (0.5 + self._jitter())
 
     def clean(self) -> None:
@@ -153,23 +163,34 @@ class Slowdown:
             self._sent.append(now)
             if len(self._sent) > 4096:
                 del self._sent[:2048]
+            self._replied = now
             if self.rate is None:
                 return
             self._clean += 1
             if self._clean < self.CLIMB_AFTER and now - self._changed < self.CLIMB_EVERY:
                 return
-            self._clean = 0
-            self._changed = now
-            self.rate *= 1.25
-            self.level = max(self.level - 1, 0)
-            if self.rate > self.peak * 1.25 or self.level == 0:
-                self.rate, self._limiter, self.level, self.reason = None, None, 0, ""
-            else:
-                self._limiter = RateLimiter(self.rate)
+            self._climb(now)
+
+    def _climb(self, now: float) -> None:
+        """A quarter more rate and one level less (under the lock)."""
+        assert self.rate is not None
+        self._clean = 0
+        self._changed = now
+        self.rate *= 1.25
+        self.level = max(self.level - 1, 0)
+        if self.rate > self.peak * 1.25 or self.level == 0:
+            self.rate, self._limiter, self.level, self.reason = None, None, 0, ""
+        else:
+            self._limiter = RateLimiter(self.rate)
 
     def allowed(self) -> int:
         """Connections that may send now: half as many per throttle not yet climbed back."""
         with self._lock:
+            if self.rate is not None:
+                now = self._clock()
+                quiet = now - max(self._changed, self._replied)
+                if quiet >= self.RELAX_AFTER:
+                    self._climb(now)
             return max(1, self.connections >> self.level)
 
     def pace(self) -> float:

@@ -7,7 +7,7 @@ each zone's subscribers added once (the run's unique (run, subscriber) keeps it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from digest.store import Store
 from digest.store.models import (
-    D_PENDING,
     RUN_SENDING,
     Delivery,
     Run,
@@ -25,7 +24,13 @@ from digest.store.models import (
     utcnow,
 )
 from digest.store.recipients import receives_digest
-from digest.store.runs import ShareOf, sent_post_ids
+from digest.store.runs import (
+    ShareOf,
+    add_deliveries,
+    category_groups,
+    segment_groups,
+    sent_post_ids,
+)
 
 
 def zone_of(site_zone: str) -> ColumnElement[str]:
@@ -106,56 +111,40 @@ def add_zone(
     """Add the zone's subscribers to the edition's run, each once; how many were added.
 
     Those who joined before the zone's time and are not in the run yet (a zone reached again,
-    or one who joined after their zone's first send, is not mailed twice or late).
+    or one who joined after their zone's first send, is not mailed twice or late). Grouped by
+    their choice of categories and written by the database, as a run's are (store.runs).
     """
     now = utcnow()
     with store.write_transaction() as session:
         in_run = exists().where(Delivery.run_id == run_id, Delivery.subscriber_id == Subscriber.id)
-        rows = session.execute(
-            select(Subscriber.id, Subscriber.categories, Subscriber.paused_until)
-            .where(
-                and_(
-                    receives_digest(digest, zone_at),
-                    zone_of(site_zone) == zone,
-                    Subscriber.created_at <= zone_at,
-                    ~in_run,
-                )
-            )
-            .order_by(Subscriber.id)
-        ).all()
-        if not rows:
+        among = and_(zone_of(site_zone) == zone, Subscriber.created_at <= zone_at, ~in_run)
+        groups = category_groups(session, digest, zone_at, among=among)
+        if not groups:
             return 0
         segments = {
             tuple(s.post_ids): s.id
             for s in session.scalars(select(Segment).where(Segment.run_id == run_id))
         }
-        deliveries = []
-        for row in rows:
-            paused = row.paused_until
-            if paused is not None and paused.tzinfo is None:
-                paused = paused.replace(tzinfo=UTC)
-            share = share_of(list(row.categories or ()), paused)
-            if not share:
-                continue
+        added = 0
+        for share, share_groups in segment_groups(groups, share_of).items():
             if share not in segments:
                 segments[share] = session.execute(
                     insert(Segment)
                     .values(run_id=run_id, post_ids=list(share))
                     .returning(Segment.id)
                 ).scalar_one()
-            deliveries.append(
-                {
-                    "run_id": run_id,
-                    "segment_id": segments[share],
-                    "subscriber_id": row.id,
-                    "status": D_PENDING,
-                    "attempts": 0,
-                    "updated_at": now,
-                }
+            added += add_deliveries(
+                session,
+                run_id,
+                segments[share],
+                digest,
+                now,
+                share_groups,
+                among=among,
+                receiving_at=zone_at,
             )
-        if deliveries:
-            session.execute(insert(Delivery), deliveries)
+        if added:
             session.execute(
                 update(Run).where(Run.id == run_id).values(status=RUN_SENDING, finished_at=None)
             )
-        return len(deliveries)
+        return added

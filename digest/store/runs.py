@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -154,8 +155,11 @@ def _categories_key() -> ColumnElement[str]:
     return func.coalesce(cast(subscribers_table.c.categories, Text), "[]")
 
 
-def category_groups(session: Session, digest: str, now: datetime) -> list[CategoryGroup]:
-    """A run's would-be recipients grouped by their choice: one row per distinct choice.
+def category_groups(
+    session: Session, digest: str, now: datetime, *, among: ColumnElement[bool] | None = None
+) -> list[CategoryGroup]:
+    """A run's would-be recipients (those of them `among` picks, if given) grouped by their
+    choice: one row per distinct choice.
 
     Who a run goes to is said once, by store.recipients.receives_digest.
     """
@@ -163,7 +167,7 @@ def category_groups(session: Session, digest: str, now: datetime) -> list[Catego
     paused = subscribers_table.c.paused_until
     stmt = (
         select(key.label("key"), paused.label("paused"), func.count().label("n"))
-        .where(receives_digest(digest, now))
+        .where(receives_digest(digest, now), true() if among is None else among)
         .group_by(key, paused)
         .order_by(func.min(subscribers_table.c.id))
     )
@@ -251,30 +255,52 @@ def create_run(
                 .values(run_id=run_id, post_ids=list(seg_posts))
                 .returning(Segment.id)
             ).scalar_one()
-            recipients = (
-                select(
-                    literal(run_id),
-                    literal(segment_id),
-                    subscribers_table.c.id,
-                    literal(D_PENDING),
-                    literal(0),
-                    literal(now, deliveries_table.c.updated_at.type),
-                )
-                .where(receives_digest(digest, now), _in_groups(groups))
-                .order_by(subscribers_table.c.id)
-            )
-            session.execute(
-                insert(deliveries_table).from_select(
-                    ["run_id", "segment_id", "subscriber_id", "status", "attempts", "updated_at"],
-                    recipients,
-                )
-            )
+            add_deliveries(session, run_id, segment_id, digest, now, groups)
         if post_ids:
             session.execute(
                 insert(SentPost),
                 [{"digest": digest, "post_id": p, "run_id": run_id} for p in post_ids],
             )
         return int(run_id)
+
+
+def add_deliveries(
+    session: Session,
+    run_id: int,
+    segment_id: int,
+    digest: str,
+    now: datetime,
+    groups: Sequence[CategoryGroup],
+    *,
+    among: ColumnElement[bool] | None = None,
+    receiving_at: datetime | None = None,
+) -> int:
+    """A pending delivery in the segment for each recipient (at `receiving_at`, default now)
+    of these groups and `among`, written by the database (INSERT ... SELECT): no Python object
+    per subscriber. How many."""
+    recipients = (
+        select(
+            literal(run_id),
+            literal(segment_id),
+            subscribers_table.c.id,
+            literal(D_PENDING),
+            literal(0),
+            literal(now, deliveries_table.c.updated_at.type),
+        )
+        .where(
+            receives_digest(digest, now if receiving_at is None else receiving_at),
+            _in_groups(groups),
+            true() if among is None else among,
+        )
+        .order_by(subscribers_table.c.id)
+    )
+    result = session.execute(
+        insert(deliveries_table).from_select(
+            ["run_id", "segment_id", "subscriber_id", "status", "attempts", "updated_at"],
+            recipients,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def give_up_deferred(store: Store, run_id: int, *, started_before: datetime) -> int:

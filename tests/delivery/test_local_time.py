@@ -187,3 +187,80 @@ def test_schedule_dry_run_names_the_first_zone_to_come_due(site: Site) -> None:
     fire = datetime.fromisoformat(when).astimezone(UTC)
     # The next 09:00 of one of the three zones: 00:00 (Tokyo), 09:00 (London) or 13:00/14:00 UTC.
     assert (fire.hour, fire.minute) in {(0, 0), (9, 0), (8, 0), (13, 0), (14, 0)}
+
+
+def test_a_zone_is_split_by_categories_and_pauses_as_an_at_once_run_is(
+    tmp_path: Path, database_url: str, smtp_server: SmtpServer
+) -> None:
+    """The edition's zone and an at_once digest at the same time: each subscriber gets the
+    same posts (the same segment) either way, and the same people get nothing."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from digest.store.models import Delivery, Run, Segment, Subscriber
+    from digest.store.preferences import pause_subscriber
+    from tests.helpers.site_fixtures import AS_OF
+
+    every = {"categories": [], "lookback_days": 7, "min_posts": 1, "max_posts": 20}
+    site = make_site(
+        tmp_path / "site",
+        database_url,
+        smtp_server.port,
+        digests={
+            "zoned": {**every, "deliver": "local_time", "schedule": "0 9 * * fri"},
+            "plain": {**every, "schedule": "0 9 * * fri"},
+        },
+        extra={"site": {"timezone": "Europe/London"}},
+    )
+    site.add_post("Alpha", days_ago=6, categories=["Engineering"])
+    site.add_post("Bravo", days_ago=4, categories=["Culture"])
+    site.add_post("Charlie", days_ago=2)
+    site.add_post("Delta", days_ago=1, categories=["Engineering", "Culture"])
+    joined = AS_OF - timedelta(days=30)
+    choices = {
+        "all@example.com": [],
+        "eng@example.com": ["Engineering"],
+        "cul@example.com": ["Culture"],
+        "both@example.com": ["Engineering", "Culture"],
+        "sport@example.com": ["Sport"],
+        "back@example.com": [],
+        "back-eng@example.com": ["Engineering"],
+        "away@example.com": [],
+        "ny@example.com": [],  # another zone: not due at London's nine
+    }
+    store = site.store()
+    for email, categories in choices.items():
+        zone = "America/New_York" if email.startswith("ny") else None
+        row, _ = add_subscriber(store, email, categories=categories, now=joined, timezone=zone)
+        if email.startswith("back"):  # back from a pause: nothing dated before its end
+            pause_subscriber(store, row.id, AS_OF - timedelta(days=3), now=joined)
+        if email.startswith("away"):  # still paused
+            pause_subscriber(store, row.id, AS_OF + timedelta(days=3), now=joined)
+    settings = site.settings()
+    for name in ("zoned", "plain"):
+        send_digest(settings, store, name, as_of=AS_OF)
+
+    def shares(name: str) -> dict[str, list[str]]:
+        with store.session() as session:
+            rows = session.execute(
+                select(Subscriber.email, Segment.post_ids)
+                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                .join(Segment, Segment.id == Delivery.segment_id)
+                .join(Run, Run.id == Delivery.run_id)
+                .where(Run.digest == name)
+            ).all()
+        return {email: sorted(p.rsplit("-", 1)[-1] for p in posts) for email, posts in rows}
+
+    zoned, plain = shares("zoned"), shares("plain")
+    store.dispose()
+    plain.pop("ny@example.com")
+    assert zoned == plain
+    assert zoned == {
+        "all@example.com": ["alpha.md", "bravo.md", "charlie.md", "delta.md"],
+        "eng@example.com": ["alpha.md", "delta.md"],
+        "cul@example.com": ["bravo.md", "delta.md"],
+        "both@example.com": ["alpha.md", "bravo.md", "delta.md"],
+        "back@example.com": ["charlie.md", "delta.md"],
+        "back-eng@example.com": ["delta.md"],
+    }

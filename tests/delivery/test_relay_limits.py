@@ -4,6 +4,7 @@ real SQLite and PostgreSQL, `digest send` processes from two folders on one data
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -179,6 +180,39 @@ def test_a_per_day_limit_leaves_the_rest_pending_and_says_when(
     assert "Traceback" not in result.output
 
 
+def test_a_destinations_per_day_limit_is_never_over_run(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    """5/day to example.org, over two connections and two sends: five go, the rest wait for
+    the limit (the other destination is not held back), and the command says until when."""
+    people = [f"r{i:04d}@example.org" for i in range(12)] + [f"o{i}@other.net" for i in range(6)]
+    with scripted_relay() as relay:
+        site = relay_site(
+            tmp_path / "site",
+            migrated_database_url,
+            relay,
+            destination_limits={"example.org": "5/day"},
+        )
+        store = site.store()
+        subscribe(store, people)
+        with pytest.raises(QuotaReached) as caught:
+            send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        again = CliRunner().invoke(
+            cli,
+            ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()],
+        )
+    arrived = [a.to for a in relay.handler.arrivals]
+    assert len([a for a in arrived if a.endswith("@example.org")]) == 5
+    assert sorted(a for a in arrived if a.endswith("@other.net")) == people[12:]
+    assert len(arrived) == len(set(arrived))
+    message = caught.value.message
+    assert "smtp.destination_limits used up: example.org (5/day) until" in message, message
+    assert "7 deliveries of run 1 left pending until then" in message, message
+    assert again.exit_code == 1, again.output
+    assert "example.org (5/day) until" in again.output
+    assert "Traceback" not in again.output
+
+
 def test_feedback_id_is_filled_in_and_dkim_signed(tmp_path: Path, migrated_sqlite_url: str) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     key_file = tmp_path / "dkim.pem"
@@ -266,3 +300,96 @@ def test_the_first_relay_stopped_mid_run_the_second_finishes_it(
     (run,) = json.loads(result.output)
     assert set(run["relays"]) == {"primary", "backup"}
     assert run["relays"]["primary"] >= 40 and sum(run["relays"].values()) == 120
+
+
+def two_relay_site(
+    root: Path, database_url: str, first: Relay, second: Relay, **first_keys: Any
+) -> Site:
+    relays = [
+        {"name": "primary", "host": "127.0.0.1", "port": first.port, "security": "none"},
+        {"name": "backup", "host": "127.0.0.1", "port": second.port, "security": "none"},
+    ]
+    relays[0].update(first_keys)
+    relays[1]["rate_limit"] = "40/s"  # a run that lasts a few seconds on the backup
+    site = make_site(root, database_url, first.port)
+    config = yaml.safe_load(site.config_path.read_text())
+    config["smtp"] = relays
+    site.config_path.write_text(yaml.safe_dump(config))
+    site.add_post("Rust Tips")
+    return site
+
+
+def failback_send(
+    root: Path, database_url: str, people: list[str], *, first_back_after: int | None
+) -> tuple[Any, Relay, Relay, list[str], dict[str, int]]:
+    """A send through two relays whose first is down at the start (and up again once the
+    backup took `first_back_after` messages, if given): (report, first, second, the
+    sending module's warnings, history's relays)."""
+    with scripted_relay() as first, scripted_relay() as second:
+        first.stop()
+        site = two_relay_site(root, database_url, first, second, failback_after="1s")
+        store = site.store()
+        subscribe(store, people)
+
+        def restart_first() -> None:
+            while second.handler.accepted < (first_back_after or 0):
+                time.sleep(0.005)
+            first.start()
+
+        starter = threading.Thread(target=restart_first)
+        if first_back_after is not None:
+            starter.start()
+        handler = ListHandler()
+        logger = logging.getLogger("digest.delivery.sending")
+        logger.addHandler(handler)
+        try:
+            (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+        finally:
+            logger.removeHandler(handler)
+        if first_back_after is not None:
+            starter.join()
+        result = CliRunner().invoke(
+            cli, ["--config", str(site.config_path), "history", "--format", "json"]
+        )
+    (run,) = json.loads(result.output)
+    return report, first, second, handler.messages, run["relays"]
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_run_goes_back_to_the_first_relay_once_it_answers_again(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    people = [f"f{i:04d}@example.org" for i in range(120)]
+    report, first, second, messages, relays = failback_send(
+        tmp_path / "site", migrated_database_url, people, first_back_after=10
+    )
+    assert (report.sent, report.failed, report.pending) == (120, 0, 0)
+    arrived = [a.to for a in first.handler.arrivals + second.handler.arrivals]
+    assert sorted(arrived) == sorted(people)  # each once, over both relays
+    assert relays["primary"] > 0 and relays["backup"] >= 10
+    assert sum(relays.values()) == 120
+    assert any("trying relay primary again" in m for m in messages)
+
+
+def test_a_first_relay_still_down_is_tried_again_and_the_backup_finishes(
+    tmp_path: Path, migrated_database_url: str
+) -> None:
+    people = [f"g{i:04d}@example.org" for i in range(120)]
+    report, _first, second, messages, relays = failback_send(
+        tmp_path / "site", migrated_database_url, people, first_back_after=None
+    )
+    assert (report.sent, report.failed, report.pending) == (120, 0, 0)
+    assert sorted(a.to for a in second.handler.arrivals) == sorted(people)
+    assert relays == {"backup": 120}
+    tries = [m for m in messages if "trying relay primary again" in m]
+    assert len(tries) >= 1, messages
+    # Each try found it down at once and went on through the backup again.
+    assert sum("going on through relay backup" in m for m in messages) == len(tries) + 1

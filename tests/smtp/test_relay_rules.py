@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,8 +56,26 @@ def test_smtp_as_a_list_of_named_relays_and_a_digest_picking_one() -> None:
     assert [r.name for r in settings.relay_chain(settings.digest("weekly"))] == ["ses", "backup"]
     assert [r.name for r in settings.relay_chain(settings.digest("daily"))] == ["backup", "ses"]
     assert settings.relays[1].failover_after.total_seconds() == 120
+    assert settings.relays[0].failback_after == timedelta(minutes=10)  # the default
     single = Settings.model_validate({**BASE, "smtp": {"host": "relay.example.com"}})
     assert [r.name for r in single.relays] == ["default"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30s", timedelta(seconds=30)), ("1h", timedelta(hours=1)), (None, None)],
+)
+def test_failback_after_is_a_duration_or_null(value: object, expected: timedelta | None) -> None:
+    smtp = [{"name": "a", "host": "a.example.com", "failback_after": value}, {"name": "b"}]
+    settings = Settings.model_validate({**BASE, "smtp": smtp})
+    assert settings.relays[0].failback_after == expected
+
+
+@pytest.mark.parametrize("value", ["0s", "0", "soon"])
+def test_failback_after_that_is_not_a_wait_names_the_key(value: str) -> None:
+    smtp = [{"name": "a", "failback_after": value}, {"name": "b"}]
+    with pytest.raises(ValidationError, match="failback_after"):
+        Settings.model_validate({**BASE, "smtp": smtp})
 
 
 @pytest.mark.parametrize(
@@ -83,6 +102,45 @@ def test_destination_groups_and_domains() -> None:
     assert destination_of("a@example.org", keys) == "example.org"
     assert destination_of("a@example.com", keys) is None
     assert destination_of("a@gmail.com", {"microsoft"}) is None
+
+
+def test_a_connections_backoff_doubles_with_its_own_throttles_not_the_others() -> None:
+    now = [0.0]
+    slow = Slowdown(4, clock=lambda: now[0], jitter=lambda: 0.5)
+    for streak in range(1, 10):  # one connection hears nine in a row: 0.1 s, 0.2 s, ... 25.6 s
+        backoff = slow.throttled("454", streak=streak)
+        assert backoff == pytest.approx(Slowdown.FIRST_BACKOFF * 2 ** (streak - 1))
+    assert slow.level == 9 and slow.allowed() == 1  # the process slowed down as a whole
+    # Another connection's first throttle: its own first backoff, not the burst's 25.6 s.
+    assert slow.throttled("454", streak=1) == pytest.approx(Slowdown.FIRST_BACKOFF)
+    assert slow.throttled("454", streak=40) == pytest.approx(Slowdown.MAX_BACKOFF)
+
+
+def test_slowdown_climbs_back_when_no_reply_comes() -> None:
+    """The connections still allowed have nothing left to send while the others wait for
+    their turn: with no reply at all the level climbs back with time, or they would wait
+    forever (a whole-suite run hung there for minutes)."""
+    now = [0.0]
+    slow = Slowdown(4, clock=lambda: now[0], jitter=lambda: 0.5)
+    for _ in range(40):
+        slow.clean()
+    slow.throttled("454")
+    slow.throttled("454")
+    assert slow.allowed() == 1
+    now[0] += Slowdown.RELAX_AFTER / 2
+    assert slow.allowed() == 1  # not yet
+    now[0] += Slowdown.RELAX_AFTER / 2
+    assert slow.allowed() == 2
+    now[0] += Slowdown.RELAX_AFTER
+    assert slow.allowed() == 4 and slow.rate is None
+    slow.throttled("454")  # throttled again: down at once, and the quiet starts over
+    assert slow.allowed() == 2
+    now[0] += Slowdown.CLIMB_EVERY * 0.8
+    slow.clean()  # a reply (too soon to climb on it): the quiet starts over
+    now[0] += Slowdown.RELAX_AFTER * 0.9
+    assert slow.allowed() == 2
+    now[0] += Slowdown.RELAX_AFTER * 0.1
+    assert slow.allowed() == 4
 
 
 @pytest.mark.parametrize(
