@@ -54,9 +54,6 @@ MARK_WINDOW_SECONDS = 0.5
 # With a journal of sent messages (store.journal, delivery.mark_window 1), the database catches
 # up this many accepted messages at a time per connection (with the statuses of the next ones).
 JOURNAL_WINDOW = 16
-# On PostgreSQL a journaled window's marks commit while the next window goes (their commit is
-# confirmed at the settle after): up to two windows a connection are sent and not yet recorded.
-JOURNAL_WINDOWS_UNRECORDED = 2
 # A wait longer than this (a retry's backoff, another sender's lease) prints one line saying
 # what it waits for and until when: a silent minute looks like a hang.
 WAIT_TO_TELL = 2.0
@@ -241,9 +238,7 @@ class ConnectionLoop:
         accepted messages not yet recorded are recorded and the next window's subscribers'
         statuses read, in one commit: so before any body is written, fewer than the window are
         sent and unrecorded, and after an unsubscribe commits, at most a window's messages per
-        connection (those whose status was read before it) can still go out. With a journal
-        (which holds every accepted message first) the statuses are read at once and the marks'
-        commit is confirmed by a later settle (store.recorder, PostgreSQL).
+        connection (those whose status was read before it) can still go out.
         """
         statuses: dict[int, str | None] = {}
         read_at = 0.0
@@ -293,8 +288,7 @@ class ConnectionLoop:
         elif tail:
             yield from self._drain(tail)  # only slow destinations are left: at their pace
         self._gate_previous()
-        if self.journal is None:  # else the journal holds them: recorded after the stream
-            self.flush_marks()  # before the stream writes the last body
+        self.flush_marks()  # before the stream writes the last body
 
     def _going(
         self, item: claims.Claim, template: MessageTemplate
@@ -391,27 +385,17 @@ class ConnectionLoop:
     def _settle(self, upcoming: list[claims.Claim]) -> dict[int, str | None]:
         """Record the unrecorded accepted messages and read the upcoming statuses, one commit."""
         marks, self.unmarked = self.unmarked, []
-        # With a journal holding them, the marks' commit need not be waited for here (on
-        # PostgreSQL it goes behind the status read and is confirmed by a later settle).
-        ids = [c.subscriber_id for c in upcoming]
-        statuses = self.recorder.settle(marks, ids, wait=self.journal is None)
-        self._confirmed()
+        statuses = self.recorder.settle(marks, [c.subscriber_id for c in upcoming])
+        self._recorded(marks)
+        if self.journal is not None:
+            self.journal.recorded(len(marks))
         return statuses
 
     def flush_marks(self) -> None:
-        """Record the accepted messages whose marks wait for the next status read, and wait
-        for every mark's commit."""
+        """Record the accepted messages whose marks wait for the next status read."""
         marks, self.unmarked = self.unmarked, []
         if marks:
             self.recorder.settle(marks, ())
-        else:
-            self.recorder.flush()
-        self._confirmed()
-
-    def _confirmed(self) -> None:
-        """Marks whose commit the recorder saw confirmed: out of the journal's count, certain."""
-        marks = self.recorder.take_confirmed()
-        if marks:
             self._recorded(marks)
             if self.journal is not None:
                 self.journal.recorded(len(marks))

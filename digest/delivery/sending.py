@@ -16,7 +16,6 @@ from datetime import datetime
 from digest.archive import view_in_browser_url
 from digest.delivery.connection import (
     JOURNAL_WINDOW,
-    JOURNAL_WINDOWS_UNRECORDED,
     ConnectionContext,
     ConnectionLoop,
     Progress,
@@ -109,10 +108,7 @@ class RunSender:
         # database catches up a JOURNAL_WINDOW at a time; a taker that cannot read the journal
         # (another machine) counts that window.
         self.journaled = settings.delivery.mark_window == 1
-        window = settings.delivery.mark_window
-        if self.journaled:
-            unrecorded = 1 if store.dialect == "sqlite" else JOURNAL_WINDOWS_UNRECORDED
-            window = JOURNAL_WINDOW * unrecorded
+        window = JOURNAL_WINDOW if self.journaled else settings.delivery.mark_window
         self.worker_id = workers.register_worker(store, "sender", mark_window=window)
         self._journals = itertools.count(1)
         self._beating = threading.Event()

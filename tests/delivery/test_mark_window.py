@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from digest.delivery.connection import JOURNAL_WINDOW
 from digest.delivery.run import send_digest
-from digest.delivery.sending import RunSender
 from digest.errors import ConfigError
 from digest.settings import MAX_MARK_WINDOW
 from digest.store import Store, open_store
@@ -103,75 +101,6 @@ def test_settle_records_the_window_and_reads_every_status(
     store.dispose()
 
 
-def _sent_rows(store: Store) -> dict[int, tuple[str, str]]:
-    with store.session() as session:
-        rows = session.execute(
-            select(
-                deliveries_table.c.id, deliveries_table.c.message_id, deliveries_table.c.last_reply
-            ).where(deliveries_table.c.status == D_SENT)
-        ).all()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def test_settle_without_waiting_hands_the_marks_back_once_committed(
-    migrated_database_url: str,
-) -> None:
-    # A journaled thread's settle (wait=False): on PostgreSQL the statuses come back at once and
-    # the marks' commit goes behind them, handed back by take_confirmed() only once a later call
-    # has seen it committed; SQLite commits them at once.
-    store = open_store(migrated_database_url)
-    emails = [f"u{i}@example.com" for i in range(6)]
-    run_id, deliveries, subscribers = _run_of(store, emails)
-    with writing(store) as conn:
-        conn.execute(
-            update(subscribers_table)
-            .where(subscribers_table.c.email == "u4@example.com")
-            .values(status=UNSUBSCRIBED)
-        )
-    # Replies and Message-IDs with what a text[] literal must quote.
-    first = [
-        SentMark(
-            deliveries["u0@example.com"], '<a"b\\c@example.com>', '250 2.0.0 Ok: "queued" \\ {x,y}'
-        ),
-        SentMark(deliveries["u1@example.com"], "<m1@example.com>", "250 ok, NULL"),
-    ]
-    second = [SentMark(deliveries["u2@example.com"], "<m2@example.com>", "250 ok")]
-    recorder = Recorder(store, "weekly")
-    try:
-        statuses = recorder.settle(first, [subscribers["u3@example.com"]], wait=False)
-        assert statuses == {subscribers["u3@example.com"]: "active"}
-        behind = store.dialect != "sqlite"
-        assert recorder.take_confirmed() == ([] if behind else first)
-        statuses = recorder.settle(
-            second, [subscribers["u4@example.com"], subscribers["u5@example.com"]], wait=False
-        )
-        assert statuses == {
-            subscribers["u4@example.com"]: "unsubscribed",
-            subscribers["u5@example.com"]: "active",
-        }
-        assert recorder.take_confirmed() == (first if behind else second)
-        assert set(_sent_rows(store)) >= {m.delivery_id for m in first}
-        recorder.flush()
-        assert recorder.take_confirmed() == (second if behind else [])
-        # The connection serves a claim's plain statement again (out of pipeline mode).
-        if behind:
-            assert recorder.fetch("SELECT count(*) AS n FROM deliveries", {})[0].n == 6
-    finally:
-        recorder.close()
-    assert _sent_rows(store) == {m.delivery_id: (m.message_id, m.reply) for m in first + second}
-    # Another recorder on the pooled connection prepares the same statements again.
-    again = Recorder(store, "weekly")
-    try:
-        mark = SentMark(deliveries["u5@example.com"], "<m5@example.com>", "250 ok")
-        again.settle([mark], [subscribers["u5@example.com"]], wait=False)
-        again.flush()
-        assert again.take_confirmed() == [mark]
-    finally:
-        again.close()
-    assert run_id
-    store.dispose()
-
-
 def test_a_taker_counts_the_dead_senders_window_per_batch(migrated_database_url: str) -> None:
     store = open_store(migrated_database_url)
     emails = [f"u{i:02d}@example.com" for i in range(40)]
@@ -237,26 +166,6 @@ def test_the_workers_row_keeps_its_window(migrated_database_url: str) -> None:
             select(workers_table.c.mark_window).where(workers_table.c.id == worker)
         ).scalar_one()
     assert window == 7
-    store.dispose()
-
-
-def test_a_journaled_senders_row_counts_the_windows_it_may_hold_unrecorded(
-    tmp_path: Path, migrated_database_url: str
-) -> None:
-    # A taker that cannot read the journal (another machine) counts the worker row's window:
-    # on PostgreSQL a window's marks still commit while the next window goes (two windows).
-    site = make_site(tmp_path / "site", migrated_database_url, 25)
-    store = site.store()
-    settings = site.settings()
-    sender = RunSender(settings, store, settings.digest("weekly"), progress=None, stop=None)
-    try:
-        with store.session() as session:
-            window = session.execute(
-                select(workers_table.c.mark_window).where(workers_table.c.id == sender.worker_id)
-            ).scalar_one()
-    finally:
-        sender.close()
-    assert window == JOURNAL_WINDOW * (1 if store.dialect == "sqlite" else 2)
     store.dispose()
 
 
