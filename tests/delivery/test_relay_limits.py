@@ -158,22 +158,28 @@ def test_a_slow_provider_does_not_hold_back_the_others(
     )
 
 
+def send_to_a_full_limit(site: Site, people: list[str]) -> tuple[QuotaReached, Any]:
+    """A send that runs into a used-up limit (QuotaReached), then `digest send` again at once:
+    (what the first raised, the second's CLI result)."""
+    store = site.store()
+    subscribe(store, people)
+    with pytest.raises(QuotaReached) as caught:
+        send_digest(site.settings(), store, "weekly", as_of=AS_OF)
+    again = CliRunner().invoke(
+        cli, ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()]
+    )
+    return caught.value, again
+
+
 def test_a_per_day_limit_leaves_the_rest_pending_and_says_when(
     tmp_path: Path, migrated_database_url: str
 ) -> None:
     people = [f"r{i:04d}@example.org" for i in range(50)]
     with scripted_relay() as relay:
         site = relay_site(tmp_path / "site", migrated_database_url, relay, rate_limit="30/day")
-        store = site.store()
-        subscribe(store, people)
-        with pytest.raises(QuotaReached) as caught:
-            send_digest(site.settings(), store, "weekly", as_of=AS_OF)
-        result = CliRunner().invoke(
-            cli,
-            ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()],
-        )
-    assert "smtp.rate_limit 30/day reached; sending resumes at" in caught.value.message
-    assert "20 deliveries of run 1 left pending until then" in caught.value.message
+        caught, result = send_to_a_full_limit(site, people)
+    assert "smtp.rate_limit 30/day reached; sending resumes at" in caught.message
+    assert "20 deliveries of run 1 left pending until then" in caught.message
     assert relay.handler.accepted == 30
     assert result.exit_code == 1
     assert "30/day reached; sending resumes at" in result.output
@@ -193,19 +199,12 @@ def test_a_destinations_per_day_limit_is_never_over_run(
             relay,
             destination_limits={"example.org": "5/day"},
         )
-        store = site.store()
-        subscribe(store, people)
-        with pytest.raises(QuotaReached) as caught:
-            send_digest(site.settings(), store, "weekly", as_of=AS_OF)
-        again = CliRunner().invoke(
-            cli,
-            ["--config", str(site.config_path), "send", "weekly", "--as-of", AS_OF.isoformat()],
-        )
+        caught, again = send_to_a_full_limit(site, people)
     arrived = [a.to for a in relay.handler.arrivals]
     assert len([a for a in arrived if a.endswith("@example.org")]) == 5
     assert sorted(a for a in arrived if a.endswith("@other.net")) == people[12:]
     assert len(arrived) == len(set(arrived))
-    message = caught.value.message
+    message = caught.message
     assert "smtp.destination_limits used up: example.org (5/day) until" in message, message
     assert "7 deliveries of run 1 left pending until then" in message, message
     assert again.exit_code == 1, again.output
