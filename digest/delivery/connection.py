@@ -340,8 +340,9 @@ class ConnectionLoop:
     def _admit(self, item: claims.Claim, *, hold: bool = False) -> str:
         """May this message's envelope go now (GO)? BUSY: its destination has no slot yet
         (unless `hold`); HELD: its destination's per-hour or per-day limit is used up (the
-        delivery is given back for a later send); QUOTA_FULL: a limit of the relay is
-        (quota_reached). Counted before the envelope goes, so no limit is ever over-run."""
+        delivery is given back for a later send); QUOTA_FULL: the relay's own per-hour or
+        per-day limit is used up (quota_reached). Both limits are counted here, before the
+        envelope goes, so neither is ever over-run."""
         limits, stop = self.context.limits, self.context.stop
         if self.pause > 0:  # the relay throttled: back off (exponential, with jitter)
             stop.wait(self.pause)
