@@ -77,6 +77,8 @@ class Addressee(TypedDict, total=False):
     preferences_url: str | None  # default: a sample address (previews, test sends)
 
 
+# The template names (endings) whose output is HTML-escaped.
+AUTOESCAPED = ("html", "htm", "xml", "html.j2", "htm.j2")
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _PREHEADER_MAX = 110
 
@@ -197,18 +199,16 @@ class Renderer:
             extensions=["jinja2.ext.i18n"],
             loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
             autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2"),
-                default_for_string=True,
-                default=False,
+                enabled_extensions=AUTOESCAPED, default_for_string=True, default=False
             ),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
-            bytecode_cache=_bytecode_cache(),
         )
         self.env.filters.update(self._filters())
         self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
+        self.env.bytecode_cache = _bytecode_cache(compile_fingerprint(self.env))
         # The subject is plain text: no escaping (the message layer encodes headers).
         self.subject_env = jinja2.Environment(
             extensions=["jinja2.ext.i18n"], autoescape=False, undefined=jinja2.StrictUndefined
@@ -563,17 +563,42 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
             super().dump_bytecode(bucket)
 
 
-@functools.cache
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """The shared cache of compiled templates, or None where no safe directory can be had.
+def compile_fingerprint(env: jinja2.Environment) -> str:
+    """What a compiled template depends on besides its text: Jinja's version, the environment's
+    syntax and whitespace options, extensions, autoescaping, gettext style, and the filters and
+    tests it may name (read off the environment, so no change to it can be forgotten here)."""
+    parts = (
+        jinja2.__version__,
+        env.block_start_string,
+        env.block_end_string,
+        env.variable_start_string,
+        env.variable_end_string,
+        env.comment_start_string,
+        env.comment_end_string,
+        env.line_statement_prefix,
+        env.line_comment_prefix,
+        env.trim_blocks,
+        env.lstrip_blocks,
+        env.keep_trailing_newline,
+        env.newline_sequence,
+        env.optimized,
+        env.undefined.__name__,
+        getattr(env, "newstyle_gettext", None),
+        sorted(env.extensions),
+        AUTOESCAPED,
+        sorted(env.filters),
+        sorted(env.tests),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
-    Jinja's cache key is the template's name and file, not the environment's options, so the
-    file names carry a fingerprint of those (Jinja checks its own and Python's version).
-    """
-    options = f"{jinja2.__version__}|i18n|autoescape|trim|lstrip|keep_newline|strict"
-    stamp = hashlib.sha256(options.encode()).hexdigest()[:12]
+
+@functools.cache
+def _bytecode_cache(fingerprint: str) -> jinja2.BytecodeCache | None:
+    """The shared cache of compiled templates for environments with this fingerprint (Jinja's
+    own key is the template's name and file only), or None where no safe directory can be had.
+    Jinja itself checks its bytecode format and Python's version."""
     try:
-        return _TemplateCache(pattern=f"digest-{stamp}-%s.cache")
+        return _TemplateCache(pattern=f"digest-{fingerprint}-%s.cache")
     except (OSError, RuntimeError):
         return None
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from digest.render.renderer import Renderer, _bytecode_cache, _TemplateCache
+from digest.render.renderer import Renderer, _TemplateCache, compile_fingerprint
 from tests.helpers.posts import AS_OF, make_post, write_config
 
 UNSUB = "https://news.example.com/u/x"
@@ -76,10 +76,27 @@ def test_a_damaged_cache_file_is_compiled_over(tmp_path: Path) -> None:
         assert "Post number 1" in segment.html
 
 
-def test_the_cache_files_name_the_environment_options() -> None:
-    cache = _bytecode_cache()
-    assert isinstance(cache, _TemplateCache)
-    assert cache.pattern.startswith("digest-") and cache.pattern.endswith("-%s.cache")
+def test_the_cache_files_name_what_the_compiled_code_depends_on(tmp_path: Path) -> None:
+    settings = write_config(tmp_path)
+    plain, other = Renderer(settings), Renderer(settings)
+    assert isinstance(plain.env.bytecode_cache, _TemplateCache)
+    fingerprint = compile_fingerprint(plain.env)
+    assert plain.env.bytecode_cache.pattern == f"digest-{fingerprint}-%s.cache"
+    assert compile_fingerprint(other.env) == fingerprint  # the same for every renderer
+    changes = [
+        ("trim_blocks", False),
+        ("lstrip_blocks", False),
+        ("keep_trailing_newline", False),
+        ("block_start_string", "<%"),
+        ("newstyle_gettext", False),
+    ]
+    for attribute, value in changes:
+        env = Renderer(settings).env
+        setattr(env, attribute, value)
+        assert compile_fingerprint(env) != fingerprint, attribute
+    env = Renderer(settings).env
+    del env.filters["one_line"]  # a template naming it would fail at run time, not compile
+    assert compile_fingerprint(env) != fingerprint
 
 
 def test_a_send_in_a_new_process_loads_the_templates_it_compiled_before(tmp_path: Path) -> None:
@@ -111,4 +128,3 @@ print(",".join(n for n in compiled if n))
     ]
     # The first may find them compiled by an earlier test; the second always does.
     assert runs[1] == ""
-    assert "digest.html.j2" in runs[0] or runs[0] == ""
