@@ -9,6 +9,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -139,19 +140,24 @@ class SmtpServer:
     controller: Controller
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, recording what it gets."""
-    handler = RecordingHandler()
+@contextmanager
+def serving(handler: RecordingHandler, **options: Any) -> Iterator[SmtpServer]:
+    """`handler` answering as a real SMTP server (aiosmtpd) on 127.0.0.1 and a free port,
+    stopped at the end."""
     port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, decode_data=False, enable_SMTPUTF8=True
-    )
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False, **options)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, handler, controller)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and a free port, recording what it gets."""
+    with serving(RecordingHandler(), enable_SMTPUTF8=True) as server:
+        yield server
 
 
 class SlowHandler(RecordingHandler):
@@ -167,14 +173,8 @@ class SlowHandler(RecordingHandler):
 @pytest.fixture
 def slow_server() -> Iterator[SmtpServer]:
     """A real SMTP server that takes 20 ms over each message."""
-    handler = SlowHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", port, handler, controller)
-    finally:
-        controller.stop()
+    with serving(SlowHandler()) as server:
+        yield server
 
 
 def _pg_schema_url(base: str, schema: str) -> str:

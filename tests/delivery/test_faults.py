@@ -14,7 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from digest.delivery.run import send_digest
 from digest.errors import SmtpConnectError
 from digest.store.runs import history
-from tests.conftest import RecordingHandler, SmtpServer, free_port
+from tests.conftest import RecordingHandler, SmtpServer, free_port, serving
 from tests.helpers.processes import make_busy_site, people, start_send, wait_for
 from tests.helpers.site_fixtures import AS_OF, add_subscribers, make_site
 
@@ -106,18 +106,13 @@ class DroppingHandler(RecordingHandler):
 
 def test_connection_dropped_mid_run_is_retried(tmp_path: Path, migrated_database_url: str) -> None:
     handler = DroppingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        site = make_site(tmp_path / "site", migrated_database_url, port, max_connections=1)
+    with serving(handler) as server:
+        site = make_site(tmp_path / "site", migrated_database_url, server.port, max_connections=1)
         site.add_post("Hello")
         store = site.store()
         add_subscribers(store, [(f"d{i}@example.com", []) for i in range(8)])
         (report,) = send_digest(site.settings(), store, "weekly", as_of=AS_OF)
         store.dispose()
-    finally:
-        controller.stop()
     assert handler.dropped
     assert (report.sent, report.pending, report.status) == (8, 0, "finished")
     received = Counter(r.lower() for m in handler.messages for r in m.rcpt_tos)

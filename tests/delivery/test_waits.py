@@ -11,13 +11,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from digest.delivery.run import send_digest
 from digest.errors import SmtpConnectError
 from digest.store.models import utcnow
-from tests.conftest import RecordingHandler, free_port
+from tests.conftest import RecordingHandler, serving
 from tests.helpers.processes import people, start_send, wait_for
 from tests.helpers.site_fixtures import AS_OF, add_subscribers, make_site
 
@@ -63,10 +62,8 @@ def test_a_send_resumed_after_an_outage_says_what_it_waits_for(
 ) -> None:
     n, backoff = 12, 30.0
     handler = OutageHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
+    with serving(handler) as server:
+        port = server.port
         site = make_site(
             tmp_path / "site",
             migrated_database_url,
@@ -94,8 +91,6 @@ def test_a_send_resumed_after_an_outage_says_what_it_waits_for(
             proc.stdout.close()
             proc.stderr.close()
             proc.wait(timeout=60)
-    finally:
-        controller.stop()
     (line,) = [x for x in lines if x.startswith("warning: waiting until")]
     assert "deferred (delivery.retry_backoff)" in line, line
     until = datetime.fromisoformat(line.split()[3])
@@ -124,11 +119,8 @@ def test_a_second_send_says_it_waits_for_the_sender_that_holds_the_run(
     sender, says so within seconds, waits, and neither sends anything twice."""
     n = 9
     handler = HoldingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
-        site = make_site(tmp_path / "site", migrated_database_url, port, max_connections=1)
+    with serving(handler) as server:
+        site = make_site(tmp_path / "site", migrated_database_url, server.port, max_connections=1)
         site.add_post("Rust Tips", categories=["Engineering"])
         store = site.store()
         add_subscribers(store, people(n))
@@ -153,8 +145,6 @@ def test_a_second_send_says_it_waits_for_the_sender_that_holds_the_run(
                 assert proc.stdout is not None and proc.stderr is not None
                 proc.stdout.close()
                 proc.stderr.close()
-    finally:
-        controller.stop()
     waits = [x for x in lines if x.startswith("warning: waiting until")]
     assert len(waits) == 1, lines
     assert "another sender holds" in waits[0], waits
